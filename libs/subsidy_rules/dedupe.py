@@ -1,0 +1,243 @@
+"""Duplicate detection: applications that must not both be granted (1世帯につき1回限り).
+
+Each application yields a few matching keys computed from normalised values:
+
+- SAME_HOUSEHOLD:    the dwelling (town, 丁目, 番地, 号 and room; see normalize.address),
+                     so a second member of the household is caught;
+- SAME_PERSON:       name kana + birth date, which survives a move inside the ward;
+- SAME_BANK_ACCOUNT: bank, branch and account number;
+- SAME_LOGO_ANSWER:  the LoGoフォーム answer id (回答ID), re-submitted.
+
+Two applications sharing any key are linked; groups are the transitive closure of the
+links (union-find), so the work grows linearly with the number of applications: the
+keys are the blocking keys, and no pair is ever compared outside its bucket. Output is
+deterministic: members ordered by received date then id, groups by their first member.
+
+The keys are plain normalised strings here; a `hasher` (a keyed HMAC in the platform)
+turns them into blind indexes so that they can be stored and matched without
+plaintext. `DuplicateIndex` also works incrementally: one new application is checked
+against the keys of those already stored, as the intake service does per submission.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from subsidy_rules.application import Application
+from subsidy_rules.normalize.address import normalize_address
+from subsidy_rules.normalize.kana import matching_kana
+from subsidy_rules.reasons import Reason
+
+Hasher = Callable[[str], str]
+AddressNormaliser = Callable[[str], Any]
+
+_PREFIX = {
+    Reason.SAME_HOUSEHOLD: "H:",
+    Reason.SAME_PERSON: "P:",
+    Reason.SAME_BANK_ACCOUNT: "B:",
+    Reason.SAME_LOGO_ANSWER: "L:",
+}
+_CODE_OF_PREFIX = {prefix: code for code, prefix in _PREFIX.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateKeys:
+    """The matching keys of one application (plain or hashed), with what orders it."""
+
+    application_id: str
+    received_on: date
+    keys: tuple[str, ...]
+
+    def codes(self) -> Iterator[tuple[Reason, str]]:
+        for key in self.keys:
+            yield _CODE_OF_PREFIX[key[:2]], key
+
+
+def key_values(application: Application, normalise_address: AddressNormaliser | None = None) -> dict[Reason, str]:
+    """The normalised values behind each key (the input of a blind index)."""
+    applicant = application.applicant
+    address = (normalise_address or normalize_address)(applicant.address)
+    values = {
+        Reason.SAME_HOUSEHOLD: address.dwelling_key(),
+        Reason.SAME_PERSON: f"{matching_kana(applicant.name_kana)}|{applicant.birth_date.isoformat()}",
+    }
+    account = application.bank_account
+    if account is not None:
+        values[Reason.SAME_BANK_ACCOUNT] = f"{account.bank_code}|{account.branch_code}|{account.number.zfill(7)}"
+    if application.logo_answer_id:
+        values[Reason.SAME_LOGO_ANSWER] = "".join(unicodedata.normalize("NFKC", application.logo_answer_id).split())
+    return values
+
+
+def duplicate_keys(
+    application: Application,
+    *,
+    hasher: Hasher | None = None,
+    normalise_address: AddressNormaliser | None = None,
+) -> DuplicateKeys:
+    """The keys of one application, each prefixed by its evidence code (hashed if asked)."""
+    values = key_values(application, normalise_address)
+    keys = tuple(
+        _PREFIX[code] + (hasher(value) if hasher else value) for code, value in values.items()
+    )
+    return DuplicateKeys(application.application_id, application.received_on, keys)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One stored application a new one shares a key with, and the evidence code."""
+
+    code: Reason
+    application_id: str
+
+
+@dataclass
+class DuplicateIndex:
+    """Keys of the applications seen so far, for batch grouping or one-at-a-time checks.
+
+    With `reapply_after_years` (Minato: 7), applications further apart than that in
+    received date are not linked by a shared key.
+    """
+
+    reapply_after_years: int | None = None
+    _first: dict[str, int] = field(default_factory=dict)
+    _more: dict[str, list[int]] = field(default_factory=dict)
+    _entries: list[DuplicateKeys] = field(default_factory=list)
+    _ids: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def find(self, keys: DuplicateKeys) -> list[Match]:
+        """The stored applications that share a key with `keys` (not storing it)."""
+        matches: list[Match] = []
+        for code, key in keys.codes():
+            for index in self._bucket(key):
+                other = self._entries[index]
+                if other.application_id != keys.application_id and self._in_window(other, keys):
+                    matches.append(Match(code, other.application_id))
+        return matches
+
+    def add(self, keys: DuplicateKeys, *, check: bool = True) -> list[Match]:
+        """Store one application and return its matches (none when `check` is off).
+
+        Re-adding an id already stored stores nothing again.
+        """
+        matches = self.find(keys) if check else []
+        if keys.application_id in self._ids:
+            return matches
+        index = len(self._entries)
+        self._entries.append(keys)
+        self._ids[keys.application_id] = index
+        for key in keys.keys:
+            first = self._first.setdefault(key, index)
+            if first != index:
+                self._more.setdefault(key, [first]).append(index)
+        return matches
+
+    def _bucket(self, key: str) -> list[int]:
+        more = self._more.get(key)
+        if more is not None:
+            return more
+        first = self._first.get(key)
+        return [] if first is None else [first]
+
+    def _in_window(self, a: DuplicateKeys, b: DuplicateKeys) -> bool:
+        years = self.reapply_after_years
+        if years is None:
+            return True
+        early, late = sorted((a.received_on, b.received_on))
+        try:
+            limit = early.replace(year=early.year + years)
+        except ValueError:  # 29 February
+            limit = early.replace(year=early.year + years, day=28)
+        return late < limit
+
+    def groups(self) -> list[DuplicateGroup]:
+        """Every group of two or more linked applications (transitive, deterministic)."""
+        parent = list(range(len(self._entries)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        links: list[tuple[Reason, list[int]]] = []
+        for key, members in self._more.items():
+            for run in self._linked_runs(members):
+                for other in run[1:]:
+                    ra, rb = root(run[0]), root(other)
+                    if ra != rb:
+                        parent[max(ra, rb)] = min(ra, rb)
+                links.append((_CODE_OF_PREFIX[key[:2]], run))
+        members_of: dict[int, set[int]] = {}
+        evidence_of: dict[int, list[tuple[Reason, list[int]]]] = {}
+        for code, run in links:
+            r = root(run[0])
+            members_of.setdefault(r, set()).update(run)
+            evidence_of.setdefault(r, []).append((code, run))
+        groups = [self._group(sorted(members_of[r]), evidence_of[r]) for r in members_of]
+        groups.sort(key=lambda g: g.sort_key)
+        return groups
+
+    def _linked_runs(self, members: list[int]) -> list[list[int]]:
+        if self.reapply_after_years is None:
+            return [members]
+        ordered = sorted(members, key=lambda i: self._entries[i].received_on)
+        runs: list[list[int]] = [[ordered[0]]]
+        for index in ordered[1:]:
+            if self._in_window(self._entries[runs[-1][-1]], self._entries[index]):
+                runs[-1].append(index)
+            else:
+                runs.append([index])
+        return [run for run in runs if len(run) > 1]
+
+    def _group(self, members: list[int], evidence: list[tuple[Reason, list[int]]]) -> DuplicateGroup:
+        def order(i: int) -> tuple[date, str]:
+            return self._entries[i].received_on, self._entries[i].application_id
+
+        ids = tuple(self._entries[i].application_id for i in sorted(members, key=order))
+        links = sorted(
+            (code, tuple(self._entries[i].application_id for i in sorted(run, key=order)))
+            for code, run in evidence
+        )
+        reasons = tuple(sorted({code for code, _ in links}))
+        first = min(members, key=order)
+        return DuplicateGroup(ids, reasons, tuple(links), order(first))
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateGroup:
+    """Applications that must not all be granted, the evidence codes and who shares what."""
+
+    application_ids: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    links: tuple[tuple[Reason, tuple[str, ...]], ...]
+    sort_key: tuple[date, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "group": list(self.application_ids),
+            "reasons": [str(r) for r in self.reasons],
+            "evidence": [{"code": str(code), "applications": list(ids)} for code, ids in self.links],
+        }
+
+
+def find_duplicates(
+    applications: Iterable[Application],
+    *,
+    reapply_after_years: int | None = None,
+    hasher: Hasher | None = None,
+    normalise_address: AddressNormaliser | None = None,
+) -> list[DuplicateGroup]:
+    """Group a batch of applications (linear in their number)."""
+    index = DuplicateIndex(reapply_after_years)
+    for application in applications:
+        keys = duplicate_keys(application, hasher=hasher, normalise_address=normalise_address)
+        index.add(keys, check=False)
+    return index.groups()

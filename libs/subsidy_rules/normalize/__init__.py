@@ -1,0 +1,1 @@
+"""Pure normalisers for names, kana, phone numbers, postal codes and addresses."""
