@@ -8,11 +8,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit bench clean
 
-$(STAMP): pyproject.toml
+PROTOS := $(shell find proto -name '*.proto')
+
+$(STAMP): pyproject.toml $(PROTOS)
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m subsidy_platform.protogen
 	@touch $(STAMP)
 
 demo: $(STAMP)

@@ -121,7 +121,9 @@ class _Reader:
             raise FormatError(self.field(key), "必須項目です (required)")
         return self.obj[key]
 
-    def text(self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None) -> Any:
+    def text(
+        self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None
+    ) -> Any:
         if not required and not self.has(key):
             return None
         value = self.raw(key)
@@ -130,30 +132,38 @@ class _Reader:
         if not value.strip():
             raise FormatError(self.field(key), "空欄です (must not be empty)")
         if pattern is not None and not pattern.fullmatch(value):
-            raise FormatError(self.field(key), f"形式が正しくありません (must match {pattern.pattern})")
+            raise FormatError(
+                self.field(key), f"形式が正しくありません (must match {pattern.pattern})"
+            )
         return value
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.raw(key)
         if value not in choices:
-            raise FormatError(self.field(key), f"値が正しくありません (must be one of {', '.join(choices)})")
+            raise FormatError(
+                self.field(key), f"値が正しくありません (must be one of {', '.join(choices)})"
+            )
         return str(value)
 
     def day(self, key: str) -> date:
         value = self.raw(key)
         if not isinstance(value, str) or not _DATE.match(value):
-            raise FormatError(self.field(key), "日付は YYYY-MM-DD で記入してください (must be YYYY-MM-DD)")
+            raise FormatError(
+                self.field(key), "日付は YYYY-MM-DD で記入してください (must be YYYY-MM-DD)"
+            )
         try:
             return date.fromisoformat(value)
         except ValueError:
             raise FormatError(self.field(key), "存在しない日付です (not a calendar date)") from None
 
     def boolean(self, key: str, *, required: bool = True) -> Any:
-        if not required and key not in self.obj:
+        if not required and not self.has(key):
             return None
         value = self.raw(key)
         if not isinstance(value, bool):
-            raise FormatError(self.field(key), "true または false で記入してください (must be a boolean)")
+            raise FormatError(
+                self.field(key), "true または false で記入してください (must be a boolean)"
+            )
         return value
 
     def yen(self, key: str, *, required: bool = True) -> int:
@@ -161,15 +171,26 @@ class _Reader:
             return 0
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, int):
-            raise FormatError(self.field(key), "金額は整数（円）で記入してください (must be integer yen)")
+            raise FormatError(
+                self.field(key), "金額は整数（円）で記入してください (must be integer yen)"
+            )
         if value < 0:
             raise FormatError(self.field(key), "金額が負の値です (must not be negative)")
         return value
 
 
 _TOP = (
-    "application_id", "channel", "received_on", "logo_answer_id", "applicant", "household",
-    "resident_registered", "purchases", "bank_account", "pledges", "version",
+    "application_id",
+    "channel",
+    "received_on",
+    "logo_answer_id",
+    "applicant",
+    "household",
+    "resident_registered",
+    "purchases",
+    "bank_account",
+    "pledges",
+    "version",
 )
 _APPLICANT = ("name", "name_kana", "birth_date", "phone", "email", "postal_code", "address")
 _PURCHASE = ("item", "kind", "amount", "purchased_on", "description", "points_used")
@@ -208,7 +229,9 @@ def _parse(obj: Any) -> Application:
     household = Household()
     if top.has("household"):
         h = _Reader(obj["household"], "household", ("head_name", "relationship"))
-        household = Household(h.text("head_name", required=False), h.text("relationship", required=False))
+        household = Household(
+            h.text("head_name", required=False), h.text("relationship", required=False)
+        )
     raw_purchases = top.raw("purchases")
     if not isinstance(raw_purchases, list):
         raise FormatError("purchases", "配列ではありません (must be an array)")
@@ -247,7 +270,9 @@ def _purchase(obj: Any, path: str) -> Purchase:
     amount = r.yen("amount")
     points = r.yen("points_used", required=False)
     if points > amount:
-        raise FormatError(r.field("points_used"), "ポイント等の利用額が金額を超えています (exceeds amount)")
+        raise FormatError(
+            r.field("points_used"), "ポイント等の利用額が金額を超えています (exceeds amount)"
+        )
     return Purchase(
         item=item,
         kind=r.choice("kind", PURCHASE_KINDS),

@@ -42,7 +42,13 @@ def read_records(stream: IO[str]) -> Iterator[tuple[int, Application | dict[str,
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as error:
-            yield number, {"line": number, "error": {"field": None, "message": f"JSON ではありません: {error.msg}"}}
+            yield (
+                number,
+                {
+                    "line": number,
+                    "error": {"field": None, "message": f"JSON ではありません: {error.msg}"},
+                },
+            )
             continue
         try:
             yield number, parse_application(obj)
@@ -56,7 +62,7 @@ def read_records(stream: IO[str]) -> Iterator[tuple[int, Application | dict[str,
 
 
 def _open(path: str) -> IO[str]:
-    return sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+    return sys.stdin if path == "-" else open(path, encoding="utf-8")
 
 
 def _program(args: argparse.Namespace) -> Program | None:
@@ -96,7 +102,9 @@ def cmd_evaluate(args: argparse.Namespace, out: IO[str]) -> int:
             else:
                 applications.append(record)
                 rows.append(evaluate(program, record))
-    decided = apply_household_limit(program, applications, [r for r in rows if isinstance(r, Decision)])
+    decided = apply_household_limit(
+        program, applications, [r for r in rows if isinstance(r, Decision)]
+    )
     by_id = {d.application_id: d for d in decided}
     for row in rows:
         _dump(row if isinstance(row, dict) else by_id[row.application_id].to_json(), out)
@@ -154,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--program", help="program id (see `subsidy-rules programs`)")
     which.add_argument("--program-file", help="a definition file not shipped with the package")
-    p.add_argument("--household-limit", action="store_true",
-                   help="also refuse later applications of a household in the input (DUPLICATE_HOUSEHOLD)")
+    p.add_argument(
+        "--household-limit",
+        action="store_true",
+        help="also refuse later applications of a household in the input (DUPLICATE_HOUSEHOLD)",
+    )
     p.add_argument("file", nargs="?", default="-", help="JSON Lines file, or - for standard input")
     p.set_defaults(run=cmd_evaluate)
 
@@ -179,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args, sys.stdout))
     except (ProgramError, KeyError) as error:
-        print(f"subsidy-rules: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
+        print(
+            f"subsidy-rules: {error.args[0] if isinstance(error, KeyError) else error}",
+            file=sys.stderr,
+        )
         return EXIT_BAD_INPUT
     except BrokenPipeError:
         return 0

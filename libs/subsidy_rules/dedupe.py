@@ -57,7 +57,9 @@ class DuplicateKeys:
             yield _CODE_OF_PREFIX[key[:2]], key
 
 
-def key_values(application: Application, normalise_address: AddressNormaliser | None = None) -> dict[Reason, str]:
+def key_values(
+    application: Application, normalise_address: AddressNormaliser | None = None
+) -> dict[Reason, str]:
     """The normalised values behind each key (the input of a blind index)."""
     applicant = application.applicant
     address = (normalise_address or normalize_address)(applicant.address)
@@ -67,9 +69,13 @@ def key_values(application: Application, normalise_address: AddressNormaliser | 
     }
     account = application.bank_account
     if account is not None:
-        values[Reason.SAME_BANK_ACCOUNT] = f"{account.bank_code}|{account.branch_code}|{account.number.zfill(7)}"
+        values[Reason.SAME_BANK_ACCOUNT] = (
+            f"{account.bank_code}|{account.branch_code}|{account.number.zfill(7)}"
+        )
     if application.logo_answer_id:
-        values[Reason.SAME_LOGO_ANSWER] = "".join(unicodedata.normalize("NFKC", application.logo_answer_id).split())
+        values[Reason.SAME_LOGO_ANSWER] = "".join(
+            unicodedata.normalize("NFKC", application.logo_answer_id).split()
+        )
     return values
 
 
@@ -197,7 +203,9 @@ class DuplicateIndex:
                 runs.append([index])
         return [run for run in runs if len(run) > 1]
 
-    def _group(self, members: list[int], evidence: list[tuple[Reason, list[int]]]) -> DuplicateGroup:
+    def _group(
+        self, members: list[int], evidence: list[tuple[Reason, list[int]]]
+    ) -> DuplicateGroup:
         def order(i: int) -> tuple[date, str]:
             return self._entries[i].received_on, self._entries[i].application_id
 
@@ -224,7 +232,9 @@ class DuplicateGroup:
         return {
             "group": list(self.application_ids),
             "reasons": [str(r) for r in self.reasons],
-            "evidence": [{"code": str(code), "applications": list(ids)} for code, ids in self.links],
+            "evidence": [
+                {"code": str(code), "applications": list(ids)} for code, ids in self.links
+            ],
         }
 
 

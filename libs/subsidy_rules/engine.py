@@ -8,7 +8,8 @@ eligible cost, runs the application rules, and computes the amount:
 
 all in integer arithmetic on the rate's numerator and denominator, so the result is
 exact (Shinjuku FY2025: min(cost x 1/2, 20,000) with fractions under 1,000 yen cut,
-千円未満切り捨て).
+千円未満切り捨て). An amount that the rounding brings to 0 is BELOW_MINIMUM_COST: a grant
+is never of 0 yen.
 
 The decision carries every reason that applied: purchase exclusions
 (ITEM_NOT_ELIGIBLE, PURCHASE_OUTSIDE_PERIOD) are listed even when other purchases
@@ -94,7 +95,9 @@ def evaluate(program: Program, application: Application) -> Decision:
     """Decide one application under one program (pure; deterministic)."""
     params = program.parameters_on(application.received_on)
     needs_ward = "ward" in program.rules
-    ctx = Context(application, program, params, ward_of(program, application) if needs_ward else None)
+    ctx = Context(
+        application, program, params, ward_of(program, application) if needs_ward else None
+    )
     purchase_rules = [PURCHASE_RULES[name] for name in program.rules if name in PURCHASE_RULES]
     results: list[PurchaseResult] = []
     costs: dict[Item, int] = {}
@@ -112,18 +115,43 @@ def evaluate(program: Program, application: Application) -> Decision:
         elif reason not in excluded:
             excluded.append(reason)
     ctx.eligible_cost = eligible_cost = sum(costs.values())
+    ctx.counted = bool(costs)
     refusals: list[Reason] = [] if costs else [Reason.NO_ELIGIBLE_PURCHASE]
     for name in program.rules:
-        rule = APPLICATION_RULES.get(name)
-        if rule is not None and (reason := rule(ctx)) is not None:
+        application_rule = APPLICATION_RULES.get(name)
+        if application_rule is not None and (reason := application_rule(ctx)) is not None:
             refusals.append(reason)
     if refusals:
-        return Decision(application.application_id, program.id, False, 0, eligible_cost,
-                        _ordered(excluded + refusals), tuple(results))
+        return Decision(
+            application.application_id,
+            program.id,
+            False,
+            0,
+            eligible_cost,
+            _ordered(excluded + refusals),
+            tuple(results),
+        )
     amount, capped = grant_amount(program, costs, params)
+    if amount == 0:  # a cost so small that the rounding leaves nothing to grant
+        return Decision(
+            application.application_id,
+            program.id,
+            False,
+            0,
+            eligible_cost,
+            _ordered([*excluded, Reason.BELOW_MINIMUM_COST]),
+            tuple(results),
+        )
     informational = [*excluded, Reason.CAPPED] if capped else excluded
-    return Decision(application.application_id, program.id, True, amount, eligible_cost,
-                    tuple(informational), tuple(results))
+    return Decision(
+        application.application_id,
+        program.id,
+        True,
+        amount,
+        eligible_cost,
+        tuple(informational),
+        tuple(results),
+    )
 
 
 def grant_amount(program: Program, costs: dict[Item, int], params: Parameters) -> tuple[int, bool]:

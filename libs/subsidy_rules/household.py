@@ -43,6 +43,9 @@ def apply_household_limit(
                 decision,
                 eligible=False,
                 amount=0,
-                reasons=(*(r for r in decision.reasons if r is not Reason.CAPPED), Reason.DUPLICATE_HOUSEHOLD),
+                reasons=(
+                    *(r for r in decision.reasons if r is not Reason.CAPPED),
+                    Reason.DUPLICATE_HOUSEHOLD,
+                ),
             )
     return [by_id[d.application_id] for d in decisions]

@@ -13,6 +13,7 @@ documented in docs/PROGRAMS.md.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,16 @@ class ItemRule:
 
 
 @dataclass(frozen=True, slots=True)
+class Attachment:
+    """A document the application must (or may) come with: receipt, photo, ID copy..."""
+
+    kind: str
+    label: str
+    required: bool
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
 class Parameters:
     """All parameters of a program as in force on one date."""
 
@@ -120,6 +131,8 @@ class Program:
     rules: tuple[str, ...]
     parameters: Mapping[str, tuple[Dated, ...]]
     path: str
+    attachments: tuple[Attachment, ...] = ()
+    application_number_prefix: str = ""
     _cache: dict[date, Parameters] = field(default_factory=dict, repr=False, compare=False)
 
     def parameters_on(self, day: date) -> Parameters:
@@ -149,8 +162,11 @@ class Program:
             },
             "parameters": {
                 name: [
-                    {"since": d.since.isoformat() if d.since else None,
-                     "value": _jsonable(d.value), "source": d.source}
+                    {
+                        "since": d.since.isoformat() if d.since else None,
+                        "value": _jsonable(d.value),
+                        "source": d.source,
+                    }
                     for d in history
                 ]
                 for name, history in self.parameters.items()
@@ -159,6 +175,8 @@ class Program:
 
 
 def _value_on(history: tuple[Dated, ...], day: date) -> Any:
+    """The value in force on `day`; before the first `since`, the first value (an
+    application that early is refused by the program's periods anyway)."""
     current = history[0].value
     for dated in history:
         if dated.since is None or dated.since <= day:
@@ -190,7 +208,9 @@ class _Checker:
     def fail(self, key: str, message: str) -> ProgramError:
         return ProgramError(self.file, key, message)
 
-    def mapping(self, obj: Any, key: str, allowed: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
+    def mapping(
+        self, obj: Any, key: str, allowed: tuple[str, ...], required: tuple[str, ...]
+    ) -> dict[str, Any]:
         if not isinstance(obj, dict):
             raise self.fail(key, "must be a mapping")
         for name in obj:
@@ -237,7 +257,7 @@ def _rate(c: _Checker, v: Any, key: str) -> Fraction:
             raise c.fail(key, "denominator is zero")
         rate = Fraction(int(m.group(1)), int(m.group(2)))
     else:
-        raise c.fail(key, f"must be an exact fraction such as \"1/2\", got {v!r}")
+        raise c.fail(key, f'must be an exact fraction such as "1/2", got {v!r}')
     if not 0 < rate <= 1:
         raise c.fail(key, f"must be above 0 and at most 1, got {v!r}")
     return rate
@@ -252,8 +272,12 @@ def _period(c: _Checker, v: Any, key: str) -> Period:
     return Period(start, end)
 
 
-def _optional_days(c: _Checker, v: Any, key: str) -> int | None:
-    return None if v is None else c.yen(v, key, positive=True)
+def _optional_count(c: _Checker, v: Any, key: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+        raise c.fail(key, f"must be a positive whole number, got {v!r}")
+    return v
 
 
 def _household(c: _Checker, v: Any, key: str) -> HouseholdLimit:
@@ -261,7 +285,9 @@ def _household(c: _Checker, v: Any, key: str) -> HouseholdLimit:
     years = v.get("reapply_after_years")
     return HouseholdLimit(
         count=c.yen(v["count"], f"{key}.count", positive=True),
-        reapply_after_years=None if years is None else c.yen(years, f"{key}.reapply_after_years", positive=True),
+        reapply_after_years=None
+        if years is None
+        else c.yen(years, f"{key}.reapply_after_years", positive=True),
     )
 
 
@@ -289,8 +315,8 @@ PARAMETERS: dict[str, tuple[ParameterParser, Any]] = {
     "minimum_cost": (lambda c, v, k: c.yen(v, k), 0),
     "application_period": (_period, ...),
     "purchase_period": (_period, Period(None, None)),
-    "purchase_within_days": (_optional_days, None),
-    "applicant_min_age": (_optional_days, None),
+    "purchase_within_days": (_optional_count, None),
+    "applicant_min_age": (_optional_count, None),
     "household_limit": (_household, HouseholdLimit(1, None)),
     "required_pledges": (_pledges, ()),
     "exclude_points": (lambda c, v, k: c.flag(v, k), False),
@@ -315,10 +341,16 @@ def _parameter(c: _Checker, name: str, spec: Any) -> tuple[Dated, ...]:
         ekey = f"{key}.history[{i}]"
         c.mapping(entry, ekey, ("since", "value", "source", "note"), ("since", "value"))
         source = entry.get("source", spec.get("source"))
-        out.append(Dated(c.day(entry["since"], f"{ekey}.since"), parse(c, entry["value"], f"{ekey}.value"),
-                         c.text(source, f"{ekey}.source")))
-    if [d.since for d in out] != sorted(d.since for d in out if d.since):
-        raise c.fail(f"{key}.history", "entries must be in increasing order of since")
+        out.append(
+            Dated(
+                c.day(entry["since"], f"{ekey}.since"),
+                parse(c, entry["value"], f"{ekey}.value"),
+                c.text(source, f"{ekey}.source"),
+            )
+        )
+    days = [d.since for d in out if d.since is not None]
+    if any(later <= earlier for earlier, later in itertools.pairwise(days)):
+        raise c.fail(f"{key}.history", "entries must be in strictly increasing order of since")
     return tuple(out)
 
 
@@ -338,14 +370,48 @@ def _items(c: _Checker, v: Any) -> dict[Item, ItemRule]:
         out[item] = ItemRule(
             item=item,
             source=c.text(spec["source"], f"{key}.source"),
-            cap=None if spec.get("cap") is None else c.yen(spec["cap"], f"{key}.cap", positive=True),
+            cap=None
+            if spec.get("cap") is None
+            else c.yen(spec["cap"], f"{key}.cap", positive=True),
             unconfirmed=c.flag(spec.get("unconfirmed", False), f"{key}.unconfirmed"),
             note=spec.get("note"),
         )
     return out
 
 
-_TOP = ("id", "name", "municipality", "fiscal_year", "description", "sources", "items", "rules", "parameters")
+_TOP = (
+    "id",
+    "name",
+    "municipality",
+    "fiscal_year",
+    "description",
+    "sources",
+    "items",
+    "rules",
+    "parameters",
+    "attachments",
+    "application_number_prefix",
+)
+
+
+def _attachments(c: _Checker, v: Any) -> tuple[Attachment, ...]:
+    if v is None:
+        return ()
+    if not isinstance(v, list):
+        raise c.fail("attachments", "must be a list of {kind, label, required, source}")
+    out = []
+    for i, spec in enumerate(v):
+        key = f"attachments[{i}]"
+        c.mapping(spec, key, ("kind", "label", "required", "source"), ("kind", "label", "source"))
+        out.append(
+            Attachment(
+                kind=c.text(spec["kind"], f"{key}.kind"),
+                label=c.text(spec["label"], f"{key}.label"),
+                required=c.flag(spec.get("required", True), f"{key}.required"),
+                source=c.text(spec["source"], f"{key}.source"),
+            )
+        )
+    return tuple(out)
 
 
 def parse_program(data: Any, file: str) -> Program:
@@ -362,7 +428,9 @@ def parse_program(data: Any, file: str) -> Program:
         raise c.fail("rules", "must be a non-empty list of rule names")
     for i, name in enumerate(rules):
         if name not in known_rules():
-            raise c.fail(f"rules[{i}]", f"unknown rule {name!r} (known: {', '.join(sorted(known_rules()))})")
+            raise c.fail(
+                f"rules[{i}]", f"unknown rule {name!r} (known: {', '.join(sorted(known_rules()))})"
+            )
     params = c.mapping(data["parameters"], "parameters", tuple(PARAMETERS), ())
     parameters: dict[str, tuple[Dated, ...]] = {}
     for name, (_parse, default) in PARAMETERS.items():
@@ -383,6 +451,10 @@ def parse_program(data: Any, file: str) -> Program:
         rules=tuple(rules),
         parameters=parameters,
         path=file,
+        attachments=_attachments(c, data.get("attachments")),
+        application_number_prefix=c.text(
+            data.get("application_number_prefix", pid.upper()), "application_number_prefix"
+        ),
     )
 
 
@@ -392,7 +464,7 @@ def load_program(path: str | Path) -> Program:
     try:
         text = Path(path).read_text(encoding="utf-8")
         data = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as error:
+    except (OSError, ValueError, yaml.YAMLError) as error:
         raise ProgramError(file, "", f"cannot read: {error}") from None
     return parse_program(data, file)
 

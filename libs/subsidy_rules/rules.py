@@ -35,6 +35,7 @@ class Context:
     parameters: Parameters
     ward: WardArea | None
     eligible_cost: int = 0
+    counted: bool = False
 
 
 PurchaseRule = Callable[[Context, "Purchase"], Reason | None]
@@ -99,9 +100,13 @@ def purchase_period(ctx: Context, purchase: Purchase) -> Reason | None:
 
 @purchase_rule("purchase_within_days")
 def purchase_within_days(ctx: Context, purchase: Purchase) -> Reason | None:
-    """The application is received within N days of the payment (Minato: 90 days)."""
+    """The application is received within N days of the payment (Minato: 90 days), and
+    never before it."""
     limit = ctx.parameters.purchase_within_days
-    if limit is not None and (ctx.application.received_on - purchase.purchased_on).days > limit:
+    if (
+        limit is not None
+        and not 0 <= (ctx.application.received_on - purchase.purchased_on).days <= limit
+    ):
         return Reason.PURCHASE_OUTSIDE_PERIOD
     return None
 
@@ -134,8 +139,8 @@ def application_period(ctx: Context) -> Reason | None:
 
 @application_rule("minimum_cost")
 def minimum_cost(ctx: Context) -> Reason | None:
-    """The eligible cost reaches the program's minimum (when anything counts at all)."""
-    if 0 < ctx.eligible_cost < ctx.parameters.minimum_cost:
+    """The eligible cost reaches the program's minimum (when any purchase counts at all)."""
+    if ctx.counted and ctx.eligible_cost < ctx.parameters.minimum_cost:
         return Reason.BELOW_MINIMUM_COST
     return None
 

@@ -20,10 +20,11 @@ import jaconv
 
 _SMALL_TO_LARGE = str.maketrans("ァィゥェォッャュョヮヵヶ", "アイウエオツヤユヨワカケ")
 _ZENGIN_ALLOWED = frozenset(
-    "ｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜｦﾝﾞﾟ"
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ().-/"
+    "ｱｲｳｴｵｶｷｸｹｺｻｼｽｾｿﾀﾁﾂﾃﾄﾅﾆﾇﾈﾉﾊﾋﾌﾍﾎﾏﾐﾑﾒﾓﾔﾕﾖﾗﾘﾙﾚﾛﾜｦﾝﾞﾟABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ().-/"
 )
-_ZENGIN_SUBSTITUTES = str.maketrans({"ー": "-", "－": "-", "‐": "-", "・": " ", "、": " ", ",": " ", "，": " "})
+_ZENGIN_SUBSTITUTES = str.maketrans(
+    {"ー": "-", "－": "-", "‐": "-", "・": " ", "、": " ", ",": " ", "，": " "}
+)
 
 
 def to_katakana(text: str) -> str:
