@@ -105,6 +105,8 @@ _CONTINUE = re.compile(r"[\s\-の]*(?=\d)")
 _ROOM = re.compile(
     r"(?:#\s*|(?<![\dA-Z])-?)([A-Z]-?\d+|\d+-?[A-Z]|\d+)\s*(?:号室|号|室)?$", re.IGNORECASE
 )
+# A room right after a building name ending in a letter or numeral (コスモ荘II207号室).
+_TRAILING_ROOM = re.compile(r"(\d+)\s*(?:号室|号|室)?$")
 _LEADING_ZEROS = re.compile(r"^([A-Z]?)0+(?=\d)")
 _FLOOR = re.compile(r"(B|地下)?(\d+)\s*(?:F|階)$", re.IGNORECASE)
 _LOOSE = str.maketrans("", "", "ケがガノの之")
@@ -323,7 +325,7 @@ def _split_building(text: str) -> tuple[str | None, str | None, int | None]:
     floor = _floor(text)
     if floor is not None:
         return text, None, floor
-    m = _ROOM.search(text)
+    m = _ROOM.search(text) or _TRAILING_ROOM.search(text)
     if m is not None:
         room = _LEADING_ZEROS.sub(r"\1", m.group(1).upper().replace("-", ""))
         text = text[: m.start()].strip(" -")
