@@ -9,7 +9,7 @@ from setuptools import find_packages, setup
 TOP_LEVEL = {
     "subsidy_rules": "libs/subsidy_rules",
     "subsidy_platform": "libs/subsidy_platform",
-    "subsidy_intake": "services/intake",
+    "subsidy_intake": "services/intake/subsidy_intake",
 }
 
 packages = []

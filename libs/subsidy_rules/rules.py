@@ -73,10 +73,14 @@ def _check_free(name: str) -> None:
 
 
 @functools.cache
-def known_rules() -> frozenset[str]:
-    """Every registered rule name, after loading plugins from the entry-point group."""
+def _load_plugins() -> None:
     for entry in entry_points(group="subsidy_rules.rules"):
         entry.load()
+
+
+def known_rules() -> frozenset[str]:
+    """Every registered rule name, after loading plugins from the entry-point group once."""
+    _load_plugins()
     return frozenset(PURCHASE_RULES) | frozenset(APPLICATION_RULES)
 
 
