@@ -27,7 +27,13 @@ from subsidy_rules.application import Application
 from subsidy_rules.items import Item
 from subsidy_rules.program import Parameters, Program, Residence
 from subsidy_rules.reasons import Reason
-from subsidy_rules.rules import APPLICATION_RULES, PURCHASE_RULES, Context
+from subsidy_rules.rules import (
+    APPLICATION_RULES,
+    PURCHASE_RULES,
+    ApplicationRule,
+    Context,
+    PurchaseRule,
+)
 
 if TYPE_CHECKING:
     from subsidy_rules.residence import WardArea
@@ -91,14 +97,25 @@ def ward_of(program: Program, application: Application) -> WardArea:
     return ward
 
 
+def _rules_of(program: Program) -> tuple[list[PurchaseRule], list[ApplicationRule], bool]:
+    """The program's rule functions in order, looked up once per program."""
+    rules = program.compiled.get("rules")
+    if rules is None:
+        rules = program.compiled["rules"] = (
+            [PURCHASE_RULES[name] for name in program.rules if name in PURCHASE_RULES],
+            [APPLICATION_RULES[name] for name in program.rules if name in APPLICATION_RULES],
+            "ward" in program.rules,
+        )
+    return rules
+
+
 def evaluate(program: Program, application: Application) -> Decision:
     """Decide one application under one program (pure; deterministic)."""
     params = program.parameters_on(application.received_on)
-    needs_ward = "ward" in program.rules
+    purchase_rules, application_rules, needs_ward = _rules_of(program)
     ctx = Context(
         application, program, params, ward_of(program, application) if needs_ward else None
     )
-    purchase_rules = [PURCHASE_RULES[name] for name in program.rules if name in PURCHASE_RULES]
     results: list[PurchaseResult] = []
     costs: dict[Item, int] = {}
     excluded: list[Reason] = []
@@ -109,7 +126,7 @@ def evaluate(program: Program, application: Application) -> Decision:
             if reason is not None:
                 break
         cost = purchase.amount - purchase.points_used if params.exclude_points else purchase.amount
-        results.append(PurchaseResult(index, str(purchase.item), cost, reason is None, reason))
+        results.append(PurchaseResult(index, purchase.item.value, cost, reason is None, reason))
         if reason is None:
             costs[purchase.item] = costs.get(purchase.item, 0) + cost
         elif reason not in excluded:
@@ -117,9 +134,8 @@ def evaluate(program: Program, application: Application) -> Decision:
     ctx.eligible_cost = eligible_cost = sum(costs.values())
     ctx.counted = bool(costs)
     refusals: list[Reason] = [] if costs else [Reason.NO_ELIGIBLE_PURCHASE]
-    for name in program.rules:
-        application_rule = APPLICATION_RULES.get(name)
-        if application_rule is not None and (reason := application_rule(ctx)) is not None:
+    for application_rule in application_rules:
+        if (reason := application_rule(ctx)) is not None:
             refusals.append(reason)
     if refusals:
         return Decision(

@@ -134,6 +134,7 @@ class Program:
     attachments: tuple[Attachment, ...] = ()
     application_number_prefix: str = ""
     _cache: dict[date, Parameters] = field(default_factory=dict, repr=False, compare=False)
+    compiled: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def parameters_on(self, day: date) -> Parameters:
         """The parameters in force on `day` (cached per date)."""

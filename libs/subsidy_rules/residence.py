@@ -43,11 +43,15 @@ class WardArea:
     )
     _contains: Callable[[str, str], bool] = field(init=False, repr=False, compare=False, hash=False)
     _town_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
+    _inside: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         towns = tuple(sorted(set(self.towns), key=lambda t: (-len(t), t)))
         object.__setattr__(self, "towns", towns)
         object.__setattr__(self, "_town_set", frozenset(towns))
+        written_first = "|".join(re.escape(name) for name in (self.city, *towns))
+        inside = rf"[ 　]*(?:{re.escape(self.prefecture)}[ 　]*)?(?:{written_first})"
+        object.__setattr__(self, "_inside", re.compile(inside))
         normalize = lru_cache(maxsize=_CACHE_SIZE)(
             partial(normalize_address, towns=towns, chome_towns=self.chome_towns)
         )
@@ -74,12 +78,19 @@ class WardArea:
                 return False
         if not address or not address.strip():
             return False
+        if self._plainly_inside(address):
+            return True
         normalized = self._normalize(address)
         if normalized.prefecture is not None and normalized.prefecture != self.prefecture:
             return False
         if normalized.city is not None:
             return normalized.city == self.city
         return normalized.town in self._town_set
+
+    def _plainly_inside(self, address: str) -> bool:
+        """Fast path for the common spellings: the ward's own prefecture and city, or one
+        of its towns, written first. Anything else takes the full normalisation."""
+        return self._inside.match(address) is not None
 
 
 def _postal_digits(postal_code: str) -> str:
