@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml $(PROTOS)
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m subsidy_rules.demo
+	$(BIN)/python -m subsidy_demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check libs services tests bench

@@ -543,7 +543,10 @@ def test_seven_thousand_rows_parse_in_well_under_a_second() -> None:
 
 def test_the_mapping_is_a_hashable_value(tmp_path: Path) -> None:
     copy_path = tmp_path / "shinjuku-2025.yaml"
-    source = Path(__file__).resolve().parents[2] / "services/intake/subsidy_intake/mappings/shinjuku-2025.yaml"
+    source = (
+        Path(__file__).resolve().parents[2]
+        / "services/intake/subsidy_intake/mappings/shinjuku-2025.yaml"
+    )
     copy_path.write_bytes(source.read_bytes())
     again: ColumnMapping = load_mapping(copy_path)
     assert again == MAPPING and hash(again) == hash(MAPPING)

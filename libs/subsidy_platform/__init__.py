@@ -1,0 +1,1 @@
+"""Adapters every service shares: config, database, Vault crypto, audit, identity, telemetry, gRPC."""

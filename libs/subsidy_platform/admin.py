@@ -1,0 +1,119 @@
+"""`subsidy-admin`: the operators' command line.
+
+    subsidy-admin up                       start (or reuse) embedded PostgreSQL + OpenBao,
+                                           migrate, provision Vault, certificates, keys
+    subsidy-admin down                     stop the embedded servers of the state folder
+    subsidy-admin db migrate [COMPONENT]   create roles and schemas, run migrations
+    subsidy-admin users add LOGIN --role R add a staff account (password prompted)
+    subsidy-admin audit verify             check the audit log's hash chain
+    subsidy-admin keys rotate --program P --class contact|bank
+                                           rotate a transit key and rewrap stored ciphertext
+    subsidy-admin protos                   regenerate the gRPC code
+
+Configuration comes from the environment (DATABASE_URL, VAULT_ADDR, VAULT_TOKEN,
+SUBSIDY_STATE_DIR); see docs/OPERATIONS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from subsidy_platform.config import Settings
+
+
+def _up(argv: Sequence[str]) -> int:
+    from subsidy_platform.runtime import prepare
+    from subsidy_rules.program import load_programs
+
+    parser = argparse.ArgumentParser(prog="subsidy-admin up")
+    parser.parse_args(argv)
+    environment = prepare(Settings.from_env(), list(load_programs()))
+    print(f"PostgreSQL: {environment.infrastructure.database_url}")
+    print(f"Vault:      {environment.infrastructure.vault_addr}")
+    print(f"state:      {environment.settings.state_dir}")
+    return 0
+
+
+def _down(argv: Sequence[str]) -> int:
+    from subsidy_platform.embedded import stop_infrastructure
+
+    argparse.ArgumentParser(prog="subsidy-admin down").parse_args(argv)
+    stop_infrastructure(Settings.from_env())
+    return 0
+
+
+def _users(argv: Sequence[str]) -> int:
+    from subsidy_platform.db import make_engine
+    from subsidy_platform.embedded import ensure_infrastructure
+    from subsidy_platform.users import add_user_arguments, run_users_add
+
+    parser = argparse.ArgumentParser(prog="subsidy-admin users")
+    sub = parser.add_subparsers(dest="action", required=True)
+    add_user_arguments(sub.add_parser("add", help="add a staff account"))
+    args = parser.parse_args(argv)
+    engine = make_engine(ensure_infrastructure(Settings.from_env()).database_url)
+    try:
+        return run_users_add(args, engine)
+    finally:
+        engine.dispose()
+
+
+def _audit(argv: Sequence[str]) -> int:
+    from subsidy_platform.audit import verify_main
+
+    if not argv or argv[0] != "verify":
+        print("usage: subsidy-admin audit verify [--anchor SEQ:HASH ...]", file=sys.stderr)
+        return 2
+    return int(verify_main(argv[1:]))
+
+
+def _db(argv: Sequence[str]) -> int:
+    from subsidy_platform.db import main as db_main
+
+    if not argv or argv[0] != "migrate":
+        print("usage: subsidy-admin db migrate [COMPONENT ...]", file=sys.stderr)
+        return 2
+    return db_main(argv[1:])
+
+
+def _keys(argv: Sequence[str]) -> int:
+    from subsidy_intake.records import CIPHERTEXT_COLUMNS
+
+    from subsidy_platform.rotation import rotate_main
+
+    if not argv or argv[0] != "rotate":
+        print("usage: subsidy-admin keys rotate --program ID --class contact|bank", file=sys.stderr)
+        return 2
+    return rotate_main(argv[1:], CIPHERTEXT_COLUMNS)
+
+
+def _protos(argv: Sequence[str]) -> int:
+    from subsidy_platform.protogen import main as protogen_main
+
+    protogen_main()
+    return 0
+
+
+COMMANDS = {
+    "up": _up,
+    "down": _down,
+    "users": _users,
+    "audit": _audit,
+    "db": _db,
+    "keys": _keys,
+    "protos": _protos,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] not in COMMANDS:
+        print(__doc__, file=sys.stderr)
+        return 2
+    return COMMANDS[args[0]](args[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

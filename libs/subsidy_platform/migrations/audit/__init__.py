@@ -1,0 +1,1 @@
+"""Alembic script folder of the audit log (schema `audit`, version table `audit.alembic_version`)."""

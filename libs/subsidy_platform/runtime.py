@@ -1,0 +1,55 @@
+"""Bring the platform up for a process: dependencies, schemas, Vault, certificates, keys.
+
+`prepare` is what `make demo`, the tests and each service's `main` call first. With no
+`DATABASE_URL` / `VAULT_ADDR` it starts (or reuses) the embedded PostgreSQL and OpenBao
+under the state folder; it then creates the service roles and schemas, runs every
+component's migrations, provisions Vault (transit keys per program and data class,
+policies and a token per service), the private CA with per-service certificates, and the
+token-signing key. Everything is idempotent, so every process may call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import hvac
+
+from subsidy_platform.config import Settings
+from subsidy_platform.db import migrate, provision_database
+from subsidy_platform.embedded import Infrastructure, ensure_infrastructure
+from subsidy_platform.tls import Pki, ensure_pki
+from subsidy_platform.tokens import ensure_signing_key
+from subsidy_platform.vault import provision_vault
+
+SERVICES = ("intake", "review", "payments", "notices")
+MIGRATED = ("auth", "audit", "intake")
+STAFF_CLIENTS = ("console",)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a process needs to reach the platform's dependencies."""
+
+    settings: Settings
+    infrastructure: Infrastructure
+    vault_tokens: dict[str, str]
+    pki: Pki
+
+    def vault_client(self, service: str) -> hvac.Client:
+        """A Vault client holding `service`'s token (its policy, nothing more)."""
+        return hvac.Client(url=self.infrastructure.vault_addr, token=self.vault_tokens[service])
+
+
+def prepare(
+    settings: Settings, programs: Sequence[str], *, components: Sequence[str] = MIGRATED
+) -> Environment:
+    infrastructure = ensure_infrastructure(settings)
+    provision_database(infrastructure.database_url)
+    for component in components:
+        migrate(infrastructure.database_url, component)
+    admin = hvac.Client(url=infrastructure.vault_addr, token=infrastructure.vault_admin_token)
+    tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / "vault-tokens")
+    pki = ensure_pki(settings.state_dir, SERVICES, STAFF_CLIENTS)
+    ensure_signing_key(settings.state_dir)
+    return Environment(settings, infrastructure, tokens, pki)

@@ -1,0 +1,235 @@
+"""Staff accounts and sign-in (issue 3, "Identity and access"; roles from DESIGN.md).
+
+Accounts live in `auth.users` (migrations in `subsidy_platform/migrations/auth`). Sign-in
+checks an ID (login) and password against the scrypt hash and applies the lock-out
+policy of `passwords`: five consecutive failures lock the account for fifteen minutes.
+
+Sign-in gives nothing away about which logins exist: an unknown login, a wrong password
+and a disabled account get the same message, and an unknown login still costs one
+scrypt verification against a dummy hash, so the answer takes as long. Concurrent
+attempts on one account are serialised by a row lock, so every failure is counted.
+`subsidy-admin users add` is `add_user_arguments` + `run_users_add`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import getpass
+import re
+import sys
+import unicodedata
+import uuid
+from datetime import datetime
+from typing import TextIO
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    Text,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from subsidy_platform.access import ROLES, Principal
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, Unauthenticated
+from subsidy_platform.passwords import (
+    LockoutState,
+    after_failure,
+    after_success,
+    check_password_policy,
+    hash_password,
+    is_locked,
+    needs_rehash,
+    verify_password,
+)
+
+SCHEMA = "auth"
+MESSAGE_WRONG_CREDENTIALS = "IDまたはパスワードが正しくありません"
+MESSAGE_LOCKED = "アカウントがロックされています"
+MESSAGE_LOGIN_TAKEN = "このIDは既に使われています"
+
+_LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+_ROLE_LIST = ", ".join(f"'{role}'" for role in ROLES)
+
+
+class AuthBase(DeclarativeBase):
+    metadata = MetaData(
+        schema=SCHEMA,
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        },
+    )
+
+
+class User(AuthBase):
+    """A staff member who signs in; the role decides what every RPC allows."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(f"role IN ({_ROLE_LIST})", name="role"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=func.gen_random_uuid())
+    login: Mapped[str] = mapped_column(Text, unique=True)
+    display_name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    failed_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def normalise_login(login: str) -> str:
+    """Logins compare case- and width-insensitively (`ＴＡＮＡＫＡ01` is `tanaka01`)."""
+    return unicodedata.normalize("NFKC", login).strip().lower()
+
+
+def create_user(
+    session: Session,
+    login: str,
+    role: str,
+    password: str,
+    *,
+    display_name: str | None = None,
+) -> User:
+    """Add a staff account (flushed; the caller commits).
+
+    InvalidArgument lists every bad field; Conflict if the login is taken.
+    """
+    normalised = normalise_login(login)
+    violations: list[FieldViolation] = []
+    if not _LOGIN.fullmatch(normalised):
+        violations.append(
+            FieldViolation("login", "IDは英小文字・数字・「.」「_」「-」で3〜64文字にしてください")
+        )
+    if role not in ROLES:
+        violations.append(FieldViolation("role", f"役割は次のいずれかです: {', '.join(ROLES)}"))
+    try:
+        check_password_policy(password)
+    except InvalidArgument as weak:
+        violations.extend(weak.violations)
+    if violations:
+        raise InvalidArgument(violations)
+    if session.scalar(select(User.id).where(User.login == normalised)) is not None:
+        raise Conflict(MESSAGE_LOGIN_TAKEN)
+    user = User(
+        login=normalised,
+        display_name=display_name or normalised,
+        role=role,
+        password_hash=hash_password(password),
+        failed_attempts=0,
+        disabled=False,
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise Conflict(MESSAGE_LOGIN_TAKEN) from None
+    return user
+
+
+def sign_in(session: Session, login: str, password: str, now: datetime) -> Principal:
+    """The principal of a staff member whose ID and password are right at `now`.
+
+    Raises Unauthenticated with a message for staff. This use case owns the session's
+    transaction: it commits before returning *and* before raising, so that a failure is
+    counted even though the caller sees an exception.
+    """
+    if now.tzinfo is None:
+        raise ValueError("sign_in needs an aware datetime")
+    user = session.scalars(
+        select(User).where(User.login == normalise_login(login)).with_for_update()
+    ).one_or_none()
+    if user is None:
+        verify_password(password, _dummy_hash())
+        session.rollback()
+        raise Unauthenticated(MESSAGE_WRONG_CREDENTIALS)
+    state = LockoutState(user.failed_attempts, user.locked_until)
+    if is_locked(state, now):
+        session.rollback()
+        raise Unauthenticated(MESSAGE_LOCKED)
+    if verify_password(password, user.password_hash) and not user.disabled:
+        _remember(user, after_success())
+        if needs_rehash(user.password_hash):
+            user.password_hash = hash_password(password)
+        principal = Principal(subject=user.login, role=user.role, kind="staff")
+        session.commit()
+        return principal
+    if user.disabled:
+        session.rollback()
+        raise Unauthenticated(MESSAGE_WRONG_CREDENTIALS)
+    after = after_failure(state, now)
+    _remember(user, after)
+    session.commit()
+    raise Unauthenticated(MESSAGE_LOCKED if is_locked(after, now) else MESSAGE_WRONG_CREDENTIALS)
+
+
+def add_user_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments of `subsidy-admin users add`."""
+    parser.add_argument("login", help="sign-in ID (lower-case letters, digits, . _ -)")
+    parser.add_argument("--role", required=True, choices=ROLES)
+    parser.add_argument("--display-name", default=None)
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of prompting",
+    )
+
+
+def run_users_add(
+    args: argparse.Namespace,
+    engine: Engine,
+    *,
+    stdin: TextIO = sys.stdin,
+    stdout: TextIO = sys.stdout,
+    stderr: TextIO = sys.stderr,
+) -> int:
+    """Add one account from parsed arguments; 0 on success, 2 on bad input, 1 if taken."""
+    if args.password_stdin:
+        password = stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass("パスワード: ")
+        if getpass.getpass("パスワード (確認): ") != password:
+            print("パスワードが一致しません", file=stderr)
+            return 2
+    try:
+        with Session(engine) as session:
+            user = create_user(
+                session, args.login, args.role, password, display_name=args.display_name
+            )
+            session.commit()
+            login, role = user.login, user.role
+    except InvalidArgument as invalid:
+        for violation in invalid.violations:
+            print(f"{violation.field}: {violation.description}", file=stderr)
+        return 2
+    except Conflict as taken:
+        print(str(taken), file=stderr)
+        return 1
+    print(f"利用者 {login} を追加しました (役割: {role})", file=stdout)
+    return 0
+
+
+def _remember(user: User, state: LockoutState) -> None:
+    user.failed_attempts = state.failed_attempts
+    user.locked_until = state.locked_until
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash with today's parameters that no password matches in practice."""
+    return hash_password(uuid.uuid4().hex + uuid.uuid4().hex)

@@ -1,0 +1,1 @@
+"""`make demo`: the whole system on embedded PostgreSQL and OpenBao, with a realistic program."""

@@ -1,0 +1,273 @@
+"""`make demo`: start the platform, push a synthetic Shinjuku program through it, report.
+
+Steps (each printed as it happens): bring up embedded PostgreSQL and OpenBao, migrate,
+provision Vault and certificates; start the intake service over mutual TLS; sign in as
+a contractor operator and import the program's LoGoフォーム CSV export over gRPC — first a
+file with bad lines (refused whole, every bad line reported), then the good file, then
+the same file again (a no-op); look an applicant up as the call center (masked) and try
+to unmask (refused); show what the database holds (ciphertext and blind indexes only);
+verify the audit chain; decide every application with the rules library and print the
+ward's summary. Everything started is stopped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import grpc
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
+from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
+from subsidy_intake.convert import record_to_proto
+from subsidy_intake.logo_csv import mapping_for, to_logo_csv
+from subsidy_intake.main import build
+
+from subsidy_platform.audit import verify
+from subsidy_platform.config import Settings
+from subsidy_platform.db import make_engine
+from subsidy_platform.embedded import stop_infrastructure
+from subsidy_platform.runtime import prepare
+from subsidy_platform.tls import channel_credentials, client_identity
+from subsidy_platform.users import create_user
+from subsidy_rules.demo import decide_program, print_summary
+from subsidy_rules.program import load_programs
+from subsidy_rules.synth import MALFORMED, generate
+
+PROGRAM = "shinjuku-2025"
+Metadata = tuple[tuple[str, str | bytes], ...]
+CHUNK = 256 * 1024
+
+
+def step(text_: str) -> None:
+    print(f"\n--- {text_}", flush=True)
+
+
+def chunks(program_id: str, name: str, data: bytes) -> Iterator[intake_pb2.ImportLogoCsvRequest]:
+    yield intake_pb2.ImportLogoCsvRequest(
+        header=intake_pb2.ImportLogoCsvRequest.Header(program_id=program_id, file_name=name)
+    )
+    for start in range(0, len(data), CHUNK):
+        yield intake_pb2.ImportLogoCsvRequest(chunk=data[start : start + CHUNK])
+
+
+def report(result: intake_pb2.ImportReport) -> None:
+    print(
+        f"committed={result.committed} rows={result.rows} imported={result.imported} "
+        f"already_present={result.already_present} duplicates_flagged={result.duplicates_flagged} "
+        f"errors={len(result.errors)} encoding={result.encoding}"
+    )
+    for error in result.errors[:5]:
+        print(f"    {error.line}行目 {error.column}: {error.message}")
+
+
+def run(count: int, seed: int, keep: bool) -> None:
+    settings = Settings.from_env()
+    programs = load_programs()
+    step(f"platform: embedded PostgreSQL + OpenBao under {settings.state_dir}")
+    started = time.perf_counter()
+    environment = prepare(settings, list(programs))
+    print(
+        f"ready in {time.perf_counter() - started:.1f} s; Vault {environment.infrastructure.vault_addr}"
+    )
+    admin = make_engine(environment.infrastructure.database_url)
+    accounts = {
+        "demo-operator": "operator",
+        "demo-operator2": "operator",
+        "demo-checker": "checker",
+        "demo-callcenter": "call_center",
+    }
+    passwords = {login: secrets.token_urlsafe(18) for login in accounts}
+    with Session(admin) as session:
+        for login, role in accounts.items():
+            if session.execute(
+                text("SELECT 1 FROM auth.users WHERE login = :l"), {"l": login}
+            ).first():
+                session.execute(text("DELETE FROM auth.users WHERE login = :l"), {"l": login})
+            create_user(session, login, role, passwords[login])
+        session.commit()
+    process = build(environment, programs)
+    try:
+        step(f"intake service on 127.0.0.1:{process.port} (mutual TLS, tokens, audit, traces)")
+        credentials = channel_credentials(environment.pki, client_identity("console"))
+        with grpc.secure_channel(f"localhost:{process.port}", credentials) as channel:
+            exercise(channel, passwords, count, seed)
+        step("audit chain")
+        result = verify(admin)
+        print(f"ok={result.ok} rows={result.rows}")
+    finally:
+        process.stop()
+        admin.dispose()
+        if not keep:
+            stop_infrastructure(settings)
+            print("\nembedded servers stopped")
+
+
+def sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
+    response = auth_pb2_grpc.AuthServiceStub(channel).SignIn(
+        auth_pb2.SignInRequest(login=login, password=password)
+    )
+    print(f"signed in as {login} ({response.role}), token valid until {response.expires_at}")
+    return (("authorization", f"Bearer {response.token}"),)
+
+
+def exercise(channel: grpc.Channel, passwords: dict[str, str], count: int, seed: int) -> None:
+    intake = intake_pb2_grpc.IntakeServiceStub(channel)
+    synthetic = list(generate(count, seed))
+    clean = [
+        s.record
+        for s in synthetic
+        if not set(s.defects) & set(MALFORMED) and len(s.record["purchases"]) <= 3
+    ]
+    online, paper, answers = [], [], set()
+    for record in clean:
+        if record["channel"] == "paper" or not record.get("logo_answer_id"):
+            paper.append(record)
+        elif record["logo_answer_id"] not in answers:
+            answers.add(record["logo_answer_id"])
+            online.append(record)
+    bad = [s.record for s in synthetic if set(s.defects) & set(MALFORMED)]
+    mapping = mapping_for(PROGRAM)
+    operator = sign_in(channel, "demo-operator", passwords["demo-operator"])
+
+    step("LoGo CSV with bad lines: refused whole, every bad line reported")
+    broken = to_logo_csv(
+        online[:50] + [r for r in bad if r.get("logo_answer_id") and _csv_writable(r)][:3], mapping
+    )
+    report(intake.ImportLogoCsv(chunks(PROGRAM, "logo-broken.csv", broken), metadata=operator))
+
+    step(f"LoGo CSV export of {len(online):,} online applications, streamed over gRPC")
+    data = to_logo_csv(online, mapping)
+    started = time.perf_counter()
+    report(
+        intake.ImportLogoCsv(
+            chunks(PROGRAM, "logo-export.csv", data), metadata=operator, timeout=600
+        )
+    )
+    print(f"imported in {time.perf_counter() - started:.1f} s")
+    step("the same file again: a no-op")
+    report(
+        intake.ImportLogoCsv(
+            chunks(PROGRAM, "logo-export.csv", data), metadata=operator, timeout=600
+        )
+    )
+
+    step(f"{len(paper):,} paper forms, each keyed by two operators (ベリファイ入力)")
+    staff = {
+        login: sign_in(channel, login, passwords[login])
+        for login in ("demo-operator", "demo-operator2", "demo-checker")
+    }
+    started = time.perf_counter()
+    outcomes = key_paper_forms(intake, paper, staff)
+    print(f"outcomes {dict(outcomes)} in {time.perf_counter() - started:.1f} s")
+
+    step("call center: look-up by name kana + birth date (masked), unmask refused")
+    agent = sign_in(channel, "demo-callcenter", passwords["demo-callcenter"])
+    sample = online[len(online) // 2]["applicant"]
+    found = intake.SearchApplications(
+        intake_pb2.SearchApplicationsRequest(
+            program_id=PROGRAM,
+            kana_and_birth_date=intake_pb2.KanaAndBirthDate(
+                name_kana=sample["name_kana"], birth_date=sample["birth_date"]
+            ),
+            purpose="電話での進捗確認",
+        ),
+        metadata=agent,
+    )
+    for summary in found.results[:1]:
+        print(f"    {summary.application_number} {summary.masked_name} 受付 {summary.received_on}")
+        view = intake.GetApplication(
+            intake_pb2.GetApplicationRequest(application_number=summary.application_number),
+            metadata=agent,
+        )
+        a = view.application
+        print(
+            f"    masked view: 生年月日 {a.applicant.birth_date} 電話 {a.applicant.phone} 住所 {a.applicant.address} "
+            f"口座 {a.bank_account.number}"
+        )
+        try:
+            intake.GetApplication(
+                intake_pb2.GetApplicationRequest(
+                    application_number=summary.application_number, unmask=True, purpose="確認"
+                ),
+                metadata=agent,
+            )
+        except grpc.RpcError as error:
+            print(f"    unmask as call_center: {error.code().name} {error.details()}")
+    step("rules: eligibility, amount and one grant per household for the whole program")
+    program = load_programs()[PROGRAM]
+    print_summary(program, decide_program(program, [s.record for s in synthetic]))
+
+
+def key_paper_forms(
+    intake: intake_pb2_grpc.IntakeServiceStub,
+    forms: list[dict[str, Any]],
+    staff: dict[str, Metadata],
+) -> Counter[str]:
+    """Key every form twice; on the first form the second operator mistypes an amount and a
+    checker's third look settles it."""
+
+    def key(
+        index: int, record: dict[str, Any], who: str, *, resolve: bool = False
+    ) -> intake_pb2.KeyPaperFormResponse:
+        request = intake_pb2.KeyPaperFormRequest(
+            form_id=f"P{index:06d}",
+            program_id=PROGRAM,
+            application=record_to_proto(record),
+            resolve=resolve,
+        )
+        response: intake_pb2.KeyPaperFormResponse = intake.KeyPaperForm(
+            request, metadata=staff[who], timeout=60
+        )
+        return response
+
+    def name(response: intake_pb2.KeyPaperFormResponse) -> str:
+        return str(intake_pb2.KeyingOutcome.Name(response.outcome))
+
+    def both(item: tuple[int, dict[str, Any]]) -> str:
+        index, record = item
+        key(index, record, "demo-operator")
+        if index == 0:
+            first = record["purchases"][0]
+            typo = {
+                **record,
+                "purchases": [{**first, "amount": first["amount"] + 9}, *record["purchases"][1:]],
+            }
+            mismatch = key(index, typo, "demo-operator2")
+            print(
+                f"    form P000000, second keying with a typo: {name(mismatch)} {list(mismatch.differing_fields)}"
+            )
+            settled = key(index, record, "demo-checker", resolve=True)
+            print(f"    third look by a checker: {name(settled)} -> {settled.application_number}")
+            return name(settled)
+        return name(key(index, record, "demo-operator2"))
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return Counter(pool.map(both, list(enumerate(forms))))
+
+
+def _csv_writable(record: dict[str, Any]) -> bool:
+    try:
+        to_logo_csv([record], mapping_for(PROGRAM))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=7000)
+    parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--keep", action="store_true", help="leave the embedded servers running")
+    args = parser.parse_args(argv)
+    run(args.count, args.seed, args.keep)
+
+
+if __name__ == "__main__":
+    main()

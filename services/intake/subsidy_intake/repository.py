@@ -1,0 +1,246 @@
+"""Persistence of applications with encryption at the edge (DESIGN.md principle 6).
+
+Everything personal is encrypted in Vault batches before it is added to the session,
+and decrypted only when a use case asks for it; searchable facts are stored as blind
+indexes. The repository never commits: the service layer owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from subsidy_intake.orm import (
+    ApplicationRow,
+    BlindIndexRow,
+    DuplicateFlagRow,
+    StatusEventRow,
+)
+from subsidy_intake.records import (
+    BANK_FIELDS,
+    CONTACT_FIELDS,
+    assemble,
+    bank_values,
+    contact_values,
+    public_purchases,
+)
+from subsidy_platform.crypto import DataClass
+from subsidy_platform.errors import NotFound
+
+
+class Cipher(Protocol):
+    def encrypt(self, data_class: DataClass, values: Sequence[str | None]) -> list[str | None]: ...
+    def decrypt(self, data_class: DataClass, values: Sequence[str | None]) -> list[str | None]: ...
+    def blind_index(self, kind: str, values: Sequence[str]) -> list[str]: ...
+
+
+def blind_indexes(cipher: Cipher, facts: Sequence[tuple[str, str]]) -> list[str]:
+    """Digests for (kind, normalised value) pairs, one Vault batch per kind, in input order."""
+    by_kind: dict[str, list[int]] = defaultdict(list)
+    for position, (kind, _) in enumerate(facts):
+        by_kind[kind].append(position)
+    out: list[str] = [""] * len(facts)
+    for kind, positions in by_kind.items():
+        digests = cipher.blind_index(kind, [facts[p][1] for p in positions])
+        for position, digest in zip(positions, digests, strict=True):
+            out[position] = digest
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class NewApplication:
+    """An application ready to store: its record, number and blind indexes."""
+
+    application_number: str
+    program_id: str
+    request_id: str | None
+    request_digest: str | None
+    external_ref: str | None
+    record: dict[str, Any]
+    indexes: dict[str, str]  # kind -> digest
+
+
+MATCH_CHUNK = 5000  # digests per query (PostgreSQL allows 65,535 parameters)
+
+
+class IntakeRepository:
+    def __init__(self, session: Session, cipher: Cipher) -> None:
+        self.session = session
+        self.cipher = cipher
+
+    # numbers and locks ------------------------------------------------------------------
+
+    def allocate_numbers(self, prefix: str, count: int) -> list[str]:
+        rows = self.session.execute(
+            text("SELECT nextval('intake.application_number_seq') FROM generate_series(1, :n)"),
+            {"n": count},
+        )
+        return [f"{prefix}-{value:06d}" for (value,) in rows]
+
+    def lock_facts(self, program_id: str, digests: Iterable[str]) -> None:
+        """Serialise concurrent submissions that share a blind index (sorted: no deadlock)."""
+        for digest in sorted(set(digests)):
+            self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                {"k": f"{program_id}:{digest}"},
+            )
+
+    # writes -----------------------------------------------------------------------------
+
+    def add_all(
+        self, items: Sequence[NewApplication], status: str, actor: str
+    ) -> list[ApplicationRow]:
+        """Encrypt (two Vault batches for the whole list) and add applications with indexes."""
+        contact = self.cipher.encrypt(
+            DataClass.CONTACT, [v for i in items for v in contact_values(i.record)]
+        )
+        bank = self.cipher.encrypt(
+            DataClass.BANK, [v for i in items for v in bank_values(i.record)]
+        )
+        rows: list[ApplicationRow] = []
+        nc, nb = len(CONTACT_FIELDS), len(BANK_FIELDS)
+        for n, item in enumerate(items):
+            record = item.record
+            account = record.get("bank_account") or {}
+            row = ApplicationRow(
+                application_number=item.application_number,
+                program_id=item.program_id,
+                request_id=item.request_id,
+                request_digest=item.request_digest,
+                external_ref=item.external_ref,
+                channel=record["channel"],
+                received_on=date.fromisoformat(record["received_on"]),
+                status=status,
+                resident_registered=record["resident_registered"],
+                purchases=public_purchases(record),
+                pledges=record["pledges"],
+                bank_code=account.get("bank_code"),
+                branch_code=account.get("branch_code"),
+                account_type=account.get("type"),
+                attachments=[],
+                **{
+                    f"{f}_ct": c
+                    for f, c in zip(CONTACT_FIELDS, contact[n * nc : (n + 1) * nc], strict=True)
+                },
+                **{
+                    f"{f}_ct": c
+                    for f, c in zip(BANK_FIELDS, bank[n * nb : (n + 1) * nb], strict=True)
+                },
+            )
+            rows.append(row)
+        self.session.add_all(rows)
+        self.session.flush()
+        for row, item in zip(rows, items, strict=True):
+            self.session.add_all(
+                BlindIndexRow(application_id=row.id, program_id=item.program_id, kind=k, digest=d)
+                for k, d in item.indexes.items()
+            )
+            self.session.add(
+                StatusEventRow(application_id=row.id, status=status, actor=actor, service="intake")
+            )
+        self.session.flush()
+        return rows
+
+    def add_flags(self, flags: Iterable[tuple[int, int, str]]) -> int:
+        count = 0
+        for application_id, other_id, evidence in flags:
+            self.session.add(
+                DuplicateFlagRow(
+                    application_id=application_id, other_application_id=other_id, evidence=evidence
+                )
+            )
+            count += 1
+        self.session.flush()
+        return count
+
+    # reads ------------------------------------------------------------------------------
+
+    def by_request(self, program_id: str, request_id: str) -> ApplicationRow | None:
+        return self.session.scalar(
+            select(ApplicationRow).where(
+                ApplicationRow.program_id == program_id, ApplicationRow.request_id == request_id
+            )
+        )
+
+    def by_number(self, application_number: str) -> ApplicationRow:
+        row = self.session.scalar(
+            select(ApplicationRow).where(ApplicationRow.application_number == application_number)
+        )
+        if row is None:
+            raise NotFound("申請", application_number)
+        return row
+
+    def matches(
+        self, program_id: str, kind_digests: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str, int, str]]:
+        """(kind, digest, application id, application number) of stored rows sharing a digest."""
+        wanted = set(kind_digests)
+        digests = sorted({d for _, d in wanted})
+        found: list[tuple[str, str, int, str]] = []
+        for start in range(0, len(digests), MATCH_CHUNK):
+            rows = self.session.execute(
+                select(
+                    BlindIndexRow.kind,
+                    BlindIndexRow.digest,
+                    ApplicationRow.id,
+                    ApplicationRow.application_number,
+                )
+                .join(ApplicationRow, ApplicationRow.id == BlindIndexRow.application_id)
+                .where(
+                    BlindIndexRow.program_id == program_id,
+                    BlindIndexRow.digest.in_(digests[start : start + MATCH_CHUNK]),
+                )
+            )
+            found.extend((k, d, i, n) for k, d, i, n in rows if (k, d) in wanted)
+        return found
+
+    def flags_of(self, application_id: int) -> list[tuple[str, str]]:
+        """(other application number, evidence) of the open flags on one application."""
+        other = ApplicationRow.__table__.alias("other")
+        rows = self.session.execute(
+            select(other.c.application_number, DuplicateFlagRow.evidence)
+            .join(other, other.c.id == DuplicateFlagRow.other_application_id)
+            .where(
+                DuplicateFlagRow.application_id == application_id,
+                DuplicateFlagRow.resolved.is_(False),
+            )
+            .order_by(DuplicateFlagRow.id)
+        )
+        return [(n, e) for n, e in rows]
+
+    def timeline(self, application_id: int) -> list[StatusEventRow]:
+        return list(
+            self.session.scalars(
+                select(StatusEventRow)
+                .where(StatusEventRow.application_id == application_id)
+                .order_by(StatusEventRow.at, StatusEventRow.id)
+            )
+        )
+
+    def decrypt_record(self, row: ApplicationRow, *, bank: bool) -> dict[str, Any]:
+        """The v1 record of a stored application (bank fields only when asked)."""
+        contact = self.cipher.decrypt(
+            DataClass.CONTACT, [getattr(row, f"{f}_ct") for f in CONTACT_FIELDS]
+        )
+        bank_plain: list[str | None] = [None, None]
+        if bank and row.account_number_ct:
+            bank_plain = self.cipher.decrypt(
+                DataClass.BANK, [getattr(row, f"{f}_ct") for f in BANK_FIELDS]
+            )
+        return assemble(
+            application_number=row.application_number,
+            channel=row.channel,
+            received_on=row.received_on.isoformat(),
+            resident_registered=row.resident_registered,
+            purchases=row.purchases,
+            pledges=row.pledges,
+            bank_codes=(row.bank_code, row.branch_code, row.account_type),
+            contact=dict(zip(CONTACT_FIELDS, contact, strict=True)),
+            bank=dict(zip(BANK_FIELDS, bank_plain, strict=True)),
+        )

@@ -1,0 +1,251 @@
+"""Intake use cases: submit, import, verification keying, look-up, timeline, inquiries.
+
+Each use case is one database transaction: validate (rules library format), normalise,
+compute blind indexes (Vault HMAC), then inside the transaction lock the facts it
+depends on, check idempotency, store the encrypted application, flag probable
+duplicates for a checker (never a silent refusal), write the audit record, commit.
+PostgreSQL or Vault failing anywhere gives `DependencyUnavailable` and nothing is
+written (the transaction is rolled back; ciphertext never outlives it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
+from subsidy_intake.repository import Cipher, IntakeRepository, NewApplication, blind_indexes
+from subsidy_platform.access import Principal
+from subsidy_platform.audit import AuditEvent
+from subsidy_platform.audit import record as audit_record
+from subsidy_platform.errors import (
+    Conflict,
+    DependencyUnavailable,
+    FieldViolation,
+    InvalidArgument,
+)
+from subsidy_rules.application import Application, FormatError, parse_application
+from subsidy_rules.program import Program
+
+SERVICE = "intake"
+RECEIVED = "RECEIVED"
+PERSONAL_FIELDS = (
+    "name",
+    "name_kana",
+    "birth_date",
+    "phone",
+    "email",
+    "postal_code",
+    "address",
+    "head_name",
+    "relationship",
+    "account_number",
+    "account_holder",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    application_number: str
+    status: str
+    duplicates: tuple[tuple[str, str], ...]  # (other application number, evidence code)
+    replayed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated application with its blind indexes, ready for a transaction."""
+
+    record: dict[str, Any]
+    application: Application
+    indexes: dict[str, str]
+    request_digest: str
+
+
+@dataclass
+class IntakeService:
+    """The intake use cases over a session factory, a cipher per program and the programs."""
+
+    sessions: sessionmaker[Session]
+    cipher_for: Callable[[str], Cipher]
+    programs: Mapping[str, Program]
+    _ciphers: dict[str, Cipher] = field(default_factory=dict)
+
+    # plumbing ---------------------------------------------------------------------------
+
+    def program(self, program_id: str) -> Program:
+        program = self.programs.get(program_id)
+        if program is None:
+            raise InvalidArgument(
+                [FieldViolation("program_id", f"制度IDが登録されていません: {program_id}")]
+            )
+        return program
+
+    def cipher(self, program_id: str) -> Cipher:
+        cipher = self._ciphers.get(program_id)
+        if cipher is None:
+            cipher = self._ciphers[program_id] = self.cipher_for(program_id)
+        return cipher
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One transaction; database failures become DependencyUnavailable (UNAVAILABLE)."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
+            raise DependencyUnavailable("データベースに接続できません") from error
+        except sa_exc.DBAPIError as error:
+            if error.connection_invalidated:
+                raise DependencyUnavailable("データベースに接続できません") from error
+            raise
+
+    def audit(
+        self,
+        session: Session,
+        who: Principal,
+        rpc: str,
+        action: str,
+        *,
+        application: str | None,
+        fields: Sequence[str],
+        purpose: str | None = None,
+    ) -> None:
+        audit_record(
+            session,
+            AuditEvent(
+                actor=who.subject,
+                role=who.role,
+                service=SERVICE,
+                rpc=rpc,
+                action=action,
+                application_id=application,
+                fields=tuple(fields),
+                purpose=purpose,
+            ),
+        )
+
+    # validation -------------------------------------------------------------------------
+
+    def prepare(self, program: Program, records: Sequence[dict[str, Any]]) -> list[Prepared]:
+        """Validate records (format v1) and compute their blind indexes in Vault batches."""
+        applications = []
+        for record in records:
+            try:
+                applications.append(
+                    parse_application(
+                        {**record, "application_id": record.get("application_id") or "(new)"}
+                    )
+                )
+            except FormatError as error:
+                raise InvalidArgument([FieldViolation(error.field, error.message)]) from None
+        facts_per_app = [application_facts(program, a) for a in applications]
+        flat = [fact for facts in facts_per_app for fact in facts]
+        requests = [("request", canonical(r)) for r in records]
+        digests = blind_indexes(self.cipher(program.id), flat + requests)
+        prepared, position = [], 0
+        for n, (record, application, facts) in enumerate(
+            zip(records, applications, facts_per_app, strict=True)
+        ):
+            indexes = {kind: digests[position + i] for i, (kind, _) in enumerate(facts)}
+            position += len(facts)
+            prepared.append(Prepared(record, application, indexes, digests[len(flat) + n]))
+        return prepared
+
+    # submit -----------------------------------------------------------------------------
+
+    def submit(
+        self,
+        who: Principal,
+        program_id: str,
+        request_id: str | None,
+        record: dict[str, Any],
+        *,
+        rpc: str = "SubmitApplication",
+    ) -> SubmitResult:
+        program = self.program(program_id)
+        if request_id is not None and not request_id.strip():
+            raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
+        [item] = self.prepare(program, [record])
+        with self.transaction() as session:
+            return self._store_one(session, who, program, request_id, item, rpc)
+
+    def _store_one(
+        self,
+        session: Session,
+        who: Principal,
+        program: Program,
+        request_id: str | None,
+        item: Prepared,
+        rpc: str,
+    ) -> SubmitResult:
+        repo = IntakeRepository(session, self.cipher(program.id))
+        lock_program(session, program.id, shared=True)
+        repo.lock_facts(program.id, [item.request_digest, *item.indexes.values()])
+        replay = self._replay(repo, program.id, request_id, item)
+        if replay is not None:
+            return replay
+        duplicates = [
+            (kind, number, other_id)
+            for kind, _, other_id, number in repo.matches(
+                program.id, [(k, d) for k, d in item.indexes.items() if k in DUPLICATE_KINDS]
+            )
+        ]
+        [number] = repo.allocate_numbers(program.application_number_prefix, 1)
+        [row] = repo.add_all([self._new(program, number, request_id, item)], RECEIVED, who.subject)
+        repo.add_flags(
+            (row.id, other_id, str(EVIDENCE_OF_KIND[kind])) for kind, _, other_id in duplicates
+        )
+        self.audit(session, who, rpc, "create", application=number, fields=PERSONAL_FIELDS)
+        flags = tuple(sorted({(n, str(EVIDENCE_OF_KIND[k])) for k, n, _ in duplicates}))
+        return SubmitResult(number, RECEIVED, flags, replayed=False)
+
+    def _replay(
+        self, repo: IntakeRepository, program_id: str, request_id: str | None, item: Prepared
+    ) -> SubmitResult | None:
+        """The first result again for a request id (or LoGo answer) already stored."""
+        existing = repo.by_request(program_id, request_id) if request_id else None
+        if existing is not None and existing.request_digest != item.request_digest:
+            raise Conflict("同じリクエストIDで異なる内容の申請が送信されました")
+        if existing is None and "logo" in item.indexes:
+            found = [m for m in repo.matches(program_id, [("logo", item.indexes["logo"])])]
+            if found:
+                existing = repo.by_number(found[0][3])
+        if existing is None:
+            return None
+        flags = tuple(sorted({(n, e) for n, e in repo.flags_of(existing.id)}))
+        return SubmitResult(existing.application_number, existing.status, flags, replayed=True)
+
+    def _new(
+        self, program: Program, number: str, request_id: str | None, item: Prepared
+    ) -> NewApplication:
+        external = item.record.get("application_id") or None
+        return NewApplication(
+            application_number=number,
+            program_id=program.id,
+            request_id=request_id,
+            request_digest=item.request_digest,
+            external_ref=external,
+            record=item.record,
+            indexes=item.indexes,
+        )
+
+
+def lock_program(session: Session, program_id: str, *, shared: bool) -> None:
+    """Submissions share the program lock; a file import holds it alone."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    session.execute(
+        text(f"SELECT {function}(hashtextextended(:k, 1))"), {"k": f"program:{program_id}"}
+    )
+
+
+def canonical(record: dict[str, Any]) -> str:
+    """A canonical JSON text of a record (for the request fingerprint)."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,313 @@
+"""gRPC servicer of the intake service: proto <-> domain, error mapping, nothing else."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from subsidy.common.v1 import common_pb2
+from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
+
+from subsidy_intake import lookup
+from subsidy_intake.convert import CHANNEL_CODES, record_from_proto, record_to_proto
+from subsidy_intake.imports import import_logo_file
+from subsidy_intake.keying import key_paper_form
+from subsidy_intake.logo_csv import UnknownProgramError
+from subsidy_intake.service import IntakeService
+from subsidy_platform.access import current_principal
+from subsidy_platform.errors import FieldViolation, InvalidArgument, PlatformError, to_grpc_status
+
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+
+
+def rpc(method: F) -> F:
+    """Turn platform errors into rich gRPC statuses (and never leak other exceptions' text)."""
+
+    @functools.wraps(method)
+    def handler(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return method(self, request, context)
+        except PlatformError as error:
+            context.abort_with_status(to_grpc_status(error))
+        except UnknownProgramError as error:
+            context.abort_with_status(
+                to_grpc_status(InvalidArgument([FieldViolation("program_id", str(error))]))
+            )
+        except Exception:
+            log.exception("unexpected error in %s", method.__name__)
+            context.abort(grpc.StatusCode.INTERNAL, "内部エラーが発生しました")
+
+    return handler  # type: ignore[return-value]
+
+
+def _status(name: str) -> common_pb2.ApplicationStatus.ValueType:
+    return common_pb2.ApplicationStatus.Value(name)
+
+
+class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
+    def __init__(self, service: IntakeService) -> None:
+        self.service = service
+
+    @rpc
+    def SubmitApplication(
+        self, request: intake_pb2.SubmitApplicationRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.SubmitApplicationResponse:
+        result = self.service.submit(
+            current_principal(),
+            request.program_id,
+            request.request_id or None,
+            record_from_proto(request.application),
+        )
+        return intake_pb2.SubmitApplicationResponse(
+            application_number=result.application_number,
+            status=_status(result.status),
+            duplicates=[_flag(n, e) for n, e in result.duplicates],
+            replayed=result.replayed,
+        )
+
+    @rpc
+    def ImportLogoCsv(
+        self,
+        request_iterator: Iterator[intake_pb2.ImportLogoCsvRequest],
+        context: grpc.ServicerContext,
+    ) -> intake_pb2.ImportReport:
+        header, chunks, size = None, [], 0
+        for part in request_iterator:
+            if part.HasField("header"):
+                header = part.header
+            else:
+                size += len(part.chunk)
+                if size > MAX_UPLOAD_BYTES:
+                    raise InvalidArgument(
+                        [FieldViolation("chunk", "ファイルが大きすぎます (64MB まで)")]
+                    )
+                chunks.append(part.chunk)
+        if header is None:
+            raise InvalidArgument(
+                [FieldViolation("header", "最初のメッセージで制度IDとファイル名を送ってください")]
+            )
+        report = import_logo_file(
+            self.service, current_principal(), header.program_id, header.file_name, b"".join(chunks)
+        )
+        return intake_pb2.ImportReport(
+            committed=report.committed,
+            rows=report.rows,
+            imported=report.imported,
+            already_present=report.already_present,
+            duplicates_flagged=report.duplicates_flagged,
+            errors=[
+                intake_pb2.LineError(line=e.line, column=e.column or "", message=e.message)
+                for e in report.errors
+            ],
+            file_sha256=report.file_sha256,
+            encoding=report.encoding,
+        )
+
+    @rpc
+    def KeyPaperForm(
+        self, request: intake_pb2.KeyPaperFormRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.KeyPaperFormResponse:
+        result = key_paper_form(
+            self.service,
+            current_principal(),
+            request.program_id,
+            request.form_id,
+            record_from_proto(request.application),
+            resolve=request.resolve,
+        )
+        return intake_pb2.KeyPaperFormResponse(
+            outcome=intake_pb2.KeyingOutcome.Value(result.outcome.name),
+            differing_fields=list(result.differing_fields),
+            application_number=result.application_number or "",
+        )
+
+    @rpc
+    def SearchApplications(
+        self, request: intake_pb2.SearchApplicationsRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.SearchApplicationsResponse:
+        by = request.WhichOneof("by")
+        results = lookup.search(
+            self.service,
+            current_principal(),
+            request.program_id,
+            number=request.application_number if by == "application_number" else None,
+            name_kana=request.kana_and_birth_date.name_kana
+            if by == "kana_and_birth_date"
+            else None,
+            birth_date=request.kana_and_birth_date.birth_date
+            if by == "kana_and_birth_date"
+            else None,
+            phone=request.phone if by == "phone" else None,
+            purpose=request.purpose,
+        )
+        return intake_pb2.SearchApplicationsResponse(
+            results=[
+                intake_pb2.ApplicationSummary(
+                    application_number=s.application_number,
+                    program_id=s.program_id,
+                    status=_status(s.status),
+                    received_on=s.received_on,
+                    masked_name=s.masked_name,
+                    channel=CHANNEL_CODES[s.channel],
+                )
+                for s in results
+            ]
+        )
+
+    @rpc
+    def GetApplication(
+        self, request: intake_pb2.GetApplicationRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.ApplicationView:
+        record, program_id, status, masked, flags = lookup.get_application(
+            self.service,
+            current_principal(),
+            request.application_number,
+            unmask=request.unmask,
+            purpose=request.purpose or None,
+        )
+        return intake_pb2.ApplicationView(
+            application_number=request.application_number,
+            program_id=program_id,
+            status=_status(status),
+            masked=masked,
+            application=record_to_proto(record),
+            duplicates=[_flag(n, e) for n, e in flags],
+        )
+
+    @rpc
+    def GetTimeline(
+        self, request: intake_pb2.GetTimelineRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.Timeline:
+        status, events = lookup.timeline(self.service, request.application_number)
+        return intake_pb2.Timeline(
+            application_number=request.application_number,
+            status=_status(status),
+            events=[_event(e) for e in events],
+        )
+
+    @rpc
+    def RecordInquiry(
+        self, request: intake_pb2.RecordInquiryRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.Inquiry:
+        contacted = _instant(request.contacted_at, "contacted_at")
+        row = lookup.record_inquiry(
+            self.service,
+            current_principal(),
+            request_id=request.request_id or None,
+            number=request.application_number or None,
+            channel=request.channel,
+            category=request.category,
+            summary=request.summary,
+            follow_up=request.follow_up_needed,
+            contacted_at=contacted,
+        )
+        return _inquiry(row, request.application_number, request.summary)
+
+    @rpc
+    def ListInquiries(
+        self, request: intake_pb2.ListInquiriesRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.ListInquiriesResponse:
+        rows = lookup.list_inquiries(
+            self.service,
+            current_principal(),
+            number=request.application_number or None,
+            follow_up_only=request.follow_up_only,
+            purpose=request.purpose,
+        )
+        return intake_pb2.ListInquiriesResponse(inquiries=[_inquiry(r, n, s) for r, n, s in rows])
+
+    @rpc
+    def ReportStatusTransition(
+        self, request: intake_pb2.ReportStatusTransitionRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.TimelineEvent:
+        status = common_pb2.ApplicationStatus.Name(request.status)
+        event = lookup.report_transition(
+            self.service,
+            current_principal(),
+            request.application_number,
+            status,
+            request.note or None,
+            request.request_id,
+        )
+        return _event(event)
+
+    @rpc
+    def GetAttachmentChecklist(
+        self, request: intake_pb2.GetAttachmentChecklistRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.AttachmentChecklist:
+        return _checklist(
+            request.application_number,
+            *lookup.attachment_checklist(self.service, request.application_number),
+        )
+
+    @rpc
+    def RecordAttachments(
+        self, request: intake_pb2.RecordAttachmentsRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.AttachmentChecklist:
+        items, missing = lookup.attachment_checklist(
+            self.service, request.application_number, list(request.present)
+        )
+        return _checklist(request.application_number, items, missing)
+
+
+def _flag(number: str, evidence: str) -> common_pb2.DuplicateFlag:
+    return common_pb2.DuplicateFlag(
+        other_application_number=number, evidence=common_pb2.ReasonCode.Value(evidence)
+    )
+
+
+def _event(event: Any) -> intake_pb2.TimelineEvent:
+    return intake_pb2.TimelineEvent(
+        at=event.at.isoformat(),
+        status=_status(event.status),
+        actor=event.actor,
+        service=event.service,
+        note=event.note or "",
+    )
+
+
+def _instant(value: str, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidArgument(
+            [FieldViolation(field, "日時は RFC 3339 形式で入力してください")]
+        ) from None
+    if parsed.tzinfo is None:
+        raise InvalidArgument([FieldViolation(field, "日時にはタイムゾーンを付けてください")])
+    return parsed
+
+
+def _inquiry(row: Any, number: str | None, summary: str) -> intake_pb2.Inquiry:
+    return intake_pb2.Inquiry(
+        inquiry_id=str(row.id),
+        application_number=number or "",
+        contacted_at=row.contacted_at.isoformat(),
+        channel=row.channel,
+        agent=row.agent,
+        category=row.category,
+        summary=summary,
+        follow_up_needed=row.follow_up_needed,
+    )
+
+
+def _checklist(
+    number: str, items: list[tuple[str, str, bool, bool]], missing: list[str]
+) -> intake_pb2.AttachmentChecklist:
+    return intake_pb2.AttachmentChecklist(
+        application_number=number,
+        items=[
+            intake_pb2.AttachmentItem(kind=k, label=label, required=r, present=p)
+            for k, label, r, p in items
+        ],
+        missing=missing,
+        complete=not missing,
+    )

@@ -1,0 +1,102 @@
+"""Session fixtures for integration tests: a real PostgreSQL and a real OpenBao, never mocks.
+
+With DATABASE_URL / VAULT_ADDR (+ VAULT_TOKEN) set, the tests use those servers; otherwise
+each test session (each pytest-xdist worker) starts its own embedded PostgreSQL and OpenBao
+under its own temporary state folder and stops them at the end, leaving nothing running.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import hvac
+import pytest
+from intake_support import PROGRAM as INTAKE_PROGRAM
+from intake_support import Client, make_client
+from sqlalchemy import Engine
+from subsidy_intake.main import build
+
+from subsidy_platform.config import STATE_ROOT, Settings
+from subsidy_platform.db import make_engine
+from subsidy_platform.embedded import Infrastructure, ensure_infrastructure, stop_infrastructure
+from subsidy_platform.runtime import Environment, prepare
+from subsidy_platform.vault import provision_vault
+from subsidy_rules.program import get_program
+
+PROGRAM = "shinjuku-2025"
+
+
+@pytest.fixture(scope="session")
+def platform_settings() -> Iterator[Settings]:
+    """The environment's settings, with a state folder of this test session.
+
+    The folder is made with mkdtemp rather than pytest's tmp_path_factory: pytest prunes
+    old basetemp folders when another session starts, which would pull the data folder
+    from under a running embedded PostgreSQL.
+    """
+    state_dir = Path(tempfile.mkdtemp(prefix="subsidy-test-", dir=STATE_ROOT.parent))
+    try:
+        yield Settings(
+            state_dir=state_dir,
+            database_url=os.environ.get("DATABASE_URL") or None,
+            vault_addr=os.environ.get("VAULT_ADDR") or None,
+            vault_token=os.environ.get("VAULT_TOKEN") or None,
+            otel_endpoint=None,
+        )
+    finally:
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def infrastructure(platform_settings: Settings) -> Iterator[Infrastructure]:
+    """PostgreSQL and Vault for the session (embedded ones are stopped at the end)."""
+    try:
+        yield ensure_infrastructure(platform_settings)
+    finally:
+        stop_infrastructure(platform_settings)
+
+
+@pytest.fixture(scope="session")
+def admin_database_url(infrastructure: Infrastructure) -> str:
+    return infrastructure.database_url
+
+
+@pytest.fixture(scope="session")
+def vault_admin_client(infrastructure: Infrastructure) -> hvac.Client:
+    return hvac.Client(url=infrastructure.vault_addr, token=infrastructure.vault_admin_token)
+
+
+@pytest.fixture(scope="session")
+def vault_tokens(vault_admin_client: hvac.Client, platform_settings: Settings) -> dict[str, str]:
+    """Service -> Vault token, provisioned for the program shinjuku-2025."""
+    token_dir: Path = platform_settings.state_dir / "vault-tokens"
+    return provision_vault(vault_admin_client, [PROGRAM], token_dir=token_dir)
+
+
+@pytest.fixture(scope="session")
+def environment(infrastructure: Infrastructure, platform_settings: Settings) -> Environment:
+    """The platform prepared on the session's PostgreSQL and OpenBao (migrated, provisioned)."""
+    return prepare(platform_settings, [INTAKE_PROGRAM])
+
+
+@pytest.fixture(scope="session")
+def intake(environment: Environment) -> Iterator[Client]:
+    """A running intake server over mutual TLS for the session."""
+    process = build(environment, {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)})
+    try:
+        yield make_client(environment, process)
+    finally:
+        process.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+def admin_engine(environment: Environment) -> Iterator[Engine]:
+    engine = make_engine(environment.infrastructure.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()

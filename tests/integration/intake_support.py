@@ -1,0 +1,110 @@
+"""Helpers for the intake integration tests: a real intake server over mutual TLS, staff
+tokens per role, and valid application protos (synthetic people only)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from sqlalchemy import Engine, text
+from subsidy.intake.v1 import intake_pb2_grpc
+from subsidy_intake.convert import record_to_proto
+from subsidy_intake.main import IntakeProcess
+
+from subsidy_platform.access import ROLES
+from subsidy_platform.runtime import Environment
+from subsidy_platform.tls import channel_credentials, client_identity
+from subsidy_platform.tokens import TokenIssuer, load_private_key
+
+PROGRAM = "shinjuku-2025"
+Metadata = tuple[tuple[str, str | bytes], ...]
+
+RECORD: dict[str, Any] = {
+    "channel": "online",
+    "received_on": "2025-06-10",
+    "logo_answer_id": "1000000001",
+    "applicant": {
+        "name": "新宿 試験太郎",
+        "name_kana": "シンジュク シケンタロウ",
+        "birth_date": "1980-01-02",
+        "phone": "03-1234-5678",
+        "email": "shiken-taro@example.jp",
+        "postal_code": "160-0023",
+        "address": "東京都新宿区西新宿二丁目8番1号 テストハイツ101号室",
+    },
+    "household": {"head_name": "新宿 試験太郎", "relationship": "本人"},
+    "resident_registered": True,
+    "purchases": [
+        {
+            "item": "security_camera",
+            "kind": "purchase",
+            "amount": 32000,
+            "purchased_on": "2025-05-01",
+        }
+    ],
+    "bank_account": {
+        "bank_code": "0001",
+        "branch_code": "001",
+        "type": "ordinary",
+        "number": "7162534",
+        "holder_kana": "シンジユク シケンタロウ",
+    },
+    "pledges": {"not_antisocial": True, "no_tax_arrears": True, "consent_to_checks": True},
+}
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    """A copy of RECORD with nested changes given as 'applicant.name'=... keywords."""
+    out = copy.deepcopy(RECORD)
+    for path, value in changes.items():
+        target = out
+        *parents, last = path.split(".")
+        for part in parents:
+            target = target[part]
+        target[last] = value
+    return out
+
+
+def proto(**changes: Any) -> Any:
+    return record_to_proto(record(**changes))
+
+
+@dataclass
+class Client:
+    """A connected staff or service client of one intake server."""
+
+    environment: Environment
+    process: IntakeProcess
+    issuer: TokenIssuer
+
+    def staff(self, role: str, login: str | None = None) -> Metadata:
+        assert role in ROLES
+        return (("authorization", f"Bearer {self.issuer.issue(login or f'test-{role}', role)}"),)
+
+    @contextmanager
+    def channel(self, identity: str = client_identity("console")) -> Iterator[grpc.Channel]:
+        credentials = channel_credentials(self.environment.pki, identity)
+        with grpc.secure_channel(f"localhost:{self.process.port}", credentials) as channel:
+            yield channel
+
+    @contextmanager
+    def stub(
+        self, identity: str = client_identity("console")
+    ) -> Iterator[intake_pb2_grpc.IntakeServiceStub]:
+        with self.channel(identity) as channel:
+            yield intake_pb2_grpc.IntakeServiceStub(channel)
+
+
+def make_client(environment: Environment, process: IntakeProcess) -> Client:
+    return Client(
+        environment, process, TokenIssuer(load_private_key(environment.settings.state_dir))
+    )
+
+
+def count(engine: Engine, sql: str, **params: Any) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text(sql), params).scalar_one())

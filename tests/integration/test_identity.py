@@ -1,0 +1,304 @@
+"""Identity end to end: mutual TLS between services, and staff sign-in on real PostgreSQL.
+
+The TLS half runs a real gRPC server with the platform's certificates on loopback; the
+sign-in half uses the session's PostgreSQL (tests/integration/conftest.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import stat
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent import futures
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine, update
+from sqlalchemy.orm import Session
+
+from subsidy_platform.access import AccessPolicy, AuthInterceptor, current_principal, rpc_roles
+from subsidy_platform.db import make_engine, migrate
+from subsidy_platform.errors import Conflict, InvalidArgument, Unauthenticated
+from subsidy_platform.passwords import LOCKOUT_PERIOD, MAX_FAILED_ATTEMPTS
+from subsidy_platform.tls import Pki, channel_credentials, ensure_pki, server_credentials
+from subsidy_platform.tokens import TokenIssuer, TokenVerifier
+from subsidy_platform.users import (
+    MESSAGE_LOCKED,
+    MESSAGE_WRONG_CREDENTIALS,
+    User,
+    add_user_arguments,
+    create_user,
+    run_users_add,
+    sign_in,
+)
+
+SERVICE = "test.identity.v1.ProbeService"
+TABLE = rpc_roles(SERVICE, {"Who": {"service:review", "checker"}})
+PASSWORD = "正しいパスワード-2025"
+NOON = datetime(2025, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def who(_request: bytes, _context: grpc.ServicerContext) -> bytes:
+    principal = current_principal()
+    return f"{principal.subject}|{principal.kind}".encode()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    state_dir = tmp_path_factory.mktemp("identity-state")
+    return ensure_pki(state_dir, ["intake", "review", "notices"], clients=["admin"])
+
+
+@pytest.fixture(scope="module")
+def signing_key() -> Ed25519PrivateKey:
+    return Ed25519PrivateKey.generate()
+
+
+@pytest.fixture(scope="module")
+def issuer(signing_key: Ed25519PrivateKey) -> TokenIssuer:
+    return TokenIssuer(signing_key)
+
+
+@pytest.fixture(scope="module")
+def address(pki: Pki, signing_key: Ed25519PrivateKey) -> Iterator[str]:
+    verifier = TokenVerifier(signing_key.public_key())
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4),
+        interceptors=[AuthInterceptor(AccessPolicy(TABLE), verifier)],
+    )
+    handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+        "Who": grpc.unary_unary_rpc_method_handler(who)
+    }
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
+    port = server.add_secure_port("127.0.0.1:0", server_credentials(pki, "intake"))
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop(grace=None)
+
+
+def ask(address: str, credentials: grpc.ChannelCredentials, token: str | None = None) -> bytes:
+    metadata = (("authorization", f"Bearer {token}"),) if token else None
+    with grpc.secure_channel(address, credentials) as channel:
+        rpc: grpc.UnaryUnaryMultiCallable[bytes, bytes] = channel.unary_unary(f"/{SERVICE}/Who")
+        return rpc(b"", metadata=metadata, timeout=10)
+
+
+def refused(
+    address: str, credentials: grpc.ChannelCredentials, token: str | None = None
+) -> grpc.StatusCode:
+    with pytest.raises(grpc.RpcError) as error:
+        ask(address, credentials, token)
+    code: grpc.StatusCode = error.value.code()
+    return code
+
+
+def test_a_client_without_a_certificate_is_refused(pki: Pki, address: str) -> None:
+    no_certificate = grpc.ssl_channel_credentials(root_certificates=pki.ca_certificate)
+    assert refused(address, no_certificate) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_client_with_a_certificate_from_another_ca_is_refused(
+    pki: Pki, address: str, tmp_path: Path
+) -> None:
+    stranger = ensure_pki(tmp_path, ["review"])
+    foreign = grpc.ssl_channel_credentials(
+        root_certificates=pki.ca_certificate,
+        private_key=stranger.private_key("review"),
+        certificate_chain=stranger.certificate("review"),
+    )
+    assert refused(address, foreign) == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_service_is_identified_by_its_certificate_without_a_token(pki: Pki, address: str) -> None:
+    assert ask(address, channel_credentials(pki, "review")) == b"review|service"
+
+
+def test_a_service_the_table_does_not_name_is_denied(pki: Pki, address: str) -> None:
+    code = refused(address, channel_credentials(pki, "notices"))
+    assert code == grpc.StatusCode.PERMISSION_DENIED
+
+
+def test_a_staff_client_certificate_alone_is_not_enough(
+    pki: Pki, address: str, issuer: TokenIssuer
+) -> None:
+    staff_client = channel_credentials(pki, "client-admin")
+    assert refused(address, staff_client) == grpc.StatusCode.UNAUTHENTICATED
+    token = issuer.issue("tanaka01", "checker")
+    assert ask(address, staff_client, token) == b"tanaka01|staff"
+
+
+def test_certificates_are_p256_for_a_year_and_name_the_service(pki: Pki) -> None:
+    cert = x509.load_pem_x509_certificate(pki.certificate("review"))
+    common_name = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    assert common_name == "review"
+    public_key = cert.public_key()
+    assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    assert public_key.curve.name == "secp256r1"
+    alt_names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert alt_names.get_values_for_type(x509.DNSName) == ["localhost", "review"]
+    assert [str(ip) for ip in alt_names.get_values_for_type(x509.IPAddress)] == ["127.0.0.1"]
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert timedelta(days=365) <= lifetime <= timedelta(days=366)
+    for key_file in pki.directory.glob("*.key"):
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_the_pki_is_created_once_and_reused(tmp_path: Path) -> None:
+    first = ensure_pki(tmp_path, ["intake"])
+    before = {p.name: p.read_bytes() for p in first.directory.iterdir() if p.is_file()}
+    second = ensure_pki(tmp_path, ["intake"])
+    after = {p.name: p.read_bytes() for p in second.directory.iterdir() if p.is_file()}
+    assert before == after
+
+
+def test_a_new_ca_reissues_every_certificate(tmp_path: Path) -> None:
+    pki = ensure_pki(tmp_path, ["intake"])
+    old = pki.certificate("intake")
+    (pki.directory / "ca.key").unlink()
+    ensure_pki(tmp_path, ["intake"])
+    renewed = x509.load_pem_x509_certificate(pki.certificate("intake"))
+    assert pki.certificate("intake") != old
+    renewed.verify_directly_issued_by(x509.load_pem_x509_certificate(pki.ca_certificate))
+
+
+@pytest.fixture(scope="module")
+def engine(admin_database_url: str) -> Iterator[Engine]:
+    migrate(admin_database_url, "auth")
+    migrate(admin_database_url, "auth")
+    database = make_engine(admin_database_url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def login(engine: Engine) -> str:
+    name = f"staff-{uuid.uuid4().hex[:12]}"
+    with Session(engine) as session:
+        create_user(session, name, "checker", PASSWORD, display_name="新宿 花子")
+        session.commit()
+    return name
+
+
+def attempt(engine: Engine, login: str, password: str, now: datetime = NOON) -> str:
+    """The principal's role, or the refusal message."""
+    with Session(engine) as session:
+        try:
+            return sign_in(session, login, password, now).role
+        except Unauthenticated as refusal:
+            return str(refusal)
+
+
+def test_a_staff_member_signs_in_with_the_right_password(engine: Engine, login: str) -> None:
+    with Session(engine) as session:
+        principal = sign_in(session, login.upper(), PASSWORD, NOON)
+    assert (principal.subject, principal.role, principal.kind) == (login, "checker", "staff")
+
+
+def test_an_unknown_login_and_a_wrong_password_get_the_same_answer(
+    engine: Engine, login: str
+) -> None:
+    assert attempt(engine, login, "wrong password!") == MESSAGE_WRONG_CREDENTIALS
+    assert attempt(engine, "nobody-here", PASSWORD) == MESSAGE_WRONG_CREDENTIALS
+    assert MESSAGE_WRONG_CREDENTIALS == "IDまたはパスワードが正しくありません"
+
+
+def test_an_unknown_login_takes_as_long_as_a_wrong_password(engine: Engine, login: str) -> None:
+    def duration(name: str) -> float:
+        started = time.perf_counter()
+        attempt(engine, name, "wrong password!", NOON - timedelta(days=1))
+        return time.perf_counter() - started
+
+    unknown = statistics.median(duration("nobody-here") for _ in range(3))
+    known = statistics.median(duration(login) for _ in range(3))
+    assert unknown > known * 0.5
+
+
+def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(
+    engine: Engine, login: str
+) -> None:
+    answers = [attempt(engine, login, "wrong password!") for _ in range(MAX_FAILED_ATTEMPTS)]
+    assert answers == [MESSAGE_WRONG_CREDENTIALS] * 4 + [MESSAGE_LOCKED]
+    assert attempt(engine, login, PASSWORD) == MESSAGE_LOCKED
+    just_before = NOON + LOCKOUT_PERIOD - timedelta(seconds=1)
+    assert attempt(engine, login, PASSWORD, just_before) == MESSAGE_LOCKED
+    assert attempt(engine, login, PASSWORD, NOON + LOCKOUT_PERIOD) == "checker"
+
+
+def test_a_successful_sign_in_resets_the_failure_count(engine: Engine, login: str) -> None:
+    for _ in range(MAX_FAILED_ATTEMPTS - 1):
+        attempt(engine, login, "wrong password!")
+    assert attempt(engine, login, PASSWORD) == "checker"
+    for _ in range(MAX_FAILED_ATTEMPTS - 1):
+        assert attempt(engine, login, "wrong password!") == MESSAGE_WRONG_CREDENTIALS
+    assert attempt(engine, login, PASSWORD) == "checker"
+
+
+def test_concurrent_wrong_passwords_are_all_counted(engine: Engine, login: str) -> None:
+    threads = [
+        threading.Thread(target=attempt, args=(engine, login, "wrong password!"))
+        for _ in range(MAX_FAILED_ATTEMPTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert attempt(engine, login, PASSWORD) == MESSAGE_LOCKED
+
+
+def test_a_disabled_account_cannot_sign_in_and_looks_like_a_wrong_password(
+    engine: Engine, login: str
+) -> None:
+    with Session(engine) as session:
+        session.execute(update(User).where(User.login == login).values(disabled=True))
+        session.commit()
+    assert attempt(engine, login, PASSWORD) == MESSAGE_WRONG_CREDENTIALS
+
+
+def test_a_login_can_be_taken_only_once(engine: Engine, login: str) -> None:
+    with Session(engine) as session, pytest.raises(Conflict):
+        create_user(session, login.upper(), "operator", PASSWORD)
+
+
+def test_a_bad_account_lists_every_problem_in_japanese(engine: Engine) -> None:
+    with Session(engine) as session, pytest.raises(InvalidArgument) as invalid:
+        create_user(session, "x", "superuser", "short")
+    assert [v.field for v in invalid.value.violations] == ["login", "role", "password"]
+
+
+def test_the_stored_hash_is_scrypt_and_not_the_password(engine: Engine, login: str) -> None:
+    with Session(engine) as session:
+        user = session.query(User).filter_by(login=login).one()
+        assert user.password_hash.startswith("scrypt$n=16384,r=8,p=1$")
+        assert PASSWORD not in user.password_hash
+
+
+def test_the_users_add_command_creates_an_account_that_can_sign_in(engine: Engine) -> None:
+    parser = argparse.ArgumentParser()
+    add_user_arguments(parser)
+    name = f"auditor-{uuid.uuid4().hex[:12]}"
+    args = parser.parse_args([name, "--role", "auditor", "--password-stdin"])
+
+    def run(password: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = run_users_add(
+            args, engine, stdin=io.StringIO(password + "\n"), stdout=out, stderr=err
+        )
+        return code, out.getvalue(), err.getvalue()
+
+    assert run(PASSWORD)[0] == 0
+    assert attempt(engine, name, PASSWORD) == "auditor"
+    assert run(PASSWORD) == (1, "", "このIDは既に使われています\n")
+    code, _out, err = run("short")
+    assert code == 2
+    assert "パスワードは12文字以上にしてください" in err

@@ -1,0 +1,202 @@
+"""Field encryption against a real OpenBao: policies, modes, blind indexes, rotation, shredding."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from pathlib import Path
+
+import hvac
+import pytest
+
+from subsidy_platform.crypto import (
+    TRANSIT_BATCH_SIZE,
+    CiphertextUnreadable,
+    DataClass,
+    FieldCipher,
+    KeyUnavailable,
+)
+from subsidy_platform.embedded import ensure_openbao, stop_openbao
+from subsidy_platform.errors import AccessDenied, DependencyUnavailable
+from subsidy_platform.vault import policy_documents, provision_vault
+
+PROGRAM = "shinjuku-2025"
+MODES = ("transit", "envelope")
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def cipher(
+    vault_admin_client: hvac.Client, token: str, program: str = PROGRAM, **options: str
+) -> FieldCipher:
+    client = hvac.Client(url=vault_admin_client.url, token=token)
+    return FieldCipher(client, program, **options)  # type: ignore[arg-type]
+
+
+def fresh_program(vault_admin_client: hvac.Client) -> tuple[str, dict[str, str]]:
+    """A program of its own (rotation and shredding must not touch the shared one)."""
+    program = f"test-{uuid.uuid4().hex[:10]}"
+    return program, provision_vault(vault_admin_client, [program])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_1200_values_survive_encryption_in_several_batches_and_come_back_in_order(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str], mode: str
+) -> None:
+    assert 2 * TRANSIT_BATCH_SIZE < 1200
+    values: list[str | None] = [f"新宿 花子 {n:04d}" if n % 7 else None for n in range(1200)]
+    values[1] = ""
+    intake = cipher(vault_admin_client, vault_tokens["intake"], mode=mode)
+    sealed = intake.encrypt(DataClass.CONTACT, values)
+    assert [s is None for s in sealed] == [v is None for v in values]
+    prefix = "vault:v1:" if mode == "transit" else "env:v1:"
+    assert all(s.startswith(prefix) for s in sealed if s is not None)
+    assert not any("花子" in s for s in sealed if s is not None)
+    assert len({s for s in sealed if s is not None}) == sum(v is not None for v in values)
+    assert intake.decrypt(DataClass.CONTACT, sealed) == values
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_notices_token_cannot_decrypt_bank_details_while_payments_can(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str], mode: str
+) -> None:
+    [account] = cipher(vault_admin_client, vault_tokens["intake"], mode=mode).encrypt(
+        DataClass.BANK, ["0001-001-1234567"]
+    )
+    notices = cipher(vault_admin_client, vault_tokens["notices"])
+    with pytest.raises(AccessDenied):
+        notices.decrypt(DataClass.BANK, [account])
+    payments = cipher(vault_admin_client, vault_tokens["payments"])
+    assert payments.decrypt(DataClass.BANK, [account]) == ["0001-001-1234567"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_review_may_read_contact_details_but_not_encrypt_or_read_bank_details(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str], mode: str
+) -> None:
+    review = cipher(vault_admin_client, vault_tokens["review"], mode=mode)
+    with pytest.raises(AccessDenied):
+        review.encrypt(DataClass.BANK, ["0001-001-7654321"])
+    [phone] = cipher(vault_admin_client, vault_tokens["intake"], mode=mode).encrypt(
+        DataClass.CONTACT, ["03-1234-5678"]
+    )
+    assert review.decrypt(DataClass.CONTACT, [phone]) == ["03-1234-5678"]
+    payments = cipher(vault_admin_client, vault_tokens["payments"])
+    with pytest.raises(AccessDenied):
+        payments.decrypt(DataClass.CONTACT, [phone])
+
+
+def test_a_blind_index_is_deterministic_per_program_and_differs_between_programs_and_kinds(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str]
+) -> None:
+    other_program, other_tokens = fresh_program(vault_admin_client)
+    here = cipher(vault_admin_client, vault_tokens["intake"])
+    there = cipher(vault_admin_client, other_tokens["intake"], other_program)
+    phone = "03-1234-5678"
+    first, again = here.blind_index("phone", [phone, phone])
+    assert first == again == here.blind_index("phone", [phone])[0]
+    assert len(first) == 64 and int(first, 16) >= 0
+    assert here.blind_index("phone", ["０３-１２３４-５６７８ "]) == [first]
+    assert there.blind_index("phone", [phone]) != [first]
+    assert here.blind_index("logo_answer", [phone]) != [first]
+    assert cipher(vault_admin_client, vault_tokens["notices"]).blind_index("phone", [phone]) == [
+        first
+    ]
+
+
+def test_rotation_and_rewrap_give_ciphertext_of_the_new_version_that_still_decrypts(
+    vault_admin_client: hvac.Client,
+) -> None:
+    program, tokens = fresh_program(vault_admin_client)
+    intake = cipher(vault_admin_client, tokens["intake"], program, mode="transit")
+    keys = FieldCipher(vault_admin_client, program)
+    values: list[str | None] = ["東京都新宿区西新宿二丁目8番1号", "新宿 太郎"]
+    old = [v for v in intake.encrypt(DataClass.CONTACT, values) if v is not None]
+    old += [v for v in keys.encrypt(DataClass.CONTACT, values) if v is not None]
+    assert keys.rotate(DataClass.CONTACT) == 2
+    renewed = keys.rewrap(DataClass.CONTACT, old)
+    assert [r.split(":")[:2] for r in renewed] == [["vault", "v2"]] * 2 + [["env", "v2"]] * 2
+    assert intake.decrypt(DataClass.CONTACT, list(renewed)) == values * 2
+    assert intake.encrypt(DataClass.CONTACT, ["x"])[0].startswith("vault:v2:")  # type: ignore[union-attr]
+
+
+def test_destroying_a_programs_keys_makes_its_ciphertext_unreadable(
+    vault_admin_client: hvac.Client,
+) -> None:
+    program, tokens = fresh_program(vault_admin_client)
+    intake = cipher(vault_admin_client, tokens["intake"], program)
+    sealed = intake.encrypt(DataClass.CONTACT, ["新宿 太郎"])
+    sealed += cipher(vault_admin_client, tokens["intake"], program, mode="transit").encrypt(
+        DataClass.CONTACT, ["新宿 太郎"]
+    )
+    FieldCipher(vault_admin_client, program).destroy_program_keys()
+    for value in sealed:
+        with pytest.raises(KeyUnavailable):
+            intake.decrypt(DataClass.CONTACT, [value])
+    with pytest.raises(KeyUnavailable):
+        intake.blind_index("phone", ["03-1234-5678"])
+    FieldCipher(vault_admin_client, program).destroy_program_keys()
+
+
+def test_altered_or_foreign_ciphertext_is_refused(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str]
+) -> None:
+    intake = cipher(vault_admin_client, vault_tokens["intake"])
+    [envelope] = intake.encrypt(DataClass.CONTACT, ["新宿 太郎"])
+    assert envelope is not None
+    head, sealed = envelope.rsplit(":", 1)
+    flipped = bytearray(base64.b64decode(sealed))
+    flipped[-1] ^= 1
+    for bad in (
+        f"{head}:{base64.b64encode(bytes(flipped)).decode()}",
+        "新宿 太郎",
+        "vault:v1:AAAA",
+    ):
+        with pytest.raises(CiphertextUnreadable):
+            intake.decrypt(DataClass.CONTACT, [bad])
+
+
+def test_a_stopped_vault_makes_encryption_unavailable_and_never_returns_plaintext(
+    tmp_path: Path,
+) -> None:
+    server = ensure_openbao(tmp_path)
+    try:
+        admin = hvac.Client(url=server.addr, token=server.root_token)
+        tokens = provision_vault(admin, [PROGRAM])
+        intake = {m: cipher(admin, tokens["intake"], mode=m) for m in MODES}
+        sealed = intake["envelope"].encrypt(DataClass.CONTACT, ["新宿 太郎"])
+    finally:
+        stop_openbao(tmp_path)
+    for mode in MODES:
+        with pytest.raises(DependencyUnavailable):
+            intake[mode].encrypt(DataClass.CONTACT, ["新宿 太郎"])
+        with pytest.raises(DependencyUnavailable):
+            intake[mode].decrypt(DataClass.CONTACT, sealed)
+    with pytest.raises(DependencyUnavailable):
+        intake["transit"].blind_index("phone", ["03-1234-5678"])
+
+
+def test_provisioning_again_keeps_keys_and_reuses_the_stored_tokens(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str], tmp_path: Path
+) -> None:
+    token_dir = tmp_path / "tokens"
+    first = provision_vault(vault_admin_client, [PROGRAM], token_dir=token_dir)
+    [sealed] = cipher(vault_admin_client, first["intake"]).encrypt(DataClass.CONTACT, ["新宿 太郎"])
+    second = provision_vault(vault_admin_client, [PROGRAM], token_dir=token_dir)
+    assert second == first
+    assert {p.name: p.stat().st_mode & 0o777 for p in token_dir.iterdir()} == dict.fromkeys(
+        first, 0o600
+    )
+    assert cipher(vault_admin_client, vault_tokens["review"]).decrypt(
+        DataClass.CONTACT, [sealed]
+    ) == ["新宿 太郎"]
+
+
+def test_the_kubernetes_policy_files_are_the_rendered_policies() -> None:
+    folder = REPOSITORY / "k8s" / "vault" / "policies"
+    files = sorted(folder.glob("*.hcl"))
+    assert {f.stem for f in files} == {"intake", "review", "payments", "notices", "key-admin"}
+    for path in files:
+        document = path.read_text()
+        programs = document.splitlines()[1].removeprefix("# programs: ").split(", ")
+        assert PROGRAM in programs
+        assert document == policy_documents(programs)[f"subsidy-{path.stem}"]
