@@ -22,8 +22,8 @@ demo: $(STAMP)
 	$(BIN)/python -m subsidy_demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check libs services tests bench
-	$(BIN)/ruff format --check libs services tests bench
+	$(BIN)/ruff check $(wildcard libs services tests bench)
+	$(BIN)/ruff format --check $(wildcard libs services tests bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
