@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check $(wildcard libs services tests bench)
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	$(BIN)/mypy $(wildcard libs services bench)
 	$(BIN)/lint-imports
 
 test: lint typecheck

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 from subsidy.auth.v1 import auth_pb2_grpc
 from subsidy.intake.v1 import intake_pb2_grpc
@@ -27,7 +28,12 @@ from subsidy_platform.db import SERVICE_ROLES, database_url_for, make_engine, se
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_platform.server import RunningServer, start_server, wait_for_termination
-from subsidy_platform.telemetry import instrument_engine, instrument_grpc_server, setup_telemetry
+from subsidy_platform.telemetry import (
+    instrument_engine,
+    instrument_grpc_server,
+    setup_telemetry,
+    shutdown,
+)
 from subsidy_platform.tls import server_credentials
 from subsidy_platform.tokens import TokenIssuer, TokenVerifier, load_private_key, load_public_key
 from subsidy_rules.program import Program, load_programs
@@ -42,14 +48,17 @@ class IntakeProcess:
     running: RunningServer
     engine: Engine
     service: IntakeService
+    tracer_provider: TracerProvider
 
     @property
     def port(self) -> int:
         return self.running.port
 
     def stop(self, grace: float = 5.0) -> None:
+        """Drain in-flight calls, then close the database pool and flush the traces."""
         self.running.stop(grace)
         self.engine.dispose()
+        shutdown(self.tracer_provider)
 
 
 def build(
@@ -87,7 +96,7 @@ def build(
         ],
         address=address,
     )
-    return IntakeProcess(running, engine, service)
+    return IntakeProcess(running, engine, service, provider)
 
 
 def main() -> None:
@@ -99,7 +108,7 @@ def main() -> None:
         environment, programs, address=os.environ.get("INTAKE_LISTEN", "127.0.0.1:50051")
     )
     wait_for_termination(process.running)
-    process.engine.dispose()
+    process.stop(grace=0)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,95 @@
+"""The RPC x role table, enforced on a real server: every intake RPC called with every
+role and every service identity; and no client certificate, no connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
+from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
+
+from intake_support import PROGRAM, Client, proto
+from subsidy_intake.roles import INTAKE, INTAKE_ROLES
+from subsidy_platform.access import ROLES
+
+# A minimal request per RPC: enough to pass the interceptor and reach the handler.
+REQUESTS: dict[str, Callable[[], Any]] = {
+    "SubmitApplication": lambda: intake_pb2.SubmitApplicationRequest(program_id=PROGRAM, application=proto()),
+    "ImportLogoCsv": lambda: iter([intake_pb2.ImportLogoCsvRequest(chunk=b"")]),
+    "KeyPaperForm": lambda: intake_pb2.KeyPaperFormRequest(program_id=PROGRAM),
+    "SearchApplications": lambda: intake_pb2.SearchApplicationsRequest(program_id=PROGRAM),
+    "GetApplication": lambda: intake_pb2.GetApplicationRequest(application_number="S2025-999999"),
+    "GetTimeline": lambda: intake_pb2.GetTimelineRequest(application_number="S2025-999999"),
+    "RecordInquiry": lambda: intake_pb2.RecordInquiryRequest(),
+    "ListInquiries": lambda: intake_pb2.ListInquiriesRequest(),
+    "ReportStatusTransition": lambda: intake_pb2.ReportStatusTransitionRequest(application_number="S2025-999999"),
+    "GetAttachmentChecklist": lambda: intake_pb2.GetAttachmentChecklistRequest(application_number="S2025-999999"),
+    "RecordAttachments": lambda: intake_pb2.RecordAttachmentsRequest(application_number="S2025-999999"),
+}
+CALLERS = [*ROLES, "service:review", "service:payments", "service:notices"]
+
+
+def test_every_rpc_of_the_service_is_in_the_table() -> None:
+    declared = {method.rsplit("/", 1)[1] for method in INTAKE_ROLES}
+    served = set(intake_pb2.DESCRIPTOR.services_by_name["IntakeService"].methods_by_name)
+    assert declared == served == set(REQUESTS)
+
+
+def _call(client: Client, method: str, caller: str) -> grpc.StatusCode:
+    if caller.startswith("service:"):
+        identity, metadata = caller.removeprefix("service:"), ()
+    else:
+        identity, metadata = "client-console", client.staff(caller)
+    with client.channel(identity) as channel:
+        stub = intake_pb2_grpc.IntakeServiceStub(channel)
+        try:
+            getattr(stub, method)(REQUESTS[method](), metadata=metadata, timeout=20)
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("method", sorted(REQUESTS))
+def test_each_rpc_admits_exactly_the_roles_of_the_table(intake: Client, method: str) -> None:
+    allowed = INTAKE_ROLES[f"/{INTAKE}/{method}"]
+    outcome = {caller: _call(intake, method, caller) for caller in CALLERS}
+    denied = {caller for caller, code in outcome.items() if code == grpc.StatusCode.PERMISSION_DENIED}
+    admitted = set(CALLERS) - denied
+    assert grpc.StatusCode.UNAUTHENTICATED not in outcome.values()
+    assert admitted == set(CALLERS) & allowed, outcome
+
+
+def test_a_call_without_a_token_or_service_certificate_is_unauthenticated(intake: Client) -> None:
+    with intake.stub() as stub, pytest.raises(grpc.RpcError) as raised:
+        stub.GetTimeline(intake_pb2.GetTimelineRequest(application_number="S2025-000001"))
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_forged_token_is_unauthenticated(intake: Client) -> None:
+    token = intake.staff("checker")[0][1]
+    assert isinstance(token, str)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with intake.stub() as stub, pytest.raises(grpc.RpcError) as raised:
+        stub.GetTimeline(intake_pb2.GetTimelineRequest(application_number="S2025-000001"),
+                         metadata=(("authorization", forged),))
+    assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_a_client_without_a_certificate_cannot_connect(intake: Client) -> None:
+    credentials = grpc.ssl_channel_credentials(root_certificates=intake.environment.pki.ca_certificate)
+    with grpc.secure_channel(f"localhost:{intake.process.port}", credentials) as channel:
+        stub = auth_pb2_grpc.AuthServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.SignIn(auth_pb2.SignInRequest(login="x", password="y"), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_plaintext_client_cannot_connect(intake: Client) -> None:
+    with grpc.insecure_channel(f"localhost:{intake.process.port}") as channel:
+        with pytest.raises(grpc.RpcError) as raised:
+            auth_pb2_grpc.AuthServiceStub(channel).SignIn(auth_pb2.SignInRequest(login="x", password="y"), timeout=10)
+    assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
