@@ -138,3 +138,26 @@ def test_the_database_dump_holds_no_planted_plaintext(
             planted.add(applicant["phone"])
     leaked = sorted(value for value in planted if value in dump)
     assert leaked == []
+
+
+def test_the_traces_hold_no_planted_plaintext(
+    intake: Client, environment: Any, imported: tuple[list[dict[str, Any]], intake_pb2.ImportReport]
+) -> None:
+    good, _ = imported
+    assert intake.process.tracer_provider.force_flush()
+    traces = (environment.settings.state_dir / "traces" / "intake.jsonl").read_text(
+        encoding="utf-8"
+    )
+    assert "/subsidy.intake.v1.IntakeService/ImportLogoCsv" in traces
+    assert "INSERT INTO intake.applications" in traces
+    planted = {
+        v
+        for r in good
+        for v in (
+            r["applicant"]["name"],
+            r["applicant"]["address"],
+            r["applicant"]["name_kana"],
+            r["bank_account"]["number"],
+        )
+    }
+    assert sorted(v for v in planted if v in traces) == []
