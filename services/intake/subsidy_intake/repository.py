@@ -7,7 +7,6 @@ indexes. The repository never commits: the service layer owns the transaction.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -41,16 +40,14 @@ class Cipher(Protocol):
 
 
 def blind_indexes(cipher: Cipher, facts: Sequence[tuple[str, str]]) -> list[str]:
-    """Digests for (kind, normalised value) pairs, one Vault batch per kind, in input order."""
-    by_kind: dict[str, list[int]] = defaultdict(list)
-    for position, (kind, _) in enumerate(facts):
-        by_kind[kind].append(position)
-    out: list[str] = [""] * len(facts)
-    for kind, positions in by_kind.items():
-        digests = cipher.blind_index(kind, [facts[p][1] for p in positions])
-        for position, digest in zip(positions, digests, strict=True):
-            out[position] = digest
-    return out
+    """Digests for (kind, normalised value) pairs, in one Vault batch, in input order.
+
+    The kind is part of the HMAC input (`kind` + U+001E + value), so equal values of two
+    kinds (a phone number and an account number, say) never share a digest.
+    """
+    if not facts:
+        return []
+    return cipher.blind_index(FACT, [f"{kind}\x1e{value}" for kind, value in facts])
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +63,7 @@ class NewApplication:
     indexes: dict[str, str]  # kind -> digest
 
 
+FACT = "intake-fact"  # the blind-index domain of intake's searchable facts
 MATCH_CHUNK = 5000  # digests per query (PostgreSQL allows 65,535 parameters)
 
 
