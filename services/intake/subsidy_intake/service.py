@@ -23,8 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
 from subsidy_intake.repository import Cipher, IntakeRepository, NewApplication, blind_indexes
 from subsidy_platform.access import Principal
-from subsidy_platform.audit import AuditEvent
-from subsidy_platform.audit import record as audit_record
+from subsidy_platform.audit import AuditEvent, record_many
 from subsidy_platform.errors import (
     Conflict,
     DependencyUnavailable,
@@ -35,6 +34,7 @@ from subsidy_rules.application import Application, FormatError, parse_applicatio
 from subsidy_rules.program import Program
 
 SERVICE = "intake"
+PENDING_AUDIT = "pending_audit_events"
 RECEIVED = "RECEIVED"
 PERSONAL_FIELDS = (
     "name",
@@ -96,10 +96,18 @@ class IntakeService:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction; database failures become DependencyUnavailable (UNAVAILABLE)."""
+        """One transaction; database failures become DependencyUnavailable (UNAVAILABLE).
+
+        Audit events noted during the transaction are appended to the audit chain as its
+        last statements, so the chain's lock is held only for the commit, never across a
+        Vault call.
+        """
         try:
             with self.sessions.begin() as session:
                 yield session
+                pending = session.info.pop(PENDING_AUDIT, [])
+                if pending:
+                    record_many(session, pending)
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
             raise DependencyUnavailable("データベースに接続できません") from error
         except sa_exc.DBAPIError as error:
@@ -118,8 +126,8 @@ class IntakeService:
         fields: Sequence[str],
         purpose: str | None = None,
     ) -> None:
-        audit_record(
-            session,
+        """Note an access to personal data; written to the audit chain at commit."""
+        session.info.setdefault(PENDING_AUDIT, []).append(
             AuditEvent(
                 actor=who.subject,
                 role=who.role,
