@@ -15,6 +15,7 @@ is patched globally or at import time.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -130,8 +131,11 @@ _JAPANESE_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff01-\uf
 _SAFE_DESCRIPTION = re.compile(r"^[A-Za-z_][\w.]*$")
 
 
+@functools.lru_cache(maxsize=4096)
 def is_personal_key(key: str) -> bool:
-    """Whether an attribute key names personal data (a deny-list word as a key segment)."""
+    """Whether an attribute key names personal data (a deny-list word as a key segment).
+
+    Cached: spans repeat a small set of attribute keys."""
     if key in SAFE_KEYS:
         return False
     for segment in re.split(r"[.\-/]", key.lower()):

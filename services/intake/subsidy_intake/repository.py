@@ -82,12 +82,19 @@ class IntakeRepository:
         return [f"{prefix}-{value:06d}" for (value,) in rows]
 
     def lock_facts(self, program_id: str, digests: Iterable[str]) -> None:
-        """Serialise concurrent submissions that share a blind index (sorted: no deadlock)."""
-        for digest in sorted(set(digests)):
-            self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                {"k": f"{program_id}:{digest}"},
-            )
+        """Serialise concurrent submissions that share a blind index.
+
+        One statement takes every lock, in sorted order, so two submissions never wait
+        for each other crosswise (no deadlock).
+        """
+        keys = sorted({f"{program_id}:{digest}" for digest in digests})
+        self.session.execute(
+            text(
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+                "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS facts"
+            ),
+            {"keys": keys},
+        )
 
     # writes -----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from subsidy_rules.application import Application, FormatError, parse_applicatio
 from subsidy_rules.program import Program
 
 SERVICE = "intake"
+MATCHED_KINDS = frozenset({*DUPLICATE_KINDS, "logo"})
 PENDING_AUDIT = "pending_audit_events"
 RECEIVED = "RECEIVED"
 PERSONAL_FIELDS = (
@@ -197,14 +198,16 @@ class IntakeService:
         repo = IntakeRepository(session, self.cipher(program.id))
         lock_program(session, program.id, shared=True)
         repo.lock_facts(program.id, [item.request_digest, *item.indexes.values()])
-        replay = self._replay(repo, program.id, request_id, item)
+        stored = repo.matches(
+            program.id, [(k, d) for k, d in item.indexes.items() if k in MATCHED_KINDS]
+        )
+        replay = self._replay(repo, program.id, request_id, item, stored)
         if replay is not None:
             return replay
         duplicates = [
             (kind, number, other_id)
-            for kind, _, other_id, number in repo.matches(
-                program.id, [(k, d) for k, d in item.indexes.items() if k in DUPLICATE_KINDS]
-            )
+            for kind, _, other_id, number in stored
+            if kind in DUPLICATE_KINDS
         ]
         [number] = repo.allocate_numbers(program.application_number_prefix, 1)
         [row] = repo.add_all([self._new(program, number, request_id, item)], RECEIVED, who.subject)
@@ -216,16 +219,20 @@ class IntakeService:
         return SubmitResult(number, RECEIVED, flags, replayed=False)
 
     def _replay(
-        self, repo: IntakeRepository, program_id: str, request_id: str | None, item: Prepared
+        self,
+        repo: IntakeRepository,
+        program_id: str,
+        request_id: str | None,
+        item: Prepared,
+        stored: list[tuple[str, str, int, str]],
     ) -> SubmitResult | None:
         """The first result again for a request id (or LoGo answer) already stored."""
         existing = repo.by_request(program_id, request_id) if request_id else None
         if existing is not None and existing.request_digest != item.request_digest:
             raise Conflict("同じリクエストIDで異なる内容の申請が送信されました")
-        if existing is None and "logo" in item.indexes:
-            found = [m for m in repo.matches(program_id, [("logo", item.indexes["logo"])])]
-            if found:
-                existing = repo.by_number(found[0][3])
+        same_answer = [number for kind, _, _, number in stored if kind == "logo"]
+        if existing is None and same_answer:
+            existing = repo.by_number(same_answer[0])
         if existing is None:
             return None
         flags = tuple(sorted({(n, e) for n, e in repo.flags_of(existing.id)}))
