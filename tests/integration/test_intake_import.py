@@ -6,7 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -161,3 +163,41 @@ def test_the_traces_hold_no_planted_plaintext(
         )
     }
     assert sorted(v for v in planted if v in traces) == []
+
+
+def test_the_import_command_signs_in_and_streams_a_file(
+    intake: Client, environment: Any, admin_engine: Engine, tmp_path: Path
+) -> None:
+    from sqlalchemy.orm import Session
+
+    from subsidy_platform.users import create_user
+
+    with Session(admin_engine) as session:
+        create_user(session, "import-operator", "operator", "correct horse battery")
+        session.commit()
+    path = tmp_path / "logo-export.csv"
+    path.write_bytes(to_logo_csv(records(340)[320:], mapping_for(PROGRAM), encoding="cp932"))
+    command = [
+        sys.executable,
+        "-m",
+        "subsidy_intake.cli",
+        str(path),
+        "--program",
+        PROGRAM,
+        "--server",
+        f"localhost:{intake.process.port}",
+        "--login",
+        "import-operator",
+        "--password-stdin",
+        "--pki",
+        str(environment.settings.state_dir / "pki"),
+    ]
+    first = subprocess.run(
+        command, input="correct horse battery\n", capture_output=True, text=True, timeout=120
+    )
+    assert first.returncode == 0, first.stderr
+    assert "取込完了" in first.stdout and "新規 20" in first.stdout
+    wrong = subprocess.run(
+        command, input="wrong password!!\n", capture_output=True, text=True, timeout=120
+    )
+    assert wrong.returncode == 2 and "UNAUTHENTICATED" in wrong.stderr
