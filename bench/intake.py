@@ -38,6 +38,7 @@ from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy_intake.convert import record_to_proto
 from subsidy_intake.logo_csv import mapping_for, to_logo_csv
 from subsidy_intake.main import build
+from subsidy_intake.synthetic import online_applications
 
 from subsidy_platform.config import STATE_ROOT, Settings
 from subsidy_platform.embedded import stop_infrastructure
@@ -45,30 +46,9 @@ from subsidy_platform.runtime import prepare
 from subsidy_platform.tls import channel_credentials, client_identity
 from subsidy_platform.tokens import TokenIssuer, load_private_key
 from subsidy_rules.program import get_program
-from subsidy_rules.synth import MALFORMED, generate
 
 PROGRAM = "shinjuku-2025"
 CONCURRENCY = (1, 8, 32)
-
-
-def applications(count: int, seed: int) -> list[dict[str, Any]]:
-    """Well-formed online applications with unique answer ids (LoGo-exportable)."""
-    out, seen = [], set()
-    for synthetic in generate(count * 2 + 100, seed):
-        record = synthetic.record
-        answer = record.get("logo_answer_id")
-        if (
-            set(synthetic.defects) & set(MALFORMED)
-            or not answer
-            or answer in seen
-            or len(record["purchases"]) > 3
-        ):
-            continue
-        seen.add(answer)
-        out.append(record)
-        if len(out) == count:
-            return out
-    raise RuntimeError("not enough synthetic applications")
 
 
 def timed(calls: Sequence[Callable[[], object]], concurrency: int) -> dict[str, float]:
@@ -176,7 +156,9 @@ def run(requests: int, import_rows: int) -> dict[str, Any]:
         token = TokenIssuer(load_private_key(state)).issue("bench-operator", "operator")
         metadata = (("authorization", f"Bearer {token}"),)
         credentials = channel_credentials(environment.pki, client_identity("console"))
-        pool = applications(requests * len(CONCURRENCY) + import_rows, seed=31)
+        pool = online_applications(
+            requests * len(CONCURRENCY) + import_rows, 31, mapping_for(PROGRAM)
+        )
         submits, imports = pool[: requests * len(CONCURRENCY)], pool[requests * len(CONCURRENCY) :]
         conninfo = (
             make_url(environment.infrastructure.database_url)

@@ -16,27 +16,14 @@ from intake_support import PROGRAM, Client, count
 from sqlalchemy import Engine, make_url
 from subsidy.intake.v1 import intake_pb2
 from subsidy_intake.logo_csv import mapping_for, to_logo_csv
-
-from subsidy_rules.synth import MALFORMED, generate
+from subsidy_intake.synthetic import online_applications
 
 SEED = 4242
 
 
 def records(count_: int) -> list[dict[str, Any]]:
     """Online synthetic applications that a LoGo export can carry (unique answer ids)."""
-    out, seen = [], set()
-    for synthetic in generate(count_ * 2, SEED):
-        record = synthetic.record
-        answer = record.get("logo_answer_id")
-        if set(synthetic.defects) & set(MALFORMED) or record["channel"] != "online" or not answer:
-            continue
-        if answer in seen or len(record["purchases"]) > 3:
-            continue
-        seen.add(answer)
-        out.append(record)
-        if len(out) == count_:
-            break
-    return out
+    return online_applications(count_, SEED, mapping_for(PROGRAM))
 
 
 def upload(client: Client, name: str, data: bytes, chunk: int = 4096) -> intake_pb2.ImportReport:

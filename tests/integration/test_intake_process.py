@@ -19,35 +19,16 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from intake_support import PROGRAM, Client
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy_intake.logo_csv import mapping_for, to_logo_csv
+from subsidy_intake.synthetic import online_applications
 
 from subsidy_platform.runtime import Environment
 from subsidy_platform.tls import channel_credentials, client_identity
-from subsidy_rules.synth import MALFORMED, generate
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def online_records(n: int) -> list[dict[str, Any]]:
-    out, seen = [], set()
-    for synthetic in generate(n * 2, 99):
-        record = synthetic.record
-        answer = record.get("logo_answer_id")
-        if (
-            set(synthetic.defects) & set(MALFORMED)
-            or not answer
-            or answer in seen
-            or len(record["purchases"]) > 3
-        ):
-            continue
-        seen.add(answer)
-        out.append(record)
-        if len(out) == n:
-            break
-    return out
 
 
 def test_sigterm_drains_an_import_in_flight(environment: Environment, intake: Client) -> None:
@@ -91,7 +72,9 @@ def test_sigterm_drains_an_import_in_flight(environment: Environment, intake: Cl
             }
             assert "subsidy.intake.v1.IntakeService" in services
 
-            data = to_logo_csv(online_records(2500), mapping_for(PROGRAM))
+            data = to_logo_csv(
+                online_applications(2500, 99, mapping_for(PROGRAM)), mapping_for(PROGRAM)
+            )
             result: dict[str, Any] = {}
 
             def parts() -> Iterator[intake_pb2.ImportLogoCsvRequest]:

@@ -13,6 +13,8 @@ ward's summary. Everything started is stopped at the end.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import secrets
 import time
 from collections import Counter
@@ -28,6 +30,7 @@ from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy_intake.convert import record_to_proto
 from subsidy_intake.logo_csv import mapping_for, to_logo_csv
 from subsidy_intake.main import build
+from subsidy_intake.synthetic import by_channel
 
 from subsidy_platform.audit import verify
 from subsidy_platform.config import Settings
@@ -38,7 +41,7 @@ from subsidy_platform.tls import channel_credentials, client_identity
 from subsidy_platform.users import create_user
 from subsidy_rules.demo import decide_program, print_summary
 from subsidy_rules.program import load_programs
-from subsidy_rules.synth import MALFORMED, generate
+from subsidy_rules.synth import generate
 
 PROGRAM = "shinjuku-2025"
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -120,27 +123,16 @@ def sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
 def exercise(channel: grpc.Channel, passwords: dict[str, str], count: int, seed: int) -> None:
     intake = intake_pb2_grpc.IntakeServiceStub(channel)
     synthetic = list(generate(count, seed))
-    clean = [
-        s.record
-        for s in synthetic
-        if not set(s.defects) & set(MALFORMED) and len(s.record["purchases"]) <= 3
-    ]
-    online, paper, answers = [], [], set()
-    for record in clean:
-        if record["channel"] == "paper" or not record.get("logo_answer_id"):
-            paper.append(record)
-        elif record["logo_answer_id"] not in answers:
-            answers.add(record["logo_answer_id"])
-            online.append(record)
-    bad = [s.record for s in synthetic if set(s.defects) & set(MALFORMED)]
     mapping = mapping_for(PROGRAM)
+    online, paper = by_channel(synthetic, mapping)
     operator = sign_in(channel, "demo-operator", passwords["demo-operator"])
 
     step("LoGo CSV with bad lines: refused whole, every bad line reported")
-    broken = to_logo_csv(
-        online[:50] + [r for r in bad if r.get("logo_answer_id") and _csv_writable(r)][:3], mapping
+    report(
+        intake.ImportLogoCsv(
+            chunks(PROGRAM, "logo-broken.csv", broken_export(online[:50])), metadata=operator
+        )
     )
-    report(intake.ImportLogoCsv(chunks(PROGRAM, "logo-broken.csv", broken), metadata=operator))
 
     step(f"LoGo CSV export of {len(online):,} online applications, streamed over gRPC")
     data = to_logo_csv(online, mapping)
@@ -252,12 +244,18 @@ def key_paper_forms(
         return Counter(pool.map(both, list(enumerate(forms))))
 
 
-def _csv_writable(record: dict[str, Any]) -> bool:
-    try:
-        to_logo_csv([record], mapping_for(PROGRAM))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return False
-    return True
+def broken_export(records: list[dict[str, Any]]) -> bytes:
+    """A LoGo export with three lines an operator would get wrong (for the refusal demo)."""
+    rows = list(
+        csv.reader(io.StringIO(to_logo_csv(records, mapping_for(PROGRAM)).decode("utf-8-sig")))
+    )
+    header = rows[0]
+    rows[3][header.index("生年月日")] = "昭和65年2月30日"
+    rows[8][header.index("金額1")] = "三万円"
+    rows[21][header.index("購入品目1")] = "防犯ブザー"
+    out = io.StringIO()
+    csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode("utf-8-sig")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
+from subsidy_intake.records import BANK_FIELDS, CONTACT_FIELDS
 from subsidy_intake.repository import Cipher, IntakeRepository, NewApplication, blind_indexes
 from subsidy_platform.access import Principal
 from subsidy_platform.audit import AuditEvent, record_many
@@ -37,19 +38,7 @@ SERVICE = "intake"
 MATCHED_KINDS = frozenset({*DUPLICATE_KINDS, "logo"})
 PENDING_AUDIT = "pending_audit_events"
 RECEIVED = "RECEIVED"
-PERSONAL_FIELDS = (
-    "name",
-    "name_kana",
-    "birth_date",
-    "phone",
-    "email",
-    "postal_code",
-    "address",
-    "head_name",
-    "relationship",
-    "account_number",
-    "account_holder",
-)
+PERSONAL_FIELDS = CONTACT_FIELDS + BANK_FIELDS  # what an audit event of a whole record names
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,47 +1,6 @@
-"""Alembic environment of the audit log: schema `audit`, version table `audit.alembic_version`.
+"""Alembic environment of the `audit` schema (version table `audit.alembic_version`); see
+subsidy_platform.migrations.environment."""
 
-The migration runner passes either an open connection (`config.attributes["connection"]`,
-whose transaction it owns) or a URL (`sqlalchemy.url`); the schema is created first so that
-Alembic can keep its version table inside it.
-"""
+from subsidy_platform.migrations.environment import run_environment
 
-from __future__ import annotations
-
-from alembic import context
-from sqlalchemy import Connection, create_engine, pool, text
-
-SCHEMA = "audit"
-
-
-def _run(connection: Connection) -> None:
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-    context.configure(
-        connection=connection,
-        target_metadata=None,
-        version_table_schema=SCHEMA,
-        transaction_per_migration=False,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    """Run against the given connection, or a new one to `sqlalchemy.url`."""
-    connection = context.config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    url = context.config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("audit migrations need a connection or sqlalchemy.url")
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.begin() as connection:
-            _run(connection)
-    finally:
-        engine.dispose()
-
-
-if context.is_offline_mode():
-    raise RuntimeError("audit migrations run online only")
-run_migrations_online()
+run_environment("audit", create_schema=True)

@@ -1,49 +1,6 @@
-"""Alembic environment of staff accounts: schema `auth`, version table `auth.alembic_version`.
+"""Alembic environment of the `auth` schema (version table `auth.alembic_version`); see
+subsidy_platform.migrations.environment."""
 
-The migration runner passes either an open connection (`config.attributes["connection"]`,
-whose transaction it owns) or a URL (`sqlalchemy.url`). A transaction-scoped advisory
-lock lets several processes migrate at once safely; the schema is created first so that
-Alembic can keep its version table inside it.
-"""
+from subsidy_platform.migrations.environment import run_environment
 
-from __future__ import annotations
-
-from alembic import context
-from sqlalchemy import Connection, create_engine, pool, text
-
-SCHEMA = "auth"
-
-
-def _run(connection: Connection) -> None:
-    connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('subsidy-migrations-auth'))"))
-    connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-    context.configure(
-        connection=connection,
-        target_metadata=None,
-        version_table_schema=SCHEMA,
-        transaction_per_migration=False,
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def run_migrations_online() -> None:
-    """Run against the given connection, or a new one to `sqlalchemy.url`."""
-    connection = context.config.attributes.get("connection")
-    if connection is not None:
-        _run(connection)
-        return
-    url = context.config.get_main_option("sqlalchemy.url")
-    if not url:
-        raise RuntimeError("auth migrations need a connection or sqlalchemy.url")
-    engine = create_engine(url, poolclass=pool.NullPool)
-    try:
-        with engine.begin() as connection:
-            _run(connection)
-    finally:
-        engine.dispose()
-
-
-if context.is_offline_mode():
-    raise RuntimeError("auth migrations run online only")
-run_migrations_online()
+run_environment("auth", create_schema=True)
