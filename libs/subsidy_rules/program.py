@@ -48,10 +48,8 @@ class Period:
     start: date | None
     end: date | None
 
-    def __contains__(self, day: object) -> bool:
-        if not isinstance(day, date):
-            return False
-        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+    def __contains__(self, day: date) -> bool:
+        return (self.start or date.min) <= day <= (self.end or date.max)
 
 
 @dataclass(frozen=True, slots=True)

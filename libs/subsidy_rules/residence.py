@@ -44,6 +44,7 @@ class WardArea:
     _contains: Callable[[str, str], bool] = field(init=False, repr=False, compare=False, hash=False)
     _town_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
     _inside: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
+    _hyphenated: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         towns = tuple(sorted(set(self.towns), key=lambda t: (-len(t), t)))
@@ -52,6 +53,8 @@ class WardArea:
         written_first = "|".join(re.escape(name) for name in (self.city, *towns))
         inside = rf"[ 　]*(?:{re.escape(self.prefecture)}[ 　]*)?(?:{written_first})"
         object.__setattr__(self, "_inside", re.compile(inside))
+        hyphenated = frozenset(f"{code[:3]}-{code[3:]}" for code in self.postal_codes)
+        object.__setattr__(self, "_hyphenated", hyphenated)
         normalize = lru_cache(maxsize=_CACHE_SIZE)(
             partial(normalize_address, towns=towns, chome_towns=self.chome_towns)
         )
@@ -72,7 +75,7 @@ class WardArea:
         return self._contains(postal_code, address)
 
     def _check(self, postal_code: str, address: str) -> bool:
-        if postal_code not in self.postal_codes:
+        if postal_code not in self.postal_codes and postal_code not in self._hyphenated:
             digits = _postal_digits(postal_code)
             if digits not in self.postal_codes:
                 return False
