@@ -61,7 +61,7 @@ def _users(argv: Sequence[str]) -> int:
 
 
 def _audit(argv: Sequence[str]) -> int:
-    from subsidy_platform.audit import verify_main
+    from subsidy_platform.audit_cli import verify_main
 
     if not argv or argv[0] != "verify":
         print("usage: subsidy-admin audit verify [--anchor SEQ:HASH ...]", file=sys.stderr)

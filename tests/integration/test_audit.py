@@ -21,7 +21,7 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from subsidy_platform import audit
+from subsidy_platform import audit, audit_cli
 from subsidy_platform.audit import Action, AuditEvent
 from subsidy_platform.db import make_engine, migrate, provision_database
 
@@ -173,7 +173,7 @@ def test_the_verify_command_prints_json_and_exits_1_on_a_broken_chain(
     def run(*argv: str) -> tuple[int, dict[str, object]]:
         output = io.StringIO()
         with contextlib.redirect_stdout(output):
-            code = audit.verify_main(["--database-url", database_url, *argv])
+            code = audit_cli.verify_main(["--database-url", database_url, *argv])
         return code, json.loads(output.getvalue())
 
     code, intact = run()
