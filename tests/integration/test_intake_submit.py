@@ -309,3 +309,16 @@ def test_the_attachments_checklist_shows_what_is_missing(intake: Client) -> None
                 metadata=intake.staff("operator"),
             )
         assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_a_general_inquiry_names_its_program(intake: Client) -> None:
+    agent = intake.staff("call_center", "agent-ueda")
+    question = {"channel": "電話", "category": "制度", "summary": "対象となる機器を知りたい。"}
+    with intake.stub() as stub:
+        with pytest.raises(grpc.RpcError) as raised:
+            stub.RecordInquiry(intake_pb2.RecordInquiryRequest(**question), metadata=agent)
+        assert field_violations(raised.value)[0].field == "program_id"
+        logged = stub.RecordInquiry(
+            intake_pb2.RecordInquiryRequest(program_id=PROGRAM, **question), metadata=agent
+        )
+    assert logged.application_number == "" and logged.agent == "agent-ueda"

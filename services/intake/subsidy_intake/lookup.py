@@ -158,7 +158,7 @@ def get_application(
         raise PermissionDenied("この役割ではマスクを解除できません")
     reason = _require_purpose(purpose) if unmask else (purpose or None)
     with service.transaction() as session:
-        row = IntakeRepository(session, service.cipher("")).by_number(number)
+        row = IntakeRepository(session).by_number(number)
         repo = IntakeRepository(session, service.cipher(row.program_id))
         record = repo.decrypt_record(row, bank=True)
         service.audit(
@@ -182,7 +182,7 @@ def get_application(
 
 def timeline(service: IntakeService, number: str) -> tuple[str, list[StatusEventRow]]:
     with service.transaction() as session:
-        repo = IntakeRepository(session, service.cipher(""))
+        repo = IntakeRepository(session)
         row = repo.by_number(number)
         events = repo.timeline(row.id)
         session.expunge_all()
@@ -205,7 +205,7 @@ def report_transition(
     if not request_id:
         raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
     with service.transaction() as session:
-        repo = IntakeRepository(session, service.cipher(""))
+        repo = IntakeRepository(session)
         row = repo.by_number(number)
         existing = session.scalar(
             select(StatusEventRow).where(StatusEventRow.request_id == request_id)
@@ -233,13 +233,19 @@ def record_inquiry(
     *,
     request_id: str | None,
     number: str | None,
+    program_id: str | None,
     channel: str,
     category: str,
     summary: str,
     follow_up: bool,
     contacted_at: datetime | None,
 ) -> InquiryRow:
+    """Log one contact; a general question (no application) names its program."""
     violations = []
+    if not number and not program_id:
+        violations.append(
+            FieldViolation("program_id", "申請番号がない問合せは制度IDを指定してください")
+        )
     if channel not in INQUIRY_CHANNELS:
         violations.append(
             FieldViolation("channel", f"受付方法は {'・'.join(INQUIRY_CHANNELS)} のいずれかです")
@@ -258,10 +264,8 @@ def record_inquiry(
             if existing is not None:
                 session.expunge(existing)
                 return existing
-        application = (
-            IntakeRepository(session, service.cipher("")).by_number(number) if number else None
-        )
-        program_id = application.program_id if application else next(iter(service.programs))
+        application = IntakeRepository(session).by_number(number) if number else None
+        program_id = application.program_id if application else service.program(program_id or "").id
         [ciphertext] = service.cipher(program_id).encrypt(DataClass.CONTACT, [summary])
         inquiry = InquiryRow(
             request_id=request_id,
@@ -330,7 +334,7 @@ def attachment_checklist(
 ) -> tuple[list[tuple[str, str, bool, bool]], list[str]]:
     """(kind, label, required, present) per attachment of the program, and the missing labels."""
     with service.transaction() as session:
-        row = IntakeRepository(session, service.cipher("")).by_number(number)
+        row = IntakeRepository(session).by_number(number)
         program = service.program(row.program_id)
         known = {a.kind for a in program.attachments}
         if present is not None:

@@ -68,9 +68,18 @@ MATCH_CHUNK = 5000  # digests per query (PostgreSQL allows 65,535 parameters)
 
 
 class IntakeRepository:
-    def __init__(self, session: Session, cipher: Cipher) -> None:
+    """The intake tables through one session; `cipher` (one program's) for the methods
+    that encrypt or decrypt, none for look-ups that read no personal field."""
+
+    def __init__(self, session: Session, cipher: Cipher | None = None) -> None:
         self.session = session
-        self.cipher = cipher
+        self._cipher = cipher
+
+    @property
+    def cipher(self) -> Cipher:
+        if self._cipher is None:
+            raise RuntimeError("this repository was opened without a cipher")
+        return self._cipher
 
     # numbers and locks ------------------------------------------------------------------
 

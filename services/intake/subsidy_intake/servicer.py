@@ -201,6 +201,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             current_principal(),
             request_id=request.request_id or None,
             number=request.application_number or None,
+            program_id=request.program_id or None,
             channel=request.channel,
             category=request.category,
             summary=request.summary,
