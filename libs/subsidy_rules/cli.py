@@ -135,15 +135,13 @@ def cmd_dedupe(args: argparse.Namespace, out: IO[str]) -> int:
 def cmd_synth(args: argparse.Namespace, out: IO[str]) -> int:
     from subsidy_rules.synth import generate, truth_pairs
 
-    apps = generate(args.count, args.seed)
-    if args.truth is None:
-        for app in apps:
-            _dump(app.record, out)
-        return 0
     kept = []
-    for app in apps:
+    for app in generate(args.count, args.seed):
         _dump(app.record, out)
-        kept.append(app)
+        if args.truth is not None:
+            kept.append(app)
+    if args.truth is None:
+        return 0
     with open(args.truth, "w", encoding="utf-8") as truth:
         for pair in sorted(sorted(p) for p in truth_pairs(kept)):
             _dump(pair, truth)

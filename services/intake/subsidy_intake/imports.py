@@ -10,7 +10,7 @@ applications and within the file are flagged for a checker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
@@ -18,7 +18,14 @@ from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
 from subsidy_intake.logo_csv import LineError, mapping_for, parse_logo_csv
 from subsidy_intake.orm import ImportRow
 from subsidy_intake.repository import IntakeRepository
-from subsidy_intake.service import PERSONAL_FIELDS, RECEIVED, IntakeService, Prepared, lock_program
+from subsidy_intake.service import (
+    PERSONAL_FIELDS,
+    RECEIVED,
+    IntakeService,
+    Prepared,
+    lock_program,
+    new_application,
+)
 from subsidy_platform.access import Principal
 from subsidy_platform.audit import AuditEvent, record_many
 from subsidy_platform.errors import InvalidArgument
@@ -36,7 +43,6 @@ class ImportReport:
     errors: tuple[LineError, ...] = ()
     file_sha256: str = ""
     encoding: str = ""
-    application_numbers: tuple[str, ...] = field(default=(), repr=False)
 
 
 def import_logo_file(
@@ -69,7 +75,7 @@ def import_logo_file(
         fresh = _not_yet_imported(repo, program.id, prepared)
         numbers = repo.allocate_numbers(program.application_number_prefix, len(fresh))
         news = [
-            service._new(program, n, None, item) for n, item in zip(numbers, fresh, strict=True)
+            new_application(program, n, None, item) for n, item in zip(numbers, fresh, strict=True)
         ]
         rows = repo.add_all(news, RECEIVED, who.subject)
         flags = _flags(repo, program.id, fresh, [r.id for r in rows])
@@ -106,7 +112,6 @@ def import_logo_file(
             imported=len(rows),
             already_present=len(prepared) - len(fresh),
             duplicates_flagged=len({f[0] for f in flags}),
-            application_numbers=tuple(numbers),
         )
 
 

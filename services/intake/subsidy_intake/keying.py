@@ -98,7 +98,7 @@ def key_paper_form(
             if outcome is KeyingOutcome.MISMATCH:
                 _store(service, session, who, program.id, form_id, 2, record, outcome)
                 return KeyingResult(outcome, tuple(diffs))
-        result = service._store_one(session, who, program, f"paper:{form_id}", prepared, RPC)
+        result = service.store(session, who, program, f"paper:{form_id}", prepared, RPC)
         row = _store(
             service,
             session,

@@ -173,9 +173,9 @@ class IntakeService:
             raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
         [item] = self.prepare(program, [record])
         with self.transaction() as session:
-            return self._store_one(session, who, program, request_id, item, rpc)
+            return self.store(session, who, program, request_id, item, rpc)
 
-    def _store_one(
+    def store(
         self,
         session: Session,
         who: Principal,
@@ -184,6 +184,7 @@ class IntakeService:
         item: Prepared,
         rpc: str,
     ) -> SubmitResult:
+        """Store one prepared application inside the caller's transaction (or replay)."""
         repo = IntakeRepository(session, self.cipher(program.id))
         lock_program(session, program.id, shared=True)
         repo.lock_facts(program.id, [item.request_digest, *item.indexes.values()])
@@ -199,7 +200,9 @@ class IntakeService:
             if kind in DUPLICATE_KINDS
         ]
         [number] = repo.allocate_numbers(program.application_number_prefix, 1)
-        [row] = repo.add_all([self._new(program, number, request_id, item)], RECEIVED, who.subject)
+        [row] = repo.add_all(
+            [new_application(program, number, request_id, item)], RECEIVED, who.subject
+        )
         repo.add_flags(
             (row.id, other_id, str(EVIDENCE_OF_KIND[kind])) for kind, _, other_id in duplicates
         )
@@ -227,19 +230,20 @@ class IntakeService:
         flags = tuple(sorted({(n, e) for n, e in repo.flags_of(existing.id)}))
         return SubmitResult(existing.application_number, existing.status, flags, replayed=True)
 
-    def _new(
-        self, program: Program, number: str, request_id: str | None, item: Prepared
-    ) -> NewApplication:
-        external = item.record.get("application_id") or None
-        return NewApplication(
-            application_number=number,
-            program_id=program.id,
-            request_id=request_id,
-            request_digest=item.request_digest,
-            external_ref=external,
-            record=item.record,
-            indexes=item.indexes,
-        )
+
+def new_application(
+    program: Program, number: str, request_id: str | None, item: Prepared
+) -> NewApplication:
+    """What the repository stores for a prepared application under its new number."""
+    return NewApplication(
+        application_number=number,
+        program_id=program.id,
+        request_id=request_id,
+        request_digest=item.request_digest,
+        external_ref=item.record.get("application_id") or None,
+        record=item.record,
+        indexes=item.indexes,
+    )
 
 
 def lock_program(session: Session, program_id: str, *, shared: bool) -> None:
