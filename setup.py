@@ -10,6 +10,7 @@ TOP_LEVEL = {
     "subsidy_rules": "libs/subsidy_rules",
     "subsidy_platform": "libs/subsidy_platform",
     "subsidy_intake": "services/intake/subsidy_intake",
+    "subsidy_review": "services/review/subsidy_review",
     "subsidy_demo": "services/demo/subsidy_demo",
 }
 

@@ -79,14 +79,14 @@ def _db(argv: Sequence[str]) -> int:
 
 
 def _keys(argv: Sequence[str]) -> int:
-    from subsidy_intake.records import CIPHERTEXT_COLUMNS
-
+    from subsidy_platform.declaration import declarations
     from subsidy_platform.rotation import rotate_main
 
     if not argv or argv[0] != "rotate":
         print("usage: subsidy-admin keys rotate --program ID --class contact|bank", file=sys.stderr)
         return 2
-    return rotate_main(argv[1:], CIPHERTEXT_COLUMNS)
+    columns = tuple(c for d in declarations().values() for c in d.ciphertext)
+    return rotate_main(argv[1:], columns)
 
 
 def _protos(argv: Sequence[str]) -> int:

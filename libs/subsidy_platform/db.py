@@ -1,14 +1,15 @@
 """PostgreSQL access: engines, service roles and schemas, and the migration runner (DESIGN.md 5).
 
 One cluster, one schema per owner: `auth` and `audit` belong to the administrator (the
-platform), `intake`, `review`, `payments` and `notices` each to their service's login role
-(`svc_intake`, ...). A service connects as its role (`database_url_for`); it owns and may
+platform); every declared service (subsidy_platform.declaration) owns the schema of its name
+through its login role (`svc_intake`, `svc_review`, ...). The platform's sign-in service
+logs in as `svc_auth` and owns no schema. A service connects as its role (`database_url_for`); it owns and may
 change only its schema, and may only INSERT and SELECT in `audit` (default privileges cover
 tables created there later). Nobody else gets USAGE on a service's schema.
 
 `migrate(admin_url, component)` runs the Alembic script folder of one component: the
-package `subsidy_platform.migrations.<component>` for `auth` and `audit`,
-`subsidy_<component>.migrations` for a service. A service's migrations run under
+package `subsidy_platform.migrations.<component>` for `auth` and `audit`, the package its
+declaration names for a service (`subsidy_<component>.migrations` for an undeclared one). A service's migrations run under
 `SET ROLE svc_<service>`, so that its tables belong to the service role. Each component's
 `env.py` keeps its version table in its own schema (`version_table_schema`) and accepts the
 open connection in `config.attributes["connection"]`; running `migrate` again is a no-op.
@@ -35,15 +36,30 @@ from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from subsidy_platform.declaration import PLATFORM_SERVICES, declarations
 from subsidy_platform.errors import DependencyUnavailable
 
-SCHEMAS = ("auth", "audit", "intake", "review", "payments", "notices")
-SERVICES = ("intake", "review", "payments", "notices")
 PLATFORM_COMPONENTS = ("auth", "audit")
-SERVICE_ROLES = {service: f"svc_{service}" for service in SERVICES}
 CONNECT_TIMEOUT_SECONDS = 5
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def service_roles() -> dict[str, str]:
+    """Login role of every service (declared ones and the platform's sign-in service)."""
+    names = (*PLATFORM_SERVICES, *declarations())
+    return {name: f"svc_{name}" for name in names}
+
+
+def role_of(service: str) -> str:
+    """The login role of one service (`svc_<name>`)."""
+    return service_roles()[service]
+
+
+def migrated_components() -> tuple[str, ...]:
+    """Every component with migrations, platform first: auth, audit, then the services."""
+    with_migrations = [d.name for d in declarations().values() if d.migrations]
+    return (*PLATFORM_COMPONENTS, *with_migrations)
 
 
 def make_engine(url: str, *, role: str | None = None, **options: Any) -> Engine:
@@ -91,21 +107,23 @@ def provision_database(admin_url: str, *, passwords: Mapping[str, str] | None = 
     concurrent provisioning of several databases in the same cluster.
     """
     engine = make_engine(admin_url)
+    all_roles = service_roles()
+    owners = {name: all_roles[name] for name in declarations()}
     try:
         with engine.begin() as connection:
-            for role in SERVICE_ROLES.values():
+            for role in all_roles.values():
                 _ensure_role(connection, role, (passwords or {}).get(role))
             admin = connection.execute(text("SELECT current_user")).scalar_one()
             for schema in PLATFORM_COMPONENTS:
                 connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            for service, role in SERVICE_ROLES.items():
+            for service, role in owners.items():
                 _grant_membership(connection, role)
                 connection.execute(
                     text(f'CREATE SCHEMA IF NOT EXISTS "{service}" AUTHORIZATION "{role}"')
                 )
                 connection.execute(text(f'ALTER SCHEMA "{service}" OWNER TO "{role}"'))
                 connection.execute(text(f'REVOKE ALL ON SCHEMA "{service}" FROM PUBLIC'))
-            roles = ", ".join(f'"{role}"' for role in SERVICE_ROLES.values())
+            roles = ", ".join(f'"{role}"' for role in owners.values())
             connection.execute(text("REVOKE ALL ON SCHEMA auth, audit FROM PUBLIC"))
             connection.execute(text(f"GRANT USAGE ON SCHEMA audit TO {roles}"))
             connection.execute(
@@ -134,7 +152,12 @@ def migration_package(component: str) -> str:
     """The package holding a component's Alembic script folder."""
     if component in PLATFORM_COMPONENTS:
         return f"subsidy_platform.migrations.{component}"
-    return f"subsidy_{_identifier(component)}.migrations"
+    declared = declarations().get(component)
+    if declared is None:
+        return f"subsidy_{_identifier(component)}.migrations"
+    if declared.migrations is None:
+        raise LookupError(f"{component} declares no migrations")
+    return declared.migrations
 
 
 def migrate(admin_url: str, component: str) -> None:
@@ -147,7 +170,8 @@ def migrate(admin_url: str, component: str) -> None:
     if spec is None or not spec.submodule_search_locations:
         raise LookupError(f"migrations package not found: {package}")
     folder = Path(next(iter(spec.submodule_search_locations)))
-    engine = make_engine(admin_url, role=SERVICE_ROLES.get(component))
+    declared = declarations().get(component)
+    engine = make_engine(admin_url, role=declared.database_role if declared else None)
     try:
         with engine.begin() as connection:
             config = Config()
@@ -168,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="データベースのロールとスキーマを整え、移行を実行します",
     )
     parser.add_argument(
-        "components", nargs="*", default=list(PLATFORM_COMPONENTS), help="auth, audit, intake, ..."
+        "components", nargs="*", default=None, help="auth, audit, intake, ... (default: all)"
     )
     parser.add_argument(
         "--database-url", help="管理者の接続先 (既定: DATABASE_URL、未設定なら組み込み PostgreSQL)"
@@ -177,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = args.database_url or ensure_infrastructure(Settings.from_env()).database_url
     try:
         provision_database(url)
-        for component in args.components:
+        for component in args.components or migrated_components():
             migrate(url, component)
             print(f"{component}: 最新の版に移行しました")
     except DependencyUnavailable as error:

@@ -18,8 +18,8 @@ Both run detached from the caller (their own session, logs under the state folde
 everything in memory. A new OpenBao therefore means new transit keys: ciphertext written under
 the old ones can never be read again. The embedded mode records which OpenBao instance the
 embedded database's ciphertext belongs to, and when that instance is gone it resets the
-embedded database's service schemas (intake, review, payments, notices: the only ones that
-hold ciphertext), keeping staff accounts (`auth`) and the audit log; the caller then provisions
+embedded database's service schemas (every declared service's: the only ones that hold
+ciphertext), keeping staff accounts (`auth`) and the audit log; the caller then provisions
 Vault and the database and migrates again, which is idempotent and done at every start anyway.
 An external database is never reset.
 """
@@ -49,6 +49,7 @@ from sqlalchemy import URL, text
 
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
+from subsidy_platform.declaration import declarations
 from subsidy_platform.errors import DependencyUnavailable
 
 with warnings.catch_warnings():
@@ -60,7 +61,6 @@ with warnings.catch_warnings():
 
 _log = logging.getLogger(__name__)
 
-CIPHERTEXT_SCHEMAS = ("intake", "review", "payments", "notices")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 
@@ -167,16 +167,17 @@ def _forget_ciphertext_of_lost_vault(state_dir: Path, database_url: str, instanc
     previous = marker.read_text().strip() if marker.exists() else None
     if previous == instance:
         return
+    schemas = [d.schema for d in declarations().values()]
     if previous is not None:
         _log.warning(
             "embedded OpenBao was restarted; its keys are new, so the embedded database's "
             "service schemas (%s) are reset",
-            ", ".join(CIPHERTEXT_SCHEMAS),
+            ", ".join(schemas),
         )
         engine = make_engine(database_url)
         try:
             with engine.begin() as connection:
-                for schema in CIPHERTEXT_SCHEMAS:
+                for schema in schemas:
                     connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         finally:
             engine.dispose()

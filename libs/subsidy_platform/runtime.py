@@ -17,14 +17,13 @@ import hvac
 import requests
 
 from subsidy_platform.config import Settings
-from subsidy_platform.db import migrate, provision_database
+from subsidy_platform.db import migrate, migrated_components, provision_database
+from subsidy_platform.declaration import PLATFORM_SERVICES, declarations
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure
 from subsidy_platform.tls import Pki, ensure_pki
 from subsidy_platform.tokens import ensure_signing_key
 from subsidy_platform.vault import provision_vault
 
-SERVICES = ("intake", "review", "payments", "notices")
-MIGRATED = ("auth", "audit", "intake")
 STAFF_CLIENTS = ("console",)
 
 
@@ -51,14 +50,15 @@ class Environment:
 
 
 def prepare(
-    settings: Settings, programs: Sequence[str], *, components: Sequence[str] = MIGRATED
+    settings: Settings, programs: Sequence[str], *, components: Sequence[str] | None = None
 ) -> Environment:
+    """Everything a process needs, made so (idempotent); `components` default: all migrated."""
     infrastructure = ensure_infrastructure(settings)
     provision_database(infrastructure.database_url)
-    for component in components:
+    for component in migrated_components() if components is None else components:
         migrate(infrastructure.database_url, component)
     admin = hvac.Client(url=infrastructure.vault_addr, token=infrastructure.vault_admin_token)
     tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / "vault-tokens")
-    pki = ensure_pki(settings.state_dir, SERVICES, STAFF_CLIENTS)
+    pki = ensure_pki(settings.state_dir, (*PLATFORM_SERVICES, *declarations()), STAFF_CLIENTS)
     ensure_signing_key(settings.state_dir)
     return Environment(settings, infrastructure, tokens, pki)

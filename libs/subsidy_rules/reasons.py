@@ -27,6 +27,9 @@ class Reason(StrEnum):
     SAME_PERSON = "SAME_PERSON"
     SAME_BANK_ACCOUNT = "SAME_BANK_ACCOUNT"
     SAME_LOGO_ANSWER = "SAME_LOGO_ANSWER"
+    DOCUMENTS_DEFICIENT = "DOCUMENTS_DEFICIENT"
+    CORRECTION_NOT_SUBMITTED = "CORRECTION_NOT_SUBMITTED"
+    WARD_DECISION = "WARD_DECISION"
 
     @property
     def message(self) -> str:
@@ -62,4 +65,7 @@ MESSAGES: dict[Reason, str] = {
     Reason.SAME_PERSON: "同一人物（氏名フリガナ・生年月日が一致）からの申請です。",
     Reason.SAME_BANK_ACCOUNT: "同一の振込先口座が指定された申請です。",
     Reason.SAME_LOGO_ANSWER: "同一のLoGoフォーム回答IDによる申請です。",
+    Reason.DOCUMENTS_DEFICIENT: "添付書類により補助の対象となる購入・設置の事実が確認できないため、補助の対象となりません。",
+    Reason.CORRECTION_NOT_SUBMITTED: "期限までに補正（書類の訂正・追加提出）がなかったため、補助の対象となりません。",
+    Reason.WARD_DECISION: "区の審査により、補助の要件を満たさないと判断しました。",
 }

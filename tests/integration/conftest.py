@@ -20,9 +20,11 @@ from intake_support import Client, make_client
 from sqlalchemy import Engine
 from subsidy_intake.main import build
 
+from subsidy_platform.auth_main import build as build_auth
 from subsidy_platform.config import STATE_ROOT, Settings
 from subsidy_platform.db import make_engine
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure, stop_infrastructure
+from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_platform.vault import provision_vault
 from subsidy_rules.program import get_program
@@ -89,6 +91,16 @@ def intake(environment: Environment) -> Iterator[Client]:
     process = build(environment, {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)})
     try:
         yield make_client(environment, process)
+    finally:
+        process.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+def auth(environment: Environment) -> Iterator[ServiceProcess]:
+    """The platform's sign-in service for the session."""
+    process = build_auth(environment)
+    try:
+        yield process
     finally:
         process.stop(grace=1.0)
 

@@ -68,15 +68,15 @@ def test_a_service_may_add_and_read_audit_rows_but_never_change_or_delete_them(
 def test_a_service_owns_its_schema_and_cannot_touch_another_services_schema(
     database_url: str, as_intake: Engine
 ) -> None:
-    as_payments = make_engine(database_url, role="svc_payments")
-    run(as_payments, "CREATE TABLE payments.transfers (id int PRIMARY KEY)")
-    as_payments.dispose()
+    as_review = make_engine(database_url, role="svc_review")
+    run(as_review, "CREATE TABLE review.scratch_transfers (id int PRIMARY KEY)")
+    as_review.dispose()
     run(as_intake, "CREATE TABLE intake.applications (id int PRIMARY KEY)")
     run(as_intake, "INSERT INTO intake.applications VALUES (1)")
     for statement in (
-        "SELECT * FROM payments.transfers",
-        "INSERT INTO payments.transfers VALUES (1)",
-        "CREATE TABLE payments.mine (id int)",
+        "SELECT * FROM review.scratch_transfers",
+        "INSERT INTO review.scratch_transfers VALUES (1)",
+        "CREATE TABLE review.mine (id int)",
         "SELECT * FROM auth.alembic_version",
     ):
         with pytest.raises(ProgrammingError, match="permission denied"):

@@ -20,7 +20,7 @@ from subsidy.intake.v1 import intake_pb2
 from subsidy_intake.main import build
 
 from subsidy_platform.config import STATE_ROOT
-from subsidy_platform.db import make_engine, migrate, provision_database
+from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
 from subsidy_platform.embedded import (
     Infrastructure,
     ensure_openbao,
@@ -28,7 +28,7 @@ from subsidy_platform.embedded import (
     stop_openbao,
     stop_postgres,
 )
-from subsidy_platform.runtime import MIGRATED, Environment
+from subsidy_platform.runtime import Environment
 from subsidy_platform.vault import provision_vault
 from subsidy_rules.program import get_program
 
@@ -106,7 +106,7 @@ def test_postgres_down_gives_unavailable_and_nothing_half_written(
 ) -> None:
     database_url = ensure_postgres(private_state)
     provision_database(database_url)
-    for component in MIGRATED:
+    for component in migrated_components():
         migrate(database_url, component)
     own = Environment(
         environment.settings,

@@ -33,6 +33,7 @@ from subsidy_intake.main import build
 from subsidy_intake.synthetic import by_channel
 
 from subsidy_platform.audit import verify
+from subsidy_platform.auth_main import build as build_auth
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
 from subsidy_platform.embedded import stop_infrastructure
@@ -95,17 +96,23 @@ def run(count: int, seed: int, keep: bool) -> None:
                 session.execute(text("DELETE FROM auth.users WHERE login = :l"), {"l": login})
             create_user(session, login, role, passwords[login])
         session.commit()
+    auth = build_auth(environment)
     process = build(environment, programs)
     try:
         step(f"intake service on 127.0.0.1:{process.port} (mutual TLS, tokens, audit, traces)")
+        print(f"sign-in service on 127.0.0.1:{auth.port}")
         credentials = channel_credentials(environment.pki, client_identity("console"))
-        with grpc.secure_channel(f"localhost:{process.port}", credentials) as channel:
-            exercise(channel, passwords, count, seed)
+        with (
+            grpc.secure_channel(f"localhost:{process.port}", credentials) as channel,
+            grpc.secure_channel(f"localhost:{auth.port}", credentials) as auth_channel,
+        ):
+            exercise(channel, auth_channel, passwords, count, seed)
         step("audit chain")
         result = verify(admin)
         print(f"ok={result.ok} rows={result.rows}")
     finally:
         process.stop()
+        auth.stop()
         admin.dispose()
         if not keep:
             stop_infrastructure(settings)
@@ -120,12 +127,14 @@ def sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
     return (("authorization", f"Bearer {response.token}"),)
 
 
-def exercise(channel: grpc.Channel, passwords: dict[str, str], count: int, seed: int) -> None:
+def exercise(
+    channel: grpc.Channel, auth: grpc.Channel, passwords: dict[str, str], count: int, seed: int
+) -> None:
     intake = intake_pb2_grpc.IntakeServiceStub(channel)
     synthetic = list(generate(count, seed))
     mapping = mapping_for(PROGRAM)
     online, paper = by_channel(synthetic, mapping)
-    operator = sign_in(channel, "demo-operator", passwords["demo-operator"])
+    operator = sign_in(auth, "demo-operator", passwords["demo-operator"])
 
     step("LoGo CSV with bad lines: refused whole, every bad line reported")
     report(
@@ -152,7 +161,7 @@ def exercise(channel: grpc.Channel, passwords: dict[str, str], count: int, seed:
 
     step(f"{len(paper):,} paper forms, each keyed by two operators (ベリファイ入力)")
     staff = {
-        login: sign_in(channel, login, passwords[login])
+        login: sign_in(auth, login, passwords[login])
         for login in ("demo-operator", "demo-operator2", "demo-checker")
     }
     started = time.perf_counter()
@@ -160,7 +169,7 @@ def exercise(channel: grpc.Channel, passwords: dict[str, str], count: int, seed:
     print(f"outcomes {dict(outcomes)} in {time.perf_counter() - started:.1f} s")
 
     step("call center: look-up by name kana + birth date (masked), unmask refused")
-    agent = sign_in(channel, "demo-callcenter", passwords["demo-callcenter"])
+    agent = sign_in(auth, "demo-callcenter", passwords["demo-callcenter"])
     sample = online[len(online) // 2]["applicant"]
     found = intake.SearchApplications(
         intake_pb2.SearchApplicationsRequest(

@@ -1,9 +1,10 @@
 """`subsidy-intake-import`: send a LoGoフォーム CSV export to the intake service.
 
     subsidy-intake-import --program shinjuku-2025 [--server localhost:50051] \\
-        [--login sato] [--password-stdin] export.csv
+        [--auth-server localhost:50050] [--login sato] [--password-stdin] export.csv
 
-Signs in (the password is asked for, or read from standard input), streams the file
+Signs in at the platform's sign-in service (the password is asked for, or read from
+standard input; `--auth-server` defaults to `AUTH_ADDRESS` or 127.0.0.1:50050), streams the file
 over mutual TLS with the staff client certificate of the state folder's private CA
 (`SUBSIDY_STATE_DIR`, or `--pki DIR`), and prints the import report: committed or not,
 counts, and every bad line with its column and the problem. Exit status 0 when the
@@ -19,11 +20,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import grpc
-from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
+from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
-from subsidy_platform.tls import Pki, channel_credentials, client_identity
+from subsidy_platform.staff_client import StaffSession
+from subsidy_platform.tls import Pki
 
 CHUNK = 256 * 1024
 
@@ -54,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("file", type=Path)
     parser.add_argument("--program", required=True)
     parser.add_argument("--server", default="localhost:50051")
+    parser.add_argument("--auth-server", default=None, help="sign-in service (host:port)")
     parser.add_argument("--login", default=None, help="sign-in ID (default: ask)")
     parser.add_argument("--password-stdin", action="store_true")
     parser.add_argument(
@@ -70,23 +73,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.password_stdin
         else getpass.getpass("パスワード: ")
     )
+    session = StaffSession(pki)
     try:
-        with grpc.secure_channel(
-            args.server, channel_credentials(pki, client_identity("console"))
-        ) as channel:
-            token = (
-                auth_pb2_grpc.AuthServiceStub(channel)
-                .SignIn(auth_pb2.SignInRequest(login=login, password=password), timeout=30)
-                .token
-            )
-            report = intake_pb2_grpc.IntakeServiceStub(channel).ImportLogoCsv(
-                chunks(args.program, args.file),
-                metadata=(("authorization", f"Bearer {token}"),),
-                timeout=1800,
-            )
+        session.sign_in(args.auth_server or service_addresses()["auth"], login, password)
+        report = session.stub(args.server, intake_pb2_grpc.IntakeServiceStub).ImportLogoCsv(
+            chunks(args.program, args.file), metadata=session.metadata, timeout=1800
+        )
     except grpc.RpcError as error:
         print(f"{error.code().name}: {error.details()}", file=sys.stderr)
         return 2
+    finally:
+        session.close()
     print_report(report)
     return 0 if report.committed else 1
 

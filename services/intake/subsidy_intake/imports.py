@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 
+from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
 from subsidy_intake.logo_csv import LineError, mapping_for, parse_logo_csv
 from subsidy_intake.orm import ImportRow
@@ -80,6 +81,12 @@ def import_logo_file(
         rows = repo.add_all(news, RECEIVED, who.subject)
         flags = _flags(repo, program.id, fresh, [r.id for r in rows])
         repo.add_flags(flags)
+        numbers_by_id = repo.numbers_of({other for _, other, _ in flags})
+        numbers_by_id.update({r.id: r.application_number for r in rows})
+        found: dict[int, list[tuple[str, str]]] = {}
+        for app_id, other, evidence in flags:
+            found.setdefault(app_id, []).append((numbers_by_id[other], evidence))
+        publish_received(session, rows, found)
         session.add(
             ImportRow(
                 program_id=program.id,

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from subsidy_intake.orm import ApplicationRow, PaperKeyingRow
@@ -24,6 +24,7 @@ from subsidy_intake.verification import KeyingOutcome, compare_keyings, decide
 from subsidy_platform.access import Principal
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.unit_of_work import named_lock
 
 RPC = "KeyPaperForm"
 
@@ -50,10 +51,7 @@ def key_paper_form(
     record = {**record, "channel": "paper"}
     [prepared] = service.prepare(program, [record])  # validates the keyed record
     with service.transaction() as session:
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 2))"),
-            {"k": f"{program.id}:{form_id}"},
-        )
+        named_lock(session, f"paper-form:{program.id}:{form_id}")
         keyings = list(
             session.scalars(
                 select(PaperKeyingRow)

@@ -61,6 +61,21 @@ def mask_name(value: str) -> str:
     return f"{parts[0]} {MASK * 2}" if len(parts) > 1 else f"{value[:1]}{MASK * 2}"
 
 
+def mask_bank(record: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a v1 record dict with the bank account number and holder masked."""
+    bank = record.get("bank_account")
+    if not bank:
+        return dict(record)
+    return {
+        **record,
+        "bank_account": {
+            **bank,
+            "number": mask_account_number(bank["number"]),
+            "holder_kana": mask_kana(bank["holder_kana"]),
+        },
+    }
+
+
 def masked_record(record: dict[str, Any]) -> dict[str, Any]:
     """A copy of a v1 record dict with the masked fields replaced."""
     applicant = dict(record["applicant"])
@@ -68,14 +83,7 @@ def masked_record(record: dict[str, Any]) -> dict[str, Any]:
     applicant["phone"] = mask_phone(applicant.get("phone"))
     applicant["email"] = mask_email(applicant.get("email"))
     applicant["address"] = mask_address(applicant["address"])
-    out = {**record, "applicant": applicant}
-    bank = record.get("bank_account")
-    if bank:
-        out["bank_account"] = {
-            **bank,
-            "number": mask_account_number(bank["number"]),
-            "holder_kana": mask_kana(bank["holder_kana"]),
-        }
+    out = mask_bank({**record, "applicant": applicant})
     household = record.get("household")
     if household and household.get("head_name"):
         out["household"] = {**household, "head_name": mask_name(household["head_name"])}

@@ -96,10 +96,10 @@ class IntakeRepository:
         One statement takes every lock, in sorted order, so two submissions never wait
         for each other crosswise (no deadlock).
         """
-        keys = sorted({f"{program_id}:{digest}" for digest in digests})
+        keys = sorted({f"fact:{program_id}:{digest}" for digest in digests})
         self.session.execute(
             text(
-                "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+                "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 1))) "
                 "FROM (SELECT unnest(CAST(:keys AS text[])) AS k ORDER BY 1) AS facts"
             ),
             {"keys": keys},
@@ -213,6 +213,18 @@ class IntakeRepository:
             )
             found.extend((k, d, i, n) for k, d, i, n in rows if (k, d) in wanted)
         return found
+
+    def numbers_of(self, ids: Iterable[int]) -> dict[int, str]:
+        """Application numbers of rows by id."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        rows = self.session.execute(
+            select(ApplicationRow.id, ApplicationRow.application_number).where(
+                ApplicationRow.id.in_(wanted)
+            )
+        )
+        return {int(i): str(n) for i, n in rows}
 
     def flags_of(self, application_id: int) -> list[tuple[str, str]]:
         """(other application number, evidence) of the open flags on one application."""

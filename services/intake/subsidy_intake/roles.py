@@ -4,17 +4,19 @@ operator: contractor data entry (submit, import, paper keying, attachments);
 checker: contractor review (look-up, unmask with purpose, attachments);
 call_center: look-up (masked), inquiries; ward_officer: look-up, unmask with purpose;
 payments_officer: timeline only; auditor and approver: nothing here (the audit log is
-read through `subsidy-admin audit`); service:<name>: the other services' identities.
+read through `subsidy-admin audit`); service:<name>: the other services' identities
+(review reads applications for its checks: contact details, never bank details).
+Staff sign in at the platform's sign-in service (subsidy_platform.auth_main), not here.
 """
 
 from __future__ import annotations
 
-from subsidy_platform.access import PUBLIC, rpc_roles
+from subsidy_platform.access import rpc_roles
 
 INTAKE = "subsidy.intake.v1.IntakeService"
-AUTH = "subsidy.auth.v1.AuthService"
 
 LOOKUP = {"operator", "checker", "call_center", "ward_officer", "admin"}
+REVIEW = "service:review"
 
 INTAKE_ROLES = rpc_roles(
     INTAKE,
@@ -23,16 +25,14 @@ INTAKE_ROLES = rpc_roles(
         "ImportLogoCsv": {"operator"},
         "KeyPaperForm": {"operator", "checker"},
         "SearchApplications": LOOKUP,
-        "GetApplication": LOOKUP,
-        "GetTimeline": LOOKUP | {"payments_officer"},
+        "GetApplication": LOOKUP | {REVIEW},
+        "GetTimeline": LOOKUP | {"payments_officer", REVIEW},
         "RecordInquiry": {"call_center"},
         "ListInquiries": {"call_center", "checker", "ward_officer"},
         "ReportStatusTransition": {"service:review", "service:payments", "service:notices"},
-        "GetAttachmentChecklist": LOOKUP,
+        "GetAttachmentChecklist": LOOKUP | {REVIEW},
         "RecordAttachments": {"operator", "checker"},
     },
 )
 
-AUTH_ROLES = rpc_roles(AUTH, {"SignIn": {PUBLIC}})
-
-TABLE = {**INTAKE_ROLES, **AUTH_ROLES}
+TABLE = INTAKE_ROLES

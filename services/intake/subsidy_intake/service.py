@@ -16,21 +16,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from subsidy_intake.events import PUBLISHED, publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
 from subsidy_intake.records import BANK_FIELDS, CONTACT_FIELDS
 from subsidy_intake.repository import Cipher, IntakeRepository, NewApplication, blind_indexes
 from subsidy_platform.access import Principal
-from subsidy_platform.audit import AuditEvent, record_many
-from subsidy_platform.errors import (
-    Conflict,
-    DependencyUnavailable,
-    FieldViolation,
-    InvalidArgument,
-)
+from subsidy_platform.audit import AuditEvent
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
+from subsidy_platform.outbox import OutboxRelay
+from subsidy_platform.unit_of_work import UnitOfWork, named_lock
 from subsidy_rules.application import Application, FormatError, parse_application
 from subsidy_rules.program import Program
 
@@ -66,7 +62,9 @@ class IntakeService:
     sessions: sessionmaker[Session]
     cipher_for: Callable[[str], Cipher]
     programs: Mapping[str, Program]
+    relay: OutboxRelay | None = None
     _ciphers: dict[str, Cipher] = field(default_factory=dict)
+    _uow: UnitOfWork[Session] | None = None
 
     # plumbing ---------------------------------------------------------------------------
 
@@ -86,24 +84,20 @@ class IntakeService:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """One transaction; database failures become DependencyUnavailable (UNAVAILABLE).
+        """One transaction of the platform's unit of work (subsidy_platform.unit_of_work).
 
-        Audit events noted during the transaction are appended to the audit chain as its
-        last statements, so the chain's lock is held only for the commit, never across a
-        Vault call.
+        Database failures become DependencyUnavailable (UNAVAILABLE); audit events noted
+        during the transaction are appended to the audit chain as its last statements; a
+        commit that wrote outbox events wakes the relay.
         """
-        try:
-            with self.sessions.begin() as session:
-                yield session
-                pending = session.info.pop(PENDING_AUDIT, [])
-                if pending:
-                    record_many(session, pending)
-        except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
-            raise DependencyUnavailable("データベースに接続できません") from error
-        except sa_exc.DBAPIError as error:
-            if error.connection_invalidated:
-                raise DependencyUnavailable("データベースに接続できません") from error
-            raise
+        if self._uow is None:
+            self._uow = UnitOfWork(self.sessions, SERVICE, lambda session: session)
+            if self.relay is not None:
+                self._uow.on_commit.append(self.relay.wake)
+        with self._uow() as work:
+            yield work.session
+            work.pending_audit.extend(work.session.info.pop(PENDING_AUDIT, []))
+            work.published += work.session.info.pop(PUBLISHED, 0)
 
     def audit(
         self,
@@ -208,6 +202,7 @@ class IntakeService:
         )
         self.audit(session, who, rpc, "create", application=number, fields=PERSONAL_FIELDS)
         flags = tuple(sorted({(n, str(EVIDENCE_OF_KIND[k])) for k, n, _ in duplicates}))
+        publish_received(session, [row], {row.id: flags})
         return SubmitResult(number, RECEIVED, flags, replayed=False)
 
     def _replay(
@@ -248,10 +243,7 @@ def new_application(
 
 def lock_program(session: Session, program_id: str, *, shared: bool) -> None:
     """Submissions share the program lock; a file import holds it alone."""
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    session.execute(
-        text(f"SELECT {function}(hashtextextended(:k, 1))"), {"k": f"program:{program_id}"}
-    )
+    named_lock(session, f"program:{program_id}", shared=shared)
 
 
 def canonical(record: dict[str, Any]) -> str:

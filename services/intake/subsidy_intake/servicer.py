@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 from subsidy.common.v1 import common_pb2
@@ -19,31 +17,19 @@ from subsidy_intake.keying import key_paper_form
 from subsidy_intake.logo_csv import UnknownProgramError
 from subsidy_intake.service import IntakeService
 from subsidy_platform.access import current_principal
-from subsidy_platform.errors import FieldViolation, InvalidArgument, PlatformError, to_grpc_status
+from subsidy_platform.errors import FieldViolation, InvalidArgument, PlatformError
+from subsidy_platform.servicing import rpc_errors
 
-log = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 
 
-def rpc(method: F) -> F:
-    """Turn platform errors into rich gRPC statuses (and never leak other exceptions' text)."""
+def _translate(error: Exception) -> PlatformError | None:
+    if isinstance(error, UnknownProgramError):
+        return InvalidArgument([FieldViolation("program_id", str(error))])
+    return None
 
-    @functools.wraps(method)
-    def handler(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(self, request, context)
-        except PlatformError as error:
-            context.abort_with_status(to_grpc_status(error))
-        except UnknownProgramError as error:
-            context.abort_with_status(
-                to_grpc_status(InvalidArgument([FieldViolation("program_id", str(error))]))
-            )
-        except Exception:
-            log.exception("unexpected error in %s", method.__name__)
-            context.abort(grpc.StatusCode.INTERNAL, "内部エラーが発生しました")
 
-    return handler  # type: ignore[return-value]
+rpc = rpc_errors(_translate)
 
 
 def _status(name: str) -> common_pb2.ApplicationStatus.ValueType:

@@ -1,0 +1,66 @@
+"""`subsidy-auth`: the platform's sign-in service, the one place staff clients sign in.
+
+Signing in is nobody's business but the platform's (issue 6): this process serves
+AuthService (ID and password in, a short-lived signed token out) and holds the token-signing
+key; every other service only verifies tokens with the public key. It logs in to
+PostgreSQL as `svc_auth`, which may read staff accounts and update only their lock-out
+counters and password hash (migration auth_0003). It listens on `AUTH_LISTEN` (default
+127.0.0.1:50050); staff clients find it at `AUTH_ADDRESS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from subsidy.auth.v1 import auth_pb2_grpc
+
+from subsidy_platform.access import PUBLIC, rpc_roles
+from subsidy_platform.auth_service import AuthServicer
+from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_process
+from subsidy_platform.runtime import Environment
+from subsidy_platform.server import Registration
+from subsidy_platform.tokens import TokenIssuer, load_private_key
+from subsidy_rules.program import Program
+
+NAME = "auth"
+AUTH = "subsidy.auth.v1.AuthService"
+TABLE = rpc_roles(AUTH, {"SignIn": {PUBLIC}})
+
+
+def servicers(context: ServiceContext) -> list[Registration]:
+    issuer = TokenIssuer(load_private_key(context.settings.state_dir))
+    return [
+        (
+            auth_pb2_grpc.add_AuthServiceServicer_to_server,
+            AuthServicer(context.sessions, issuer),
+            AUTH,
+        )
+    ]
+
+
+def build(
+    environment: Environment,
+    programs: Mapping[str, Program] | None = None,
+    address: str = "127.0.0.1:0",
+    *,
+    tls: bool = True,
+) -> ServiceProcess:
+    """Start the sign-in service on `address` (port 0: any free port)."""
+    return start_process(
+        environment,
+        NAME,
+        TABLE,
+        servicers,
+        programs=programs or {},
+        address=address,
+        tls=tls,
+        pool_size=4,
+    )
+
+
+def main() -> None:
+    run_service(NAME, build)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Each service declares itself once; the platform reads the declarations (issue 6, DESIGN.md).
+
+A service's package exposes one `ServiceDeclaration` and registers it under the entry-point
+group `subsidy_platform.services` (pyproject.toml), the way rule plugins register under
+`subsidy_rules.rules`. The declaration is everything the platform must know about the
+service, and the only place it is said:
+
+- its name (also its PostgreSQL schema, `svc_<name>` login role, certificate common name
+  and Vault policy `subsidy-<name>`) and its default port;
+- its Vault grants: which data classes it may encrypt and decrypt, and whether it may
+  compute blind indexes with the program's HMAC key;
+- every column where it keeps ciphertext (key rotation rewraps them);
+- its RPC x role table (the interceptor enforces it);
+- the package holding its Alembic migrations;
+- the timeline statuses it may report to intake;
+- the events it subscribes to (topic -> the full RPC method that receives them), which the
+  transactional outbox delivers.
+
+The platform never imports a service: it finds the declarations through the entry points,
+and an import-linter layers contract keeps services -> platform -> rules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+
+from subsidy_platform.crypto import DataClass
+from subsidy_platform.rotation import CiphertextColumns
+
+ENTRY_POINT_GROUP = "subsidy_platform.services"
+PLATFORM_SERVICES = ("auth",)  # served by the platform itself (sign-in)
+_NAME = re.compile(r"^[a-z][a-z0-9]{1,30}$")
+_TOPIC = re.compile(r"^[a-z][a-z0-9_.]{1,62}$")
+_METHOD = re.compile(r"^/[A-Za-z_][A-Za-z0-9_.]*/[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class ServiceDeclaration:
+    """What the platform knows of one service, declared by the service."""
+
+    name: str
+    port: int
+    rpc_roles: Mapping[str, frozenset[str]]
+    encrypts: tuple[DataClass, ...] = ()
+    decrypts: tuple[DataClass, ...] = ()
+    blind_index: bool = False
+    ciphertext: tuple[CiphertextColumns, ...] = ()
+    migrations: str | None = None
+    reports: frozenset[str] = frozenset()
+    subscriptions: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name) or self.name in PLATFORM_SERVICES:
+            raise ValueError(f"not a valid service name: {self.name!r}")
+        if not 1024 <= self.port <= 65535:
+            raise ValueError(f"{self.name}: port out of range: {self.port}")
+        for columns in self.ciphertext:
+            schema = columns.table.split(".", 1)[0]
+            if schema != self.name:
+                raise ValueError(f"{self.name}: ciphertext outside its schema: {columns.table}")
+            if columns.data_class not in self.decrypts:
+                raise ValueError(f"{self.name}: keeps {columns.data_class} it may not decrypt")
+        for topic, method in self.subscriptions.items():
+            if not _TOPIC.match(topic) or not _METHOD.match(method):
+                raise ValueError(f"{self.name}: bad subscription {topic!r} -> {method!r}")
+            if method not in self.rpc_roles:
+                raise ValueError(f"{self.name}: subscription RPC not in its role table: {method}")
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+    @property
+    def database_role(self) -> str:
+        return f"svc_{self.name}"
+
+    @property
+    def listen_variable(self) -> str:
+        """The environment variable naming the address the service listens on."""
+        return f"{self.name.upper()}_LISTEN"
+
+
+@cache
+def declarations() -> Mapping[str, ServiceDeclaration]:
+    """Every installed service's declaration, by name (sorted), read from the entry points."""
+    found: dict[str, ServiceDeclaration] = {}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        declaration = entry.load()
+        if not isinstance(declaration, ServiceDeclaration) or declaration.name != entry.name:
+            raise TypeError(f"entry point {entry.name!r} is not that service's declaration")
+        found[entry.name] = declaration
+    return dict(sorted(found.items()))
+
+
+def declaration(name: str) -> ServiceDeclaration:
+    """One service's declaration; LookupError when no such service is installed."""
+    try:
+        return declarations()[name]
+    except KeyError:
+        raise LookupError(f"no service named {name!r} is installed") from None
+
+
+def service_names() -> tuple[str, ...]:
+    """The installed services, sorted."""
+    return tuple(declarations())
+
+
+def subscribers(topic: str) -> list[tuple[str, str]]:
+    """(service, RPC method) of every service subscribed to `topic`."""
+    return [
+        (d.name, d.subscriptions[topic])
+        for d in declarations().values()
+        if topic in d.subscriptions
+    ]
+
+
+def reportable_by(service: str) -> frozenset[str]:
+    """The timeline statuses `service` declares it may report (none when not installed)."""
+    found = declarations().get(service)
+    return found.reports if found is not None else frozenset()
+
+
+def default_address(name: str) -> str:
+    """Where a service (or the platform's sign-in service) listens by default on this host."""
+    port = AUTH_PORT if name == "auth" else declaration(name).port
+    return f"127.0.0.1:{port}"
+
+
+AUTH_PORT = 50050

@@ -1,0 +1,231 @@
+"""The process skeleton every service runs (issue 6, DESIGN.md principles 11 and 12).
+
+A service's `main.py` names its servicers and little else:
+
+    def servicers(context: ServiceContext) -> list[Registration]: ...
+    def build(environment, programs, **options) -> ServiceProcess:
+        return start_service(environment, DECLARATION, servicers, programs=programs, **options)
+    def main() -> None:
+        run_service(DECLARATION, servicers)
+
+The platform supplies the rest: the engine logged in as the service's own role, telemetry
+(traced RPCs and SQL), the Vault client holding the service's token and a field cipher per
+program, the token verifier, the access interceptor over the service's declared RPC x role
+table, the mutual-TLS server with health and reflection, the clients for calling other
+services under its identity, the outbox relay, and a drain on SIGTERM. `run_service` logs
+one ready line with the address when the service serves and one when it has stopped.
+The platform's own sign-in service (AuthService) is started by the same skeleton
+(subsidy_platform.auth_main).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import hvac
+from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from subsidy_platform.access import AccessPolicy, AuthInterceptor
+from subsidy_platform.clients import ServiceClients, service_addresses
+from subsidy_platform.config import Settings
+from subsidy_platform.crypto import FieldCipher
+from subsidy_platform.db import database_url_for, make_engine, role_of, session_factory
+from subsidy_platform.declaration import ServiceDeclaration, default_address
+from subsidy_platform.logs import setup_logging
+from subsidy_platform.outbox import OutboxRelay
+from subsidy_platform.runtime import Environment, prepare
+from subsidy_platform.server import Registration, RunningServer, start_server, wait_for_termination
+from subsidy_platform.telemetry import (
+    instrument_engine,
+    instrument_grpc_server,
+    setup_telemetry,
+    shutdown,
+)
+from subsidy_platform.tls import server_credentials
+from subsidy_platform.tokens import TokenVerifier, load_public_key
+from subsidy_platform.unit_of_work import UnitOfWork
+from subsidy_rules.program import Program, load_programs
+
+log = logging.getLogger(__name__)
+R = TypeVar("R")
+
+
+@dataclass
+class ServiceContext:
+    """What a service's servicers are built from (one per process)."""
+
+    name: str
+    environment: Environment
+    programs: Mapping[str, Program]
+    engine: Engine
+    sessions: sessionmaker[Session]
+    tracer_provider: TracerProvider
+    clients: ServiceClients
+    relay: OutboxRelay | None = None
+    _vault: hvac.Client | None = None
+    _ciphers: dict[str, FieldCipher] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.environment.settings
+
+    @property
+    def vault(self) -> hvac.Client:
+        """Vault under the service's own token (its policy, nothing more)."""
+        if self._vault is None:
+            self._vault = self.environment.vault_client(self.name)
+        return self._vault
+
+    def cipher(self, program_id: str) -> FieldCipher:
+        """The field cipher of one program under this service's Vault policy (cached)."""
+        cipher = self._ciphers.get(program_id)
+        if cipher is None:
+            cipher = self._ciphers[program_id] = FieldCipher(self.vault, program_id)
+        return cipher
+
+    def unit_of_work(self, repository: Callable[[Session], R]) -> UnitOfWork[R]:
+        """Transactions of this service; a commit that published events wakes the relay."""
+        uow = UnitOfWork(self.sessions, self.name, repository)
+        if self.relay is not None:
+            uow.on_commit.append(self.relay.wake)
+        return uow
+
+
+Servicers = Callable[[ServiceContext], Sequence[Registration]]
+
+
+@dataclass
+class ServiceProcess:
+    """A running service and what must be closed with it."""
+
+    running: RunningServer
+    context: ServiceContext
+
+    @property
+    def port(self) -> int:
+        return self.running.port
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.running.port}"
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Drain calls in flight, stop the relay, close pools and channels, flush traces."""
+        self.running.stop(grace)
+        if self.context.relay is not None:
+            self.context.relay.stop()
+        self.context.clients.close()
+        self.context.engine.dispose()
+        shutdown(self.context.tracer_provider)
+
+
+def start_process(
+    environment: Environment,
+    name: str,
+    table: Mapping[str, frozenset[str]],
+    servicers: Servicers,
+    *,
+    programs: Mapping[str, Program],
+    address: str = "127.0.0.1:0",
+    tls: bool = True,
+    addresses: Mapping[str, str] | None = None,
+    outbox: bool = False,
+    pool_size: int = 16,
+) -> ServiceProcess:
+    """Start one service's server on `address` (port 0: any free port)."""
+    settings = environment.settings
+    url = database_url_for(environment.infrastructure.database_url, role_of(name))
+    engine = make_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    provider = setup_telemetry(name, settings)
+    instrument_engine(engine, provider)
+    clients = ServiceClients(
+        environment.pki,
+        name,
+        service_addresses() if addresses is None else addresses,
+        provider,
+    )
+    context = ServiceContext(
+        name, environment, programs, engine, session_factory(engine), provider, clients
+    )
+    if outbox:
+        context.relay = OutboxRelay(
+            engine,
+            name,
+            lambda destination, method, payload, key: _deliver(
+                clients, destination, method, payload, key
+            ),
+        )
+    registrations = servicers(context)
+    verifier = TokenVerifier(load_public_key(settings.state_dir))
+    try:
+        running = start_server(
+            registrations,
+            credentials=server_credentials(environment.pki, name) if tls else None,
+            interceptors=[
+                instrument_grpc_server(provider),
+                AuthInterceptor(AccessPolicy(table), verifier),
+            ],
+            address=address,
+        )
+    except Exception:
+        clients.close()
+        engine.dispose()
+        raise
+    if context.relay is not None:
+        context.relay.start()
+    return ServiceProcess(running, context)
+
+
+def start_service(
+    environment: Environment,
+    declaration: ServiceDeclaration,
+    servicers: Servicers,
+    *,
+    programs: Mapping[str, Program],
+    address: str = "127.0.0.1:0",
+    tls: bool = True,
+    addresses: Mapping[str, str] | None = None,
+) -> ServiceProcess:
+    """Start a declared service (its role table, its outbox relay)."""
+    return start_process(
+        environment,
+        declaration.name,
+        declaration.rpc_roles,
+        servicers,
+        programs=programs,
+        address=address,
+        tls=tls,
+        addresses=addresses,
+        outbox=True,
+    )
+
+
+def run_service(
+    name: str,
+    start: Callable[[Environment, Mapping[str, Program], str], ServiceProcess],
+) -> None:
+    """A service's `main`: prepare, serve on `<NAME>_LISTEN` until SIGTERM, drain, stop."""
+    setup_logging(name)
+    settings = Settings.from_env()
+    programs = load_programs()
+    environment = prepare(settings, list(programs))
+    address = os.environ.get(f"{name.upper()}_LISTEN") or default_address(name)
+    process = start(environment, programs, address)
+    log.info("%s serving on %s", name, address)
+    try:
+        wait_for_termination(process.running)
+    finally:
+        process.stop(grace=0)
+        log.info("%s stopped", name)
+
+
+def _deliver(
+    clients: ServiceClients, destination: str, method: str, payload: bytes, key: str
+) -> None:
+    clients.invoke(destination, method, payload, key)

@@ -1,0 +1,30 @@
+"""The intake service as the platform knows it: the one place intake is declared (issue 6).
+
+Registered under the entry-point group `subsidy_platform.services` (pyproject.toml).
+Intake stores applications: it encrypts contact and bank details and decrypts both
+(call center, verification keying), computes blind indexes, and owns every status
+timeline, to which review, payments and notices report through their outboxes.
+"""
+
+from __future__ import annotations
+
+from subsidy_intake.records import CIPHERTEXT_COLUMNS
+from subsidy_intake.roles import INTAKE, TABLE
+from subsidy_platform.crypto import DataClass
+from subsidy_platform.declaration import ServiceDeclaration
+
+DECLARATION = ServiceDeclaration(
+    name="intake",
+    port=50051,
+    rpc_roles=TABLE,
+    encrypts=(DataClass.CONTACT, DataClass.BANK),
+    decrypts=(DataClass.CONTACT, DataClass.BANK),
+    blind_index=True,
+    ciphertext=CIPHERTEXT_COLUMNS,
+    migrations="subsidy_intake.migrations",
+    subscriptions={
+        "review.status": f"/{INTAKE}/ReportStatusTransition",
+        "payments.status": f"/{INTAKE}/ReportStatusTransition",
+        "notices.status": f"/{INTAKE}/ReportStatusTransition",
+    },
+)
