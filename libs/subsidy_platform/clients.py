@@ -35,6 +35,12 @@ T = TypeVar("T")
 DEFAULT_DEADLINE = 10.0
 RETRY_ATTEMPTS = 4
 RETRY_FIRST_BACKOFF = 0.2
+# A peer that was down is retried within seconds, not gRPC's default minutes.
+RECONNECT_OPTIONS = (
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.min_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+)
 MESSAGE_PEER_DOWN = "連携先のサービスに接続できません"
 
 
@@ -77,7 +83,9 @@ class ServiceClients:
             channel = self._channels.get(service)
             if channel is None:
                 secure = grpc.secure_channel(
-                    self.address(service), channel_credentials(self._pki, self._identity)
+                    self.address(service),
+                    channel_credentials(self._pki, self._identity),
+                    options=RECONNECT_OPTIONS,
                 )
                 channel = instrument_grpc_client(secure, self._tracer_provider)
                 self._channels[service] = channel
@@ -114,7 +122,11 @@ class ServiceClients:
     def invoke(
         self, service: str, method: str, payload: bytes, key: str, *, timeout: float = 10.0
     ) -> bytes:
-        """A raw unary call with serialised bytes (the outbox relay's delivery)."""
+        """A raw unary call with serialised bytes (the outbox relay's delivery).
+
+        It waits for the channel to be ready (up to the deadline) rather than failing at
+        once while gRPC backs off reconnecting to a peer that was down.
+        """
         callable_: grpc.UnaryUnaryMultiCallable[bytes, bytes] = self.channel(service).unary_unary(
             method
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +20,12 @@ from intake_support import PROGRAM as INTAKE_PROGRAM
 from intake_support import Client, make_client
 from sqlalchemy import Engine
 from subsidy_intake.main import build
+from subsidy_review.main import build as build_review
 
 from subsidy_platform.auth_main import build as build_auth
 from subsidy_platform.config import STATE_ROOT, Settings
 from subsidy_platform.db import make_engine
+from subsidy_platform.declaration import declarations
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure, stop_infrastructure
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment, prepare
@@ -85,12 +88,47 @@ def environment(infrastructure: Infrastructure, platform_settings: Settings) -> 
     return prepare(platform_settings, [INTAKE_PROGRAM])
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def intake(environment: Environment) -> Iterator[Client]:
+def addresses() -> dict[str, str]:
+    """Where this session's services listen (free ports picked up front, so that each
+    service's clients and outbox relay know their peers before those start)."""
+    return {name: f"127.0.0.1:{_free_port()}" for name in ("auth", *declarations())}
+
+
+@pytest.fixture(scope="session")
+def intake(environment: Environment, addresses: dict[str, str]) -> Iterator[Client]:
     """A running intake server over mutual TLS for the session."""
-    process = build(environment, {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)})
+    process = build(
+        environment,
+        {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)},
+        addresses["intake"],
+        addresses=addresses,
+    )
     try:
         yield make_client(environment, process)
+    finally:
+        process.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+def review(
+    environment: Environment, addresses: dict[str, str], intake: Client
+) -> Iterator[ServiceProcess]:
+    """A running review server (its own process object, reaching intake over mTLS)."""
+    process = build_review(
+        environment,
+        {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)},
+        addresses["review"],
+        addresses=addresses,
+    )
+    try:
+        yield process
     finally:
         process.stop(grace=1.0)
 

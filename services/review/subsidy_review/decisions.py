@@ -1,0 +1,233 @@
+"""The ward's decisions (交付・不交付決定): one per application, ever.
+
+A ward officer grants with an amount (at most what the rules allow; lower only with a
+reason and a second ward officer's approval) or refuses with at least one reason. The
+decision keeps its date, its decider (and approver) and a decision number; the database
+holds at most one decision per application. Each decision reaches intake's timeline and,
+through the outbox, every service subscribed to `review.decision` (payments, notices).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from subsidy.common.v1 import common_pb2
+from subsidy.events.v1 import events_pb2
+
+from subsidy_platform.access import Principal
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
+from subsidy_platform.limits import bounded_text, identifier
+from subsidy_platform.unit_of_work import Work
+from subsidy_review.repository import Case, ReviewRepository
+from subsidy_review.service import DECISION_TOPIC, Review, move, today
+from subsidy_review.states import CaseState, Command, next_state
+from subsidy_rules.program import Program
+from subsidy_rules.reasons import INFORMATIONAL, Reason
+
+MAX_AMOUNT = 100_000_000
+REFUSALS = frozenset(r.value for r in Reason if r not in INFORMATIONAL)
+
+
+def decision_prefix(program: Program) -> str:
+    """Decision numbers read `<program prefix>-D-000001`."""
+    return f"{program.application_number_prefix or program.id}-D"
+
+
+def check_refusal(reasons: Sequence[str], field: str = "reasons") -> tuple[str, ...]:
+    if not reasons:
+        raise InvalidArgument([FieldViolation(field, "不交付の理由を1つ以上指定してください")])
+    if any(r not in REFUSALS for r in reasons):
+        raise InvalidArgument([FieldViolation(field, "不交付の理由コードが正しくありません")])
+    return tuple(dict.fromkeys(reasons))
+
+
+def apply_decision(
+    work: Work[ReviewRepository],
+    case: Case,
+    who: Principal,
+    *,
+    granted: bool,
+    amount: int,
+    reasons: Sequence[str],
+    reduction_reason: str,
+    note: str,
+    decided_on: date | None,
+    prefix: str,
+) -> CaseState:
+    """Decide one case inside the caller's transaction (direct decision or file import)."""
+    state = CaseState(case.state)
+    if state in (CaseState.GRANTED, CaseState.NOT_GRANTED) or work.repo.decision(
+        case.application_number
+    ):
+        raise Conflict("この申請は既に決定されています")
+    next_state(state, Command.DECIDE_GRANT if granted else Command.DECIDE_NOT_GRANT)
+    if not granted:
+        move(work, case, Command.DECIDE_NOT_GRANT, note="不交付決定")
+        _record(work, case, who, False, 0, reasons, None, note, decided_on, None, prefix)
+        return CaseState.NOT_GRANTED
+    if not 1 <= amount <= min(case.rules_amount, MAX_AMOUNT):
+        raise InvalidArgument(
+            [FieldViolation("amount", "交付決定額が算定額を超えているか、0円以下です")]
+        )
+    if amount < case.rules_amount:
+        if not reduction_reason:
+            raise InvalidArgument(
+                [FieldViolation("reduction_reason", "減額の理由を入力してください")]
+            )
+        move(
+            work,
+            case,
+            Command.DECIDE_REDUCED_GRANT,
+            note="減額承認待ち",
+            pending_amount=amount,
+            pending_by=who.subject,
+            pending_reduction_ct=work.repo.seal_text(reduction_reason),
+        )
+        return CaseState.PENDING_APPROVAL
+    move(work, case, Command.DECIDE_GRANT, note="交付決定")
+    _record(work, case, who, True, amount, (), None, note, decided_on, None, prefix)
+    return CaseState.GRANTED
+
+
+def _record(
+    work: Work[ReviewRepository],
+    case: Case,
+    who: Principal,
+    granted: bool,
+    amount: int,
+    reasons: Sequence[str],
+    reduction_reason: str | None,
+    note: str,
+    decided_on: date | None,
+    approved_by: str | None,
+    prefix: str,
+    decided_by: str | None = None,
+) -> None:
+    number = work.repo.next_decision_number(prefix)
+    on = decided_on or today()
+    work.repo.add_decision(
+        case,
+        granted=granted,
+        amount=amount,
+        reasons=reasons,
+        decided_on=on,
+        decided_by=decided_by or who.subject,
+        approved_by=approved_by,
+        reduction_reason=reduction_reason,
+        note=note,
+        decision_number=number,
+    )
+    key = f"decision-{case.application_number}"
+    work.publish(
+        DECISION_TOPIC,
+        key,
+        events_pb2.DecisionEvent(
+            event_id=key,
+            application_number=case.application_number,
+            program_id=case.program_id,
+            granted=granted,
+            amount=amount,
+            reasons=[common_pb2.ReasonCode.Value(r) for r in reasons],
+            decided_on=on.isoformat(),
+            decision_number=number,
+        ),
+    )
+    work.audit(
+        who,
+        "Decide",
+        "update",
+        application=case.application_number,
+        fields=("decision",),
+        purpose="交付・不交付決定",
+    )
+
+
+def decide(
+    review: Review,
+    who: Principal,
+    request_id: str,
+    number: str,
+    *,
+    granted: bool,
+    amount: int,
+    reasons: Sequence[str],
+    reduction_reason: str,
+    note: str,
+) -> Case:
+    identifier("request_id", request_id)
+    identifier("application_number", number)
+    reduction = bounded_text("reduction_reason", reduction_reason)
+    remark = bounded_text("note", note)
+    checked = check_refusal(reasons) if not granted else ()
+    if granted and reasons:
+        raise InvalidArgument([FieldViolation("reasons", "交付の場合は理由を指定しません")])
+    with review.uow() as work:
+        if work.repo.command_seen(request_id, "DecideApplication", number, who.subject):
+            return work.repo.case(number)
+        work.lock(f"case:{number}")
+        case = work.repo.case(number, for_update=True)
+        program = review.program(case.program_id)
+        repo = review.repo(work, case.program_id)
+        work.repo = repo
+        apply_decision(
+            work,
+            case,
+            who,
+            granted=granted,
+            amount=amount,
+            reasons=checked,
+            reduction_reason=reduction,
+            note=remark,
+            decided_on=None,
+            prefix=decision_prefix(program),
+        )
+        return repo.case(number)
+
+
+def approve_reduction(
+    review: Review, who: Principal, request_id: str, number: str, approve: bool
+) -> Case:
+    """A second ward officer approves (or sends back) a grant below the rules' amount."""
+    identifier("request_id", request_id)
+    identifier("application_number", number)
+    with review.uow() as work:
+        if work.repo.command_seen(request_id, "ApproveReducedGrant", number, who.subject):
+            return work.repo.case(number)
+        work.lock(f"case:{number}")
+        case = work.repo.case(number, for_update=True)
+        if CaseState(case.state) != CaseState.PENDING_APPROVAL or case.pending_amount is None:
+            raise Conflict("この申請は減額承認待ちではありません")
+        if case.pending_by == who.subject:
+            raise Conflict("減額の承認は決定者とは別の職員が行ってください")
+        program = review.program(case.program_id)
+        repo = review.repo(work, case.program_id)
+        work.repo = repo
+        if not approve:
+            move(
+                work,
+                case,
+                Command.REJECT_REDUCTION,
+                note="減額差戻し",
+                pending_amount=None,
+                pending_by=None,
+                pending_reduction_ct=None,
+            )
+            return repo.case(number)
+        reduction = repo.pending_reduction(number)
+        move(work, case, Command.APPROVE_REDUCTION, note="交付決定（減額）")
+        _record(
+            work,
+            case,
+            who,
+            True,
+            case.pending_amount,
+            (),
+            reduction,
+            "",
+            None,
+            who.subject,
+            decision_prefix(program),
+            decided_by=case.pending_by,
+        )
+        return repo.case(number)

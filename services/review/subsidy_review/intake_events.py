@@ -1,0 +1,66 @@
+"""Intake's events arriving at review: a new case, or a correction that reopens one.
+
+Applied at most once per event id (review.processed_events). A RECEIVED event opens the
+case as 受付, or as 重複確認待ち when intake found probable duplicates; each flag is stored
+once per pair and evidence, and the earlier application of the pair is flagged too when
+its state allows (a case already with the ward or decided keeps its state: the checker
+sees the flag on the newer one). A CORRECTED event closes the open correction request and
+puts the case back to be checked (flagged again when the correction matches another).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from subsidy.common.v1 import common_pb2
+from subsidy.events.v1 import events_pb2
+
+from subsidy_platform.application_proto import CHANNELS
+from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.limits import identifier
+from subsidy_review.service import Review, move, report_status, today
+from subsidy_review.states import CaseState, Command, allowed_commands
+
+
+def apply_application_event(review: Review, event: events_pb2.ApplicationEvent) -> bool:
+    """Apply one event from intake; False when it had been applied already."""
+    key = identifier("event_id", event.event_id)
+    number = identifier("application_number", event.application_number)
+    program = review.program(event.program_id)
+    try:
+        received_on = date.fromisoformat(event.received_on)
+    except ValueError:
+        raise InvalidArgument(
+            [FieldViolation("received_on", "日付の形式が正しくありません")]
+        ) from None
+    flags = [
+        (
+            identifier("duplicates.other_application_number", f.other_application_number),
+            common_pb2.ReasonCode.Name(f.evidence),
+        )
+        for f in event.duplicates
+    ]
+    with review.uow() as work:
+        if not work.repo.first_time(f"intake:{key}"):
+            return False
+        work.lock(f"case:{number}")
+        repo = review.repo(work, program.id)
+        if event.kind == events_pb2.ApplicationEvent.RECEIVED:
+            state = CaseState.DUPLICATE_SUSPECTED if flags else CaseState.RECEIVED
+            repo.add_case(
+                number, program.id, received_on, CHANNELS.get(event.channel, "online"), str(state)
+            )
+            report_status(work, number, state)
+        elif event.kind == events_pb2.ApplicationEvent.CORRECTED:
+            case = repo.case(number, for_update=True)
+            if Command.CORRECTION_RECEIVED in allowed_commands(CaseState(case.state)):
+                repo.close_correction(number, corrected_on=today(), expired=False)
+                move(work, repo.case(number), Command.CORRECTION_RECEIVED, note="補正受付")
+        else:
+            raise InvalidArgument([FieldViolation("kind", "イベントの種類が正しくありません")])
+        for other, evidence in flags:
+            if repo.add_flag(program.id, number, other, evidence):
+                for flagged in repo.cases([number, other], for_update=True):
+                    if Command.FLAG_DUPLICATE in allowed_commands(CaseState(flagged.state)):
+                        move(work, flagged, Command.FLAG_DUPLICATE, note="重複の疑い")
+    return True

@@ -1,0 +1,123 @@
+"""What every review use case shares: the unit of work, the state machine applied to a
+case, status reports to intake's timeline, and reads of applications from intake.
+
+A use case is `(review, caller, command) -> result`. It moves a case only through
+`move(work, case, command)`, which asks the pure state machine (states.py) for the next
+state, stores it and, when the timeline status changes, publishes a `review.status` event
+(intake's ReportStatusTransition, delivered by the outbox). Applications are read from
+intake under review's service identity, with a purpose naming the staff member review acts
+for; bank details never reach review.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from subsidy.common.v1 import common_pb2
+from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
+
+from subsidy_platform.access import Principal
+from subsidy_platform.application_proto import record_from_proto
+from subsidy_platform.clients import ServiceClients
+from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.limits import bounded_text
+from subsidy_platform.unit_of_work import UnitOfWork, Work
+from subsidy_review.repository import Case, Cipher, ReviewRepository
+from subsidy_review.states import CaseState, Command, next_state, timeline_status
+from subsidy_rules.program import Program
+
+STATUS_TOPIC = "review.status"
+DECISION_TOPIC = "review.decision"
+CORRECTION_TOPIC = "review.correction"
+MAX_PURPOSE = 200
+
+
+@dataclass
+class Review:
+    """The review use cases' dependencies (built once per process by main.py)."""
+
+    uow: UnitOfWork[ReviewRepository]
+    cipher_for: Callable[[str], Cipher]
+    programs: Mapping[str, Program]
+    clients: ServiceClients
+
+    def program(self, program_id: str) -> Program:
+        program = self.programs.get(program_id)
+        if program is None:
+            raise InvalidArgument([FieldViolation("program_id", "制度IDが登録されていません")])
+        return program
+
+    def repo(self, work: Work[ReviewRepository], program_id: str) -> ReviewRepository:
+        return work.repo.with_cipher(self.cipher_for(program_id))
+
+    # intake -------------------------------------------------------------------------
+
+    def intake(self) -> intake_pb2_grpc.IntakeServiceStub:
+        return self.clients.stub("intake", intake_pb2_grpc.IntakeServiceStub)
+
+    def read_application(
+        self, number: str, who: Principal, purpose: str
+    ) -> tuple[dict[str, Any], intake_pb2.ApplicationView]:
+        """The application as review may see it (contact details; bank masked), audited."""
+        stated = bounded_text("purpose", purpose, MAX_PURPOSE, required=True)
+        view: intake_pb2.ApplicationView = self.clients.call(
+            self.intake().GetApplication,
+            intake_pb2.GetApplicationRequest(
+                application_number=number, purpose=f"審査 {who.subject}: {stated}"[:MAX_PURPOSE]
+            ),
+            idempotent=True,
+        )
+        return record_from_proto(view.application), view
+
+    def missing_attachments(self, number: str) -> list[str]:
+        checklist: intake_pb2.AttachmentChecklist = self.clients.call(
+            self.intake().GetAttachmentChecklist,
+            intake_pb2.GetAttachmentChecklistRequest(application_number=number),
+            idempotent=True,
+        )
+        return list(checklist.missing)
+
+
+def move(
+    work: Work[ReviewRepository],
+    case: Case,
+    command: Command,
+    *,
+    note: str = "",
+    **updates: Any,
+) -> CaseState:
+    """Apply `command` to `case` (the state machine decides), store it, report the status."""
+    before = CaseState(case.state)
+    after = next_state(before, command)
+    work.repo.update_case(case.application_number, state=str(after), **updates)
+    if timeline_status(after) != timeline_status(before) or after in (
+        CaseState.GRANTED,
+        CaseState.NOT_GRANTED,
+    ):
+        report_status(work, case.application_number, after, note)
+    return after
+
+
+def report_status(
+    work: Work[ReviewRepository], number: str, state: CaseState, note: str = ""
+) -> None:
+    """Publish the case's timeline status to intake (through the outbox)."""
+    key = f"review-{number}-{state.lower()}-{uuid.uuid4().hex[:12]}"
+    work.publish(
+        STATUS_TOPIC,
+        key,
+        intake_pb2.ReportStatusTransitionRequest(
+            request_id=key,
+            application_number=number,
+            status=common_pb2.ApplicationStatus.Value(timeline_status(state)),
+            note=note[:200],
+        ),
+    )
+
+
+def today() -> date:
+    return datetime.now(UTC).astimezone().date()

@@ -1,0 +1,245 @@
+"""The handover to the ward (flow step 5) and the ward's decision file (step 7).
+
+Export: every case ready for the ward (審査済) goes into one CSV (UTF-8 with BOM, which
+Excel opens correctly in Japanese and which holds every character of a name, unlike
+CP932) with the proposal and the columns the ward fills in, sealed in an AES-256 ZIP. The
+password is generated, returned once to the exporting officer for separate delivery, and
+never stored. The cases become 区へ引渡し済, and the handover is written in the ledger
+(管理簿: when, who, what, how many records, the file's SHA-256, direction).
+
+Import: the same file comes back with the decisions filled in. It is opened with the
+password, checked whole (every row must match an application handed over and still
+awaiting a decision; an amount may not exceed the rules' amount; a refusal needs a reason
+code), and either applied in one transaction and written in the ledger, or refused whole
+with a report per row and nothing changed. A file already imported is refused.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from subsidy_platform.access import Principal
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
+from subsidy_platform.limits import bounded_text, identifier
+from subsidy_review.decision_file import ExportedCase, RowError, read_decision_file
+from subsidy_review.decisions import apply_decision, decision_prefix
+from subsidy_review.handover import (
+    GRANT,
+    NOT_GRANT,
+    HandoverRow,
+    SealError,
+    generate_password,
+    handover_csv,
+    reason_text,
+    seal,
+    sha256_hex,
+    unseal,
+)
+from subsidy_review.repository import Case
+from subsidy_review.service import Review, move, today
+from subsidy_review.states import CaseState, Command
+
+CSV_NAME = "applications.csv"
+MAX_FILE = 64 * 1024 * 1024
+READ_WORKERS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Export:
+    handover_id: str
+    file_name: str
+    sealed: bytes
+    password: str
+    records: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    committed: bool
+    rows: int
+    granted: int
+    not_granted: int
+    pending_approval: int
+    undecided: int
+    errors: tuple[RowError, ...]
+    handover_id: str
+    sha256: str
+    encoding: str
+
+
+def _row(review: Review, who: Principal, case: Case) -> HandoverRow:
+    record, _ = review.read_application(case.application_number, who, "区への引渡し")
+    applicant = record.get("applicant", {})
+    applied = sum(int(p.get("amount", 0)) for p in record.get("purchases", []))
+    with review.uow() as work:
+        repo = review.repo(work, case.program_id)
+        corrections = repo.corrections(case.application_number)
+        flags = repo.flags_touching([case.application_number])
+    correction_note = "／".join(
+        f"{c.requested_on.isoformat()} " + "、".join(p for _, p in c.items) for c in corrections
+    )
+    duplicate_note = "／".join(
+        f"{f.evidence}: {f.second if f.first == case.application_number else f.first}"
+        f" ({f.resolution or '未解消'})"
+        for f in flags
+    )
+    return HandoverRow(
+        application_number=case.application_number,
+        program_id=case.program_id,
+        received_on=case.received_on.isoformat(),
+        channel=case.channel,
+        checked_on=case.checked_on.isoformat() if case.checked_on else "",
+        name=str(applicant.get("name", "")),
+        name_kana=str(applicant.get("name_kana", "")),
+        birth_date=str(applicant.get("birth_date", "")),
+        postal_code=str(applicant.get("postal_code", "")),
+        address=str(applicant.get("address", "")),
+        applied_amount=applied,
+        rules_amount=case.rules_amount,
+        proposal=GRANT if case.proposal_granted else NOT_GRANT,
+        proposal_reasons=case.proposal_reasons,
+        proposal_text=reason_text(case.proposal_reasons),
+        duplicate_note=duplicate_note[:500],
+        correction_note=correction_note[:500],
+    )
+
+
+def export_for_ward(
+    review: Review, who: Principal, request_id: str, program_id: str, limit: int
+) -> Export:
+    identifier("request_id", request_id)
+    program = review.program(program_id)
+    if limit < 0:
+        raise InvalidArgument([FieldViolation("limit", "0以上で指定してください")])
+    with review.uow() as work:
+        numbers = work.repo.numbers_in_state(program.id, str(CaseState.CHECKED), limit or None)
+        cases = work.repo.cases(numbers)
+    if not cases:
+        raise Conflict("区へ引き渡す審査済の申請がありません")
+    with ThreadPoolExecutor(READ_WORKERS) as pool:
+        rows = list(pool.map(lambda c: _row(review, who, c), cases))
+    password = generate_password()
+    sealed = seal({CSV_NAME: handover_csv(rows)}, password)
+    digest = sha256_hex(sealed)
+    file_name = f"handover-{program.id}-{today().isoformat()}-{digest[:8]}.zip"
+    with review.uow() as work:
+        if work.repo.command_seen(request_id, "ExportForWard", None, who.subject):
+            raise Conflict("このリクエストIDの引渡しファイルは既に作成されています")
+        work.lock(f"handover:{program.id}")
+        current = work.repo.cases(numbers, for_update=True)
+        if any(CaseState(c.state) != CaseState.CHECKED for c in current):
+            raise Conflict("引渡し対象の申請の状態が変わりました。もう一度作成してください")
+        handover_id = work.repo.add_handover(
+            program_id=program.id,
+            direction="export",
+            handler=who.subject,
+            role=who.role,
+            content=f"区への引渡し（審査済の申請 {len(current)} 件、AES-256 暗号化ZIP）",
+            records=len(current),
+            file_name=file_name,
+            sha256=digest,
+            items=[(c.application_number, c.rules_amount) for c in current],
+        )
+        for case in current:
+            move(work, case, Command.HAND_OVER, note="区へ引渡し", handover_id=handover_id)
+            work.audit(
+                who,
+                "ExportForWard",
+                "export",
+                application=case.application_number,
+                fields=("name", "name_kana", "birth_date", "postal_code", "address"),
+                purpose="区への引渡し",
+            )
+    return Export(handover_id, file_name, sealed, password, len(current), digest)
+
+
+def import_decisions(
+    review: Review,
+    who: Principal,
+    request_id: str,
+    program_id: str,
+    file_name: str,
+    sealed: bytes,
+    password: str,
+) -> ImportReport:
+    identifier("request_id", request_id)
+    program = review.program(program_id)
+    name = bounded_text("file_name", file_name, 200, required=True)
+    if len(sealed) > MAX_FILE:
+        raise InvalidArgument([FieldViolation("sealed_file", "ファイルが大きすぎます (64MB まで)")])
+    digest = sha256_hex(sealed)
+
+    def refused(errors: tuple[RowError, ...], rows: int = 0, encoding: str = "") -> ImportReport:
+        return ImportReport(False, rows, 0, 0, 0, 0, errors, "", digest, encoding)
+
+    try:
+        files = unseal(sealed, password)
+    except SealError as error:
+        return refused((RowError(0, "", str(error)),))
+    if set(files) != {CSV_NAME}:
+        return refused((RowError(0, "", f"ZIPの中身は {CSV_NAME} の1ファイルにしてください"),))
+    with review.uow() as work:
+        exported = {
+            n: ExportedCase(n, program.id, amount)
+            for n, (amount, _) in work.repo.handover_items(program.id).items()
+        }
+    result = read_decision_file(files[CSV_NAME], exported)
+    rows = len(result.decisions) + result.undecided + len({e.line for e in result.errors})
+    if result.errors:
+        return refused(result.errors, rows, result.encoding)
+    counts = {CaseState.GRANTED: 0, CaseState.NOT_GRANTED: 0, CaseState.PENDING_APPROVAL: 0}
+    with review.uow() as work:
+        if work.repo.command_seen(request_id, "ImportWardDecisions", None, who.subject):
+            raise Conflict("このリクエストIDの取込は既に行われています")
+        work.lock(f"handover:{program.id}")
+        if work.repo.sealed_file_seen(program.id, digest, "import"):
+            return refused((RowError(0, "", "この決定ファイルは既に取り込まれています"),))
+        repo = review.repo(work, program.id)
+        work.repo = repo
+        numbers = [d.application_number for d in result.decisions]
+        current = {c.application_number: c for c in repo.cases(numbers, for_update=True)}
+        for decision in result.decisions:
+            case = current[decision.application_number]
+            if CaseState(case.state) != CaseState.HANDED_OVER:
+                raise Conflict("決定ファイルの申請の状態が変わりました。何も反映していません")
+            state = apply_decision(
+                work,
+                case,
+                who,
+                granted=decision.granted,
+                amount=decision.amount,
+                reasons=decision.reasons,
+                reduction_reason=decision.reduction_reason,
+                note=decision.note,
+                decided_on=decision.decided_on,
+                prefix=decision_prefix(program),
+            )
+            counts[state] += 1
+        handover_id = repo.add_handover(
+            program_id=program.id,
+            direction="import",
+            handler=who.subject,
+            role=who.role,
+            content=(
+                f"区の決定の取込（交付 {counts[CaseState.GRANTED]} 件、不交付 "
+                f"{counts[CaseState.NOT_GRANTED]} 件、減額承認待ち "
+                f"{counts[CaseState.PENDING_APPROVAL]} 件）"
+            ),
+            records=len(result.decisions),
+            file_name=name,
+            sha256=digest,
+        )
+    return ImportReport(
+        True,
+        rows,
+        counts[CaseState.GRANTED],
+        counts[CaseState.NOT_GRANTED],
+        counts[CaseState.PENDING_APPROVAL],
+        result.undecided,
+        (),
+        handover_id,
+        digest,
+        result.encoding,
+    )
