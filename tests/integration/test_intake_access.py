@@ -37,6 +37,9 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "RecordAttachments": lambda: intake_pb2.RecordAttachmentsRequest(
         application_number="S2025-999999"
     ),
+    "SubmitCorrection": lambda: intake_pb2.SubmitCorrectionRequest(
+        request_id="access-correction", application_number="S2025-999999", application=proto()
+    ),
 }
 CALLERS = [*ROLES, *(f"service:{name}" for name in declarations() if name != "intake")]
 

@@ -171,6 +171,23 @@ class PaperKeyingRow(Base):
     keyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
+class CorrectionRow(Base):
+    """One correction (補正) applied to an application, by its request id; the note is ciphertext."""
+
+    __tablename__ = "corrections"
+    __table_args__ = (UniqueConstraint("request_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    program_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    note_ct: Mapped[str | None] = mapped_column(Text)
+    keyed_by: Mapped[str | None] = mapped_column(String(64))
+    second_keyed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class ImportRow(Base):
     """A LoGo CSV file imported once (by its SHA-256), with its counts."""
 

@@ -39,6 +39,7 @@ CIPHERTEXT_COLUMNS = (
     CiphertextColumns("intake.inquiries", ("summary_ct",), DataClass.CONTACT),
     CiphertextColumns("intake.paper_keyings", ("contact_ct",), DataClass.CONTACT),
     CiphertextColumns("intake.paper_keyings", ("bank_ct",), DataClass.BANK),
+    CiphertextColumns("intake.corrections", ("note_ct",), DataClass.CONTACT),
 )
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
 from subsidy_intake.orm import (
     ApplicationRow,
     BlindIndexRow,
+    CorrectionRow,
     DuplicateFlagRow,
     StatusEventRow,
 )
@@ -161,6 +162,52 @@ class IntakeRepository:
         self.session.flush()
         return rows
 
+    def replace_record(
+        self, row: ApplicationRow, record: dict[str, Any], indexes: dict[str, str]
+    ) -> None:
+        """Re-encrypt a corrected record into `row` (two Vault batches) and replace its indexes.
+
+        The application number, program, channel, received date, status and request id are
+        the stored application's and stay; the ciphertext columns, the public columns of the
+        record (residence, purchases, pledges, bank and branch codes) and every blind index
+        are the corrected record's.
+        """
+        contact = self.cipher.encrypt(DataClass.CONTACT, contact_values(record))
+        bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
+        account = record.get("bank_account") or {}
+        row.resident_registered = record["resident_registered"]
+        row.purchases = public_purchases(record)
+        row.pledges = record["pledges"]
+        row.bank_code = account.get("bank_code")
+        row.branch_code = account.get("branch_code")
+        row.account_type = account.get("type")
+        for name, value in zip(CONTACT_FIELDS, contact, strict=True):
+            setattr(row, f"{name}_ct", value)
+        for name, value in zip(BANK_FIELDS, bank, strict=True):
+            setattr(row, f"{name}_ct", value)
+        self.session.execute(delete(BlindIndexRow).where(BlindIndexRow.application_id == row.id))
+        self.session.add_all(
+            BlindIndexRow(application_id=row.id, program_id=row.program_id, kind=k, digest=d)
+            for k, d in indexes.items()
+        )
+        self.session.flush()
+
+    def add_status_event(
+        self, row: ApplicationRow, actor: str, note: str | None, request_id: str | None
+    ) -> None:
+        """A timeline step at the application's current status (the status does not change)."""
+        self.session.add(
+            StatusEventRow(
+                application_id=row.id,
+                status=row.status,
+                actor=actor,
+                service="intake",
+                note=note,
+                request_id=request_id,
+            )
+        )
+        self.session.flush()
+
     def add_flags(self, flags: Iterable[tuple[int, int, str]]) -> int:
         count = 0
         for application_id, other_id, evidence in flags:
@@ -173,7 +220,49 @@ class IntakeRepository:
         self.session.flush()
         return count
 
+    def add_correction(
+        self,
+        row: ApplicationRow,
+        request_id: str,
+        request_digest: str,
+        note: str | None,
+        keyed_by: str,
+        second_keyed_by: str | None,
+    ) -> CorrectionRow:
+        """Record an applied correction by its request id; the note is encrypted (contact)."""
+        [note_ct] = self.cipher.encrypt(DataClass.CONTACT, [note]) if note else [None]
+        correction = CorrectionRow(
+            application_id=row.id,
+            program_id=row.program_id,
+            request_id=request_id,
+            request_digest=request_digest,
+            note_ct=note_ct,
+            keyed_by=keyed_by,
+            second_keyed_by=second_keyed_by,
+        )
+        self.session.add(correction)
+        self.session.flush()
+        return correction
+
     # reads ------------------------------------------------------------------------------
+
+    def correction_by_request(self, request_id: str) -> tuple[CorrectionRow, str] | None:
+        """The correction applied under a request id, with its application's number."""
+        found = self.session.execute(
+            select(CorrectionRow, ApplicationRow.application_number)
+            .join(ApplicationRow, ApplicationRow.id == CorrectionRow.application_id)
+            .where(CorrectionRow.request_id == request_id)
+        ).first()
+        return (found[0], str(found[1])) if found is not None else None
+
+    def flag_pairs(self, application_id: int) -> set[tuple[int, str]]:
+        """(other application id, evidence) of every flag on one application, resolved or not."""
+        rows = self.session.execute(
+            select(DuplicateFlagRow.other_application_id, DuplicateFlagRow.evidence).where(
+                DuplicateFlagRow.application_id == application_id
+            )
+        )
+        return {(int(i), str(e)) for i, e in rows}
 
     def by_request(self, program_id: str, request_id: str) -> ApplicationRow | None:
         return self.session.scalar(
@@ -248,6 +337,13 @@ class IntakeRepository:
                 .order_by(StatusEventRow.at, StatusEventRow.id)
             )
         )
+
+    def logo_answer_id(self, row: ApplicationRow) -> str | None:
+        """The stored application's LoGo answer id (one contact-class decryption)."""
+        if not row.logo_answer_id_ct:
+            return None
+        [plain] = self.cipher.decrypt(DataClass.CONTACT, [row.logo_answer_id_ct])
+        return plain
 
     def decrypt_record(self, row: ApplicationRow, *, bank: bool) -> dict[str, Any]:
         """The v1 record of a stored application (bank fields only when asked)."""

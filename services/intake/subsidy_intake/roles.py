@@ -1,7 +1,7 @@
 """Who may call each intake RPC: the one table the interceptor enforces (DESIGN.md Roles).
 
-operator: contractor data entry (submit, import, paper keying, attachments);
-checker: contractor review (look-up, unmask with purpose, attachments);
+operator: contractor data entry (submit, import, paper keying, corrections, attachments);
+checker: contractor review (look-up, unmask with purpose, corrections, attachments);
 call_center: look-up (masked), inquiries; ward_officer: look-up, unmask with purpose;
 payments_officer: timeline only; auditor and approver: nothing here (the audit log is
 read through `subsidy-admin audit`); service:<name>: the other services' identities
@@ -32,6 +32,7 @@ INTAKE_ROLES = rpc_roles(
         "ReportStatusTransition": {"service:review", "service:payments", "service:notices"},
         "GetAttachmentChecklist": LOOKUP | {REVIEW},
         "RecordAttachments": {"operator", "checker"},
+        "SubmitCorrection": {"operator", "checker"},
     },
 )
 

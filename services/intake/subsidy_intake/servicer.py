@@ -12,6 +12,7 @@ from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
 from subsidy_intake import lookup
 from subsidy_intake.convert import CHANNEL_CODES, record_from_proto, record_to_proto
+from subsidy_intake.corrections import submit_correction
 from subsidy_intake.imports import import_logo_file
 from subsidy_intake.keying import key_paper_form
 from subsidy_intake.logo_csv import UnknownProgramError
@@ -241,6 +242,26 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             self.service, request.application_number, list(request.present)
         )
         return _checklist(request.application_number, items, missing)
+
+    @rpc
+    def SubmitCorrection(
+        self, request: intake_pb2.SubmitCorrectionRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.SubmitCorrectionResponse:
+        result = submit_correction(
+            self.service,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            record_from_proto(request.application),
+            record_from_proto(request.second_keying) if request.HasField("second_keying") else None,
+            request.note,
+        )
+        return intake_pb2.SubmitCorrectionResponse(
+            application_number=result.application_number,
+            applied=result.applied,
+            differing_fields=list(result.differing_fields),
+            replayed=result.replayed,
+        )
 
 
 def _flag(number: str, evidence: str) -> common_pb2.DuplicateFlag:

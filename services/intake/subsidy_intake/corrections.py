@@ -1,0 +1,195 @@
+"""Corrections (補正) of stored applications, keyed in by contractor operators.
+
+Review asks the applicant for a correction (補正依頼); the corrected values come back to the
+contractor, who keys in the whole corrected record (`SubmitCorrection`). The record is
+validated like a submission (format v1, blind indexes in Vault: IntakeService.prepare); the
+application number, channel, received date and LoGo answer id stay the stored application's,
+whatever the record carries. A paper application's correction is keyed twice and compared
+field by field (verification.compare_keyings, as for paper forms): two keyings that differ
+apply nothing and return the differing fields.
+
+Otherwise one transaction: the program's shared lock (a file import holds it alone), a lock
+on the request id and one on the application, replay by request id (the same id and content
+return the first result; the same id with other content is `Conflict`), the record
+re-encrypted in place with its blind indexes replaced under their fact locks, duplicate flags
+added against the other applications the corrected record now matches (flags already there
+stay for a checker to resolve), the correction recorded (its note encrypted), a timeline
+step at the current status (review decides what the correction changes), the audit event
+and a CORRECTED event in intake's outbox for the subscribers of `intake.application`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from subsidy_intake.events import publish_corrected
+from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
+from subsidy_intake.repository import IntakeRepository, blind_indexes
+from subsidy_intake.service import PERSONAL_FIELDS, IntakeService, lock_program
+from subsidy_intake.verification import compare_keyings
+from subsidy_platform.access import Principal
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, NotFound
+from subsidy_platform.unit_of_work import named_lock
+
+RPC = "SubmitCorrection"
+MAX_REQUEST_ID = 64
+MAX_NOTE = 200
+MAX_NUMBER = 32  # the longest stored application number, and the most of one ever echoed
+TIMELINE_NOTE = "補正入力"
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # line breaks, tabs ok
+
+
+@dataclass(frozen=True, slots=True)
+class CorrectionResult:
+    application_number: str
+    applied: bool
+    differing_fields: tuple[str, ...] = ()
+    replayed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What a correction never changes: the stored application's own facts."""
+
+    number: str
+    program_id: str
+    channel: str
+    received_on: date
+    logo_answer_id: str | None
+
+
+def submit_correction(
+    service: IntakeService,
+    who: Principal,
+    request_id: str,
+    number: str,
+    record: dict[str, Any],
+    second_keying: dict[str, Any] | None,
+    note: str,
+) -> CorrectionResult:
+    request_id = _request_id(request_id)
+    note_text = _note(note)
+    stored = _stored(service, _number(number))
+    program = service.program(stored.program_id)
+    corrected = _keep_stored(record, stored)
+    second = None
+    if stored.channel == "paper":
+        if second_keying is None:
+            raise InvalidArgument(
+                [FieldViolation("second_keying", "紙の申請の補正は2人目の入力が必要です")]
+            )
+        second = _keep_stored(second_keying, stored)
+    [prepared] = service.prepare(program, [corrected])
+    if second is not None:
+        differing = compare_keyings(corrected, second)
+        if differing:
+            return CorrectionResult(stored.number, applied=False, differing_fields=tuple(differing))
+    content = {"application_number": stored.number, "application": corrected, "note": note_text}
+    if second is not None:
+        content["second_keying"] = second
+    # ASCII JSON: the HMAC input is NFKC-normalised, which must not make ３ and 3 the same content
+    text = json.dumps(content, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
+    [digest] = blind_indexes(service.cipher(program.id), [("correction", text)])
+    correction_id = f"{stored.number}-{hashlib.sha256(request_id.encode()).hexdigest()[:16]}"
+    with service.transaction() as session:
+        lock_program(session, program.id, shared=True)
+        named_lock(session, f"correction:{request_id}")
+        named_lock(session, f"application:{stored.number}")
+        repo = IntakeRepository(session, service.cipher(program.id))
+        previous = repo.correction_by_request(request_id)
+        if previous is not None:
+            correction, applied_to = previous
+            if correction.request_digest != digest:
+                raise Conflict("同じリクエストIDで異なる内容の補正が送信されました")
+            return CorrectionResult(applied_to, applied=True, replayed=True)
+        row = repo.by_number(stored.number)
+        repo.lock_facts(program.id, prepared.indexes.values())
+        repo.replace_record(row, prepared.record, prepared.indexes)
+        found = repo.matches(
+            program.id, [(k, d) for k, d in prepared.indexes.items() if k in DUPLICATE_KINDS]
+        )
+        others = sorted(
+            {
+                (other_id, str(EVIDENCE_OF_KIND[kind]), other_number)
+                for kind, _, other_id, other_number in found
+                if other_id != row.id
+            }
+        )
+        flagged = repo.flag_pairs(row.id)
+        repo.add_flags(
+            (row.id, other_id, evidence)
+            for other_id, evidence, _ in others
+            if (other_id, evidence) not in flagged
+        )
+        repo.add_correction(row, request_id, digest, note_text or None, who.subject, None)
+        repo.add_status_event(row, who.subject, TIMELINE_NOTE, f"correction:{correction_id}")
+        service.audit(
+            session, who, RPC, "update", application=stored.number, fields=PERSONAL_FIELDS
+        )
+        publish_corrected(session, row, correction_id, [(n, e) for _, e, n in others])
+        return CorrectionResult(stored.number, applied=True)
+
+
+def _request_id(value: str) -> str:
+    if not value.strip():
+        raise InvalidArgument([FieldViolation("request_id", "リクエストIDを入力してください")])
+    if len(value) > MAX_REQUEST_ID:
+        raise InvalidArgument(
+            [FieldViolation("request_id", f"リクエストIDは{MAX_REQUEST_ID}文字以内にしてください")]
+        )
+    if not value.isprintable():
+        raise InvalidArgument([FieldViolation("request_id", "リクエストIDに制御文字は使えません")])
+    return value
+
+
+def _note(value: str) -> str:
+    text = value.strip()
+    if len(text) > MAX_NOTE:
+        raise InvalidArgument(
+            [FieldViolation("note", f"補正の内容は{MAX_NOTE}文字以内で入力してください")]
+        )
+    if _CONTROL_IN_TEXT.search(text):
+        raise InvalidArgument([FieldViolation("note", "補正の内容に制御文字は使えません")])
+    return text
+
+
+def _number(value: str) -> str:
+    number = value.strip()
+    if not number:
+        raise InvalidArgument([FieldViolation("application_number", "申請番号を入力してください")])
+    if len(number) > MAX_NUMBER or not number.isprintable():
+        # no stored number looks like this; never echo more than a short, printable part
+        raise NotFound("申請", "".join(c for c in number[:MAX_NUMBER] if c.isprintable()))
+    return number
+
+
+def _stored(service: IntakeService, number: str) -> _Stored:
+    with service.transaction() as session:
+        row = IntakeRepository(session).by_number(number)
+        repo = IntakeRepository(session, service.cipher(row.program_id))
+        return _Stored(
+            row.application_number,
+            row.program_id,
+            row.channel,
+            row.received_on,
+            repo.logo_answer_id(row),
+        )
+
+
+def _keep_stored(record: dict[str, Any], stored: _Stored) -> dict[str, Any]:
+    """The record with the stored application's number, channel, date and LoGo answer id."""
+    kept = {
+        **record,
+        "application_id": stored.number,
+        "channel": stored.channel,
+        "received_on": stored.received_on.isoformat(),
+    }
+    kept.pop("logo_answer_id", None)
+    if stored.logo_answer_id is not None:
+        kept["logo_answer_id"] = stored.logo_answer_id
+    return kept
