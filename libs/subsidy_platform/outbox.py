@@ -12,15 +12,18 @@ identity (mutual TLS), with the same idempotency key (`idempotency-key` metadata
 request message carries it too), until the subscriber acknowledges with OK. A failure
 leaves the row for a later attempt with exponential back-off (capped); within one
 destination, rows are delivered in the order they were written, and a failing row holds
-back the later rows to that destination. Receivers apply an event at most once by its key,
-so a redelivery after a lost acknowledgement changes nothing: no event is lost while a
-receiver is down, and none is applied twice. Rows are claimed with `FOR UPDATE SKIP
-LOCKED`, so several replicas of a service can relay at once.
+back the later rows to that destination until it is delivered (one relay at a time works
+on a destination: a transaction-scoped advisory lock per destination, so several replicas
+can relay at once without reordering). An event the receiver refuses for good (invalid,
+not found, not permitted) is parked after a few attempts: kept, no longer retried, no
+longer holding back the others, and reported by `outbox_status`. Receivers apply an event
+at most once by its key, so a redelivery after a lost acknowledgement changes nothing: no
+event is lost while a receiver is down, and none is applied twice.
 
 The table (created by each service's migration with `outbox_ddl(schema)`):
 id, destination, method, topic, key, payload, traceparent, created_at, attempts,
-next_attempt_at, last_error (a status code name, never a message), delivered_at; unique
-(destination, key).
+next_attempt_at, last_error (a status code name, never a message), delivered_at,
+parked_at; unique (destination, key).
 """
 
 from __future__ import annotations
@@ -50,6 +53,21 @@ _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 BATCH = 64
 MAX_BACKOFF_SECONDS = 60.0
+# A receiver that refuses an event this way will refuse it again: after a few tries the
+# event is parked (kept, no longer retried nor holding back its destination) for an
+# operator to look at and requeue.
+PERMANENT_FAILURES = frozenset(
+    {
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+        "FAILED_PRECONDITION",
+        "UNIMPLEMENTED",
+        "LookupError",
+    }
+)
+PARK_AFTER_ATTEMPTS = 5
 IDEMPOTENCY_KEY = "idempotency-key"
 
 Invoke = Callable[[str, str, bytes, str], None]  # destination, method, payload, key
@@ -72,9 +90,10 @@ def outbox_ddl(schema: str) -> str:
             next_attempt_at timestamptz NOT NULL DEFAULT now(),
             last_error text,
             delivered_at timestamptz,
+            parked_at timestamptz,
             CONSTRAINT uq_outbox_destination_key UNIQUE (destination, key)
         );
-        CREATE INDEX ix_outbox_pending ON {name}.outbox (next_attempt_at, id)
+        CREATE INDEX ix_outbox_pending ON {name}.outbox (destination, id)
             WHERE delivered_at IS NULL;
     """
 
@@ -115,20 +134,22 @@ class OutboxStatus:
     delivered: int
     oldest_pending: datetime | None
     failing: int  # pending rows that failed at least once
+    parked: int  # refused for good; an operator looks at them
 
 
 def outbox_status(engine: Engine, schema: str) -> OutboxStatus:
     with engine.connect() as connection:
         row = connection.execute(
             text(
-                "SELECT count(*) FILTER (WHERE delivered_at IS NULL), "
+                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
                 "count(*) FILTER (WHERE delivered_at IS NOT NULL), "
-                "min(created_at) FILTER (WHERE delivered_at IS NULL), "
-                "count(*) FILTER (WHERE delivered_at IS NULL AND attempts > 0) "
+                "min(created_at) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
+                "count(*) FILTER (WHERE delivered_at IS NULL AND attempts > 0), "
+                "count(*) FILTER (WHERE parked_at IS NOT NULL) "
                 f"FROM {_schema(schema)}.outbox"
             )
         ).one()
-    return OutboxStatus(int(row[0]), int(row[1]), row[2], int(row[3]))
+    return OutboxStatus(int(row[0]), int(row[1]), row[2], int(row[3]), int(row[4]))
 
 
 class OutboxRelay:
@@ -168,31 +189,60 @@ class OutboxRelay:
             self._thread.join(timeout)
 
     def drain(self, timeout: float = 30.0) -> bool:
-        """Deliver in this thread until nothing deliverable is left (tests, the demo)."""
+        """Deliver in this thread until nothing is pending; False when some rows are still
+        undelivered at the deadline (a receiver down, or retries waiting)."""
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         while datetime.now(UTC) < deadline:
             if self.deliver_once() == 0:
-                if self._pending_due() == 0:
+                if self.pending() == 0:
                     return True
-                time.sleep(0.05)
-        return False
+                if self._pending_due() == 0:
+                    time.sleep(0.1)
+        return self.pending() == 0
 
     def deliver_once(self) -> int:
-        """One pass over due rows; returns how many were delivered."""
+        """One pass over every destination with due rows; returns how many were delivered."""
+        with self._engine.connect() as connection:
+            destinations = [
+                str(d)
+                for (d,) in connection.execute(
+                    text(
+                        f"SELECT DISTINCT destination FROM {self._schema}.outbox "
+                        "WHERE delivered_at IS NULL AND parked_at IS NULL "
+                        "AND next_attempt_at <= now()"
+                    )
+                )
+            ]
+        return sum(self._deliver_destination(d) for d in destinations)
+
+    def _deliver_destination(self, destination: str) -> int:
+        """Deliver one destination's rows in order, stopping at the first failure.
+
+        A transaction-scoped advisory lock per destination lets one relay at a time work on
+        a destination (other replicas skip it), and the rows are taken from the oldest
+        undelivered one whether it is due or not: a row waiting for its retry holds back
+        every later row of its destination, so order is kept across passes and replicas.
+        """
         delivered = 0
-        blocked: set[str] = set()
         with self._engine.begin() as connection:
+            mine = connection.execute(
+                text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 1))"),
+                {"k": f"outbox:{self._schema}:{destination}"},
+            ).scalar_one()
+            if not mine:
+                return 0
             rows = connection.execute(
                 text(
-                    f"SELECT id, destination, method, key, payload, traceparent, attempts "
-                    f"FROM {self._schema}.outbox WHERE delivered_at IS NULL "
-                    "AND next_attempt_at <= now() ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED"
+                    "SELECT id, destination, method, key, payload, traceparent, attempts, "
+                    f"next_attempt_at <= now() AS due FROM {self._schema}.outbox "
+                    "WHERE destination = :d AND delivered_at IS NULL AND parked_at IS NULL "
+                    "ORDER BY id LIMIT :n"
                 ),
-                {"n": self._batch},
+                {"d": destination, "n": self._batch},
             ).all()
             for row in rows:
-                if row.destination in blocked:
-                    continue
+                if not row.due:
+                    break
                 problem = self._deliver(row)
                 if problem is None:
                     connection.execute(
@@ -204,16 +254,27 @@ class OutboxRelay:
                     )
                     delivered += 1
                     continue
-                blocked.add(row.destination)
-                backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(int(row.attempts), 10))
+                attempts = int(row.attempts) + 1
+                park = problem in PERMANENT_FAILURES and attempts >= PARK_AFTER_ATTEMPTS
+                backoff = min(MAX_BACKOFF_SECONDS, 0.5 * 2 ** min(attempts - 1, 10))
                 connection.execute(
                     text(
-                        f"UPDATE {self._schema}.outbox SET attempts = attempts + 1, "
-                        "last_error = :e, next_attempt_at = now() + make_interval(secs => :b) "
-                        "WHERE id = :id"
+                        f"UPDATE {self._schema}.outbox SET attempts = :a, last_error = :e, "
+                        "next_attempt_at = now() + make_interval(secs => :b), "
+                        "parked_at = CASE WHEN :park THEN now() END WHERE id = :id"
                     ),
-                    {"id": row.id, "e": problem, "b": backoff},
+                    {"id": row.id, "a": attempts, "e": problem, "b": backoff, "park": park},
                 )
+                if park:
+                    log.error(
+                        "outbox %s: event %s to %s parked after %d refusals (%s)",
+                        self._schema,
+                        row.id,
+                        destination,
+                        attempts,
+                        problem,
+                    )
+                break
         return delivered
 
     def _deliver(self, row: Any) -> str | None:
@@ -225,7 +286,7 @@ class OutboxRelay:
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.Call) else None
             return code.name if code is not None else "UNKNOWN"
-        except (DependencyUnavailable, OSError, ValueError) as error:
+        except Exception as error:  # recorded on the row; the pass goes on
             return type(error).__name__
         finally:
             otel_context.detach(token)
@@ -236,8 +297,20 @@ class OutboxRelay:
             return int(
                 connection.execute(
                     text(
+                        f"SELECT count(*) FROM {self._schema}.outbox WHERE delivered_at IS NULL "
+                        "AND parked_at IS NULL AND next_attempt_at <= now()"
+                    )
+                ).scalar_one()
+            )
+
+    def pending(self) -> int:
+        """Rows not yet delivered (parked ones excluded)."""
+        with self._engine.connect() as connection:
+            return int(
+                connection.execute(
+                    text(
                         f"SELECT count(*) FROM {self._schema}.outbox "
-                        "WHERE delivered_at IS NULL AND next_attempt_at <= now()"
+                        "WHERE delivered_at IS NULL AND parked_at IS NULL"
                     )
                 ).scalar_one()
             )

@@ -6,7 +6,7 @@ A service's `main.py` names its servicers and little else:
     def build(environment, programs, **options) -> ServiceProcess:
         return start_service(environment, DECLARATION, servicers, programs=programs, **options)
     def main() -> None:
-        run_service(DECLARATION, servicers)
+        run_service(DECLARATION.name, build)
 
 The platform supplies the rest: the engine logged in as the service's own role, telemetry
 (traced RPCs and SQL), the Vault client holding the service's token and a field cipher per
@@ -161,9 +161,9 @@ def start_process(
                 clients, destination, method, payload, key
             ),
         )
-    registrations = servicers(context)
-    verifier = TokenVerifier(load_public_key(settings.state_dir))
     try:
+        registrations = servicers(context)
+        verifier = TokenVerifier(load_public_key(settings.state_dir))
         running = start_server(
             registrations,
             credentials=server_credentials(environment.pki, name) if tls else None,
@@ -176,6 +176,7 @@ def start_process(
     except Exception:
         clients.close()
         engine.dispose()
+        shutdown(provider)
         raise
     if context.relay is not None:
         context.relay.start()

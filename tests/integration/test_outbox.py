@@ -324,11 +324,6 @@ def test_per_destination_a_failing_first_event_holds_back_the_second(
     assert timeline(intake, number).status == common_pb2.CORRECTION_REQUESTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox.py deliver_once: a row waiting for its back-off is not selected, so the "
-    "next pass delivers the later rows of its destination ahead of it",
-)
 def test_a_failed_event_still_holds_back_the_later_ones_while_it_waits_for_its_retry(
     intake: Client,
     review_engine: Engine,
@@ -351,11 +346,6 @@ def test_a_failed_event_still_holds_back_the_later_ones_while_it_waits_for_its_r
     assert delivered == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox.py deliver_once: FOR UPDATE SKIP LOCKED lets a second replica skip the row "
-    "another replica is delivering and deliver the later rows of that destination first",
-)
 def test_two_relays_at_once_still_deliver_one_destinations_events_in_order(
     intake: Client, review_engine: Engine, outbox: Outbox, review_clients: ServiceClients
 ) -> None:
@@ -378,19 +368,14 @@ def test_two_relays_at_once_still_deliver_one_destinations_events_in_order(
         assert calling.wait(10), "the first replica is delivering the first event"
         second = outbox.write(number, common_pb2.CORRECTION_REQUESTED)
         OutboxRelay(review_engine, "review", slow).deliver_once()  # a second replica
+        assert order == [], "the second replica left the destination to the first"
     finally:
         answer.set()
         replica.join(10)
+    OutboxRelay(review_engine, "review", slow).deliver_once()
     assert order == [first, second]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbox.py _deliver catches only RpcError, DependencyUnavailable, OSError and "
-    "ValueError: any other error (ServiceClients.address's LookupError, for one) escapes "
-    "deliver_once, rolls back the marks of the rows already delivered in that pass and "
-    "records nothing on the failing row",
-)
 def test_an_unexpected_error_delivering_one_event_is_recorded_on_it_and_undoes_nothing(
     intake: Client, review_engine: Engine, outbox: Outbox, review_clients: ServiceClients
 ) -> None:
