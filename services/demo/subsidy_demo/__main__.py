@@ -16,32 +16,36 @@ import argparse
 import csv
 import io
 import secrets
+import socket
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import grpc
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
+from subsidy.review.v1 import review_pb2_grpc
 from subsidy_intake.convert import record_to_proto
 from subsidy_intake.logo_csv import mapping_for, to_logo_csv
-from subsidy_intake.main import build
 from subsidy_intake.synthetic import by_channel
 
+from subsidy_demo.review_flow import ReviewDemo, run_review
 from subsidy_platform.audit import verify
-from subsidy_platform.auth_main import build as build_auth
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
+from subsidy_platform.declaration import declarations
 from subsidy_platform.embedded import stop_infrastructure
+from subsidy_platform.launcher import start_stack
 from subsidy_platform.runtime import prepare
 from subsidy_platform.tls import channel_credentials, client_identity
 from subsidy_platform.users import create_user
-from subsidy_rules.demo import decide_program, print_summary
 from subsidy_rules.program import load_programs
+from subsidy_rules.reasons import Reason
 from subsidy_rules.synth import generate
 
 PROGRAM = "shinjuku-2025"
@@ -71,7 +75,7 @@ def report(result: intake_pb2.ImportReport) -> None:
         print(f"    {error.line}行目 {error.column}: {error.message}")
 
 
-def run(count: int, seed: int, keep: bool) -> None:
+def run(count: int, seed: int, keep: bool, out: Path) -> None:
     settings = Settings.from_env()
     programs = load_programs()
     step(f"platform: embedded PostgreSQL + OpenBao under {settings.state_dir}")
@@ -81,42 +85,96 @@ def run(count: int, seed: int, keep: bool) -> None:
         f"ready in {time.perf_counter() - started:.1f} s; Vault {environment.infrastructure.vault_addr}"
     )
     admin = make_engine(environment.infrastructure.database_url)
-    accounts = {
-        "demo-operator": "operator",
-        "demo-operator2": "operator",
-        "demo-checker": "checker",
-        "demo-callcenter": "call_center",
-    }
-    passwords = {login: secrets.token_urlsafe(18) for login in accounts}
+    passwords = {login: secrets.token_urlsafe(18) for login in ACCOUNTS}
     with Session(admin) as session:
-        for login, role in accounts.items():
+        for login, role in ACCOUNTS.items():
             if session.execute(
                 text("SELECT 1 FROM auth.users WHERE login = :l"), {"l": login}
             ).first():
                 session.execute(text("DELETE FROM auth.users WHERE login = :l"), {"l": login})
             create_user(session, login, role, passwords[login])
         session.commit()
-    auth = build_auth(environment)
-    process = build(environment, programs)
+    addresses = {name: f"127.0.0.1:{free_port()}" for name in ("auth", *declarations())}
+    stack = start_stack(settings, environment.pki, addresses)
     try:
-        step(f"intake service on 127.0.0.1:{process.port} (mutual TLS, tokens, audit, traces)")
-        print(f"sign-in service on 127.0.0.1:{auth.port}")
+        step("services, each its own process (mutual TLS, tokens, audit, traces, outboxes)")
+        for name, address in addresses.items():
+            print(f"    {name:8} {address}  pid {stack.processes[name].pid}")
         credentials = channel_credentials(environment.pki, client_identity("console"))
         with (
-            grpc.secure_channel(f"localhost:{process.port}", credentials) as channel,
-            grpc.secure_channel(f"localhost:{auth.port}", credentials) as auth_channel,
+            grpc.secure_channel(addresses["intake"], credentials) as channel,
+            grpc.secure_channel(addresses["auth"], credentials) as auth_channel,
+            grpc.secure_channel(addresses["review"], credentials) as review_channel,
         ):
             exercise(channel, auth_channel, passwords, count, seed)
+            staff = {
+                key: sign_in(auth_channel, login, passwords[login])
+                for key, login in (
+                    ("operator", "demo-operator"),
+                    ("checker", "demo-checker"),
+                    ("ward", "demo-ward"),
+                    ("ward2", "demo-ward2"),
+                )
+            }
+            demo = ReviewDemo(
+                intake_pb2_grpc.IntakeServiceStub(channel),
+                review_pb2_grpc.ReviewServiceStub(review_channel),
+                staff,
+                PROGRAM,
+                out,
+            )
+            expected = count_rows(admin, "SELECT count(*) FROM intake.applications")
+            run_review(demo, expected)
+        print_decisions(admin)
         step("audit chain")
         result = verify(admin)
         print(f"ok={result.ok} rows={result.rows}")
     finally:
-        process.stop()
-        auth.stop()
+        print(f"\nstopped: {', '.join(stack.stop())}")
         admin.dispose()
         if not keep:
             stop_infrastructure(settings)
-            print("\nembedded servers stopped")
+            print("embedded servers stopped")
+
+
+ACCOUNTS = {
+    "demo-operator": "operator",
+    "demo-operator2": "operator",
+    "demo-checker": "checker",
+    "demo-callcenter": "call_center",
+    "demo-ward": "ward_officer",
+    "demo-ward2": "ward_officer",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def count_rows(engine: Engine, sql: str) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text(sql)).scalar_one())
+
+
+def print_decisions(admin: Engine) -> None:
+    """What ward staff see first: how many granted and for how much, why the others not."""
+    step("the ward's decisions (交付・不交付決定)")
+    with admin.connect() as connection:
+        for granted, n, total in connection.execute(
+            text("SELECT granted, count(*), sum(amount) FROM review.decisions GROUP BY granted")
+        ):
+            label = "交付 granted    " if granted else "不交付 not granted"
+            print(f"    {label} {n:7,}  {int(total or 0):>13,} 円")
+        reasons = connection.execute(
+            text(
+                "SELECT r, count(*) FROM review.decisions, unnest(reasons) AS r "
+                "GROUP BY r ORDER BY count(*) DESC"
+            )
+        ).all()
+    for code, n in reasons:
+        print(f"        {code:28} {n:6,}  {Reason(code).message}")
 
 
 def sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
@@ -201,9 +259,6 @@ def exercise(
             )
         except grpc.RpcError as error:
             print(f"    unmask as call_center: {error.code().name} {error.details()}")
-    step("rules: eligibility, amount and one grant per household for the whole program")
-    program = load_programs()[PROGRAM]
-    print_summary(program, decide_program(program, [s.record for s in synthetic]))
 
 
 def key_paper_forms(
@@ -272,8 +327,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--count", type=int, default=7000)
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--keep", action="store_true", help="leave the embedded servers running")
+    parser.add_argument(
+        "--out", type=Path, default=Path("out/ward"), help="where the ward's files are written"
+    )
     args = parser.parse_args(argv)
-    run(args.count, args.seed, args.keep)
+    run(args.count, args.seed, args.keep, args.out)
 
 
 if __name__ == "__main__":

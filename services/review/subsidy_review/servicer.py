@@ -243,7 +243,11 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def GetCase(
         self, request: review_pb2.GetCaseRequest, context: grpc.ServicerContext
     ) -> review_pb2.Case:
-        case, found, flags = ledger.get_case(self.review, request.application_number)
+        return self._full(request.application_number)
+
+    def _full(self, number: str) -> review_pb2.Case:
+        """A case with its corrections, open flags and decision."""
+        case, found, flags = ledger.get_case(self.review, number)
         with self.review.uow() as work:
             decision = work.repo.decision(case.application_number)
         return case_proto(case, (found, flags), decision)
@@ -308,7 +312,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             reduction_reason=request.reduction_reason,
             note=request.note,
         )
-        return case_proto(case)
+        return self._full(case.application_number)
 
     @rpc
     def ApproveReducedGrant(
@@ -321,7 +325,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             request.application_number,
             request.approve,
         )
-        return case_proto(case)
+        return self._full(case.application_number)
 
     @rpc
     def ListHandovers(
