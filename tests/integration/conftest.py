@@ -19,6 +19,7 @@ import pytest
 from intake_support import PROGRAM as INTAKE_PROGRAM
 from intake_support import Client, make_client
 from sqlalchemy import Engine
+from subsidy.review.v1 import review_pb2_grpc
 from subsidy_intake.main import build
 from subsidy_review.main import build as build_review
 
@@ -29,6 +30,7 @@ from subsidy_platform.declaration import declarations
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure, stop_infrastructure
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment, prepare
+from subsidy_platform.staff_client import staff_channel
 from subsidy_platform.vault import provision_vault
 from subsidy_rules.program import get_program
 
@@ -131,6 +133,15 @@ def review(
         yield process
     finally:
         process.stop(grace=1.0)
+
+
+@pytest.fixture
+def review_stub(
+    intake: Client, review: ServiceProcess
+) -> Iterator[review_pb2_grpc.ReviewServiceStub]:
+    """A review stub under the staff client certificate."""
+    with staff_channel(intake.environment.pki, review.address) as channel:
+        yield review_pb2_grpc.ReviewServiceStub(channel)
 
 
 @pytest.fixture(scope="session")

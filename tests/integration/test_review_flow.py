@@ -7,106 +7,27 @@ import csv
 import io
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import grpc
 import pytest
-from intake_support import PROGRAM, Client, count, proto
+from intake_support import PROGRAM, Client, count
+from review_support import (
+    case,
+    check,
+    deliver,
+    person,
+    submit,
+)
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
 from subsidy.intake.v1 import intake_pb2
-from subsidy.review.v1 import review_pb2, review_pb2_grpc
+from subsidy.review.v1 import review_pb2
 from subsidy_review.handover import seal, unseal
 
 from subsidy_platform.excel_csv import read_excel_csv, write_excel_csv
 from subsidy_platform.process import ServiceProcess
-
-ATTACHMENTS = ["receipt", "photo_after_installation", "id_copy", "bank_account_proof"]
-ALL_ITEMS = [
-    "attachments_legible",
-    "receipt_matches",
-    "photo_shows_installation",
-    "account_proof_matches",
-]
-
-
-def deliver(intake: Client, review: ServiceProcess, admin: Engine) -> None:
-    """Run both outboxes now (instead of waiting for the relays' next pass)."""
-    for _ in range(2):
-        with admin.begin() as connection:
-            for schema in ("intake", "review"):
-                connection.execute(
-                    text(
-                        f"UPDATE {schema}.outbox SET next_attempt_at = now() "
-                        "WHERE delivered_at IS NULL"
-                    )
-                )
-        for process in (intake.process, review):
-            relay = process.context.relay
-            assert relay is not None
-            assert relay.drain(timeout=60)
-
-
-def person(tag: str, *, address: str | None = None) -> dict[str, object]:
-    n = uuid.uuid4().int
-    return {
-        "applicant.name_kana": f"シンサ {tag}",
-        "applicant.name": f"審査 {tag}",
-        "applicant.address": address
-        or f"東京都新宿区西新宿二丁目{n % 8 + 1}番{n % 30 + 1}号 レビュー荘{n % 9000 + 1000}",
-        "bank_account.number": f"{n % 10_000_000:07d}",
-        "logo_answer_id": f"88{n % 10**8:08d}",
-        "applicant.phone": f"080-{n % 10000:04d}-{(n // 7) % 10000:04d}",
-        "applicant.birth_date": f"19{50 + n % 40}-0{n % 9 + 1}-1{n % 9}",
-    }
-
-
-@pytest.fixture
-def stub(intake: Client, review: ServiceProcess) -> Iterator[review_pb2_grpc.ReviewServiceStub]:
-    with intake.channel() as _:
-        pass
-    from subsidy_platform.staff_client import staff_channel
-
-    with staff_channel(intake.environment.pki, review.address) as channel:
-        yield review_pb2_grpc.ReviewServiceStub(channel)
-
-
-def submit(intake: Client, **changes: object) -> str:
-    with intake.stub() as stub:
-        response = stub.SubmitApplication(
-            intake_pb2.SubmitApplicationRequest(
-                request_id=uuid.uuid4().hex, program_id=PROGRAM, application=proto(**changes)
-            ),
-            metadata=intake.staff("operator"),
-        )
-        stub.RecordAttachments(
-            intake_pb2.RecordAttachmentsRequest(
-                application_number=response.application_number, present=ATTACHMENTS
-            ),
-            metadata=intake.staff("operator"),
-        )
-    return str(response.application_number)
-
-
-def case(stub: Any, intake: Client, number: str) -> review_pb2.Case:
-    result: review_pb2.Case = stub.GetCase(
-        review_pb2.GetCaseRequest(application_number=number), metadata=intake.staff("checker")
-    )
-    return result
-
-
-def check(stub: Any, intake: Client, number: str, login: str = "checker-a") -> review_pb2.Case:
-    who = intake.staff("checker", login)
-    stub.ClaimApplication(review_pb2.ClaimRequest(application_number=number), metadata=who)
-    result: review_pb2.Case = stub.RecordCheck(
-        review_pb2.RecordCheckRequest(
-            request_id=uuid.uuid4().hex, application_number=number, confirmed=ALL_ITEMS
-        ),
-        metadata=who,
-    )
-    return result
 
 
 def decision_file(export: review_pb2.WardExport, decide: dict[str, tuple[str, str, str]]) -> bytes:
@@ -124,7 +45,7 @@ def decision_file(export: review_pb2.WardExport, decide: dict[str, tuple[str, st
 
 
 def test_applications_go_from_intake_to_the_wards_decision(
-    intake: Client, review: ServiceProcess, stub: Any, admin_engine: Engine
+    intake: Client, review: ServiceProcess, review_stub: Any, admin_engine: Engine
 ) -> None:
     first = submit(intake, **person("一郎"))
     shared = person("花子")
@@ -144,11 +65,11 @@ def test_applications_go_from_intake_to_the_wards_decision(
     to_correct = submit(intake, **person("補正"))
     deliver(intake, review, admin_engine)
 
-    assert case(stub, intake, first).state == review_pb2.RECEIVED
-    assert case(stub, intake, second).state == review_pb2.DUPLICATE_SUSPECTED
-    assert case(stub, intake, third).state == review_pb2.DUPLICATE_SUSPECTED
+    assert case(review_stub, intake, first).state == review_pb2.RECEIVED
+    assert case(review_stub, intake, second).state == review_pb2.DUPLICATE_SUSPECTED
+    assert case(review_stub, intake, third).state == review_pb2.DUPLICATE_SUSPECTED
 
-    group = stub.GetDuplicateGroup(
+    group = review_stub.GetDuplicateGroup(
         review_pb2.GetDuplicateGroupRequest(application_number=third, purpose="重複確認"),
         metadata=intake.staff("checker"),
     )
@@ -156,39 +77,39 @@ def test_applications_go_from_intake_to_the_wards_decision(
     assert {p.evidence for p in group.pairs} == {common_pb2.SAME_HOUSEHOLD}
     assert group.strength == "strong" and not group.resolved
     assert group.members[0].name == "審査 次郎"  # contact details, for the checker
-    stub.ResolveDuplicates(
+    review_stub.ResolveDuplicates(
         review_pb2.ResolveDuplicatesRequest(
             request_id=uuid.uuid4().hex, application_number=third, keep=second
         ),
         metadata=intake.staff("checker"),
     )
-    refused = case(stub, intake, third)
+    refused = case(review_stub, intake, third)
     assert refused.state == review_pb2.CHECKED and not refused.proposal_granted
     assert list(refused.proposal_reasons) == [common_pb2.DUPLICATE_HOUSEHOLD]
 
     # two checkers never work one application at once
-    stub.ClaimApplication(
+    review_stub.ClaimApplication(
         review_pb2.ClaimRequest(application_number=first),
         metadata=intake.staff("checker", "checker-a"),
     )
     with pytest.raises(grpc.RpcError) as taken:
-        stub.ClaimApplication(
+        review_stub.ClaimApplication(
             review_pb2.ClaimRequest(application_number=first),
             metadata=intake.staff("checker", "checker-b"),
         )
     assert taken.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    view = stub.GetCheck(
+    view = review_stub.GetCheck(
         review_pb2.GetCheckRequest(application_number=first, purpose="審査"),
         metadata=intake.staff("checker", "checker-a"),
     )
     assert view.rules.eligible and view.rules.amount == 16_000
     assert "*" in view.application.bank_account.number  # never bank details in review
-    checked = check(stub, intake, first)
+    checked = check(review_stub, intake, first)
     assert checked.state == review_pb2.CHECKED and checked.proposal_granted
     assert checked.rules_amount == 16_000 and checked.checked_on
-    check(stub, intake, second)
+    check(review_stub, intake, second)
 
-    corrected = stub.RequestCorrection(
+    corrected = review_stub.RequestCorrection(
         review_pb2.RequestCorrectionRequest(
             request_id=uuid.uuid4().hex,
             application_number=to_correct,
@@ -197,11 +118,11 @@ def test_applications_go_from_intake_to_the_wards_decision(
         metadata=intake.staff("checker"),
     )
     assert corrected.state == review_pb2.AWAITING_CORRECTION
-    seen = case(stub, intake, to_correct)
+    seen = case(review_stub, intake, to_correct)
     assert seen.corrections[0].items[0].problem == "領収書の日付が読めません"
     assert seen.corrections[0].requested_on
     with pytest.raises(grpc.RpcError) as early:
-        stub.DecideApplication(
+        review_stub.DecideApplication(
             review_pb2.DecideRequest(
                 request_id=uuid.uuid4().hex,
                 application_number=to_correct,
@@ -213,7 +134,7 @@ def test_applications_go_from_intake_to_the_wards_decision(
     assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
     ward = intake.staff("ward_officer", "ward-sato")
-    export = stub.ExportForWard(
+    export = review_stub.ExportForWard(
         review_pb2.ExportForWardRequest(request_id=uuid.uuid4().hex, program_id=PROGRAM),
         metadata=ward,
     )
@@ -225,7 +146,7 @@ def test_applications_go_from_intake_to_the_wards_decision(
         )
     )
     for number in (first, second, third):
-        assert case(stub, intake, number).state == review_pb2.HANDED_OVER
+        assert case(review_stub, intake, number).state == review_pb2.HANDED_OVER
 
     good = decision_file(
         export,
@@ -242,11 +163,11 @@ def test_applications_go_from_intake_to_the_wards_decision(
         password="wrong-password-123",
     )
     imports.request_id = uuid.uuid4().hex
-    wrong = stub.ImportWardDecisions(imports, metadata=ward)
+    wrong = review_stub.ImportWardDecisions(imports, metadata=ward)
     assert not wrong.committed and wrong.errors
     tampered = bytearray(good)
     tampered[len(tampered) // 2] ^= 0x55
-    bad = stub.ImportWardDecisions(
+    bad = review_stub.ImportWardDecisions(
         review_pb2.ImportWardDecisionsRequest(
             request_id=uuid.uuid4().hex,
             program_id=PROGRAM,
@@ -257,7 +178,7 @@ def test_applications_go_from_intake_to_the_wards_decision(
         metadata=ward,
     )
     assert not bad.committed
-    too_much = stub.ImportWardDecisions(
+    too_much = review_stub.ImportWardDecisions(
         review_pb2.ImportWardDecisionsRequest(
             request_id=uuid.uuid4().hex,
             program_id=PROGRAM,
@@ -268,10 +189,10 @@ def test_applications_go_from_intake_to_the_wards_decision(
         metadata=ward,
     )
     assert not too_much.committed and any(e.column == "交付決定額" for e in too_much.errors)
-    assert case(stub, intake, first).state == review_pb2.HANDED_OVER  # nothing changed
+    assert case(review_stub, intake, first).state == review_pb2.HANDED_OVER  # nothing changed
     assert count(admin_engine, "SELECT count(*) FROM review.decisions") == 0 or True
 
-    report = stub.ImportWardDecisions(
+    report = review_stub.ImportWardDecisions(
         review_pb2.ImportWardDecisionsRequest(
             request_id=uuid.uuid4().hex,
             program_id=PROGRAM,
@@ -283,11 +204,11 @@ def test_applications_go_from_intake_to_the_wards_decision(
     )
     assert report.committed, list(report.errors)
     assert (report.granted, report.not_granted) == (2, 1)
-    granted = case(stub, intake, first)
+    granted = case(review_stub, intake, first)
     assert granted.state == review_pb2.GRANTED and granted.granted_amount == 16_000
     assert granted.decision_number
-    assert case(stub, intake, third).state == review_pb2.NOT_GRANTED
-    again = stub.ImportWardDecisions(
+    assert case(review_stub, intake, third).state == review_pb2.NOT_GRANTED
+    again = review_stub.ImportWardDecisions(
         review_pb2.ImportWardDecisionsRequest(
             request_id=uuid.uuid4().hex,
             program_id=PROGRAM,
@@ -299,11 +220,15 @@ def test_applications_go_from_intake_to_the_wards_decision(
     )
     assert not again.committed
 
-    ledger = stub.ListHandovers(review_pb2.ListHandoversRequest(program_id=PROGRAM), metadata=ward)
+    ledger = review_stub.ListHandovers(
+        review_pb2.ListHandoversRequest(program_id=PROGRAM), metadata=ward
+    )
     directions = [h.direction for h in ledger.handovers]
-    assert directions.count("export") >= 1 and directions.count("import") == 1
+    assert directions.count("export") >= 1 and directions.count("import") >= 1
     assert all(len(h.sha256) == 64 and h.handler for h in ledger.handovers)
-    exported = stub.ExportHandoverLedger(
+    assert [h.direction for h in ledger.handovers if h.sha256 == report.sha256] == ["import"]
+    assert [h.records for h in ledger.handovers if h.sha256 == export.sha256] == [export.records]
+    exported = review_stub.ExportHandoverLedger(
         review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM), metadata=intake.staff("auditor")
     )
     rows = list(csv.reader(io.StringIO(exported.csv.decode("utf-8-sig"))))

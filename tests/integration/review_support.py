@@ -1,0 +1,89 @@
+"""Helpers for the review integration tests: applications submitted to intake with their
+attachments, both outboxes run on demand, a checker's check (synthetic people only)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from intake_support import PROGRAM, Client, proto
+from sqlalchemy import Engine, text
+from subsidy.intake.v1 import intake_pb2
+from subsidy.review.v1 import review_pb2
+
+from subsidy_platform.process import ServiceProcess
+
+ATTACHMENTS = ["receipt", "photo_after_installation", "id_copy", "bank_account_proof"]
+ALL_ITEMS = [
+    "attachments_legible",
+    "receipt_matches",
+    "photo_shows_installation",
+    "account_proof_matches",
+]
+
+
+def deliver(intake: Client, review: ServiceProcess, admin: Engine) -> None:
+    """Run both outboxes now (instead of waiting for the relays' next pass)."""
+    for _ in range(2):
+        with admin.begin() as connection:
+            for schema in ("intake", "review"):
+                connection.execute(
+                    text(
+                        f"UPDATE {schema}.outbox SET next_attempt_at = now() "
+                        "WHERE delivered_at IS NULL"
+                    )
+                )
+        for process in (intake.process, review):
+            relay = process.context.relay
+            assert relay is not None
+            assert relay.drain(timeout=60)
+
+
+def person(tag: str, *, address: str | None = None) -> dict[str, object]:
+    n = uuid.uuid4().int
+    return {
+        "applicant.name_kana": f"シンサ {tag}",
+        "applicant.name": f"審査 {tag}",
+        "applicant.address": address
+        or f"東京都新宿区西新宿二丁目{n % 8 + 1}番{n % 30 + 1}号 レビュー荘{n % 9000 + 1000}",
+        "bank_account.number": f"{n % 10_000_000:07d}",
+        "logo_answer_id": f"88{n % 10**8:08d}",
+        "applicant.phone": f"080-{n % 10000:04d}-{(n // 7) % 10000:04d}",
+        "applicant.birth_date": f"19{50 + n % 40}-0{n % 9 + 1}-1{n % 9}",
+    }
+
+
+def submit(intake: Client, **changes: object) -> str:
+    with intake.stub() as stub:
+        response = stub.SubmitApplication(
+            intake_pb2.SubmitApplicationRequest(
+                request_id=uuid.uuid4().hex, program_id=PROGRAM, application=proto(**changes)
+            ),
+            metadata=intake.staff("operator"),
+        )
+        stub.RecordAttachments(
+            intake_pb2.RecordAttachmentsRequest(
+                application_number=response.application_number, present=ATTACHMENTS
+            ),
+            metadata=intake.staff("operator"),
+        )
+    return str(response.application_number)
+
+
+def case(stub: Any, intake: Client, number: str) -> review_pb2.Case:
+    result: review_pb2.Case = stub.GetCase(
+        review_pb2.GetCaseRequest(application_number=number), metadata=intake.staff("checker")
+    )
+    return result
+
+
+def check(stub: Any, intake: Client, number: str, login: str = "checker-a") -> review_pb2.Case:
+    who = intake.staff("checker", login)
+    stub.ClaimApplication(review_pb2.ClaimRequest(application_number=number), metadata=who)
+    result: review_pb2.Case = stub.RecordCheck(
+        review_pb2.RecordCheckRequest(
+            request_id=uuid.uuid4().hex, application_number=number, confirmed=ALL_ITEMS
+        ),
+        metadata=who,
+    )
+    return result
