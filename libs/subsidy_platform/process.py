@@ -3,8 +3,7 @@
 A service's `main.py` names its servicers and little else:
 
     def servicers(context: ServiceContext) -> list[Registration]: ...
-    def build(environment, programs, **options) -> ServiceProcess:
-        return start_service(environment, DECLARATION, servicers, programs=programs, **options)
+    build = builder(DECLARATION, servicers)
     def main() -> None:
         run_service(DECLARATION.name, build)
 
@@ -24,7 +23,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import hvac
 from opentelemetry.sdk.trace import TracerProvider
@@ -205,6 +204,44 @@ def start_service(
         addresses=addresses,
         outbox=True,
     )
+
+
+class Build(Protocol):
+    """A service's `build`: start it on an address (tests, the demo, `main`)."""
+
+    def __call__(
+        self,
+        environment: Environment,
+        programs: Mapping[str, Program],
+        address: str = ...,
+        *,
+        tls: bool = ...,
+        addresses: Mapping[str, str] | None = ...,
+    ) -> ServiceProcess: ...
+
+
+def builder(declaration: ServiceDeclaration, servicers: Servicers) -> Build:
+    """The `build` function of a declared service whose servicers are `servicers`."""
+
+    def build(
+        environment: Environment,
+        programs: Mapping[str, Program],
+        address: str = "127.0.0.1:0",
+        *,
+        tls: bool = True,
+        addresses: Mapping[str, str] | None = None,
+    ) -> ServiceProcess:
+        return start_service(
+            environment,
+            declaration,
+            servicers,
+            programs=programs,
+            address=address,
+            tls=tls,
+            addresses=addresses,
+        )
+
+    return build
 
 
 def run_service(

@@ -8,19 +8,15 @@ until SIGTERM (subsidy_platform.process).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from subsidy.review.v1 import review_pb2_grpc
 
-from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_service
-from subsidy_platform.runtime import Environment
+from subsidy_platform.process import ServiceContext, builder, run_service
 from subsidy_platform.server import Registration
 from subsidy_review.declaration import DECLARATION
 from subsidy_review.repository import ReviewRepository
 from subsidy_review.roles import REVIEW
 from subsidy_review.service import Review
 from subsidy_review.servicer import ReviewServicer
-from subsidy_rules.program import Program
 
 
 def servicers(context: ServiceContext) -> list[Registration]:
@@ -30,24 +26,7 @@ def servicers(context: ServiceContext) -> list[Registration]:
     return [(review_pb2_grpc.add_ReviewServiceServicer_to_server, ReviewServicer(review), REVIEW)]
 
 
-def build(
-    environment: Environment,
-    programs: Mapping[str, Program],
-    address: str = "127.0.0.1:0",
-    *,
-    tls: bool = True,
-    addresses: Mapping[str, str] | None = None,
-) -> ServiceProcess:
-    """Start the review server on `address` (port 0: any free port)."""
-    return start_service(
-        environment,
-        DECLARATION,
-        servicers,
-        programs=programs,
-        address=address,
-        tls=tls,
-        addresses=addresses,
-    )
+build = builder(DECLARATION, servicers)
 
 
 def main() -> None:
