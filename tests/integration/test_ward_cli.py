@@ -101,7 +101,7 @@ def test_the_ward_command_exports_imports_and_writes_the_ledger(
         "--program",
         PROGRAM,
         str(decided),
-        stdin=f"{PASSWORD}\nnot the zip password\n",
+        stdin=f"{PASSWORD}\nnot-the-zip-password\n",
     )
     assert refused.returncode == 1 and "何も反映していません" in refused.stderr
     done = ward(
