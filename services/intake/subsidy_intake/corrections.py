@@ -29,12 +29,11 @@ from typing import Any
 
 from subsidy_intake.events import publish_corrected
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
-from subsidy_intake.repository import IntakeRepository, blind_indexes
+from subsidy_intake.repository import blind_indexes
 from subsidy_intake.service import PERSONAL_FIELDS, IntakeService, lock_program
 from subsidy_intake.verification import compare_keyings
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, NotFound
-from subsidy_platform.unit_of_work import named_lock
 
 RPC = "SubmitCorrection"
 MAX_REQUEST_ID = 64
@@ -96,42 +95,43 @@ def submit_correction(
     text = json.dumps(content, ensure_ascii=True, sort_keys=True, separators=(",", ":"))
     [digest] = blind_indexes(service.cipher(program.id), [("correction", text)])
     correction_id = f"{stored.number}-{hashlib.sha256(request_id.encode()).hexdigest()[:16]}"
-    with service.transaction() as session:
-        lock_program(session, program.id, shared=True)
-        named_lock(session, f"correction:{request_id}")
-        named_lock(session, f"application:{stored.number}")
-        repo = IntakeRepository(session, service.cipher(program.id))
-        previous = repo.correction_by_request(request_id)
+    with service.uow() as work:
+        lock_program(work, program.id, shared=True)
+        work.lock(f"correction:{request_id}")
+        work.lock(f"application:{stored.number}")
+        repo = service.repo(work, program.id)
+        previous = repo.entries.correction_by_request(request_id)
         if previous is not None:
-            correction, applied_to = previous
-            if correction.request_digest != digest:
+            if previous.request_digest != digest:
                 raise Conflict("同じリクエストIDで異なる内容の補正が送信されました")
-            return CorrectionResult(applied_to, applied=True, replayed=True)
-        row = repo.by_number(stored.number)
+            return CorrectionResult(previous.application_number, applied=True, replayed=True)
+        application = repo.by_number(stored.number)
         repo.lock_facts(program.id, prepared.indexes.values())
-        repo.replace_record(row, prepared.record, prepared.indexes)
+        repo.replace_record(application.id, prepared.record, prepared.indexes)
         found = repo.matches(
             program.id, [(k, d) for k, d in prepared.indexes.items() if k in DUPLICATE_KINDS]
         )
         others = sorted(
             {
-                (other_id, str(EVIDENCE_OF_KIND[kind]), other_number)
-                for kind, _, other_id, other_number in found
-                if other_id != row.id
+                (m.application_id, str(EVIDENCE_OF_KIND[m.kind]), m.application_number)
+                for m in found
+                if m.application_id != application.id
             }
         )
-        flagged = repo.flag_pairs(row.id)
+        flagged = repo.flag_pairs(application.id)
         repo.add_flags(
-            (row.id, other_id, evidence)
+            (application.id, other_id, evidence)
             for other_id, evidence, _ in others
             if (other_id, evidence) not in flagged
         )
-        repo.add_correction(row, request_id, digest, note_text or None, who.subject, None)
-        repo.add_status_event(row, who.subject, TIMELINE_NOTE, f"correction:{correction_id}")
-        service.audit(
-            session, who, RPC, "update", application=stored.number, fields=PERSONAL_FIELDS
+        repo.entries.add_correction(
+            application, request_id, digest, note_text or None, who.subject, None
         )
-        publish_corrected(session, row, correction_id, [(n, e) for _, e, n in others])
+        repo.timeline.add_step(
+            application, who.subject, TIMELINE_NOTE, f"correction:{correction_id}"
+        )
+        work.audit(who, RPC, "update", application=stored.number, fields=PERSONAL_FIELDS)
+        publish_corrected(work, application, correction_id, [(n, e) for _, e, n in others])
         return CorrectionResult(stored.number, applied=True)
 
 
@@ -169,15 +169,15 @@ def _number(value: str) -> str:
 
 
 def _stored(service: IntakeService, number: str) -> _Stored:
-    with service.transaction() as session:
-        row = IntakeRepository(session).by_number(number)
-        repo = IntakeRepository(session, service.cipher(row.program_id))
+    with service.uow() as work:
+        application = work.repo.by_number(number)
+        repo = service.repo(work, application.program_id)
         return _Stored(
-            row.application_number,
-            row.program_id,
-            row.channel,
-            row.received_on,
-            repo.logo_answer_id(row),
+            application.application_number,
+            application.program_id,
+            application.channel,
+            application.received_on,
+            repo.logo_answer_id(application.id),
         )
 
 

@@ -1,9 +1,10 @@
 """Intake's events: an application arrived or was corrected (transactional outbox, issue 6).
 
-Written in the same transaction as the applications they describe (subsidy_platform.outbox),
-delivered to every service subscribed to `intake.application` (review) with the event id as
-idempotency key. An event names the application, its program, received date and channel, and
-the probable duplicates intake found (application numbers and evidence); no personal data.
+Written through the unit of work (`work.publish`) in the same transaction as the applications
+they describe (subsidy_platform.outbox), delivered to every service subscribed to
+`intake.application` (review) with the event id as idempotency key. An event names the
+application, its program, received date and channel, and the probable duplicates intake found
+(application numbers and evidence); no personal data.
 """
 
 from __future__ import annotations
@@ -11,27 +12,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.orm import Session
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
 
 from subsidy_intake.convert import CHANNEL_CODES
-from subsidy_intake.orm import ApplicationRow
-from subsidy_platform.outbox import enqueue
+from subsidy_intake.repository import IntakeRepository, StoredApplication
+from subsidy_platform.unit_of_work import Work
 
 TOPIC = "intake.application"
-PUBLISHED = "published_events"
 
 
 def publish_received(
-    session: Session,
-    rows: Sequence[ApplicationRow],
+    work: Work[IntakeRepository],
+    applications: Sequence[StoredApplication],
     duplicates: Mapping[int, Sequence[tuple[str, str]]],
 ) -> None:
-    """One RECEIVED event per stored application; `duplicates`: row id -> (number, evidence)."""
-    for row in rows:
+    """One RECEIVED event per stored application; `duplicates`: its id -> (number, evidence)."""
+    for row in applications:
         _publish(
-            session,
+            work,
             events_pb2.ApplicationEvent.RECEIVED,
             f"received-{row.application_number}",
             row,
@@ -40,14 +39,14 @@ def publish_received(
 
 
 def publish_corrected(
-    session: Session,
-    row: ApplicationRow,
+    work: Work[IntakeRepository],
+    row: StoredApplication,
     correction_id: str,
     duplicates: Sequence[tuple[str, str]],
 ) -> None:
     """A CORRECTED event for a correction (補正) keyed in for `row`."""
     _publish(
-        session,
+        work,
         events_pb2.ApplicationEvent.CORRECTED,
         f"corrected-{correction_id}",
         row,
@@ -56,10 +55,10 @@ def publish_corrected(
 
 
 def _publish(
-    session: Session,
+    work: Work[IntakeRepository],
     kind: events_pb2.ApplicationEvent.Kind.ValueType,
     key: str,
-    row: ApplicationRow,
+    row: StoredApplication,
     duplicates: Sequence[tuple[str, str]],
 ) -> None:
     event = events_pb2.ApplicationEvent(
@@ -77,5 +76,4 @@ def _publish(
         ],
         occurred_at=datetime.now(UTC).isoformat(),
     )
-    written = enqueue(session, "intake", TOPIC, key, event)
-    session.info[PUBLISHED] = session.info.get(PUBLISHED, 0) + written
+    work.publish(TOPIC, key, event)

@@ -2,22 +2,19 @@
 
 The file is parsed and every line validated first (subsidy_intake.logo_csv); any bad
 line means nothing is written and the report lists every bad line (line number,
-column, problem). A good file is stored in one transaction holding the program's
-import lock: answers already imported (same 回答ID, by blind index) are skipped, the
-same file (same SHA-256) twice is a no-op, and probable duplicates against stored
-applications and within the file are flagged for a checker.
+column, problem). A good file is stored in one transaction of the unit of work holding
+the program's lock alone: answers already imported (same 回答ID, by blind index) are
+skipped, the same file (same SHA-256) twice is a no-op, and probable duplicates against
+stored applications and within the file are flagged for a checker.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from sqlalchemy import select
-
 from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
 from subsidy_intake.logo_csv import LineError, mapping_for, parse_logo_csv
-from subsidy_intake.orm import ImportRow
 from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.service import (
     PERSONAL_FIELDS,
@@ -28,7 +25,6 @@ from subsidy_intake.service import (
     new_application,
 )
 from subsidy_platform.access import Principal
-from subsidy_platform.audit import AuditEvent, record_many
 from subsidy_platform.errors import InvalidArgument
 
 RPC = "ImportLogoCsv"
@@ -63,60 +59,42 @@ def import_logo_file(
         return replace(
             base, errors=tuple(LineError(1, v.field, v.description) for v in error.violations)
         )
-    with service.transaction() as session:
-        lock_program(session, program.id, shared=False)
-        done = session.scalar(
-            select(ImportRow).where(
-                ImportRow.program_id == program.id, ImportRow.file_sha256 == parsed.sha256
-            )
-        )
+    with service.uow() as work:
+        lock_program(work, program.id, shared=False)
+        done = work.repo.entries.imported_rows(program.id, parsed.sha256)
         if done is not None:
-            return replace(base, committed=True, already_present=done.rows)
-        repo = IntakeRepository(session, service.cipher(program.id))
+            return replace(base, committed=True, already_present=done)
+        repo = service.repo(work, program.id)
         fresh = _not_yet_imported(repo, program.id, prepared)
         numbers = repo.allocate_numbers(program.application_number_prefix, len(fresh))
         news = [
             new_application(program, n, None, item) for n, item in zip(numbers, fresh, strict=True)
         ]
-        rows = repo.add_all(news, RECEIVED, who.subject)
-        flags = _flags(repo, program.id, fresh, [r.id for r in rows])
+        stored = repo.add_all(news, RECEIVED, who.subject)
+        flags = _flags(repo, program.id, fresh, [a.id for a in stored])
         repo.add_flags(flags)
         numbers_by_id = repo.numbers_of({other for _, other, _ in flags})
-        numbers_by_id.update({r.id: r.application_number for r in rows})
+        numbers_by_id.update({a.id: a.application_number for a in stored})
         found: dict[int, list[tuple[str, str]]] = {}
         for app_id, other, evidence in flags:
             found.setdefault(app_id, []).append((numbers_by_id[other], evidence))
-        publish_received(session, rows, found)
-        session.add(
-            ImportRow(
-                program_id=program.id,
-                file_sha256=parsed.sha256,
-                file_name=file_name,
-                operator=who.subject,
-                rows=len(prepared),
-                imported=len(rows),
+        publish_received(work, stored, found)
+        repo.entries.add_import(
+            program.id, parsed.sha256, file_name, who.subject, len(prepared), len(stored)
+        )
+        for number in numbers:
+            work.audit(
+                who,
+                RPC,
+                "create",
+                application=number,
+                fields=PERSONAL_FIELDS,
+                purpose=f"import {parsed.sha256[:12]}",
             )
-        )
-        record_many(
-            session,
-            [
-                AuditEvent(
-                    actor=who.subject,
-                    role=who.role,
-                    service="intake",
-                    rpc=RPC,
-                    action="create",
-                    application_id=number,
-                    fields=PERSONAL_FIELDS,
-                    purpose=f"import {parsed.sha256[:12]}",
-                )
-                for number in numbers
-            ],
-        )
         return replace(
             base,
             committed=True,
-            imported=len(rows),
+            imported=len(stored),
             already_present=len(prepared) - len(fresh),
             duplicates_flagged=len({f[0] for f in flags}),
         )
@@ -126,7 +104,7 @@ def _not_yet_imported(
     repo: IntakeRepository, program_id: str, prepared: list[Prepared]
 ) -> list[Prepared]:
     logos = [("logo", p.indexes["logo"]) for p in prepared if "logo" in p.indexes]
-    stored = {digest for _, digest, _, _ in repo.matches(program_id, logos)}
+    stored = {m.digest for m in repo.matches(program_id, logos)}
     fresh, seen = [], set()
     for item in prepared:
         logo = item.indexes.get("logo")
@@ -145,9 +123,9 @@ def _flags(
     wanted = [(k, d) for item in items for k, d in item.indexes.items() if k in DUPLICATE_KINDS]
     new_ids = set(ids)
     stored: dict[tuple[str, str], list[int]] = {}
-    for kind, digest, other_id, _ in repo.matches(program_id, wanted):
-        if other_id not in new_ids:
-            stored.setdefault((kind, digest), []).append(other_id)
+    for match in repo.matches(program_id, wanted):
+        if match.application_id not in new_ids:
+            stored.setdefault((match.kind, match.digest), []).append(match.application_id)
     first_in_file: dict[tuple[str, str], int] = {}
     flags: set[tuple[int, int, str]] = set()
     for item, app_id in zip(items, ids, strict=True):

@@ -11,20 +11,15 @@ a form already accepted returns its application number again.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from subsidy_intake.orm import ApplicationRow, PaperKeyingRow
-from subsidy_intake.service import IntakeService
+from subsidy_intake.repository import IntakeRepository
+from subsidy_intake.service import IntakeService, store
 from subsidy_intake.verification import KeyingOutcome, compare_keyings, decide
 from subsidy_platform.access import Principal
-from subsidy_platform.crypto import DataClass
 from subsidy_platform.errors import FieldViolation, InvalidArgument
-from subsidy_platform.unit_of_work import named_lock
+from subsidy_platform.unit_of_work import Work
 
 RPC = "KeyPaperForm"
 
@@ -50,34 +45,19 @@ def key_paper_form(
         raise InvalidArgument([FieldViolation("form_id", "受付番号を入力してください")])
     record = {**record, "channel": "paper"}
     [prepared] = service.prepare(program, [record])  # validates the keyed record
-    with service.transaction() as session:
-        named_lock(session, f"paper-form:{program.id}:{form_id}")
-        keyings = list(
-            session.scalars(
-                select(PaperKeyingRow)
-                .where(PaperKeyingRow.program_id == program.id, PaperKeyingRow.form_id == form_id)
-                .order_by(PaperKeyingRow.round)
-            )
-        )
+    with service.uow() as work:
+        work.lock(f"paper-form:{program.id}:{form_id}")
+        repo = service.repo(work, program.id)
+        keyings = repo.entries.keyings(program.id, form_id)
         accepted = next((k for k in keyings if k.application_id is not None), None)
         if accepted is not None:
-            number = session.scalar(
-                select(ApplicationRow.application_number).where(
-                    ApplicationRow.id == accepted.application_id
-                )
+            return KeyingResult(
+                KeyingOutcome.ACCEPTED, application_number=accepted.application_number
             )
-            return KeyingResult(KeyingOutcome.ACCEPTED, application_number=number)
         operators = {k.operator for k in keyings}
         if not keyings:
             _store(
-                service,
-                session,
-                who,
-                program.id,
-                form_id,
-                1,
-                record,
-                KeyingOutcome.FIRST_KEYING_STORED,
+                work, repo, who, program.id, form_id, 1, record, KeyingOutcome.FIRST_KEYING_STORED
             )
             return KeyingResult(KeyingOutcome.FIRST_KEYING_STORED)
         if resolve:
@@ -85,81 +65,37 @@ def key_paper_form(
                 return KeyingResult(KeyingOutcome.SAME_OPERATOR)
             diffs: list[str] = []
         else:
+            first = repo.entries.keyed_record(keyings[0].id)
             if len(keyings) >= 2:
-                first = _load(service, program.id, keyings[0])
                 return KeyingResult(KeyingOutcome.MISMATCH, tuple(compare_keyings(first, record)))
-            first = _load(service, program.id, keyings[0])
             diffs = compare_keyings(first, record)
             outcome = decide(keyings[0].operator, who.subject, diffs)
             if outcome is KeyingOutcome.SAME_OPERATOR:
                 return KeyingResult(outcome)
             if outcome is KeyingOutcome.MISMATCH:
-                _store(service, session, who, program.id, form_id, 2, record, outcome)
+                _store(work, repo, who, program.id, form_id, 2, record, outcome)
                 return KeyingResult(outcome, tuple(diffs))
-        result = service.store(session, who, program, f"paper:{form_id}", prepared, RPC)
-        row = _store(
-            service,
-            session,
-            who,
-            program.id,
-            form_id,
-            len(keyings) + 1,
-            record,
-            KeyingOutcome.ACCEPTED,
+        result = store(service, work, who, program, f"paper:{form_id}", prepared, RPC)
+        keying = _store(
+            work, repo, who, program.id, form_id, len(keyings) + 1, record, KeyingOutcome.ACCEPTED
         )
-        row.application_id = session.scalar(
-            select(ApplicationRow.id).where(
-                ApplicationRow.application_number == result.application_number
-            )
-        )
+        repo.entries.accept_keying(keying, result.application_number)
         return KeyingResult(KeyingOutcome.ACCEPTED, application_number=result.application_number)
 
 
 def _store(
-    service: IntakeService,
-    session: Session,
+    work: Work[IntakeRepository],
+    repo: IntakeRepository,
     who: Principal,
     program_id: str,
     form_id: str,
     round_: int,
     record: dict[str, Any],
     outcome: KeyingOutcome,
-) -> PaperKeyingRow:
-    bank = record.get("bank_account")
-    contact = {k: v for k, v in record.items() if k != "bank_account"}
-    cipher = service.cipher(program_id)
-    [contact_ct] = cipher.encrypt(DataClass.CONTACT, [json.dumps(contact, ensure_ascii=False)])
-    [bank_ct] = cipher.encrypt(
-        DataClass.BANK, [json.dumps(bank, ensure_ascii=False) if bank else None]
+) -> int:
+    """Store one keying (encrypted) and note its audit event; the keying's id."""
+    keying = repo.entries.add_keying(program_id, form_id, round_, who.subject, record, outcome.name)
+    work.audit(
+        who, RPC, "create", application=None, fields=("paper_form",), purpose=f"form {form_id}"
     )
-    row = PaperKeyingRow(
-        program_id=program_id,
-        form_id=form_id,
-        round=round_,
-        operator=who.subject,
-        contact_ct=contact_ct or "",
-        bank_ct=bank_ct,
-        outcome=outcome.name,
-    )
-    session.add(row)
-    service.audit(
-        session,
-        who,
-        RPC,
-        "create",
-        application=None,
-        fields=("paper_form",),
-        purpose=f"form {form_id}",
-    )
-    session.flush()
-    return row
-
-
-def _load(service: IntakeService, program_id: str, row: PaperKeyingRow) -> dict[str, Any]:
-    cipher = service.cipher(program_id)
-    [contact] = cipher.decrypt(DataClass.CONTACT, [row.contact_ct])
-    record: dict[str, Any] = json.loads(contact or "{}")
-    if row.bank_ct:
-        [bank] = cipher.decrypt(DataClass.BANK, [row.bank_ct])
-        record["bank_account"] = json.loads(bank or "null")
-    return record
+    return keying

@@ -1,30 +1,29 @@
-"""Call-center look-up, the application view, the timeline, inquiries and attachments.
+"""Call-center look-up, the application view, the timeline and attachments.
 
 Searches go through blind indexes only (application number, name kana + birth date,
 phone). Every read of personal data is audited with the caller's purpose; the view is
-masked unless the caller's role may unmask and states a purpose (masking.py). The
-inquiry log (問合せ対応履歴) keeps its free-text summary encrypted. Status transitions
-come from the other services' identities and are idempotent by request id.
+masked unless the caller's role may unmask and states a purpose (masking.py). Status
+transitions come from the other services' identities, each only the statuses its
+declaration `reports`, and are idempotent by request id. The inquiry log is inquiries.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import select
 
 from subsidy_intake.facts import person_fact, phone_fact
 from subsidy_intake.masking import mask_bank, mask_name, masked_record, may_unmask
-from subsidy_intake.orm import ApplicationRow, BlindIndexRow, InquiryRow, StatusEventRow
 from subsidy_intake.records import CONTACT_FIELDS
-from subsidy_intake.repository import IntakeRepository, blind_indexes
+from subsidy_intake.repository import blind_indexes
 from subsidy_intake.service import PERSONAL_FIELDS, IntakeService
+from subsidy_intake.timeline_repository import TimelineEntry
 from subsidy_platform.access import Principal
-from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import reportable_by
 from subsidy_platform.errors import FieldViolation, InvalidArgument, PermissionDenied
+from subsidy_rules.program import Program
 
 STATUSES = (
     "RECEIVED",
@@ -39,8 +38,6 @@ STATUSES = (
     "TRANSFER_FAILED",
     "WITHDRAWN",
 )
-INQUIRY_CHANNELS = ("電話", "窓口", "メール", "郵便")
-INQUIRY_CATEGORIES = ("制度", "記入方法", "進捗", "補正", "振込", "苦情", "その他")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +50,40 @@ class Summary:
     channel: str
 
 
-def _require_purpose(purpose: str | None, field: str = "purpose") -> str:
+@dataclass(frozen=True, slots=True)
+class ApplicationView:
+    """An application as the caller may see it, with its open duplicate flags."""
+
+    record: dict[str, Any]
+    program_id: str
+    status: str
+    masked: bool
+    duplicates: tuple[tuple[str, str], ...]  # (other application number, evidence code)
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    status: str
+    events: tuple[TimelineEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ChecklistItem:
+    kind: str
+    label: str
+    required: bool
+    present: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Checklist:
+    """The program's attachments, which are on file, and the labels of the missing ones."""
+
+    items: tuple[ChecklistItem, ...]
+    missing: tuple[str, ...]
+
+
+def require_purpose(purpose: str | None, field: str = "purpose") -> str:
     if not purpose or not purpose.strip():
         raise InvalidArgument([FieldViolation(field, "閲覧目的を入力してください")])
     return purpose.strip()
@@ -71,48 +101,41 @@ def search(
     purpose: str | None = None,
 ) -> list[Summary]:
     program = service.program(program_id)
-    reason = _require_purpose(purpose)
-    cipher = service.cipher(program.id)
-    with service.transaction() as session:
-        query = select(ApplicationRow).where(ApplicationRow.program_id == program.id)
-        if number:
-            query = query.where(ApplicationRow.application_number == number.strip())
-        else:
-            fact = _search_fact(name_kana, birth_date, phone)
-            [digest] = blind_indexes(cipher, [fact])
-            query = query.join(
-                BlindIndexRow, BlindIndexRow.application_id == ApplicationRow.id
-            ).where(BlindIndexRow.kind == fact[0], BlindIndexRow.digest == digest)
-        rows = list(
-            session.scalars(query.order_by(ApplicationRow.received_on, ApplicationRow.id).limit(50))
-        )
-        names = cipher.decrypt(DataClass.CONTACT, [r.name_ct for r in rows]) if rows else []
-        for row in rows:
-            service.audit(
-                session,
+    reason = require_purpose(purpose)
+    index = None
+    if not number:
+        fact = search_fact(name_kana, birth_date, phone)
+        [digest] = blind_indexes(service.cipher(program.id), [fact])
+        index = (fact[0], digest)
+    with service.uow() as work:
+        repo = service.repo(work, program.id)
+        hits = repo.search(program.id, number=number.strip() if number else None, index=index)
+        for hit in hits:
+            work.audit(
                 who,
                 "SearchApplications",
                 "read",
-                application=row.application_number,
+                application=hit.application.application_number,
                 fields=("name",),
                 purpose=reason,
             )
         return [
             Summary(
-                r.application_number,
-                r.program_id,
-                r.status,
-                r.received_on.isoformat(),
-                mask_name(n or ""),
-                r.channel,
+                hit.application.application_number,
+                hit.application.program_id,
+                hit.application.status,
+                hit.application.received_on.isoformat(),
+                mask_name(hit.name or ""),
+                hit.application.channel,
             )
-            for r, n in zip(rows, names, strict=True)
+            for hit in hits
         ]
 
 
-def _search_fact(
+def search_fact(
     name_kana: str | None, birth_date: str | None, phone: str | None
 ) -> tuple[str, str]:
+    """The blind-index fact a search by phone, or by name kana and birth date, looks up."""
     if phone:
         try:
             return phone_fact(phone)
@@ -139,19 +162,18 @@ def _search_fact(
 
 def get_application(
     service: IntakeService, who: Principal, number: str, *, unmask: bool, purpose: str | None
-) -> tuple[dict[str, Any], str, str, bool, list[tuple[str, str]]]:
-    """(record, program id, status, masked, duplicate flags) as the caller may see it."""
+) -> ApplicationView:
+    """The application as the caller may see it (masked unless unmasked with a purpose)."""
     if who.kind == "service":
         return _for_service(service, who, number, purpose)
     if unmask and not may_unmask(who.role):
         raise PermissionDenied("この役割ではマスクを解除できません")
-    reason = _require_purpose(purpose) if unmask else (purpose or None)
-    with service.transaction() as session:
-        row = IntakeRepository(session).by_number(number)
-        repo = IntakeRepository(session, service.cipher(row.program_id))
-        record = repo.decrypt_record(row, bank=True)
-        service.audit(
-            session,
+    reason = require_purpose(purpose) if unmask else (purpose or None)
+    with service.uow() as work:
+        application = work.repo.by_number(number)
+        repo = service.repo(work, application.program_id)
+        record = repo.decrypt_record(application.id, bank=True)
+        work.audit(
             who,
             "GetApplication",
             "unmask" if unmask else "read",
@@ -159,32 +181,30 @@ def get_application(
             fields=PERSONAL_FIELDS,
             purpose=reason,
         )
-        flags = repo.flags_of(row.id)
-        return (
-            (record if unmask else masked_record(record)),
-            row.program_id,
-            row.status,
+        return ApplicationView(
+            record if unmask else masked_record(record),
+            application.program_id,
+            application.status,
             not unmask,
-            flags,
+            tuple(repo.flags_of(application.id)),
         )
 
 
 def _for_service(
     service: IntakeService, who: Principal, number: str, purpose: str | None
-) -> tuple[dict[str, Any], str, str, bool, list[tuple[str, str]]]:
+) -> ApplicationView:
     """Another service's read (review's checks): contact details, the bank account masked.
 
     Bank details are decrypted only by intake and shown only to staff; a service never
     receives them (review's Vault policy has no bank key either). The read is audited under
     the service's identity with the purpose it states (naming the staff member it acts for).
     """
-    reason = _require_purpose(purpose)
-    with service.transaction() as session:
-        row = IntakeRepository(session).by_number(number)
-        repo = IntakeRepository(session, service.cipher(row.program_id))
-        record = repo.decrypt_record(row, bank=True)
-        service.audit(
-            session,
+    reason = require_purpose(purpose)
+    with service.uow() as work:
+        application = work.repo.by_number(number)
+        repo = service.repo(work, application.program_id)
+        record = repo.decrypt_record(application.id, bank=True)
+        work.audit(
             who,
             "GetApplication",
             "read",
@@ -192,16 +212,19 @@ def _for_service(
             fields=CONTACT_FIELDS,
             purpose=reason,
         )
-        return mask_bank(record), row.program_id, row.status, True, repo.flags_of(row.id)
+        return ApplicationView(
+            mask_bank(record),
+            application.program_id,
+            application.status,
+            True,
+            tuple(repo.flags_of(application.id)),
+        )
 
 
-def timeline(service: IntakeService, number: str) -> tuple[str, list[StatusEventRow]]:
-    with service.transaction() as session:
-        repo = IntakeRepository(session)
-        row = repo.by_number(number)
-        events = repo.timeline(row.id)
-        session.expunge_all()
-        return row.status, events
+def timeline(service: IntakeService, number: str) -> Timeline:
+    with service.uow() as work:
+        application = work.repo.by_number(number)
+        return Timeline(application.status, tuple(work.repo.timeline.of(application.id)))
 
 
 def report_transition(
@@ -211,7 +234,9 @@ def report_transition(
     status: str,
     note: str | None,
     request_id: str,
-) -> StatusEventRow:
+) -> TimelineEntry:
+    """Another service's status report onto the timeline: only the statuses it declares it
+    `reports`, once per request id (a repeated report returns the step recorded first)."""
     allowed = reportable_by(who.subject) if who.kind == "service" else frozenset()
     if status not in STATUSES:
         raise InvalidArgument([FieldViolation("status", f"状態が正しくありません: {status}")])
@@ -219,140 +244,31 @@ def report_transition(
         raise PermissionDenied(f"このサービスは状態 {status} を報告できません")
     if not request_id:
         raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
-    with service.transaction() as session:
-        repo = IntakeRepository(session)
-        row = repo.by_number(number)
-        existing = session.scalar(
-            select(StatusEventRow).where(StatusEventRow.request_id == request_id)
-        )
-        if existing is None:
-            existing = StatusEventRow(
-                application_id=row.id,
-                status=status,
-                actor=who.subject,
-                service=who.subject.removeprefix("service:"),
-                note=note,
-                request_id=request_id,
-            )
-            session.add(existing)
-            row.status = status
-            session.flush()
-        session.refresh(existing)
-        session.expunge(existing)
-        return existing
-
-
-def record_inquiry(
-    service: IntakeService,
-    who: Principal,
-    *,
-    request_id: str | None,
-    number: str | None,
-    program_id: str | None,
-    channel: str,
-    category: str,
-    summary: str,
-    follow_up: bool,
-    contacted_at: datetime | None,
-) -> InquiryRow:
-    """Log one contact; a general question (no application) names its program."""
-    violations = []
-    if not number and not program_id:
-        violations.append(
-            FieldViolation("program_id", "申請番号がない問合せは制度IDを指定してください")
-        )
-    if channel not in INQUIRY_CHANNELS:
-        violations.append(
-            FieldViolation("channel", f"受付方法は {'・'.join(INQUIRY_CHANNELS)} のいずれかです")
-        )
-    if category not in INQUIRY_CATEGORIES:
-        violations.append(
-            FieldViolation("category", f"分類は {'・'.join(INQUIRY_CATEGORIES)} のいずれかです")
-        )
-    if not summary.strip():
-        violations.append(FieldViolation("summary", "対応内容を入力してください"))
-    if violations:
-        raise InvalidArgument(violations)
-    with service.transaction() as session:
-        if request_id:
-            existing = session.scalar(select(InquiryRow).where(InquiryRow.request_id == request_id))
-            if existing is not None:
-                session.expunge(existing)
-                return existing
-        application = IntakeRepository(session).by_number(number) if number else None
-        program_id = application.program_id if application else service.program(program_id or "").id
-        [ciphertext] = service.cipher(program_id).encrypt(DataClass.CONTACT, [summary])
-        inquiry = InquiryRow(
+    with service.uow() as work:
+        application = work.repo.by_number(number)
+        existing = work.repo.timeline.by_request(request_id)
+        if existing is not None:
+            return existing
+        return work.repo.timeline.report(
+            application.id,
+            status,
+            actor=who.subject,
+            service=who.subject.removeprefix("service:"),
+            note=note,
             request_id=request_id,
-            program_id=program_id,
-            application_id=application.id if application else None,
-            contacted_at=contacted_at or datetime.now(UTC),
-            channel=channel,
-            agent=who.subject,
-            category=category,
-            summary_ct=ciphertext or "",
-            follow_up_needed=follow_up,
         )
-        session.add(inquiry)
-        service.audit(
-            session, who, "RecordInquiry", "create", application=number, fields=("inquiry_summary",)
-        )
-        session.flush()
-        session.expunge(inquiry)
-        return inquiry
-
-
-def list_inquiries(
-    service: IntakeService,
-    who: Principal,
-    *,
-    number: str | None,
-    follow_up_only: bool,
-    purpose: str | None,
-) -> list[tuple[InquiryRow, str | None, str]]:
-    """(inquiry, application number, plaintext summary), newest first."""
-    reason = _require_purpose(purpose)
-    with service.transaction() as session:
-        query = select(InquiryRow, ApplicationRow.application_number).outerjoin(
-            ApplicationRow, ApplicationRow.id == InquiryRow.application_id
-        )
-        if number:
-            query = query.where(ApplicationRow.application_number == number)
-        if follow_up_only:
-            query = query.where(InquiryRow.follow_up_needed.is_(True))
-        rows = list(
-            session.execute(
-                query.order_by(InquiryRow.contacted_at.desc(), InquiryRow.id.desc()).limit(200)
-            )
-        )
-        out: list[tuple[InquiryRow, str | None, str]] = []
-        for inquiry, app_number in rows:
-            [summary] = service.cipher(inquiry.program_id or "").decrypt(
-                DataClass.CONTACT, [inquiry.summary_ct]
-            )
-            service.audit(
-                session,
-                who,
-                "ListInquiries",
-                "read",
-                application=app_number,
-                fields=("inquiry_summary",),
-                purpose=reason,
-            )
-            out.append((inquiry, app_number, summary or ""))
-        session.expunge_all()
-        return out
 
 
 def attachment_checklist(
-    service: IntakeService, number: str, present: list[str] | None = None
-) -> tuple[list[tuple[str, str, bool, bool]], list[str]]:
-    """(kind, label, required, present) per attachment of the program, and the missing labels."""
-    with service.transaction() as session:
-        row = IntakeRepository(session).by_number(number)
-        program = service.program(row.program_id)
-        known = {a.kind for a in program.attachments}
+    service: IntakeService, number: str, present: Sequence[str] | None = None
+) -> Checklist:
+    """The attachment checklist of an application; `present` records kinds now on file."""
+    with service.uow() as work:
+        application = work.repo.by_number(number)
+        program = service.program(application.program_id)
+        have = set(application.attachments)
         if present is not None:
+            known = {a.kind for a in program.attachments}
             unknown = [k for k in present if k not in known]
             if unknown:
                 raise InvalidArgument(
@@ -362,8 +278,15 @@ def attachment_checklist(
                         )
                     ]
                 )
-            row.attachments = sorted(set(row.attachments) | set(present))
-        have = set(row.attachments)
-        items = [(a.kind, a.label, a.required, a.kind in have) for a in program.attachments]
-        missing = [label for kind, label, required, ok in items if required and not ok]
-        return items, missing
+            have |= set(present)
+            work.repo.set_attachments(application.id, have)
+        return checklist(program, have)
+
+
+def checklist(program: Program, have: Iterable[str]) -> Checklist:
+    """(kind, label, required, present) per attachment of the program, and what is missing."""
+    on_file = set(have)
+    items = tuple(
+        ChecklistItem(a.kind, a.label, a.required, a.kind in on_file) for a in program.attachments
+    )
+    return Checklist(items, tuple(i.label for i in items if i.required and not i.present))

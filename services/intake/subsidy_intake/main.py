@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from subsidy.intake.v1 import intake_pb2_grpc
 
 from subsidy_intake.declaration import DECLARATION
+from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.roles import INTAKE
 from subsidy_intake.service import IntakeService
 from subsidy_intake.servicer import IntakeServicer
@@ -26,7 +27,9 @@ IntakeProcess = ServiceProcess
 
 
 def servicers(context: ServiceContext) -> list[Registration]:
-    service = IntakeService(context.sessions, context.cipher, context.programs, context.relay)
+    service = IntakeService(
+        context.unit_of_work(IntakeRepository), context.cipher, context.programs
+    )
     return [(intake_pb2_grpc.add_IntakeServiceServicer_to_server, IntakeServicer(service), INTAKE)]
 
 

@@ -1,8 +1,15 @@
-"""Persistence of applications with encryption at the edge (DESIGN.md principle 6).
+"""Persistence of applications with encryption at the edge (DESIGN.md principle 6 and
+"Service shape": SQL only here, no ORM row leaves it).
 
-Everything personal is encrypted in Vault batches before it is added to the session,
-and decrypted only when a use case asks for it; searchable facts are stored as blind
-indexes. The repository never commits: the service layer owns the transaction.
+Every SQL statement of intake is in this module and its siblings: the status timeline
+(timeline_repository.py), the inquiry log (inquiries_repository.py) and what operators key
+in besides applications: paper keyings, corrections, file imports (entry_repository.py);
+`IntakeRepository` reaches them as `repo.timeline`, `repo.inquiries` and `repo.entries`.
+Rows leave as frozen dataclasses (`StoredApplication`, `Match`, `SearchHit`; the siblings'
+`TimelineEntry`, `InquiryRecord`, `PaperKeying`, ...). Everything personal is encrypted in
+Vault batches before it is added to the session, and decrypted only when a use case asks
+for it; searchable facts are stored as blind indexes. The repository never commits: the
+unit of work owns the transaction.
 """
 
 from __future__ import annotations
@@ -15,13 +22,9 @@ from typing import Any, Protocol
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session
 
-from subsidy_intake.orm import (
-    ApplicationRow,
-    BlindIndexRow,
-    CorrectionRow,
-    DuplicateFlagRow,
-    StatusEventRow,
-)
+from subsidy_intake.entry_repository import EntryRepository
+from subsidy_intake.inquiries_repository import InquiryRepository
+from subsidy_intake.orm import ApplicationRow, BlindIndexRow, DuplicateFlagRow, StatusEventRow
 from subsidy_intake.records import (
     BANK_FIELDS,
     CONTACT_FIELDS,
@@ -30,6 +33,7 @@ from subsidy_intake.records import (
     contact_values,
     public_purchases,
 )
+from subsidy_intake.timeline_repository import TimelineRepository
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.errors import NotFound
 
@@ -64,8 +68,55 @@ class NewApplication:
     indexes: dict[str, str]  # kind -> digest
 
 
+@dataclass(frozen=True, slots=True)
+class StoredApplication:
+    """A stored application's own facts, without any personal field."""
+
+    id: int
+    application_number: str
+    program_id: str
+    request_id: str | None
+    request_digest: str | None
+    channel: str
+    received_on: date
+    status: str
+    attachments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A stored application sharing a blind index (of `kind`, `digest`) with a new record."""
+
+    kind: str
+    digest: str
+    application_id: int
+    application_number: str
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """An application found by a call-center search, with its applicant's name (plaintext)."""
+
+    application: StoredApplication
+    name: str | None
+
+
 FACT = "intake-fact"  # the blind-index domain of intake's searchable facts
 MATCH_CHUNK = 5000  # digests per query (PostgreSQL allows 65,535 parameters)
+
+
+def _stored(row: ApplicationRow) -> StoredApplication:
+    return StoredApplication(
+        id=row.id,
+        application_number=row.application_number,
+        program_id=row.program_id,
+        request_id=row.request_id,
+        request_digest=row.request_digest,
+        channel=row.channel,
+        received_on=row.received_on,
+        status=row.status,
+        attachments=tuple(row.attachments or ()),
+    )
 
 
 class IntakeRepository:
@@ -75,12 +126,26 @@ class IntakeRepository:
     def __init__(self, session: Session, cipher: Cipher | None = None) -> None:
         self.session = session
         self._cipher = cipher
+        self.inquiries = InquiryRepository(session, cipher)
+        self.entries = EntryRepository(session, cipher)
+        self.timeline = TimelineRepository(session)
+
+    def with_cipher(self, cipher: Cipher) -> IntakeRepository:
+        """The same transaction with one program's cipher."""
+        return IntakeRepository(self.session, cipher)
 
     @property
     def cipher(self) -> Cipher:
         if self._cipher is None:
             raise RuntimeError("this repository was opened without a cipher")
         return self._cipher
+
+    def _row(self, application_id: int) -> ApplicationRow:
+        """The ORM row of an application read in this transaction (from the session's map)."""
+        row = self.session.get(ApplicationRow, application_id)
+        if row is None:
+            raise NotFound("申請", str(application_id))
+        return row
 
     # numbers and locks ------------------------------------------------------------------
 
@@ -110,7 +175,7 @@ class IntakeRepository:
 
     def add_all(
         self, items: Sequence[NewApplication], status: str, actor: str
-    ) -> list[ApplicationRow]:
+    ) -> list[StoredApplication]:
         """Encrypt (two Vault batches for the whole list) and add applications with indexes."""
         contact = self.cipher.encrypt(
             DataClass.CONTACT, [v for i in items for v in contact_values(i.record)]
@@ -160,18 +225,19 @@ class IntakeRepository:
                 StatusEventRow(application_id=row.id, status=status, actor=actor, service="intake")
             )
         self.session.flush()
-        return rows
+        return [_stored(row) for row in rows]
 
     def replace_record(
-        self, row: ApplicationRow, record: dict[str, Any], indexes: dict[str, str]
+        self, application_id: int, record: dict[str, Any], indexes: dict[str, str]
     ) -> None:
-        """Re-encrypt a corrected record into `row` (two Vault batches) and replace its indexes.
+        """Re-encrypt a corrected record in place (two Vault batches) and replace its indexes.
 
         The application number, program, channel, received date, status and request id are
         the stored application's and stay; the ciphertext columns, the public columns of the
         record (residence, purchases, pledges, bank and branch codes) and every blind index
         are the corrected record's.
         """
+        row = self._row(application_id)
         contact = self.cipher.encrypt(DataClass.CONTACT, contact_values(record))
         bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
         account = record.get("bank_account") or {}
@@ -192,100 +258,73 @@ class IntakeRepository:
         )
         self.session.flush()
 
-    def add_status_event(
-        self, row: ApplicationRow, actor: str, note: str | None, request_id: str | None
-    ) -> None:
-        """A timeline step at the application's current status (the status does not change)."""
-        self.session.add(
-            StatusEventRow(
-                application_id=row.id,
-                status=row.status,
-                actor=actor,
-                service="intake",
-                note=note,
-                request_id=request_id,
-            )
-        )
-        self.session.flush()
+    def set_attachments(self, application_id: int, kinds: Iterable[str]) -> None:
+        """The attachment kinds now on file for an application (sorted, each once)."""
+        self._row(application_id).attachments = sorted(set(kinds))
 
     def add_flags(self, flags: Iterable[tuple[int, int, str]]) -> int:
-        count = 0
-        for application_id, other_id, evidence in flags:
-            self.session.add(
-                DuplicateFlagRow(
-                    application_id=application_id, other_application_id=other_id, evidence=evidence
-                )
-            )
-            count += 1
+        """Flag (application id, other application id, evidence) triples for a checker."""
+        rows = [
+            DuplicateFlagRow(application_id=a, other_application_id=o, evidence=e)
+            for a, o, e in flags
+        ]
+        self.session.add_all(rows)
         self.session.flush()
-        return count
-
-    def add_correction(
-        self,
-        row: ApplicationRow,
-        request_id: str,
-        request_digest: str,
-        note: str | None,
-        keyed_by: str,
-        second_keyed_by: str | None,
-    ) -> CorrectionRow:
-        """Record an applied correction by its request id; the note is encrypted (contact)."""
-        [note_ct] = self.cipher.encrypt(DataClass.CONTACT, [note]) if note else [None]
-        correction = CorrectionRow(
-            application_id=row.id,
-            program_id=row.program_id,
-            request_id=request_id,
-            request_digest=request_digest,
-            note_ct=note_ct,
-            keyed_by=keyed_by,
-            second_keyed_by=second_keyed_by,
-        )
-        self.session.add(correction)
-        self.session.flush()
-        return correction
+        return len(rows)
 
     # reads ------------------------------------------------------------------------------
 
-    def correction_by_request(self, request_id: str) -> tuple[CorrectionRow, str] | None:
-        """The correction applied under a request id, with its application's number."""
-        found = self.session.execute(
-            select(CorrectionRow, ApplicationRow.application_number)
-            .join(ApplicationRow, ApplicationRow.id == CorrectionRow.application_id)
-            .where(CorrectionRow.request_id == request_id)
-        ).first()
-        return (found[0], str(found[1])) if found is not None else None
-
-    def flag_pairs(self, application_id: int) -> set[tuple[int, str]]:
-        """(other application id, evidence) of every flag on one application, resolved or not."""
-        rows = self.session.execute(
-            select(DuplicateFlagRow.other_application_id, DuplicateFlagRow.evidence).where(
-                DuplicateFlagRow.application_id == application_id
-            )
-        )
-        return {(int(i), str(e)) for i, e in rows}
-
-    def by_request(self, program_id: str, request_id: str) -> ApplicationRow | None:
-        return self.session.scalar(
+    def by_request(self, program_id: str, request_id: str) -> StoredApplication | None:
+        row = self.session.scalar(
             select(ApplicationRow).where(
                 ApplicationRow.program_id == program_id, ApplicationRow.request_id == request_id
             )
         )
+        return _stored(row) if row is not None else None
 
-    def by_number(self, application_number: str) -> ApplicationRow:
-        row = self.session.scalar(
-            select(ApplicationRow).where(ApplicationRow.application_number == application_number)
+    def by_number(self, application_number: str, *, for_update: bool = False) -> StoredApplication:
+        """One application by number; `for_update` holds its row until the transaction ends."""
+        query = select(ApplicationRow).where(
+            ApplicationRow.application_number == application_number
         )
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        row = self.session.scalar(query)
         if row is None:
             raise NotFound("申請", application_number)
-        return row
+        return _stored(row)
 
-    def matches(
-        self, program_id: str, kind_digests: Sequence[tuple[str, str]]
-    ) -> list[tuple[str, str, int, str]]:
-        """(kind, digest, application id, application number) of stored rows sharing a digest."""
+    def search(
+        self,
+        program_id: str,
+        *,
+        number: str | None = None,
+        index: tuple[str, str] | None = None,
+        limit: int = 50,
+    ) -> list[SearchHit]:
+        """Applications of a program by number or by one blind index (kind, digest), oldest
+        first, with the applicants' names decrypted in one Vault batch."""
+        query = select(ApplicationRow).where(ApplicationRow.program_id == program_id)
+        if number is not None:
+            query = query.where(ApplicationRow.application_number == number)
+        elif index is not None:
+            kind, digest = index
+            query = query.join(
+                BlindIndexRow, BlindIndexRow.application_id == ApplicationRow.id
+            ).where(BlindIndexRow.kind == kind, BlindIndexRow.digest == digest)
+        rows = list(
+            self.session.scalars(
+                query.order_by(ApplicationRow.received_on, ApplicationRow.id).limit(limit)
+            )
+        )
+        names = self.cipher.decrypt(DataClass.CONTACT, [r.name_ct for r in rows]) if rows else []
+        return [SearchHit(_stored(r), n) for r, n in zip(rows, names, strict=True)]
+
+    def matches(self, program_id: str, kind_digests: Sequence[tuple[str, str]]) -> list[Match]:
+        """The stored applications sharing one of the (kind, digest) blind indexes."""
         wanted = set(kind_digests)
         digests = sorted({d for _, d in wanted})
-        found: list[tuple[str, str, int, str]] = []
+        found: list[Match] = []
         for start in range(0, len(digests), MATCH_CHUNK):
             rows = self.session.execute(
                 select(
@@ -300,7 +339,7 @@ class IntakeRepository:
                     BlindIndexRow.digest.in_(digests[start : start + MATCH_CHUNK]),
                 )
             )
-            found.extend((k, d, i, n) for k, d, i, n in rows if (k, d) in wanted)
+            found.extend(Match(k, d, i, n) for k, d, i, n in rows if (k, d) in wanted)
         return found
 
     def numbers_of(self, ids: Iterable[int]) -> dict[int, str]:
@@ -314,6 +353,15 @@ class IntakeRepository:
             )
         )
         return {int(i): str(n) for i, n in rows}
+
+    def flag_pairs(self, application_id: int) -> set[tuple[int, str]]:
+        """(other application id, evidence) of every flag on one application, resolved or not."""
+        rows = self.session.execute(
+            select(DuplicateFlagRow.other_application_id, DuplicateFlagRow.evidence).where(
+                DuplicateFlagRow.application_id == application_id
+            )
+        )
+        return {(int(i), str(e)) for i, e in rows}
 
     def flags_of(self, application_id: int) -> list[tuple[str, str]]:
         """(other application number, evidence) of the open flags on one application."""
@@ -329,24 +377,17 @@ class IntakeRepository:
         )
         return [(n, e) for n, e in rows]
 
-    def timeline(self, application_id: int) -> list[StatusEventRow]:
-        return list(
-            self.session.scalars(
-                select(StatusEventRow)
-                .where(StatusEventRow.application_id == application_id)
-                .order_by(StatusEventRow.at, StatusEventRow.id)
-            )
-        )
-
-    def logo_answer_id(self, row: ApplicationRow) -> str | None:
+    def logo_answer_id(self, application_id: int) -> str | None:
         """The stored application's LoGo answer id (one contact-class decryption)."""
+        row = self._row(application_id)
         if not row.logo_answer_id_ct:
             return None
         [plain] = self.cipher.decrypt(DataClass.CONTACT, [row.logo_answer_id_ct])
         return plain
 
-    def decrypt_record(self, row: ApplicationRow, *, bank: bool) -> dict[str, Any]:
+    def decrypt_record(self, application_id: int, *, bank: bool) -> dict[str, Any]:
         """The v1 record of a stored application (bank fields only when asked)."""
+        row = self._row(application_id)
         contact = self.cipher.decrypt(
             DataClass.CONTACT, [getattr(row, f"{f}_ct") for f in CONTACT_FIELDS]
         )

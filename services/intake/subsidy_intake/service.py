@@ -1,9 +1,12 @@
-"""Intake use cases: submit, import, verification keying, look-up, timeline, inquiries.
+"""What intake's use cases share, and the first of them: submitting one application.
 
-Each use case is one database transaction: validate (rules library format), normalise,
-compute blind indexes (Vault HMAC), then inside the transaction lock the facts it
-depends on, check idempotency, store the encrypted application, flag probable
-duplicates for a checker (never a silent refusal), write the audit record, commit.
+A use case is `(service, caller, command) -> result` (DESIGN.md "Service shape"). It
+validates (rules library format), normalises and computes blind indexes (Vault HMAC)
+before its transaction, then runs in one transaction of the platform's unit of work
+(`service.uow()`, a `Work[IntakeRepository]`): lock the facts it depends on
+(`work.lock`, `repo.lock_facts`), check idempotency, store the encrypted application,
+flag probable duplicates for a checker (never a silent refusal), note the audit events
+(`work.audit`, appended at commit) and the outbox events (`work.publish`), commit.
 PostgreSQL or Vault failing anywhere gives `DependencyUnavailable` and nothing is
 written (the transaction is rolled back; ciphertext never outlives it).
 """
@@ -11,28 +14,29 @@ written (the transaction is rolled back; ciphertext never outlives it).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
-
-from subsidy_intake.events import PUBLISHED, publish_received
+from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
 from subsidy_intake.records import BANK_FIELDS, CONTACT_FIELDS
-from subsidy_intake.repository import Cipher, IntakeRepository, NewApplication, blind_indexes
+from subsidy_intake.repository import (
+    Cipher,
+    IntakeRepository,
+    Match,
+    NewApplication,
+    StoredApplication,
+    blind_indexes,
+)
 from subsidy_platform.access import Principal
-from subsidy_platform.audit import AuditEvent
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
-from subsidy_platform.outbox import OutboxRelay
-from subsidy_platform.unit_of_work import UnitOfWork, named_lock
+from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_rules.application import Application, FormatError, parse_application
 from subsidy_rules.program import Program
 
 SERVICE = "intake"
 MATCHED_KINDS = frozenset({*DUPLICATE_KINDS, "logo"})
-PENDING_AUDIT = "pending_audit_events"
 RECEIVED = "RECEIVED"
 PERSONAL_FIELDS = CONTACT_FIELDS + BANK_FIELDS  # what an audit event of a whole record names
 
@@ -57,14 +61,13 @@ class Prepared:
 
 @dataclass
 class IntakeService:
-    """The intake use cases over a session factory, a cipher per program and the programs."""
+    """The intake use cases' dependencies: the unit of work, a cipher per program, the
+    programs (built once per process by main.py)."""
 
-    sessions: sessionmaker[Session]
+    uow: UnitOfWork[IntakeRepository]
     cipher_for: Callable[[str], Cipher]
     programs: Mapping[str, Program]
-    relay: OutboxRelay | None = None
     _ciphers: dict[str, Cipher] = field(default_factory=dict)
-    _uow: UnitOfWork[Session] | None = None
 
     # plumbing ---------------------------------------------------------------------------
 
@@ -82,47 +85,9 @@ class IntakeService:
             cipher = self._ciphers[program_id] = self.cipher_for(program_id)
         return cipher
 
-    @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """One transaction of the platform's unit of work (subsidy_platform.unit_of_work).
-
-        Database failures become DependencyUnavailable (UNAVAILABLE); audit events noted
-        during the transaction are appended to the audit chain as its last statements; a
-        commit that wrote outbox events wakes the relay.
-        """
-        if self._uow is None:
-            self._uow = UnitOfWork(self.sessions, SERVICE, lambda session: session)
-            if self.relay is not None:
-                self._uow.on_commit.append(self.relay.wake)
-        with self._uow() as work:
-            yield work.session
-            work.pending_audit.extend(work.session.info.pop(PENDING_AUDIT, []))
-            work.published += work.session.info.pop(PUBLISHED, 0)
-
-    def audit(
-        self,
-        session: Session,
-        who: Principal,
-        rpc: str,
-        action: str,
-        *,
-        application: str | None,
-        fields: Sequence[str],
-        purpose: str | None = None,
-    ) -> None:
-        """Note an access to personal data; written to the audit chain at commit."""
-        session.info.setdefault(PENDING_AUDIT, []).append(
-            AuditEvent(
-                actor=who.subject,
-                role=who.role,
-                service=SERVICE,
-                rpc=rpc,
-                action=action,
-                application_id=application,
-                fields=tuple(fields),
-                purpose=purpose,
-            ),
-        )
+    def repo(self, work: Work[IntakeRepository], program_id: str) -> IntakeRepository:
+        """The transaction's repository with one program's cipher."""
+        return work.repo.with_cipher(self.cipher(program_id))
 
     # validation -------------------------------------------------------------------------
 
@@ -151,79 +116,91 @@ class IntakeService:
             prepared.append(Prepared(record, application, indexes, digests[len(flat) + n]))
         return prepared
 
-    # submit -----------------------------------------------------------------------------
 
-    def submit(
-        self,
-        who: Principal,
-        program_id: str,
-        request_id: str | None,
-        record: dict[str, Any],
-        *,
-        rpc: str = "SubmitApplication",
-    ) -> SubmitResult:
-        program = self.program(program_id)
-        if request_id is not None and not request_id.strip():
-            raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
-        [item] = self.prepare(program, [record])
-        with self.transaction() as session:
-            return self.store(session, who, program, request_id, item, rpc)
+# submit -------------------------------------------------------------------------------
 
-    def store(
-        self,
-        session: Session,
-        who: Principal,
-        program: Program,
-        request_id: str | None,
-        item: Prepared,
-        rpc: str,
-    ) -> SubmitResult:
-        """Store one prepared application inside the caller's transaction (or replay)."""
-        repo = IntakeRepository(session, self.cipher(program.id))
-        lock_program(session, program.id, shared=True)
-        repo.lock_facts(program.id, [item.request_digest, *item.indexes.values()])
-        stored = repo.matches(
-            program.id, [(k, d) for k, d in item.indexes.items() if k in MATCHED_KINDS]
-        )
-        replay = self._replay(repo, program.id, request_id, item, stored)
-        if replay is not None:
-            return replay
-        duplicates = [
-            (kind, number, other_id)
-            for kind, _, other_id, number in stored
-            if kind in DUPLICATE_KINDS
-        ]
-        [number] = repo.allocate_numbers(program.application_number_prefix, 1)
-        [row] = repo.add_all(
-            [new_application(program, number, request_id, item)], RECEIVED, who.subject
-        )
-        repo.add_flags(
-            (row.id, other_id, str(EVIDENCE_OF_KIND[kind])) for kind, _, other_id in duplicates
-        )
-        self.audit(session, who, rpc, "create", application=number, fields=PERSONAL_FIELDS)
-        flags = tuple(sorted({(n, str(EVIDENCE_OF_KIND[k])) for k, n, _ in duplicates}))
-        publish_received(session, [row], {row.id: flags})
-        return SubmitResult(number, RECEIVED, flags, replayed=False)
 
-    def _replay(
-        self,
-        repo: IntakeRepository,
-        program_id: str,
-        request_id: str | None,
-        item: Prepared,
-        stored: list[tuple[str, str, int, str]],
-    ) -> SubmitResult | None:
-        """The first result again for a request id (or LoGo answer) already stored."""
-        existing = repo.by_request(program_id, request_id) if request_id else None
-        if existing is not None and existing.request_digest != item.request_digest:
-            raise Conflict("同じリクエストIDで異なる内容の申請が送信されました")
-        same_answer = [number for kind, _, _, number in stored if kind == "logo"]
-        if existing is None and same_answer:
-            existing = repo.by_number(same_answer[0])
-        if existing is None:
-            return None
-        flags = tuple(sorted({(n, e) for n, e in repo.flags_of(existing.id)}))
-        return SubmitResult(existing.application_number, existing.status, flags, replayed=True)
+def submit(
+    service: IntakeService,
+    who: Principal,
+    program_id: str,
+    request_id: str | None,
+    record: dict[str, Any],
+    *,
+    rpc: str = "SubmitApplication",
+) -> SubmitResult:
+    """Store one application (or replay the first result for its request id)."""
+    program = service.program(program_id)
+    if request_id is not None and not request_id.strip():
+        raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
+    [item] = service.prepare(program, [record])
+    with service.uow() as work:
+        return store(service, work, who, program, request_id, item, rpc)
+
+
+def store(
+    service: IntakeService,
+    work: Work[IntakeRepository],
+    who: Principal,
+    program: Program,
+    request_id: str | None,
+    item: Prepared,
+    rpc: str,
+) -> SubmitResult:
+    """Store one prepared application inside the caller's transaction (or replay)."""
+    repo = service.repo(work, program.id)
+    lock_program(work, program.id, shared=True)
+    repo.lock_facts(program.id, [item.request_digest, *item.indexes.values()])
+    stored = repo.matches(
+        program.id, [(k, d) for k, d in item.indexes.items() if k in MATCHED_KINDS]
+    )
+    replay = replayed(repo, program.id, request_id, item.request_digest, stored)
+    if replay is not None:
+        return replay
+    duplicates = [
+        (m.kind, m.application_number, m.application_id)
+        for m in stored
+        if m.kind in DUPLICATE_KINDS
+    ]
+    [number] = repo.allocate_numbers(program.application_number_prefix, 1)
+    [application] = repo.add_all(
+        [new_application(program, number, request_id, item)], RECEIVED, who.subject
+    )
+    repo.add_flags(
+        (application.id, other_id, str(EVIDENCE_OF_KIND[kind])) for kind, _, other_id in duplicates
+    )
+    work.audit(who, rpc, "create", application=number, fields=PERSONAL_FIELDS)
+    flags = tuple(sorted({(n, str(EVIDENCE_OF_KIND[k])) for k, n, _ in duplicates}))
+    publish_received(work, [application], {application.id: flags})
+    return SubmitResult(number, RECEIVED, flags, replayed=False)
+
+
+def replayed(
+    repo: IntakeRepository,
+    program_id: str,
+    request_id: str | None,
+    request_digest: str,
+    stored: Sequence[Match],
+) -> SubmitResult | None:
+    """The first result again for a request id (or LoGo answer) already stored.
+
+    The same request id with another request digest (other content) is `Conflict`; an
+    application with the same LoGo answer id is the same answer sent again.
+    """
+    existing = repo.by_request(program_id, request_id) if request_id else None
+    if existing is not None and existing.request_digest != request_digest:
+        raise Conflict("同じリクエストIDで異なる内容の申請が送信されました")
+    same_answer = [m.application_number for m in stored if m.kind == "logo"]
+    if existing is None and same_answer:
+        existing = repo.by_number(same_answer[0])
+    if existing is None:
+        return None
+    return _result_of(repo, existing)
+
+
+def _result_of(repo: IntakeRepository, existing: StoredApplication) -> SubmitResult:
+    flags = tuple(sorted({(n, e) for n, e in repo.flags_of(existing.id)}))
+    return SubmitResult(existing.application_number, existing.status, flags, replayed=True)
 
 
 def new_application(
@@ -241,9 +218,9 @@ def new_application(
     )
 
 
-def lock_program(session: Session, program_id: str, *, shared: bool) -> None:
+def lock_program(work: Work[IntakeRepository], program_id: str, *, shared: bool) -> None:
     """Submissions share the program lock; a file import holds it alone."""
-    named_lock(session, f"program:{program_id}", shared=shared)
+    work.lock(f"program:{program_id}", shared=shared)
 
 
 def canonical(record: dict[str, Any]) -> str:

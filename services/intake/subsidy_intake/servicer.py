@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
-from typing import Any
 
 import grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
-from subsidy_intake import lookup
+from subsidy_intake import inquiries, lookup
 from subsidy_intake.convert import CHANNEL_CODES, record_from_proto, record_to_proto
 from subsidy_intake.corrections import submit_correction
 from subsidy_intake.imports import import_logo_file
+from subsidy_intake.inquiries_repository import InquiryRecord
 from subsidy_intake.keying import key_paper_form
 from subsidy_intake.logo_csv import UnknownProgramError
-from subsidy_intake.service import IntakeService
+from subsidy_intake.service import IntakeService, submit
+from subsidy_intake.timeline_repository import TimelineEntry
 from subsidy_platform.access import current_principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument, PlatformError
 from subsidy_platform.servicing import rpc_errors
@@ -45,7 +45,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     def SubmitApplication(
         self, request: intake_pb2.SubmitApplicationRequest, context: grpc.ServicerContext
     ) -> intake_pb2.SubmitApplicationResponse:
-        result = self.service.submit(
+        result = submit(
+            self.service,
             current_principal(),
             request.program_id,
             request.request_id or None,
@@ -151,7 +152,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     def GetApplication(
         self, request: intake_pb2.GetApplicationRequest, context: grpc.ServicerContext
     ) -> intake_pb2.ApplicationView:
-        record, program_id, status, masked, flags = lookup.get_application(
+        view = lookup.get_application(
             self.service,
             current_principal(),
             request.application_number,
@@ -160,30 +161,29 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         )
         return intake_pb2.ApplicationView(
             application_number=request.application_number,
-            program_id=program_id,
-            status=_status(status),
-            masked=masked,
-            application=record_to_proto(record),
-            duplicates=[_flag(n, e) for n, e in flags],
+            program_id=view.program_id,
+            status=_status(view.status),
+            masked=view.masked,
+            application=record_to_proto(view.record),
+            duplicates=[_flag(n, e) for n, e in view.duplicates],
         )
 
     @rpc
     def GetTimeline(
         self, request: intake_pb2.GetTimelineRequest, context: grpc.ServicerContext
     ) -> intake_pb2.Timeline:
-        status, events = lookup.timeline(self.service, request.application_number)
+        timeline = lookup.timeline(self.service, request.application_number)
         return intake_pb2.Timeline(
             application_number=request.application_number,
-            status=_status(status),
-            events=[_event(e) for e in events],
+            status=_status(timeline.status),
+            events=[_event(e) for e in timeline.events],
         )
 
     @rpc
     def RecordInquiry(
         self, request: intake_pb2.RecordInquiryRequest, context: grpc.ServicerContext
     ) -> intake_pb2.Inquiry:
-        contacted = _instant(request.contacted_at, "contacted_at")
-        row = lookup.record_inquiry(
+        inquiry = inquiries.record_inquiry(
             self.service,
             current_principal(),
             request_id=request.request_id or None,
@@ -193,22 +193,24 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             category=request.category,
             summary=request.summary,
             follow_up=request.follow_up_needed,
-            contacted_at=contacted,
+            contacted_at=request.contacted_at,
         )
-        return _inquiry(row, request.application_number, request.summary)
+        return _inquiry(inquiry, request.application_number, request.summary)
 
     @rpc
     def ListInquiries(
         self, request: intake_pb2.ListInquiriesRequest, context: grpc.ServicerContext
     ) -> intake_pb2.ListInquiriesResponse:
-        rows = lookup.list_inquiries(
+        listed = inquiries.list_inquiries(
             self.service,
             current_principal(),
             number=request.application_number or None,
             follow_up_only=request.follow_up_only,
             purpose=request.purpose,
         )
-        return intake_pb2.ListInquiriesResponse(inquiries=[_inquiry(r, n, s) for r, n, s in rows])
+        return intake_pb2.ListInquiriesResponse(
+            inquiries=[_inquiry(i.inquiry, i.application_number, i.summary) for i in listed]
+        )
 
     @rpc
     def ReportStatusTransition(
@@ -231,17 +233,17 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     ) -> intake_pb2.AttachmentChecklist:
         return _checklist(
             request.application_number,
-            *lookup.attachment_checklist(self.service, request.application_number),
+            lookup.attachment_checklist(self.service, request.application_number),
         )
 
     @rpc
     def RecordAttachments(
         self, request: intake_pb2.RecordAttachmentsRequest, context: grpc.ServicerContext
     ) -> intake_pb2.AttachmentChecklist:
-        items, missing = lookup.attachment_checklist(
+        checklist = lookup.attachment_checklist(
             self.service, request.application_number, list(request.present)
         )
-        return _checklist(request.application_number, items, missing)
+        return _checklist(request.application_number, checklist)
 
     @rpc
     def SubmitCorrection(
@@ -270,7 +272,7 @@ def _flag(number: str, evidence: str) -> common_pb2.DuplicateFlag:
     )
 
 
-def _event(event: Any) -> intake_pb2.TimelineEvent:
+def _event(event: TimelineEntry) -> intake_pb2.TimelineEvent:
     return intake_pb2.TimelineEvent(
         at=event.at.isoformat(),
         status=_status(event.status),
@@ -280,42 +282,28 @@ def _event(event: Any) -> intake_pb2.TimelineEvent:
     )
 
 
-def _instant(value: str, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise InvalidArgument(
-            [FieldViolation(field, "日時は RFC 3339 形式で入力してください")]
-        ) from None
-    if parsed.tzinfo is None:
-        raise InvalidArgument([FieldViolation(field, "日時にはタイムゾーンを付けてください")])
-    return parsed
-
-
-def _inquiry(row: Any, number: str | None, summary: str) -> intake_pb2.Inquiry:
+def _inquiry(inquiry: InquiryRecord, number: str | None, summary: str) -> intake_pb2.Inquiry:
     return intake_pb2.Inquiry(
-        inquiry_id=str(row.id),
+        inquiry_id=str(inquiry.id),
         application_number=number or "",
-        contacted_at=row.contacted_at.isoformat(),
-        channel=row.channel,
-        agent=row.agent,
-        category=row.category,
+        contacted_at=inquiry.contacted_at.isoformat(),
+        channel=inquiry.channel,
+        agent=inquiry.agent,
+        category=inquiry.category,
         summary=summary,
-        follow_up_needed=row.follow_up_needed,
+        follow_up_needed=inquiry.follow_up_needed,
     )
 
 
-def _checklist(
-    number: str, items: list[tuple[str, str, bool, bool]], missing: list[str]
-) -> intake_pb2.AttachmentChecklist:
+def _checklist(number: str, checklist: lookup.Checklist) -> intake_pb2.AttachmentChecklist:
     return intake_pb2.AttachmentChecklist(
         application_number=number,
         items=[
-            intake_pb2.AttachmentItem(kind=k, label=label, required=r, present=p)
-            for k, label, r, p in items
+            intake_pb2.AttachmentItem(
+                kind=i.kind, label=i.label, required=i.required, present=i.present
+            )
+            for i in checklist.items
         ],
-        missing=missing,
-        complete=not missing,
+        missing=list(checklist.missing),
+        complete=not checklist.missing,
     )

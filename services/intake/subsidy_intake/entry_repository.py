@@ -1,0 +1,191 @@
+"""Persistence of what operators key in besides applications: paper keyings (ベリファイ入力),
+corrections (補正) and LoGo file imports, with encryption at the edge.
+
+Part of intake's repository (repository.py: `repo.entries`): SQL only here, rows leave as
+frozen dataclasses. A keyed paper record is stored as ciphertext (its bank account in the
+bank class, the rest in the contact class), a correction's note as contact-class
+ciphertext; imports keep only the file's SHA-256 and counts.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from subsidy_intake.orm import ApplicationRow, CorrectionRow, ImportRow, PaperKeyingRow
+from subsidy_platform.crypto import DataClass
+from subsidy_platform.errors import NotFound
+
+if TYPE_CHECKING:
+    from subsidy_intake.repository import Cipher, StoredApplication
+
+
+@dataclass(frozen=True, slots=True)
+class PaperKeying:
+    """One stored keying of a paper form; `application_number` once the form was accepted."""
+
+    id: int
+    round: int
+    operator: str
+    outcome: str
+    application_id: int | None
+    application_number: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AppliedCorrection:
+    """A correction already applied under a request id: its content digest and application."""
+
+    request_digest: str
+    application_number: str
+
+
+class EntryRepository:
+    """Keyings, corrections and imports through one session; `cipher` (one program's)."""
+
+    def __init__(self, session: Session, cipher: Cipher | None = None) -> None:
+        self.session = session
+        self._cipher = cipher
+
+    @property
+    def cipher(self) -> Cipher:
+        if self._cipher is None:
+            raise RuntimeError("this repository was opened without a cipher")
+        return self._cipher
+
+    # paper keyings ----------------------------------------------------------------------
+
+    def keyings(self, program_id: str, form_id: str) -> list[PaperKeying]:
+        """The keyings of one paper form, by round."""
+        rows = self.session.execute(
+            select(PaperKeyingRow, ApplicationRow.application_number)
+            .outerjoin(ApplicationRow, ApplicationRow.id == PaperKeyingRow.application_id)
+            .where(PaperKeyingRow.program_id == program_id, PaperKeyingRow.form_id == form_id)
+            .order_by(PaperKeyingRow.round)
+        )
+        return [
+            PaperKeying(k.id, k.round, k.operator, k.outcome, k.application_id, number)
+            for k, number in rows
+        ]
+
+    def add_keying(
+        self,
+        program_id: str,
+        form_id: str,
+        round_: int,
+        operator: str,
+        record: dict[str, Any],
+        outcome: str,
+    ) -> int:
+        """Store one keying (its bank account in the bank class); its id."""
+        bank = record.get("bank_account")
+        contact = {k: v for k, v in record.items() if k != "bank_account"}
+        [contact_ct] = self.cipher.encrypt(
+            DataClass.CONTACT, [json.dumps(contact, ensure_ascii=False)]
+        )
+        [bank_ct] = self.cipher.encrypt(
+            DataClass.BANK, [json.dumps(bank, ensure_ascii=False) if bank else None]
+        )
+        row = PaperKeyingRow(
+            program_id=program_id,
+            form_id=form_id,
+            round=round_,
+            operator=operator,
+            contact_ct=contact_ct or "",
+            bank_ct=bank_ct,
+            outcome=outcome,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row.id
+
+    def keyed_record(self, keying_id: int) -> dict[str, Any]:
+        """The record of a stored keying (decrypted)."""
+        row = self.session.get(PaperKeyingRow, keying_id)
+        if row is None:
+            raise NotFound("入力", str(keying_id))
+        [contact] = self.cipher.decrypt(DataClass.CONTACT, [row.contact_ct])
+        record: dict[str, Any] = json.loads(contact or "{}")
+        if row.bank_ct:
+            [bank] = self.cipher.decrypt(DataClass.BANK, [row.bank_ct])
+            record["bank_account"] = json.loads(bank or "null")
+        return record
+
+    def accept_keying(self, keying_id: int, application_number: str) -> None:
+        """Link the accepting keying to the application it was submitted as."""
+        row = self.session.get(PaperKeyingRow, keying_id)
+        if row is None:
+            raise NotFound("入力", str(keying_id))
+        row.application_id = self.session.scalar(
+            select(ApplicationRow.id).where(ApplicationRow.application_number == application_number)
+        )
+
+    # corrections ------------------------------------------------------------------------
+
+    def correction_by_request(self, request_id: str) -> AppliedCorrection | None:
+        """The correction applied under a request id, with its application's number."""
+        found = self.session.execute(
+            select(CorrectionRow.request_digest, ApplicationRow.application_number)
+            .join(ApplicationRow, ApplicationRow.id == CorrectionRow.application_id)
+            .where(CorrectionRow.request_id == request_id)
+        ).first()
+        return AppliedCorrection(str(found[0]), str(found[1])) if found is not None else None
+
+    def add_correction(
+        self,
+        application: StoredApplication,
+        request_id: str,
+        request_digest: str,
+        note: str | None,
+        keyed_by: str,
+        second_keyed_by: str | None,
+    ) -> None:
+        """Record an applied correction by its request id; the note is encrypted (contact)."""
+        [note_ct] = self.cipher.encrypt(DataClass.CONTACT, [note]) if note else [None]
+        self.session.add(
+            CorrectionRow(
+                application_id=application.id,
+                program_id=application.program_id,
+                request_id=request_id,
+                request_digest=request_digest,
+                note_ct=note_ct,
+                keyed_by=keyed_by,
+                second_keyed_by=second_keyed_by,
+            )
+        )
+        self.session.flush()
+
+    # file imports -----------------------------------------------------------------------
+
+    def imported_rows(self, program_id: str, file_sha256: str) -> int | None:
+        """The line count of a file already imported (by its SHA-256), None when it is new."""
+        return self.session.scalar(
+            select(ImportRow.rows).where(
+                ImportRow.program_id == program_id, ImportRow.file_sha256 == file_sha256
+            )
+        )
+
+    def add_import(
+        self,
+        program_id: str,
+        file_sha256: str,
+        file_name: str,
+        operator: str,
+        rows: int,
+        imported: int,
+    ) -> None:
+        self.session.add(
+            ImportRow(
+                program_id=program_id,
+                file_sha256=file_sha256,
+                file_name=file_name,
+                operator=operator,
+                rows=rows,
+                imported=imported,
+            )
+        )
+        self.session.flush()
