@@ -8,14 +8,19 @@ whatever the record carries. A paper application's correction is keyed twice and
 field by field (verification.compare_keyings, as for paper forms): two keyings that differ
 apply nothing and return the differing fields.
 
+An application already decided or beyond (交付決定・不交付決定 and what follows them, or
+withdrawn: `DECIDED`) is no longer corrected: `Conflict` (FAILED_PRECONDITION), checked
+under the application's row lock so that a decision reported at the same time is seen.
+
 Otherwise one transaction: the program's shared lock (a file import holds it alone), a lock
 on the request id and one on the application, replay by request id (the same id and content
-return the first result; the same id with other content is `Conflict`), the record
-re-encrypted in place with its blind indexes replaced under their fact locks, duplicate flags
-added against the other applications the corrected record now matches (flags already there
-stay for a checker to resolve), the correction recorded (its note encrypted), a timeline
-step at the current status (review decides what the correction changes), the audit event
-and a CORRECTED event in intake's outbox for the subscribers of `intake.application`.
+return the first result, even once the application is decided; the same id with other
+content is `Conflict`), the status check above, the record re-encrypted in place with its
+blind indexes replaced under their fact locks, duplicate flags added against the other
+applications the corrected record now matches (flags already there stay for a checker to
+resolve), the correction recorded (its note encrypted), a timeline step at the current
+status (review decides what the correction changes), the audit event and a CORRECTED event
+in intake's outbox for the subscribers of `intake.application`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,16 @@ MAX_NOTE = 200
 MAX_NUMBER = 32  # the longest stored application number, and the most of one ever echoed
 TIMELINE_NOTE = "補正入力"
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # line breaks, tabs ok
+# the statuses from which an application is no longer corrected, as staff read them
+DECIDED = {
+    "GRANTED": "交付決定済み",
+    "NOT_GRANTED": "不交付決定済み",
+    "NOTICE_SENT": "決定通知送付済み",
+    "PAYMENT_SCHEDULED": "振込予定",
+    "PAID": "振込済み",
+    "TRANSFER_FAILED": "振込不能",
+    "WITHDRAWN": "取下げ済み",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +75,7 @@ class _Stored:
     channel: str
     received_on: date
     logo_answer_id: str | None
+    status: str
 
 
 def submit_correction(
@@ -87,6 +103,7 @@ def submit_correction(
     if second is not None:
         differing = compare_keyings(corrected, second)
         if differing:
+            refuse_if_decided(stored.status)
             return CorrectionResult(stored.number, applied=False, differing_fields=tuple(differing))
     content = {"application_number": stored.number, "application": corrected, "note": note_text}
     if second is not None:
@@ -105,7 +122,8 @@ def submit_correction(
             if previous.request_digest != digest:
                 raise Conflict("同じリクエストIDで異なる内容の補正が送信されました")
             return CorrectionResult(previous.application_number, applied=True, replayed=True)
-        application = repo.by_number(stored.number)
+        application = repo.by_number(stored.number, for_update=True)
+        refuse_if_decided(application.status)
         repo.lock_facts(program.id, prepared.indexes.values())
         repo.replace_record(application.id, prepared.record, prepared.indexes)
         found = repo.matches(
@@ -133,6 +151,13 @@ def submit_correction(
         work.audit(who, RPC, "update", application=stored.number, fields=PERSONAL_FIELDS)
         publish_corrected(work, application, correction_id, [(n, e) for _, e, n in others])
         return CorrectionResult(stored.number, applied=True)
+
+
+def refuse_if_decided(status: str) -> None:
+    """`Conflict` for an application decided or beyond (or withdrawn): no more corrections."""
+    label = DECIDED.get(status)
+    if label is not None:
+        raise Conflict(f"決定後または取下げ後の申請は補正できません（状態: {label}）")
 
 
 def _request_id(value: str) -> str:
@@ -178,6 +203,7 @@ def _stored(service: IntakeService, number: str) -> _Stored:
             application.channel,
             application.received_on,
             repo.logo_answer_id(application.id),
+            application.status,
         )
 
 
