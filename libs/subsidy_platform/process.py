@@ -53,6 +53,7 @@ from subsidy_rules.program import Program, load_programs
 
 log = logging.getLogger(__name__)
 R = TypeVar("R")
+DRAIN_SECONDS = 25.0
 
 
 @dataclass
@@ -257,10 +258,19 @@ def run_service(
     process = start(environment, programs, address)
     log.info("%s serving on %s", name, address)
     try:
-        wait_for_termination(process.running)
+        wait_for_termination(process.running, grace=drain_seconds())
     finally:
         process.stop(grace=0)
         log.info("%s stopped", name)
+
+
+def drain_seconds(environ: Mapping[str, str] = os.environ) -> float:
+    """How long SIGTERM waits for calls in flight (`SUBSIDY_DRAIN_SECONDS`, default 25 s:
+    under Kubernetes' default grace period of 30 s)."""
+    try:
+        return max(0.0, float(environ.get("SUBSIDY_DRAIN_SECONDS") or DRAIN_SECONDS))
+    except ValueError:
+        return DRAIN_SECONDS
 
 
 def _deliver(

@@ -9,8 +9,6 @@ in-flight calls (subsidy_platform.process). Staff sign in at the platform's sign
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from subsidy.intake.v1 import intake_pb2_grpc
 
 from subsidy_intake.declaration import DECLARATION
@@ -18,10 +16,8 @@ from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.roles import INTAKE
 from subsidy_intake.service import IntakeService
 from subsidy_intake.servicer import IntakeServicer
-from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_service
-from subsidy_platform.runtime import Environment
+from subsidy_platform.process import ServiceContext, ServiceProcess, builder, run_service
 from subsidy_platform.server import Registration
-from subsidy_rules.program import Program
 
 IntakeProcess = ServiceProcess
 
@@ -33,24 +29,7 @@ def servicers(context: ServiceContext) -> list[Registration]:
     return [(intake_pb2_grpc.add_IntakeServiceServicer_to_server, IntakeServicer(service), INTAKE)]
 
 
-def build(
-    environment: Environment,
-    programs: Mapping[str, Program],
-    address: str = "127.0.0.1:0",
-    *,
-    tls: bool = True,
-    addresses: Mapping[str, str] | None = None,
-) -> ServiceProcess:
-    """Start the intake server on `address` (port 0: any free port)."""
-    return start_service(
-        environment,
-        DECLARATION,
-        servicers,
-        programs=programs,
-        address=address,
-        tls=tls,
-        addresses=addresses,
-    )
+build = builder(DECLARATION, servicers)
 
 
 def main() -> None:
