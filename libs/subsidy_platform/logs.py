@@ -7,6 +7,9 @@ cannot leak. Personal data must not reach the message either (principle 7): stri
 holding Japanese text (names, addresses) are replaced before formatting, e-mail addresses and
 phone, account and postal numbers are masked in the formatted message, and an exception is
 logged as its type and code locations without its message (database errors quote values).
+Every argument, extra value and the formatted message are capped before they are scanned
+(`telemetry.bounded`, 2 KiB, marked `[truncated]`), so a huge value costs linear time and
+never fills the log.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from typing import IO, Any
 
 from opentelemetry import trace
 
-from subsidy_platform.telemetry import REDACTED, has_japanese_text, redact_contact_values
+from subsidy_platform.telemetry import (
+    REDACTED,
+    bounded,
+    has_japanese_text,
+    redact_contact_values,
+)
 
 ALLOWED_EXTRA_KEYS = frozenset(
     {
@@ -105,14 +113,14 @@ def _message(record: logging.LogRecord) -> str:
 def _safe_argument(value: object) -> object:
     if isinstance(value, bool | int | float) or value is None:
         return value
-    text = str(value)
+    text = bounded(str(value))
     return REDACTED if has_japanese_text(text) else text
 
 
 def _safe_value(value: object) -> object:
     if isinstance(value, bool | int | float) or value is None:
         return value
-    text = str(value)
+    text = bounded(str(value))
     return REDACTED if has_japanese_text(text) else redact_contact_values(text)
 
 

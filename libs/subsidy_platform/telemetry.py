@@ -8,7 +8,14 @@ personal-data field (`name`, `birth_date`, `account_number`, ...) or whose value
 (an e-mail address, a phone or account number, Japanese text), keeps only the type and the code
 location of recorded exceptions (database errors quote the offending values), and cuts status
 descriptions down to the error's name. SQL spans carry the statement text only; bind
-parameters are never recorded. `instrument_grpc_server`, `instrument_grpc_client` and
+parameters are never recorded.
+
+The scrubber must never be the slow part of a request, whatever a caller puts into an id or
+an error message (issue "Hardening", finding 1): every value is cut to `MAX_SCANNED_LENGTH`
+(2 KiB) before it is scanned, marked `[truncated]` (a value-like run of characters cut at the
+limit is dropped too, so half an e-mail address never survives the cut), and every pattern
+has bounded repetitions (an e-mail's local part at most 64 characters, at most 8 labels of
+at most 63 after the `@`, as RFC 5321 allows), so scanning is linear in the capped length. `instrument_grpc_server`, `instrument_grpc_client` and
 `instrument_engine` attach the instrumentation to one server, channel or engine, so nothing
 is patched globally or at import time.
 """
@@ -19,6 +26,7 @@ import functools
 import json
 import os
 import re
+import string
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -119,8 +127,17 @@ SAFE_KEYS = frozenset(
 
 Their values are still checked."""
 
+MAX_SCANNED_LENGTH = 2048
+"""Characters of one value (attribute, status description, log message) that are scanned and
+kept; the rest is cut off before scanning and the value marked with `TRUNCATED`."""
+MAX_CODE_LOCATIONS = 64
+"""Innermost `File ...` lines of a recorded exception's traceback that are kept."""
+TRUNCATED = " [truncated]"
+
+# Every repetition is bounded: each start position costs at most a constant amount of work,
+# so a scan is linear in the (capped) length of its input.
 _CONTACT_VALUE = re.compile(
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"  # e-mail address
+    r"[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,8}"  # e-mail address
     r"|(?<![\w-])0\d{1,4}-\d{1,4}-\d{3,4}(?![\w-])"  # phone number with hyphens
     r"|(?<![\w-])0\d{9,10}(?![\w-])"  # phone number without hyphens
     r"|(?<![\w-])\d{7}(?![\w-])"  # bank account number
@@ -129,6 +146,18 @@ _CONTACT_VALUE = re.compile(
 )
 _JAPANESE_TEXT = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uf900-\ufaff\uff01-\uff9f]")
 _SAFE_DESCRIPTION = re.compile(r"^[A-Za-z_][\w.]*$")
+_VALUE_CHARACTERS = string.ascii_letters + string.digits + "_.+-@"
+"""The characters the contact patterns are made of (they match in ASCII mode)."""
+
+
+def bounded(text: str, limit: int = MAX_SCANNED_LENGTH) -> str:
+    """The text itself, or its first `limit` characters marked `TRUNCATED`.
+
+    A run of value characters at the cut is dropped with the rest: it may be the first half
+    of an e-mail address or a phone number that the scan could no longer recognise."""
+    if len(text) <= limit:
+        return text
+    return text[:limit].rstrip(_VALUE_CHARACTERS) + TRUNCATED
 
 
 @functools.lru_cache(maxsize=4096)
@@ -146,7 +175,10 @@ def is_personal_key(key: str) -> bool:
 
 
 def looks_personal(value: str) -> bool:
-    """Whether a string looks like personal data (e-mail, phone, account, Japanese text)."""
+    """Whether a string looks like personal data (e-mail, phone, account, Japanese text).
+
+    Only the first `MAX_SCANNED_LENGTH` characters are looked at: callers keep no more."""
+    value = bounded(value)
     return _CONTACT_VALUE.search(value) is not None or has_japanese_text(value)
 
 
@@ -156,16 +188,34 @@ def has_japanese_text(value: str) -> bool:
 
 
 def redact_contact_values(text: str) -> str:
-    """The text with e-mail addresses, phone, account and postal numbers replaced."""
-    return _CONTACT_VALUE.sub(REDACTED, text)
+    """The text, capped (`bounded`), with e-mail addresses, phone, account and postal
+    numbers replaced."""
+    return _CONTACT_VALUE.sub(REDACTED, bounded(text))
 
 
 def scrub_attributes(attributes: Mapping[str, AttributeValue] | None) -> dict[str, AttributeValue]:
-    """A copy with personal keys and personal-looking values replaced by `REDACTED`."""
+    """A copy with personal keys and personal-looking values replaced by `REDACTED`; long
+    strings are kept capped (`bounded`)."""
     scrubbed: dict[str, AttributeValue] = {}
     for key, value in (attributes or {}).items():
-        scrubbed[key] = REDACTED if is_personal_key(key) or _value_is_personal(value) else value
+        if is_personal_key(key):
+            scrubbed[key] = REDACTED
+            continue
+        capped = _bounded_value(value)
+        scrubbed[key] = REDACTED if _value_is_personal(capped) else capped
     return scrubbed
+
+
+def _bounded_value(value: AttributeValue) -> AttributeValue:
+    if isinstance(value, str):
+        return bounded(value)
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, bytes)
+        and all(isinstance(item, str) for item in value)
+    ):
+        return tuple(bounded(str(item)) for item in value)
+    return value
 
 
 def _value_is_personal(value: AttributeValue) -> bool:
@@ -188,16 +238,20 @@ def _scrub_event(event: Event) -> Event:
 
 
 def _code_locations(stacktrace: str) -> str:
-    """The `File ..., line ..., in ...` lines of a traceback: no messages, no source lines."""
-    return "\n".join(line for line in stacktrace.splitlines() if line.startswith("  File "))
+    """The innermost `File ..., line ..., in ...` lines of a traceback: no messages, no source
+    lines, each line capped."""
+    locations = [line for line in stacktrace.splitlines() if line.startswith("  File ")]
+    return "\n".join(bounded(line, 512) for line in locations[-MAX_CODE_LOCATIONS:])
 
 
 def scrub_status(status: Status) -> Status:
     """Keep an error's name (`StatusCode.NOT_FOUND`, `IntegrityError`), never its message."""
     description = status.description
-    if description is None or _SAFE_DESCRIPTION.match(description):
+    if description is None or (
+        len(description) <= MAX_SCANNED_LENGTH and _SAFE_DESCRIPTION.match(description)
+    ):
         return status
-    head = description.split(":", 1)[0].strip()
+    head = description[:MAX_SCANNED_LENGTH].split(":", 1)[0].strip()
     return Status(status.status_code, head if _SAFE_DESCRIPTION.match(head) else REDACTED)
 
 

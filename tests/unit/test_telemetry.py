@@ -5,6 +5,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
@@ -13,15 +16,21 @@ from typing import Any
 import grpc
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode
 from sqlalchemy import create_engine, text
 
 from subsidy_platform.config import Settings
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.telemetry import (
+    MAX_SCANNED_LENGTH,
     REDACTED,
+    TRUNCATED,
     instrument_engine,
     instrument_grpc_client,
     instrument_grpc_server,
+    redact_contact_values,
+    scrub_attributes,
+    scrub_status,
     setup_telemetry,
 )
 
@@ -190,3 +199,97 @@ def test_log_lines_drop_unknown_extra_keys_and_mask_personal_values(
     assert first["message"] == f"duplicate of {REDACTED}, mail {REDACTED}"
     assert second["exception"]["type"] == "ValueError"
     assert "trace_id" not in first
+
+
+MIB = 2**20
+CAPPED = MAX_SCANNED_LENGTH + len(TRUNCATED)
+
+
+def test_a_1_mib_id_in_a_span_is_written_capped_and_marked_truncated(
+    provider: TracerProvider, settings: Settings
+) -> None:
+    huge = "S2025-" + "0" * MIB
+    tracer = provider.get_tracer(__name__)
+    with tracer.start_as_current_span("GetApplication") as span:
+        span.set_attribute("application_id", huge)
+        span.set_attribute("lookup.keys", [huge, "S2025-000001"])
+        span.set_status(Status(StatusCode.ERROR, f"NotFound: no application {huge}"))
+        span.record_exception(LookupError(f"no application {huge}"))
+
+    raw, (written,) = _spans(provider, settings)
+
+    assert len(raw) < 4 * CAPPED
+    kept = written["attributes"]["application_id"]
+    assert kept.endswith(TRUNCATED) and len(kept) <= CAPPED
+    assert written["attributes"]["lookup.keys"][1] == "S2025-000001"
+    assert written["status"]["description"] == "NotFound"
+    assert written["events"][0]["attributes"]["exception.message"] == REDACTED
+
+
+def test_a_value_cut_at_the_cap_keeps_no_part_of_an_address_it_cut_in_half() -> None:
+    words = "see " * (MAX_SCANNED_LENGTH // 4 - 2)
+    value = words + "taro@example.jp and more"  # the address straddles the cap
+    assert len(words) < MAX_SCANNED_LENGTH < len(words) + len("taro@example.jp")
+
+    kept = scrub_attributes({"detail": value})["detail"]
+    logged = redact_contact_values(value)
+
+    assert kept == logged == words + TRUNCATED
+    assert scrub_attributes({"detail": "折り返し " + value}) == {"detail": REDACTED}
+
+
+def test_a_1_mib_log_argument_gives_a_capped_line(log_stream: io.StringIO) -> None:
+    logging.getLogger("subsidy_intake.service").warning(
+        "no application %s", "S2025-" + "0" * MIB, extra={"application_id": "A" * MIB}
+    )
+
+    line = json.loads(log_stream.getvalue())
+
+    assert line["message"].endswith(TRUNCATED) and len(line["message"]) <= CAPPED
+    assert line["application_id"].endswith(TRUNCATED)
+
+
+ADVERSARIAL_SCRUB = textwrap.dedent(
+    """
+    from opentelemetry.trace import Status, StatusCode
+    from subsidy_platform import telemetry
+    from subsidy_platform.logs import JsonFormatter
+    import logging
+
+    MIB = 2**20
+    inputs = ["a" * MIB, "a@a." * (MIB // 4), "a@" * (MIB // 2), "0" * MIB, "0-0-" * (MIB // 4)]
+    for value in inputs:
+        telemetry._CONTACT_VALUE.search(value)  # every pattern is bounded, even uncapped
+        assert len(telemetry.scrub_attributes({"id": value})["id"]) <= 2 * telemetry.MAX_SCANNED_LENGTH
+        telemetry.scrub_status(Status(StatusCode.ERROR, value))
+        telemetry.redact_contact_values(value)
+        telemetry.looks_personal(value)
+        record = logging.LogRecord("x", logging.ERROR, "x", 1, "failed %s", (value,), None)
+        JsonFormatter("intake").format(record)
+    print("scrubbed", len(inputs))
+    """
+)
+
+
+def test_scrubbing_adversarial_1_mib_values_finishes_instead_of_hanging() -> None:
+    # A regular expression holds the GIL for as long as it runs, so a thread could not be
+    # abandoned after a timeout: the scrubbing runs in a child process that is killed if it
+    # has not finished within 30 seconds (with bounded patterns it takes well under one).
+    try:
+        finished = subprocess.run(
+            [sys.executable, "-c", ADVERSARIAL_SCRUB],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("scrubbing 1 MiB of adversarial input did not finish within 30 seconds")
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "scrubbed 5"
+
+
+def test_a_status_description_that_names_only_an_error_is_kept() -> None:
+    assert scrub_status(Status(StatusCode.ERROR, "IntegrityError")).description == "IntegrityError"
+    long_name = scrub_status(Status(StatusCode.ERROR, "E" * MIB + ": taro@example.jp"))
+    assert long_name.description == "E" * MAX_SCANNED_LENGTH
