@@ -4,10 +4,13 @@ Every identifier and free text a caller controls is bounded here, and a value th
 a limit is `INVALID_ARGUMENT` naming the field; the message never repeats the value.
 
 - identifiers (request ids, application numbers, handover ids): at most 64 characters of
-  `[A-Za-z0-9_.:-]`;
+  `[A-Za-z0-9_.:-]` (event ids of the outbox contract: at most 200);
 - free texts (purposes, notes, reasons, problems): at most their documented length
   (200 characters unless said otherwise), no NUL or other control characters except
   line breaks and tabs.
+
+A message may name an identifier the caller sent only through `shown`: a well-formed one
+short enough to be real, never anything else.
 """
 
 from __future__ import annotations
@@ -18,21 +21,32 @@ from subsidy_platform.errors import FieldViolation, InvalidArgument
 
 MAX_ID = 64
 MAX_TEXT = 200
-_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+MAX_SHOWN = 32
+NOT_SHOWN = "（指定された値）"
+_ID = re.compile(r"[A-Za-z0-9_.:\-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-def identifier(field: str, value: str, *, required: bool = True) -> str:
-    """A caller's identifier, checked; empty only when not required."""
+def identifier(field: str, value: str, *, required: bool = True, limit: int = MAX_ID) -> str:
+    """A caller's identifier, checked (at most `limit` characters); empty only when not
+    required."""
     if not value:
         if required:
             raise InvalidArgument([FieldViolation(field, "値を入力してください")])
         return ""
-    if len(value) > MAX_ID or not _ID.fullmatch(value):
+    if len(value) > limit or not _ID.fullmatch(value):
         raise InvalidArgument(
-            [FieldViolation(field, f"英数字と _ . : - の{MAX_ID}文字以内で入力してください")]
+            [FieldViolation(field, f"英数字と _ . : - の{limit}文字以内で入力してください")]
         )
     return value
+
+
+def shown(value: str, limit: int = MAX_SHOWN) -> str:
+    """An identifier as a message may repeat it: the value when it is a well-formed id of at
+    most `limit` characters, a fixed placeholder otherwise."""
+    if len(value) <= limit and _ID.fullmatch(value):
+        return value
+    return NOT_SHOWN
 
 
 def bounded_text(field: str, value: str, limit: int = MAX_TEXT, *, required: bool = False) -> str:

@@ -20,7 +20,7 @@ from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 from subsidy_review.repository import Case
-from subsidy_review.service import Review, move, today
+from subsidy_review.service import MAX_PURPOSE, Review, move, today
 from subsidy_review.states import CaseState, Command
 from subsidy_rules.application import FormatError, parse_application
 from subsidy_rules.engine import Decision, evaluate
@@ -92,10 +92,11 @@ def evaluate_record(program: Program, number: str, record: dict[str, Any]) -> De
 
 def get_check(review: Review, who: Principal, number: str, purpose: str) -> CheckResult:
     identifier("application_number", number)
+    stated = bounded_text("purpose", purpose, MAX_PURPOSE, required=True)
     with review.uow() as work:
         case = work.repo.case(number)
     program = review.program(case.program_id)
-    record, _view = review.read_application(number, who, purpose)
+    record, _view = review.read_application(number, who, stated)
     try:
         decision: Decision | None = evaluate_record(program, number, record)
         problem = None
@@ -109,7 +110,7 @@ def get_check(review: Review, who: Principal, number: str, purpose: str) -> Chec
             "read",
             application=number,
             fields=("applicant",),
-            purpose=bounded_text("purpose", purpose),
+            purpose=stated,
         )
     return CheckResult(case, record, decision, problem, missing)
 

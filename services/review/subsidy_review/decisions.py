@@ -26,6 +26,7 @@ from subsidy_rules.program import Program
 from subsidy_rules.reasons import INFORMATIONAL, Reason
 
 MAX_AMOUNT = 100_000_000
+MESSAGE_AMOUNT = "交付決定額が算定額を超えているか、0円以下です"
 REFUSALS = frozenset(r.value for r in Reason if r not in INFORMATIONAL)
 
 
@@ -67,9 +68,7 @@ def apply_decision(
         _record(work, case, who, False, 0, reasons, None, note, decided_on, None, prefix)
         return CaseState.NOT_GRANTED
     if not 1 <= amount <= min(case.rules_amount, MAX_AMOUNT):
-        raise InvalidArgument(
-            [FieldViolation("amount", "交付決定額が算定額を超えているか、0円以下です")]
-        )
+        raise InvalidArgument([FieldViolation("amount", MESSAGE_AMOUNT)])
     if amount < case.rules_amount:
         if not reduction_reason:
             raise InvalidArgument(
@@ -162,6 +161,10 @@ def decide(
     checked = check_refusal(reasons) if not granted else ()
     if granted and reasons:
         raise InvalidArgument([FieldViolation("reasons", "交付の場合は理由を指定しません")])
+    if granted and not 1 <= amount <= MAX_AMOUNT:
+        raise InvalidArgument([FieldViolation("amount", MESSAGE_AMOUNT)])
+    if not granted and amount != 0:
+        raise InvalidArgument([FieldViolation("amount", "不交付の場合は金額を指定しません")])
     with review.uow() as work:
         if work.repo.command_seen(request_id, "DecideApplication", number, who.subject):
             return work.repo.case(number)

@@ -17,7 +17,7 @@ from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 from subsidy_review.repository import Case, Flag
-from subsidy_review.service import Review, move
+from subsidy_review.service import MAX_PURPOSE, Review, move
 from subsidy_review.states import CaseState, Command
 from subsidy_rules.reasons import Reason
 
@@ -45,7 +45,9 @@ class Group:
 
 
 def _members(review: Review, number: str) -> tuple[list[Case], list[Flag]]:
+    """The group of `number` (NotFound when review has no such case)."""
     with review.uow() as work:
+        work.repo.case(number)
         seen, frontier, flags = {number}, [number], []
         while frontier and len(seen) <= MAX_GROUP:
             found = work.repo.flags_touching(frontier)
@@ -63,9 +65,10 @@ def _members(review: Review, number: str) -> tuple[list[Case], list[Flag]]:
 
 def get_group(review: Review, who: Principal, number: str, purpose: str) -> Group:
     identifier("application_number", number)
+    stated = bounded_text("purpose", purpose, MAX_PURPOSE, required=True)
     cases, flags = _members(review, number)
     records = {
-        c.application_number: review.read_application(c.application_number, who, purpose)[0]
+        c.application_number: review.read_application(c.application_number, who, stated)[0]
         for c in cases
     }
     with review.uow() as work:
@@ -76,7 +79,7 @@ def get_group(review: Review, who: Principal, number: str, purpose: str) -> Grou
                 "read",
                 application=case.application_number,
                 fields=("name", "address", "birth_date"),
-                purpose=bounded_text("purpose", purpose),
+                purpose=stated,
             )
     return Group(cases, flags, records)
 
@@ -91,6 +94,8 @@ def resolve(
 ) -> Group:
     identifier("request_id", request_id)
     identifier("application_number", number)
+    if keep is not None:
+        identifier("keep", keep)
     if (keep is None) == (clear_reason is None):
         raise InvalidArgument(
             [FieldViolation("resolution", "採用する申請か解除理由のどちらかを指定してください")]

@@ -18,14 +18,33 @@ from subsidy.events.v1 import events_pb2
 from subsidy_platform.application_proto import CHANNELS
 from subsidy_platform.errors import FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
+from subsidy_review.repository import MAX_NUMBER
 from subsidy_review.service import Review, move, report_status, today
 from subsidy_review.states import CaseState, Command, allowed_commands
 
+EVENT_PREFIX = "intake:"
+# events.proto allows 200 characters; review.processed_events keeps 200 with the prefix.
+MAX_EVENT_ID = 200 - len(EVENT_PREFIX)
+KINDS = (events_pb2.ApplicationEvent.RECEIVED, events_pb2.ApplicationEvent.CORRECTED)
+
+
+def _evidence(value: common_pb2.ReasonCode.ValueType) -> str:
+    try:
+        return common_pb2.ReasonCode.Name(value)
+    except ValueError:
+        raise InvalidArgument(
+            [FieldViolation("duplicates.evidence", "重複の根拠コードが正しくありません")]
+        ) from None
+
 
 def apply_application_event(review: Review, event: events_pb2.ApplicationEvent) -> bool:
-    """Apply one event from intake; False when it had been applied already."""
-    key = identifier("event_id", event.event_id)
-    number = identifier("application_number", event.application_number)
+    """Apply one event from intake; False when it had been applied already.
+
+    The whole event is checked before anything is read or written."""
+    key = identifier("event_id", event.event_id, limit=MAX_EVENT_ID)
+    if event.kind not in KINDS:
+        raise InvalidArgument([FieldViolation("kind", "イベントの種類が正しくありません")])
+    number = identifier("application_number", event.application_number, limit=MAX_NUMBER)
     program = review.program(event.program_id)
     try:
         received_on = date.fromisoformat(event.received_on)
@@ -33,23 +52,26 @@ def apply_application_event(review: Review, event: events_pb2.ApplicationEvent) 
         raise InvalidArgument(
             [FieldViolation("received_on", "日付の形式が正しくありません")]
         ) from None
+    channel = CHANNELS.get(event.channel)
+    if channel is None:
+        raise InvalidArgument([FieldViolation("channel", "受付経路が正しくありません")])
     flags = [
         (
-            identifier("duplicates.other_application_number", f.other_application_number),
-            common_pb2.ReasonCode.Name(f.evidence),
+            identifier(
+                "duplicates.other_application_number", f.other_application_number, limit=MAX_NUMBER
+            ),
+            _evidence(f.evidence),
         )
         for f in event.duplicates
     ]
     with review.uow() as work:
-        if not work.repo.first_time(f"intake:{key}"):
+        if not work.repo.first_time(f"{EVENT_PREFIX}{key}"):
             return False
         work.lock(f"case:{number}")
         repo = review.repo(work, program.id)
         if event.kind == events_pb2.ApplicationEvent.RECEIVED:
             state = CaseState.DUPLICATE_SUSPECTED if flags else CaseState.RECEIVED
-            repo.add_case(
-                number, program.id, received_on, CHANNELS.get(event.channel, "online"), str(state)
-            )
+            repo.add_case(number, program.id, received_on, channel, str(state))
             report_status(work, number, state)
         elif event.kind == events_pb2.ApplicationEvent.CORRECTED:
             case = repo.case(number, for_update=True)

@@ -10,6 +10,7 @@ and deletes.
 from __future__ import annotations
 
 from subsidy_platform.excel_csv import write_excel_csv
+from subsidy_platform.limits import identifier
 from subsidy_review.repository import Case, Correction, Handover
 from subsidy_review.service import Review
 
@@ -43,6 +44,7 @@ def ledger_csv(review: Review, program_id: str) -> tuple[str, bytes]:
 
 
 def get_case(review: Review, number: str) -> tuple[Case, list[Correction], int]:
+    identifier("application_number", number)
     with review.uow() as work:
         case = work.repo.case(number)
         repo = review.repo(work, case.program_id)

@@ -20,7 +20,9 @@ from sqlalchemy.orm import Session
 
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.errors import NotFound
+from subsidy_platform.limits import shown
 
+MAX_NUMBER = 32  # application numbers are at most 32 characters (review.cases)
 CASE_COLUMNS = (
     "application_number, program_id, received_on, channel, state, claimed_by, "
     "claim_expires_at, checked_on, checked_by, confirmed_items, attachments_complete, "
@@ -150,7 +152,11 @@ class ReviewRepository:
         return bool(result.rowcount)
 
     def command_seen(self, request_id: str, rpc: str, number: str | None, actor: str) -> bool:
-        """Record a command's request id; True when that request was already applied."""
+        """Record a command's request id; True when that request was already applied.
+
+        A number longer than any application number is NotFound (nothing recorded)."""
+        if number is not None and len(number) > MAX_NUMBER:
+            raise NotFound("申請", shown(number))
         result = self._x(
             "INSERT INTO review.commands (request_id, rpc, application_number, actor) "
             "VALUES (:r, :rpc, :n, :a) ON CONFLICT DO NOTHING",
@@ -177,13 +183,17 @@ class ReviewRepository:
         )
 
     def case(self, number: str, *, for_update: bool = False) -> Case:
+        """The case of `number`; NotFound (repeating the number only when it is short and
+        well formed) when review has none."""
+        if len(number) > MAX_NUMBER:
+            raise NotFound("申請", shown(number))
         lock = " FOR UPDATE" if for_update else ""
         row = self._x(
             f"SELECT {CASE_COLUMNS} FROM review.cases WHERE application_number = :n{lock}",
             n=number,
         ).first()
         if row is None:
-            raise NotFound("申請", number[:32])
+            raise NotFound("申請", shown(number))
         return _case(row)
 
     def cases(self, numbers: Iterable[str], *, for_update: bool = False) -> list[Case]:

@@ -6,7 +6,10 @@ A use case is `(review, caller, command) -> result`. It moves a case only throug
 state, stores it and, when the timeline status changes, publishes a `review.status` event
 (intake's ReportStatusTransition, delivered by the outbox). Applications are read from
 intake under review's service identity, with a purpose naming the staff member review acts
-for; bank details never reach review.
+for; bank details never reach review. Intake's answers map to review's statuses: an
+application intake does not know is NOT_FOUND; intake down, slow or failing is UNAVAILABLE
+(nothing written; `clients.call` has retried); intake refusing review's read (a permission,
+an argument, a destroyed key) is FAILED_PRECONDITION naming intake's status. Never INTERNAL.
 """
 
 from __future__ import annotations
@@ -15,16 +18,23 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+import grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
 from subsidy_platform.access import Principal
 from subsidy_platform.application_proto import record_from_proto
 from subsidy_platform.clients import ServiceClients
-from subsidy_platform.errors import FieldViolation, InvalidArgument
-from subsidy_platform.limits import bounded_text
+from subsidy_platform.errors import (
+    Conflict,
+    DependencyUnavailable,
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+)
+from subsidy_platform.limits import bounded_text, shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_review.repository import Case, Cipher, ReviewRepository
 from subsidy_review.states import CaseState, Command, next_state, timeline_status
@@ -34,6 +44,22 @@ STATUS_TOPIC = "review.status"
 DECISION_TOPIC = "review.decision"
 CORRECTION_TOPIC = "review.correction"
 MAX_PURPOSE = 200
+T = TypeVar("T")
+# Intake could not answer now: worth retrying later.
+INTAKE_FAILING = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.DATA_LOSS,
+    }
+)
+MESSAGE_INTAKE_FAILING = "受付サービスから申請を読み出せません。しばらくしてからやり直してください"
+MESSAGE_INTAKE_REFUSED = "受付サービスが申請の読み出しを拒否しました"
 
 
 @dataclass
@@ -59,25 +85,38 @@ class Review:
     def intake(self) -> intake_pb2_grpc.IntakeServiceStub:
         return self.clients.stub("intake", intake_pb2_grpc.IntakeServiceStub)
 
+    def ask_intake(self, method: Callable[..., T], request: Any, number: str) -> T:
+        """One read from intake about application `number`, its failures as review's
+        statuses (module docstring)."""
+        try:
+            return self.clients.call(method, request, idempotent=True)
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
+            if code == grpc.StatusCode.NOT_FOUND:
+                raise NotFound("申請", shown(number)) from error
+            if code in INTAKE_FAILING:
+                raise DependencyUnavailable(MESSAGE_INTAKE_FAILING) from error
+            raise Conflict(f"{MESSAGE_INTAKE_REFUSED}（{code.name}）") from error
+
     def read_application(
         self, number: str, who: Principal, purpose: str
     ) -> tuple[dict[str, Any], intake_pb2.ApplicationView]:
         """The application as review may see it (contact details; bank masked), audited."""
         stated = bounded_text("purpose", purpose, MAX_PURPOSE, required=True)
-        view: intake_pb2.ApplicationView = self.clients.call(
+        view: intake_pb2.ApplicationView = self.ask_intake(
             self.intake().GetApplication,
             intake_pb2.GetApplicationRequest(
                 application_number=number, purpose=f"審査 {who.subject}: {stated}"[:MAX_PURPOSE]
             ),
-            idempotent=True,
+            number,
         )
         return record_from_proto(view.application), view
 
     def missing_attachments(self, number: str) -> list[str]:
-        checklist: intake_pb2.AttachmentChecklist = self.clients.call(
+        checklist: intake_pb2.AttachmentChecklist = self.ask_intake(
             self.intake().GetAttachmentChecklist,
             intake_pb2.GetAttachmentChecklistRequest(application_number=number),
-            idempotent=True,
+            number,
         )
         return list(checklist.missing)
 

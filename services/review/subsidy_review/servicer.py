@@ -11,7 +11,7 @@ from subsidy.review.v1 import review_pb2, review_pb2_grpc
 
 from subsidy_platform.access import current_principal
 from subsidy_platform.application_proto import CHANNEL_CODES, record_to_proto
-from subsidy_platform.errors import Conflict, PlatformError
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, PlatformError
 from subsidy_platform.servicing import rpc_errors
 from subsidy_review import checks, corrections, decisions, duplicates, ledger, ward, worklist
 from subsidy_review.duplicates import strength
@@ -32,6 +32,20 @@ rpc = rpc_errors(_translate)
 
 def _reasons(codes: Any) -> list[common_pb2.ReasonCode.ValueType]:
     return [common_pb2.ReasonCode.Value(c) for c in codes]
+
+
+def reason_names(values: Any, field: str = "reasons") -> list[str]:
+    """The names of a request's reason codes (UNSPECIFIED dropped); a value the enum does
+    not define is INVALID_ARGUMENT naming `field`, never a ValueError."""
+    names = []
+    for value in values:
+        if value == common_pb2.REASON_CODE_UNSPECIFIED:
+            continue
+        try:
+            names.append(common_pb2.ReasonCode.Name(value))
+        except ValueError:
+            raise InvalidArgument([FieldViolation(field, "理由コードが正しくありません")]) from None
+    return names
 
 
 def _correction(c: Correction) -> review_pb2.CorrectionRequest:
@@ -308,7 +322,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             request.application_number,
             granted=request.granted,
             amount=request.amount,
-            reasons=[common_pb2.ReasonCode.Name(r) for r in request.reasons if r],
+            reasons=reason_names(request.reasons),
             reduction_reason=request.reduction_reason,
             note=request.note,
         )

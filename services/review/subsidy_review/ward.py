@@ -16,6 +16,7 @@ with a report per row and nothing changed. A file already imported is refused.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -43,6 +44,8 @@ from subsidy_review.states import CaseState, Command
 CSV_NAME = "applications.csv"
 MAX_FILE = 64 * 1024 * 1024
 READ_WORKERS = 8
+MAX_PASSWORD = 128
+_PASSWORD = re.compile(r"[!-~]+")  # printable ASCII, as the handover's passwords (handover.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,17 @@ def import_decisions(
     identifier("request_id", request_id)
     program = review.program(program_id)
     name = bounded_text("file_name", file_name, 200, required=True)
+    if not password:
+        raise InvalidArgument([FieldViolation("password", "パスワードを入力してください")])
+    if len(password) > MAX_PASSWORD or not _PASSWORD.fullmatch(password):
+        raise InvalidArgument(
+            [
+                FieldViolation(
+                    "password",
+                    f"パスワードは半角英数記号の{MAX_PASSWORD}文字以内で入力してください",
+                )
+            ]
+        )
     if len(sealed) > MAX_FILE:
         raise InvalidArgument([FieldViolation("sealed_file", "ファイルが大きすぎます (64MB まで)")])
     digest = sha256_hex(sealed)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from subsidy_platform.errors import FieldViolation, InvalidArgument
-from subsidy_review.repository import Case
+from subsidy_platform.limits import identifier
+from subsidy_review.repository import MAX_NUMBER, Case
 from subsidy_review.service import Review
 from subsidy_review.states import CaseState
 
@@ -72,9 +73,11 @@ def _decode(token: str) -> tuple[date, str] | None:
     try:
         if len(token) > 200:
             raise ValueError
-        on, number = base64.urlsafe_b64decode(token.encode("ascii")).decode().split("|", 1)
-        return date.fromisoformat(on), number[:32]
-    except (ValueError, UnicodeError):
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+        on, number = raw.decode("ascii").split("|", 1)
+        identifier("page_token", number, limit=MAX_NUMBER)
+        return date.fromisoformat(on), number
+    except (ValueError, UnicodeError, InvalidArgument):
         raise InvalidArgument(
             [FieldViolation("page_token", "ページトークンが正しくありません")]
         ) from None
