@@ -5,7 +5,9 @@ platform); every declared service (subsidy_platform.declaration) owns the schema
 through its login role (`svc_intake`, `svc_review`, ...). The platform's sign-in service
 logs in as `svc_auth` and owns no schema. A service connects as its role (`database_url_for`); it owns and may
 change only its schema, and may only INSERT and SELECT in `audit` (default privileges cover
-tables created there later). Nobody else gets USAGE on a service's schema.
+tables created there later) and move `audit.chain_head` forward; the sign-in service's role
+has the same audit rights, for the failed sign-ins it records. Nobody else gets USAGE on a
+service's schema.
 
 `migrate(admin_url, component)` runs the Alembic script folder of one component: the
 package `subsidy_platform.migrations.<component>` for `auth` and `audit`, the package its
@@ -109,6 +111,7 @@ def provision_database(admin_url: str, *, passwords: Mapping[str, str] | None = 
     engine = make_engine(admin_url)
     all_roles = service_roles()
     owners = {name: all_roles[name] for name in declarations()}
+    auditing = ", ".join(f'"{role}"' for role in all_roles.values())
     try:
         with engine.begin() as connection:
             for role in all_roles.values():
@@ -123,7 +126,7 @@ def provision_database(admin_url: str, *, passwords: Mapping[str, str] | None = 
                 )
                 connection.execute(text(f'ALTER SCHEMA "{service}" OWNER TO "{role}"'))
                 connection.execute(text(f'REVOKE ALL ON SCHEMA "{service}" FROM PUBLIC'))
-            roles = ", ".join(f'"{role}"' for role in owners.values())
+            roles = auditing
             connection.execute(text("REVOKE ALL ON SCHEMA auth, audit FROM PUBLIC"))
             connection.execute(text(f"GRANT USAGE ON SCHEMA audit TO {roles}"))
             connection.execute(
@@ -144,6 +147,10 @@ def provision_database(admin_url: str, *, passwords: Mapping[str, str] | None = 
                     f"GRANT USAGE, SELECT ON SEQUENCES TO {roles}"
                 )
             )
+            _grant_where_present(connection, "audit.chain_head", "SELECT, UPDATE", roles)
+            _grant_where_present(connection, "auth.active_logins", "SELECT", roles, usage="auth")
+            if _exists(connection, "audit.alembic_version"):
+                connection.execute(text(f"REVOKE ALL ON audit.alembic_version FROM {roles}"))
     finally:
         engine.dispose()
 
@@ -221,6 +228,23 @@ def _ensure_role(connection: Connection, role: str, password: str | None) -> Non
     if password is not None:
         quoted = connection.exec_driver_sql("SELECT quote_literal(%s)", (password,)).scalar_one()
         connection.exec_driver_sql(f'ALTER ROLE "{role}" PASSWORD {quoted}')
+
+
+def _exists(connection: Connection, relation: str) -> bool:
+    found = connection.execute(text("SELECT to_regclass(:name)"), {"name": relation})
+    return found.scalar_one() is not None
+
+
+def _grant_where_present(
+    connection: Connection, relation: str, privileges: str, roles: str, *, usage: str = ""
+) -> None:
+    """Grant on a table or view that migrations create (absent before the first migration,
+    whose revision grants to the roles that exist then)."""
+    if not _exists(connection, relation):
+        return
+    if usage:
+        connection.execute(text(f'GRANT USAGE ON SCHEMA "{usage}" TO {roles}'))
+    connection.execute(text(f"GRANT {privileges} ON {relation} TO {roles}"))
 
 
 def _grant_membership(connection: Connection, role: str) -> None:

@@ -4,10 +4,19 @@ Accounts live in `auth.users` (migrations in `subsidy_platform/migrations/auth`)
 checks an ID (login) and password against the scrypt hash and applies the lock-out
 policy of `passwords`: five consecutive failures lock the account for fifteen minutes.
 
-Sign-in gives nothing away about which logins exist: an unknown login, a wrong password
-and a disabled account get the same message, and an unknown login still costs one
-scrypt verification against a dummy hash, so the answer takes as long. Concurrent
-attempts on one account are serialised by a row lock, so every failure is counted.
+Sign-in gives nothing away about which logins exist (issue "Hardening", finding 2): an
+unknown login, a wrong password, a disabled account and a locked one all get the same
+message, `MESSAGE_WRONG_CREDENTIALS`, and every attempt costs one scrypt verification (an
+unknown login against a dummy hash), so the answer takes as long. The lock-out still
+applies: a locked account is refused whatever the password, and its holder learns of the
+lock from an administrator, who sees it in the audit log. Concurrent attempts on one account
+are serialised by a row lock, so every failure is counted.
+
+Every refused attempt is an audit event in the same transaction as the failure count
+(`SIGN_IN_FAILED`: unknown login or wrong password; `LOCKED_OUT`: the failure that locked the
+account; `SIGN_IN_REFUSED`: an attempt on a locked or disabled account), with no personal data
+and never the password or the login typed: the actor is the account's id when the login
+exists and `ANONYMOUS` when it does not.
 `subsidy-admin users add` is `add_user_arguments` + `run_users_add`.
 """
 
@@ -21,7 +30,7 @@ import sys
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import TextIO
+from typing import NoReturn, TextIO
 
 from sqlalchemy import (
     Boolean,
@@ -38,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
+from subsidy_platform import audit
 from subsidy_platform.access import ROLES, Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, Unauthenticated
 from subsidy_platform.passwords import (
@@ -53,8 +63,15 @@ from subsidy_platform.passwords import (
 
 SCHEMA = "auth"
 MESSAGE_WRONG_CREDENTIALS = "IDまたはパスワードが正しくありません"
-MESSAGE_LOCKED = "アカウントがロックされています"
 MESSAGE_LOGIN_TAKEN = "このIDは既に使われています"
+
+SIGN_IN_SERVICE = "auth"
+SIGN_IN_RPC = "/subsidy.auth.v1.AuthService/SignIn"
+ANONYMOUS = "anonymous"
+"""Actor (and role) of an audited attempt whose login names no account."""
+SIGN_IN_FAILED = "sign_in_failed"
+LOCKED_OUT = "locked_out"
+SIGN_IN_REFUSED = "sign_in_refused"
 
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 _ROLE_LIST = ", ".join(f"'{role}'" for role in ROLES)
@@ -145,9 +162,9 @@ def create_user(
 def sign_in(session: Session, login: str, password: str, now: datetime) -> Principal:
     """The principal of a staff member whose ID and password are right at `now`.
 
-    Raises Unauthenticated with a message for staff. This use case owns the session's
-    transaction: it commits before returning *and* before raising, so that a failure is
-    counted even though the caller sees an exception.
+    Raises Unauthenticated with `MESSAGE_WRONG_CREDENTIALS` whatever the reason. This use
+    case owns the session's transaction: it commits before returning *and* before raising,
+    so that a failure is counted and audited even though the caller sees an exception.
     """
     if now.tzinfo is None:
         raise ValueError("sign_in needs an aware datetime")
@@ -156,26 +173,37 @@ def sign_in(session: Session, login: str, password: str, now: datetime) -> Princ
     ).one_or_none()
     if user is None:
         verify_password(password, _dummy_hash())
-        session.rollback()
-        raise Unauthenticated(MESSAGE_WRONG_CREDENTIALS)
+        _refuse(session, None, SIGN_IN_FAILED)
     state = LockoutState(user.failed_attempts, user.locked_until)
-    if is_locked(state, now):
-        session.rollback()
-        raise Unauthenticated(MESSAGE_LOCKED)
-    if verify_password(password, user.password_hash) and not user.disabled:
+    if is_locked(state, now) or user.disabled:
+        verify_password(password, user.password_hash)  # the same work as any other attempt
+        _refuse(session, user, SIGN_IN_REFUSED)
+    if verify_password(password, user.password_hash):
         _remember(user, after_success())
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         principal = Principal(subject=user.login, role=user.role, kind="staff")
         session.commit()
         return principal
-    if user.disabled:
-        session.rollback()
-        raise Unauthenticated(MESSAGE_WRONG_CREDENTIALS)
     after = after_failure(state, now)
     _remember(user, after)
+    _refuse(session, user, LOCKED_OUT if is_locked(after, now) else SIGN_IN_FAILED)
+
+
+def _refuse(session: Session, user: User | None, action: str) -> NoReturn:
+    """Audit the refused attempt, commit it with the failure count, and answer as always."""
+    audit.record(
+        session,
+        audit.AuditEvent(
+            actor=str(user.id) if user is not None else ANONYMOUS,
+            role=user.role if user is not None else ANONYMOUS,
+            service=SIGN_IN_SERVICE,
+            rpc=SIGN_IN_RPC,
+            action=action,
+        ),
+    )
     session.commit()
-    raise Unauthenticated(MESSAGE_LOCKED if is_locked(after, now) else MESSAGE_WRONG_CREDENTIALS)
+    raise Unauthenticated(MESSAGE_WRONG_CREDENTIALS)
 
 
 def add_user_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,18 +24,25 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, text, update
 from sqlalchemy.orm import Session
 
+from subsidy_platform import audit
 from subsidy_platform.access import AccessPolicy, AuthInterceptor, current_principal, rpc_roles
 from subsidy_platform.db import make_engine, migrate
 from subsidy_platform.errors import Conflict, InvalidArgument, Unauthenticated
 from subsidy_platform.passwords import LOCKOUT_PERIOD, MAX_FAILED_ATTEMPTS
+from subsidy_platform.process import ServiceProcess
+from subsidy_platform.runtime import Environment
+from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki, channel_credentials, ensure_pki, server_credentials
 from subsidy_platform.tokens import TokenIssuer, TokenVerifier
 from subsidy_platform.users import (
-    MESSAGE_LOCKED,
+    ANONYMOUS,
+    LOCKED_OUT,
     MESSAGE_WRONG_CREDENTIALS,
+    SIGN_IN_FAILED,
+    SIGN_IN_REFUSED,
     User,
     add_user_arguments,
     create_user,
@@ -173,7 +180,9 @@ def test_a_new_ca_reissues_every_certificate(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def engine(admin_database_url: str) -> Iterator[Engine]:
+def engine(environment: Environment) -> Iterator[Engine]:
+    """The administrator's engine on the prepared platform (auth and audit migrated)."""
+    admin_database_url = environment.infrastructure.database_url
     migrate(admin_database_url, "auth")
     migrate(admin_database_url, "auth")
     database = make_engine(admin_database_url)
@@ -228,11 +237,71 @@ def test_five_wrong_passwords_lock_the_account_for_fifteen_minutes(
     engine: Engine, login: str
 ) -> None:
     answers = [attempt(engine, login, "wrong password!") for _ in range(MAX_FAILED_ATTEMPTS)]
-    assert answers == [MESSAGE_WRONG_CREDENTIALS] * 4 + [MESSAGE_LOCKED]
-    assert attempt(engine, login, PASSWORD) == MESSAGE_LOCKED
+    assert answers == [MESSAGE_WRONG_CREDENTIALS] * MAX_FAILED_ATTEMPTS
+    assert attempt(engine, login, PASSWORD) == MESSAGE_WRONG_CREDENTIALS
     just_before = NOON + LOCKOUT_PERIOD - timedelta(seconds=1)
-    assert attempt(engine, login, PASSWORD, just_before) == MESSAGE_LOCKED
+    assert attempt(engine, login, PASSWORD, just_before) == MESSAGE_WRONG_CREDENTIALS
     assert attempt(engine, login, PASSWORD, NOON + LOCKOUT_PERIOD) == "checker"
+
+
+def test_a_locked_account_and_an_unknown_login_get_the_same_answer(
+    engine: Engine, login: str
+) -> None:
+    for _ in range(MAX_FAILED_ATTEMPTS):
+        attempt(engine, login, "wrong password!")
+    locked = attempt(engine, login, PASSWORD)
+    unknown = attempt(engine, f"nobody-{uuid.uuid4().hex[:8]}", PASSWORD)
+    assert locked == unknown == MESSAGE_WRONG_CREDENTIALS
+    with Session(engine) as session:
+        user = session.query(User).filter_by(login=login).one()
+        assert user.locked_until == NOON + LOCKOUT_PERIOD  # the lock-out still applies
+
+
+def _audited_sign_ins(engine: Engine, after_seq: int) -> list[dict[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text("SELECT * FROM audit.events WHERE seq > :seq AND service = 'auth' ORDER BY seq"),
+            {"seq": after_seq},
+        )
+        return [dict(row) for row in rows.mappings()]
+
+
+def _chain_head(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text("SELECT last_seq FROM audit.chain_head")).scalar_one())
+
+
+def test_refused_sign_ins_are_audited_by_the_sign_in_service_without_login_or_password(
+    engine: Engine, auth: ServiceProcess, environment: Environment, login: str
+) -> None:
+    with Session(engine) as session:
+        user_id = str(session.query(User).filter_by(login=login).one().id)
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}"
+    before = _chain_head(engine)
+    session = StaffSession(environment.pki)
+    try:
+        answers = []
+        for name, password in (
+            [(unknown, PASSWORD)] + [(login, "wrong password!")] * 5 + [(login, PASSWORD)]
+        ):
+            with pytest.raises(grpc.RpcError) as refusal:
+                session.sign_in(auth.address, name, password)
+            answers.append((refusal.value.code(), refusal.value.details()))
+    finally:
+        session.close()
+
+    assert set(answers) == {(grpc.StatusCode.UNAUTHENTICATED, MESSAGE_WRONG_CREDENTIALS)}
+    events = _audited_sign_ins(engine, before)
+    assert [(e["actor"], e["role"], e["action"]) for e in events] == (
+        [(ANONYMOUS, ANONYMOUS, SIGN_IN_FAILED)]
+        + [(user_id, "checker", SIGN_IN_FAILED)] * 4
+        + [(user_id, "checker", LOCKED_OUT), (user_id, "checker", SIGN_IN_REFUSED)]
+    )
+    assert {e["rpc"] for e in events} == {"/subsidy.auth.v1.AuthService/SignIn"}
+    stored = repr(events)
+    for secret in (login, unknown, PASSWORD, "wrong password!"):
+        assert secret not in stored
+    assert audit.verify(engine).ok
 
 
 def test_a_successful_sign_in_resets_the_failure_count(engine: Engine, login: str) -> None:
@@ -253,7 +322,11 @@ def test_concurrent_wrong_passwords_are_all_counted(engine: Engine, login: str) 
         thread.start()
     for thread in threads:
         thread.join()
-    assert attempt(engine, login, PASSWORD) == MESSAGE_LOCKED
+    assert attempt(engine, login, PASSWORD) == MESSAGE_WRONG_CREDENTIALS
+    with Session(engine) as session:
+        assert session.query(User).filter_by(login=login).one().locked_until == (
+            NOON + LOCKOUT_PERIOD
+        )
 
 
 def test_a_disabled_account_cannot_sign_in_and_looks_like_a_wrong_password(
@@ -262,7 +335,9 @@ def test_a_disabled_account_cannot_sign_in_and_looks_like_a_wrong_password(
     with Session(engine) as session:
         session.execute(update(User).where(User.login == login).values(disabled=True))
         session.commit()
+    before = _chain_head(engine)
     assert attempt(engine, login, PASSWORD) == MESSAGE_WRONG_CREDENTIALS
+    assert [e["action"] for e in _audited_sign_ins(engine, before)] == [SIGN_IN_REFUSED]
 
 
 def test_a_login_can_be_taken_only_once(engine: Engine, login: str) -> None:
