@@ -264,7 +264,9 @@ def _identifier(name: str) -> str:
 
 def _unavailable_when_disconnected(context: ExceptionContext) -> None:
     """Turn "cannot reach PostgreSQL" into DependencyUnavailable (SQL errors pass through)."""
-    connecting = context.connection is None or context.is_pre_ping
+    if context.is_pre_ping:
+        return  # the pool invalidates the stale connection and connects anew
+    connecting = context.connection is None
     if context.is_disconnect or (
         connecting and isinstance(context.sqlalchemy_exception, OperationalError | InterfaceError)
     ):

@@ -27,10 +27,11 @@ def deliver(intake: Client, review: ServiceProcess, admin: Engine) -> None:
     for _ in range(2):
         with admin.begin() as connection:
             for schema in ("intake", "review"):
-                connection.execute(
+                connection.execute(  # rows a relay holds are skipped, not waited for
                     text(
-                        f"UPDATE {schema}.outbox SET next_attempt_at = now() "
-                        "WHERE delivered_at IS NULL"
+                        f"UPDATE {schema}.outbox SET next_attempt_at = now() WHERE id IN "
+                        f"(SELECT id FROM {schema}.outbox WHERE delivered_at IS NULL "
+                        "ORDER BY id FOR UPDATE SKIP LOCKED)"
                     )
                 )
         for process in (intake.process, review):
