@@ -4,6 +4,7 @@ attachments, both outboxes run on demand, a checker's check (synthetic people on
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from intake_support import PROGRAM, Client, proto
@@ -54,7 +55,7 @@ def person(tag: str, *, address: str | None = None) -> dict[str, object]:
     }
 
 
-def submit(intake: Client, **changes: object) -> str:
+def submit(intake: Client, *, attachments: Sequence[str] = ATTACHMENTS, **changes: object) -> str:
     with intake.stub() as stub:
         response = stub.SubmitApplication(
             intake_pb2.SubmitApplicationRequest(
@@ -64,7 +65,7 @@ def submit(intake: Client, **changes: object) -> str:
         )
         stub.RecordAttachments(
             intake_pb2.RecordAttachmentsRequest(
-                application_number=response.application_number, present=ATTACHMENTS
+                application_number=response.application_number, present=list(attachments)
             ),
             metadata=intake.staff("operator"),
         )

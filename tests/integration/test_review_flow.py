@@ -305,3 +305,35 @@ def test_review_catches_up_with_what_intake_took_while_it_was_down(
     finally:
         review.running = restarted.running
         review.context = restarted.context
+
+
+def test_an_application_without_its_receipt_is_listed_as_missing_attachments(
+    intake: Client, review: ServiceProcess, review_stub: Any, admin_engine: Engine
+) -> None:
+    number = submit(
+        intake,
+        attachments=["photo_after_installation", "id_copy", "bank_account_proof"],
+        **person("領収書なし"),
+    )
+    deliver(intake, review, admin_engine)
+
+    def missing() -> set[str]:
+        page = review_stub.ListWorklist(
+            review_pb2.ListWorklistRequest(
+                program_id=PROGRAM, filter=review_pb2.MISSING_ATTACHMENTS, page_size=200
+            ),
+            metadata=intake.staff("checker"),
+        )
+        return {c.application_number for c in page.cases}
+
+    assert number not in missing()  # nobody has looked yet
+    view = review_stub.GetCheck(
+        review_pb2.GetCheckRequest(application_number=number, purpose="審査"),
+        metadata=intake.staff("checker"),
+    )
+    assert list(view.missing_attachments) == ["領収書の写し"]
+    assert number in missing()
+    with pytest.raises(grpc.RpcError) as refused:
+        check(review_stub, intake, number)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert case(review_stub, intake, number).state == review_pb2.RECEIVED

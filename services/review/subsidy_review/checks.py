@@ -104,6 +104,7 @@ def get_check(review: Review, who: Principal, number: str, purpose: str) -> Chec
         decision, problem = None, f"{error.field}: {error.message}"
     missing = review.missing_attachments(number)
     with review.uow() as work:
+        work.repo.note_attachments(number, not missing)
         work.audit(
             who,
             "GetCheck",
@@ -140,6 +141,8 @@ def record_check(
         raise Conflict("申請内容に形式の誤りがあります。補正依頼をしてください") from None
     missing = review.missing_attachments(number)
     if missing:
+        with review.uow() as work:
+            work.repo.note_attachments(number, False)
         raise Conflict("必要な添付書類がそろっていません。補正依頼をしてください")
     with review.uow() as work:
         if work.repo.command_seen(request_id, "RecordCheck", number, who.subject):

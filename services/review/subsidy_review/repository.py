@@ -221,6 +221,15 @@ class ReviewRepository:
             **values,
         )
 
+    def note_attachments(self, number: str, complete: bool) -> None:
+        """What a checker found of the attachments (intake's checklist) and when."""
+        self._x(
+            "UPDATE review.cases SET attachments_complete = :c, attachments_seen_at = now() "
+            "WHERE application_number = :n",
+            c=complete,
+            n=number,
+        )
+
     def worklist(
         self,
         program_id: str,
@@ -232,9 +241,8 @@ class ReviewRepository:
     ) -> tuple[list[Case], int]:
         where = "program_id = :p AND state = ANY(:s)"
         params: dict[str, Any] = {"p": program_id, "s": list(states)}
-        if attachments_missing is not None:
-            where += " AND attachments_complete = :complete"
-            params["complete"] = not attachments_missing
+        if attachments_missing:  # seen by a checker and found incomplete
+            where += " AND attachments_seen_at IS NOT NULL AND NOT attachments_complete"
         total = int(self._x(f"SELECT count(*) FROM review.cases WHERE {where}", **params).scalar())
         page_where = where
         if after is not None:

@@ -52,6 +52,7 @@ STATEMENTS = (
         checked_by varchar(64),
         confirmed_items text[] NOT NULL DEFAULT '{{}}',
         attachments_complete boolean NOT NULL DEFAULT false,
+        attachments_seen_at timestamptz,
         rules_amount bigint NOT NULL DEFAULT 0,
         proposal_granted boolean NOT NULL DEFAULT false,
         proposal_reasons text[] NOT NULL DEFAULT '{{}}',
