@@ -13,6 +13,13 @@ A method missing from the table is refused with PERMISSION_DENIED whoever calls
 (deny by default: it is a gap in the table, not a caller's mistake). Staff present
 `authorization: Bearer <token>` metadata; the interceptor verifies it, checks the table
 and makes the caller available to the servicer through `current_principal()`.
+
+A token counts only over the connection it belongs to (issue "Hardening", finding 3): a
+staff token bound to a client certificate (its `cnf` thumbprint, set at sign-in) is refused
+over any other certificate, and a service token is refused over a certificate that is not
+that service's own (a staff client's `client-*` certificate in particular). Whether the
+account behind a staff token is still enabled, unlocked and of the token's role is the
+verifier's part (subsidy_platform.accounts.AccountCheckingVerifier).
 gRPC runs handlers on a thread pool, so the principal is set inside the wrapped handler,
 in the thread that runs it, within a copy of that thread's context (so that tracing
 context set by an outer interceptor is kept and nothing leaks into the next call).
@@ -24,13 +31,13 @@ import contextvars
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, Protocol
 
 import grpc
 
 from subsidy_platform.errors import PermissionDenied, PlatformError, Unauthenticated, to_grpc_status
-from subsidy_platform.tls import CLIENT_PREFIX, peer_identity
+from subsidy_platform.tls import CLIENT_PREFIX, peer_certificate_thumbprint, peer_identity
 
 ROLES: tuple[str, ...] = (
     "operator",
@@ -60,6 +67,7 @@ _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +([A-Za-z0-9_\-.]+)")
 MESSAGE_NO_CREDENTIALS = "認証が必要です。サインインしてください"
 MESSAGE_NOT_ALLOWED = "この操作を行う権限がありません"
 MESSAGE_UNDECLARED = "この操作は許可されていません"
+MESSAGE_WRONG_CERTIFICATE = "この認証情報は、この接続の証明書では使えません"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +77,8 @@ class Principal:
     subject: str
     role: str
     kind: Kind
+    certificate: str | None = field(default=None, compare=False)
+    """Thumbprint of the client certificate a staff token is bound to (None: not bound)."""
 
     @property
     def grant(self) -> str:
@@ -191,7 +201,9 @@ class AuthInterceptor(grpc.ServerInterceptor):
             match = _BEARER.fullmatch(text.strip())
             if match is None:
                 raise Unauthenticated("認証情報の形式が正しくありません")
-            return self._verifier.verify(match[1])
+            principal = self._verifier.verify(match[1])
+            _check_connection(principal, context)
+            return principal
         identity = peer_identity(context)
         if (
             identity is not None
@@ -200,6 +212,20 @@ class AuthInterceptor(grpc.ServerInterceptor):
         ):
             return service_principal(identity)
         raise Unauthenticated(MESSAGE_NO_CREDENTIALS)
+
+
+def _check_connection(principal: Principal, context: grpc.ServicerContext) -> None:
+    """Refuse a token presented over a certificate it does not belong to."""
+    if principal.kind == "service":
+        identity = peer_identity(context)
+        if identity is not None and identity != principal.subject:
+            raise Unauthenticated(MESSAGE_WRONG_CERTIFICATE)
+        return
+    if (
+        principal.certificate is not None
+        and peer_certificate_thumbprint(context) != principal.certificate
+    ):
+        raise Unauthenticated(MESSAGE_WRONG_CERTIFICATE)
 
 
 def _check_entry(method: str, entries: frozenset[str]) -> None:

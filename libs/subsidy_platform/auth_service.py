@@ -1,8 +1,10 @@
 """Staff sign-in over gRPC: ID and password in, a short-lived signed token out.
 
 Every service verifies the token (access.AuthInterceptor); the sign-in itself is public.
-Failed attempts count toward the lock-out (users.sign_in); the same message answers an
-unknown ID and a wrong password, so the RPC does not reveal which IDs exist.
+Failed attempts count toward the lock-out and are audited (users.sign_in); the same
+message answers an unknown ID, a wrong password and a locked or disabled account, so the
+RPC does not reveal which IDs exist. The token is bound to the client certificate the
+sign-in came over (its `cnf` thumbprint): replayed over another certificate it is refused.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from subsidy_platform.errors import DependencyUnavailable, PlatformError, to_grpc_status
+from subsidy_platform.tls import peer_certificate_thumbprint
 from subsidy_platform.tokens import DEFAULT_LIFETIME, TokenIssuer
 from subsidy_platform.users import sign_in
 
@@ -42,7 +45,9 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
         except Exception:
             log.exception("sign-in failed")
             context.abort(grpc.StatusCode.INTERNAL, "内部エラーが発生しました")
-        token = self.issuer.issue(principal.subject, principal.role)
+        token = self.issuer.issue(
+            principal.subject, principal.role, certificate=peer_certificate_thumbprint(context)
+        )
         return auth_pb2.SignInResponse(
             token=token, role=principal.role, expires_at=(now + DEFAULT_LIFETIME).isoformat()
         )

@@ -11,12 +11,21 @@ ECDSA P-256, one year of validity, SAN `DNS:localhost, DNS:<name>, IP:127.0.0.1`
 written 0600. A certificate is issued again when it is missing, close to expiry, or not
 signed by the current CA. In Kubernetes the same layout (`ca.crt`, `<name>.crt`,
 `<name>.key`) can be mounted from a secret and read with `Pki(directory)`.
+
+A staff token is bound to the client certificate it was issued over (RFC 8705): the
+sign-in service puts the certificate's thumbprint (`certificate_thumbprint`, base64url of
+the SHA-256 of its DER encoding, the `x5t#S256` confirmation) in the token, and the access
+interceptor compares it with the thumbprint of the certificate the call comes over
+(`peer_certificate_thumbprint`).
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import fcntl
+import functools
+import hashlib
 import ipaddress
 import os
 import re
@@ -108,6 +117,23 @@ def peer_identity(context: grpc.ServicerContext) -> str | None:
         values = values[0] if values else None
     if isinstance(values, bytes):
         return values.decode("utf-8")
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def certificate_thumbprint(pem: bytes) -> str:
+    """RFC 8705 `x5t#S256` of a PEM certificate: base64url (unpadded) SHA-256 of its DER."""
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).rstrip(b"=").decode("ascii")
+
+
+def peer_certificate_thumbprint(context: grpc.ServicerContext) -> str | None:
+    """The thumbprint of the caller's verified client certificate, or None without one."""
+    values: object = context.auth_context().get("x509_pem_cert")
+    if isinstance(values, list | tuple):
+        values = values[0] if values else None
+    if isinstance(values, bytes):
+        return certificate_thumbprint(values)
     return None
 
 

@@ -5,9 +5,12 @@ A token is compact and JWT-shaped (RFC 7519 layout, RFC 8037 EdDSA):
 header pinned to `{"alg":"EdDSA","typ":"JWT"}` and the payload
 
     {"sub": <login or service name>, "role": <role>, "kind": "staff"|"service",
-     "iat": <unix seconds>, "exp": <unix seconds>, "jti": <random id>}
+     "iat": <unix seconds>, "exp": <unix seconds>, "jti": <random id>,
+     "cnf": {"x5t#S256": <client certificate thumbprint>}}
 
-signed with Ed25519. Tokens live 15 minutes by default; verification allows 30 seconds
+signed with Ed25519. `cnf` (RFC 8705 certificate-bound tokens) is present when the token
+was issued over a client certificate, as sign-in does: the access interceptor then refuses
+the token over any other certificate. Tokens live 15 minutes by default; verification allows 30 seconds
 of clock skew. One key pair signs for the whole platform: the private key stays with
 the sign-in service (`<state_dir>/pki/token-signing-key.pem`, 0600); every service
 verifies with the public key (`token-signing-key.pub`). A bad signature, an expired or
@@ -22,6 +25,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -51,6 +55,9 @@ _HEADER_SEGMENT = (
 )
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]+")
 _CLAIMS = frozenset({"sub", "role", "kind", "iat", "exp", "jti"})
+_OPTIONAL_CLAIMS = frozenset({"cnf"})
+_THUMBPRINT = "x5t#S256"
+_SHA256_BASE64URL = re.compile(r"[A-Za-z0-9_-]{43}")
 
 Clock = Callable[[], datetime]
 
@@ -75,11 +82,18 @@ class TokenIssuer:
         self._lifetime = lifetime
         self._clock = clock
 
-    def issue(self, subject: str, role: str, kind: Kind = "staff") -> str:
-        """A signed token for a staff member (a role from ROLES) or a service ("service")."""
+    def issue(
+        self, subject: str, role: str, kind: Kind = "staff", *, certificate: str | None = None
+    ) -> str:
+        """A signed token for a staff member (a role from ROLES) or a service ("service").
+
+        `certificate` (a `tls.certificate_thumbprint`) binds the token to the client
+        certificate it is issued over."""
         principal = _principal(subject, role, kind)
+        if certificate is not None and not _SHA256_BASE64URL.fullmatch(certificate):
+            raise ValueError("a certificate binding is an unpadded base64url SHA-256")
         issued_at = int(self._clock().timestamp())
-        payload = {
+        payload: dict[str, Any] = {
             "sub": principal.subject,
             "role": principal.role,
             "kind": principal.kind,
@@ -87,6 +101,8 @@ class TokenIssuer:
             "exp": issued_at + int(self._lifetime.total_seconds()),
             "jti": secrets.token_urlsafe(16),
         }
+        if certificate is not None:
+            payload["cnf"] = {_THUMBPRINT: certificate}
         body = _b64encode(json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode())
         signing_input = f"{_HEADER_SEGMENT}.{body}"
         signature = self._key.sign(signing_input.encode("ascii"))
@@ -130,9 +146,12 @@ class TokenVerifier:
         if claims["exp"] + skew <= now:
             raise Unauthenticated(MESSAGE_EXPIRED)
         try:
-            return _principal(claims["sub"], claims["role"], claims["kind"])
+            principal = _principal(claims["sub"], claims["role"], claims["kind"])
         except ValueError:
             raise Unauthenticated(MESSAGE_INVALID) from None
+        if "cnf" in claims:
+            return replace(principal, certificate=claims["cnf"][_THUMBPRINT])
+        return principal
 
 
 def ensure_signing_key(state_dir: Path) -> Ed25519PrivateKey:
@@ -191,9 +210,18 @@ def _claims(body: str) -> dict[str, Any]:
         decoded = json.loads(_b64decode(body))
     except (ValueError, UnicodeDecodeError):
         raise Unauthenticated(MESSAGE_INVALID) from None
-    if not isinstance(decoded, dict) or set(decoded) != _CLAIMS:
+    if not isinstance(decoded, dict) or not _CLAIMS <= set(decoded) <= _CLAIMS | _OPTIONAL_CLAIMS:
         raise Unauthenticated(MESSAGE_INVALID)
     claims = cast(dict[str, Any], decoded)
+    if "cnf" in claims:
+        binding = claims["cnf"]
+        if (
+            not isinstance(binding, dict)
+            or set(binding) != {_THUMBPRINT}
+            or not isinstance(binding[_THUMBPRINT], str)
+            or not _SHA256_BASE64URL.fullmatch(binding[_THUMBPRINT])
+        ):
+            raise Unauthenticated(MESSAGE_INVALID)
     for name in ("sub", "role", "kind", "jti"):
         if not isinstance(claims[name], str):
             raise Unauthenticated(MESSAGE_INVALID)

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,18 +26,33 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, text, update
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 
 from subsidy_platform import audit
-from subsidy_platform.access import AccessPolicy, AuthInterceptor, current_principal, rpc_roles
-from subsidy_platform.db import make_engine, migrate
+from subsidy_platform.access import (
+    MESSAGE_WRONG_CERTIFICATE,
+    AccessPolicy,
+    AuthInterceptor,
+    Verifier,
+    current_principal,
+    rpc_roles,
+)
+from subsidy_platform.accounts import AccountCheckingVerifier, AccountStates
+from subsidy_platform.db import database_url_for, make_engine, migrate
 from subsidy_platform.errors import Conflict, InvalidArgument, Unauthenticated
 from subsidy_platform.passwords import LOCKOUT_PERIOD, MAX_FAILED_ATTEMPTS
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
 from subsidy_platform.staff_client import StaffSession
-from subsidy_platform.tls import Pki, channel_credentials, ensure_pki, server_credentials
-from subsidy_platform.tokens import TokenIssuer, TokenVerifier
+from subsidy_platform.tls import (
+    Pki,
+    certificate_thumbprint,
+    channel_credentials,
+    ensure_pki,
+    server_credentials,
+)
+from subsidy_platform.tokens import MESSAGE_INVALID, TokenIssuer, TokenVerifier, load_public_key
 from subsidy_platform.users import (
     ANONYMOUS,
     LOCKED_OUT,
@@ -64,7 +80,7 @@ def who(_request: bytes, _context: grpc.ServicerContext) -> bytes:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     state_dir = tmp_path_factory.mktemp("identity-state")
-    return ensure_pki(state_dir, ["intake", "review", "notices"], clients=["admin"])
+    return ensure_pki(state_dir, ["intake", "review", "notices"], clients=["admin", "other"])
 
 
 @pytest.fixture(scope="module")
@@ -77,9 +93,9 @@ def issuer(signing_key: Ed25519PrivateKey) -> TokenIssuer:
     return TokenIssuer(signing_key)
 
 
-@pytest.fixture(scope="module")
-def address(pki: Pki, signing_key: Ed25519PrivateKey) -> Iterator[str]:
-    verifier = TokenVerifier(signing_key.public_key())
+@contextmanager
+def probe_server(pki: Pki, verifier: Verifier) -> Iterator[str]:
+    """A mutual-TLS server (intake's certificate) whose one RPC says who called."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4),
         interceptors=[AuthInterceptor(AccessPolicy(TABLE), verifier)],
@@ -90,8 +106,16 @@ def address(pki: Pki, signing_key: Ed25519PrivateKey) -> Iterator[str]:
     server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(SERVICE, handlers)])
     port = server.add_secure_port("127.0.0.1:0", server_credentials(pki, "intake"))
     server.start()
-    yield f"127.0.0.1:{port}"
-    server.stop(grace=None)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        server.stop(grace=None)
+
+
+@pytest.fixture(scope="module")
+def address(pki: Pki, signing_key: Ed25519PrivateKey) -> Iterator[str]:
+    with probe_server(pki, TokenVerifier(signing_key.public_key())) as served:
+        yield served
 
 
 def ask(address: str, credentials: grpc.ChannelCredentials, token: str | None = None) -> bytes:
@@ -101,13 +125,23 @@ def ask(address: str, credentials: grpc.ChannelCredentials, token: str | None = 
         return rpc(b"", metadata=metadata, timeout=10)
 
 
+def refusal(
+    address: str, credentials: grpc.ChannelCredentials, token: str | None = None
+) -> tuple[grpc.StatusCode, str | None]:
+    with pytest.raises(grpc.RpcError) as error:
+        ask(address, credentials, token)
+    return error.value.code(), error.value.details()
+
+
 def refused(
     address: str, credentials: grpc.ChannelCredentials, token: str | None = None
 ) -> grpc.StatusCode:
-    with pytest.raises(grpc.RpcError) as error:
-        ask(address, credentials, token)
-    code: grpc.StatusCode = error.value.code()
-    return code
+    return refusal(address, credentials, token)[0]
+
+
+def bound_to(pki: Pki, identity: str) -> str:
+    """The thumbprint a token issued over `identity`'s certificate is bound to."""
+    return certificate_thumbprint(pki.certificate(identity))
 
 
 def test_a_client_without_a_certificate_is_refused(pki: Pki, address: str) -> None:
@@ -278,17 +312,17 @@ def test_refused_sign_ins_are_audited_by_the_sign_in_service_without_login_or_pa
         user_id = str(session.query(User).filter_by(login=login).one().id)
     unknown = f"nobody-{uuid.uuid4().hex[:8]}"
     before = _chain_head(engine)
-    session = StaffSession(environment.pki)
+    staff = StaffSession(environment.pki)
     try:
         answers = []
         for name, password in (
             [(unknown, PASSWORD)] + [(login, "wrong password!")] * 5 + [(login, PASSWORD)]
         ):
-            with pytest.raises(grpc.RpcError) as refusal:
-                session.sign_in(auth.address, name, password)
-            answers.append((refusal.value.code(), refusal.value.details()))
+            with pytest.raises(grpc.RpcError) as refused_sign_in:
+                staff.sign_in(auth.address, name, password)
+            answers.append((refused_sign_in.value.code(), refused_sign_in.value.details()))
     finally:
-        session.close()
+        staff.close()
 
     assert set(answers) == {(grpc.StatusCode.UNAUTHENTICATED, MESSAGE_WRONG_CREDENTIALS)}
     events = _audited_sign_ins(engine, before)
@@ -377,3 +411,148 @@ def test_the_users_add_command_creates_an_account_that_can_sign_in(engine: Engin
     code, _out, err = run("short")
     assert code == 2
     assert "パスワードは12文字以上にしてください" in err
+
+
+def test_a_staff_token_replayed_over_another_client_certificate_is_refused(
+    pki: Pki, address: str, issuer: TokenIssuer
+) -> None:
+    token = issuer.issue("tanaka01", "checker", certificate=bound_to(pki, "client-admin"))
+    assert ask(address, channel_credentials(pki, "client-admin"), token) == b"tanaka01|staff"
+    for elsewhere in ("client-other", "review"):
+        assert refusal(address, channel_credentials(pki, elsewhere), token) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            MESSAGE_WRONG_CERTIFICATE,
+        )
+
+
+def test_a_service_token_over_a_staff_certificate_is_refused(
+    pki: Pki, address: str, issuer: TokenIssuer
+) -> None:
+    token = issuer.issue_for_service("review")
+    assert ask(address, channel_credentials(pki, "review"), token) == b"review|service"
+    for elsewhere in ("client-admin", "notices"):
+        assert refusal(address, channel_credentials(pki, elsewhere), token) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            MESSAGE_WRONG_CERTIFICATE,
+        )
+
+
+class Monotonic:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+def service_engine(environment: Environment) -> Iterator[Engine]:
+    """Intake's own database login, as a service's verifier reads accounts."""
+    url = database_url_for(environment.infrastructure.database_url, "svc_intake")
+    database = make_engine(url)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def monotonic() -> Monotonic:
+    return Monotonic()
+
+
+@pytest.fixture
+def checking_address(
+    pki: Pki, signing_key: Ed25519PrivateKey, service_engine: Engine, monotonic: Monotonic
+) -> Iterator[str]:
+    accounts = AccountStates(service_engine, monotonic=monotonic)
+    verifier = AccountCheckingVerifier(TokenVerifier(signing_key.public_key()), accounts)
+    with probe_server(pki, verifier) as served:
+        yield served
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"disabled": True},
+        {"locked_until": datetime.now(UTC) + LOCKOUT_PERIOD},
+        {"role": "auditor"},
+    ],
+    ids=["disabled", "locked", "role-changed"],
+)
+def test_a_token_is_refused_within_seconds_once_its_account_is_disabled_or_locked(
+    pki: Pki,
+    checking_address: str,
+    issuer: TokenIssuer,
+    engine: Engine,
+    login: str,
+    monotonic: Monotonic,
+    change: dict[str, Any],
+) -> None:
+    admin_client = channel_credentials(pki, "client-admin")
+    token = issuer.issue(login, "checker", certificate=bound_to(pki, "client-admin"))
+    assert ask(checking_address, admin_client, token) == f"{login}|staff".encode()
+
+    with Session(engine) as session:
+        session.execute(update(User).where(User.login == login).values(**change))
+        session.commit()
+    assert ask(checking_address, admin_client, token) == f"{login}|staff".encode()  # cached
+    monotonic.now += 5
+
+    assert refusal(checking_address, admin_client, token) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        MESSAGE_INVALID,
+    )
+
+
+def test_a_token_naming_a_login_that_does_not_exist_is_refused(
+    pki: Pki, checking_address: str, issuer: TokenIssuer
+) -> None:
+    admin_client = channel_credentials(pki, "client-admin")
+    token = issuer.issue(f"nobody-{uuid.uuid4().hex[:8]}", "admin")
+    assert refusal(checking_address, admin_client, token) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        MESSAGE_INVALID,
+    )
+    service_token = issuer.issue_for_service("review")  # services are not accounts
+    assert ask(checking_address, channel_credentials(pki, "review"), service_token) == (
+        b"review|service"
+    )
+
+
+def test_a_service_reads_the_narrow_view_of_accounts_but_never_the_accounts(
+    service_engine: Engine, login: str
+) -> None:
+    with service_engine.connect() as connection:
+        row = connection.execute(
+            text("SELECT * FROM auth.active_logins WHERE login = :login"), {"login": login}
+        ).one()
+    assert set(row._mapping) == {"login", "role", "disabled", "locked_until"}
+    with (
+        pytest.raises(ProgrammingError, match="permission denied"),
+        service_engine.connect() as connection,
+    ):
+        connection.execute(text("SELECT password_hash FROM auth.users"))
+
+
+def test_the_sign_in_service_binds_its_token_to_the_client_certificate_it_came_over(
+    auth: ServiceProcess, environment: Environment, login: str
+) -> None:
+    state_dir = environment.settings.state_dir
+    pki = ensure_pki(state_dir, [], clients=["console", "other"])
+    session = StaffSession(pki)
+    try:
+        token = session.sign_in(auth.address, login, PASSWORD).token
+    finally:
+        session.close()
+    verifier = TokenVerifier(load_public_key(state_dir))
+    assert verifier.verify(token).certificate == bound_to(pki, "client-console")
+
+    with probe_server(pki, verifier) as served:
+        assert ask(served, channel_credentials(pki, "client-console"), token) == (
+            f"{login}|staff".encode()
+        )
+        assert refusal(served, channel_credentials(pki, "client-other"), token) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            MESSAGE_WRONG_CERTIFICATE,
+        )

@@ -162,3 +162,33 @@ def test_the_signing_key_is_created_once_private_and_reused(tmp_path: Path) -> N
     private_file = tmp_path / "pki" / "token-signing-key.pem"
     assert stat.S_IMODE(private_file.stat().st_mode) == 0o600
     assert (tmp_path / "pki" / "token-signing-key.pub").exists()
+
+
+THUMBPRINT = base64.urlsafe_b64encode(b"\x01" * 32).rstrip(b"=").decode()
+
+
+def test_a_token_issued_over_a_client_certificate_is_bound_to_its_thumbprint(
+    key: Ed25519PrivateKey, clock: Clock
+) -> None:
+    issuer, verifier = pair(key, clock)
+    token = issuer.issue("tanaka01", "checker", certificate=THUMBPRINT)
+    assert decode(token.split(".")[1])["cnf"] == {"x5t#S256": THUMBPRINT}
+    principal = verifier.verify(token)
+    assert principal == Principal("tanaka01", "checker", "staff")
+    assert principal.certificate == THUMBPRINT
+    assert verifier.verify(issuer.issue("tanaka01", "checker")).certificate is None
+
+
+def test_a_binding_that_was_altered_or_is_malformed_is_refused(
+    key: Ed25519PrivateKey, clock: Clock
+) -> None:
+    issuer, verifier = pair(key, clock)
+    header, payload, signature = issuer.issue("tanaka01", "checker", certificate=THUMBPRINT).split(
+        "."
+    )
+    claims = decode(payload)
+    claims["cnf"] = {"x5t#S256": THUMBPRINT.replace("A", "B")}
+    with pytest.raises(Unauthenticated):
+        verifier.verify(f"{header}.{segment(claims)}.{signature}")
+    with pytest.raises(ValueError):
+        issuer.issue("tanaka01", "checker", certificate="not a thumbprint")
