@@ -337,3 +337,43 @@ def test_an_application_without_its_receipt_is_listed_as_missing_attachments(
         check(review_stub, intake, number)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert case(review_stub, intake, number).state == review_pb2.RECEIVED
+
+
+def test_a_correction_keyed_in_at_intake_reopens_the_case_for_a_new_check(
+    intake: Client, review: ServiceProcess, review_stub: Any, admin_engine: Engine
+) -> None:
+    number = submit(intake, **person("訂正"))
+    deliver(intake, review, admin_engine)
+    review_stub.RequestCorrection(
+        review_pb2.RequestCorrectionRequest(
+            request_id=uuid.uuid4().hex,
+            application_number=number,
+            items=[
+                events_pb2.CorrectionItem(
+                    field="applicant.address", problem="住所の番地が読み取れません"
+                )
+            ],
+        ),
+        metadata=intake.staff("checker"),
+    )
+    with intake.stub() as stub:
+        view = stub.GetApplication(
+            intake_pb2.GetApplicationRequest(
+                application_number=number, unmask=True, purpose="補正の入力"
+            ),
+            metadata=intake.staff("operator"),
+        )
+        corrected = intake_pb2.SubmitCorrectionRequest(
+            request_id=uuid.uuid4().hex, application_number=number, note="番地の訂正"
+        )
+        corrected.application.CopyFrom(view.application)
+        corrected.application.applicant.address = "東京都新宿区西新宿二丁目8番1号 訂正荘101"
+        assert stub.SubmitCorrection(corrected, metadata=intake.staff("operator")).applied
+    deliver(intake, review, admin_engine)
+
+    reopened = case(review_stub, intake, number)
+    assert reopened.state == review_pb2.RECEIVED
+    assert reopened.corrections[0].corrected_on  # 補正 received
+    assert reopened.corrections[0].items[0].problem == "住所の番地が読み取れません"
+    checked = check(review_stub, intake, number)
+    assert checked.state == review_pb2.CHECKED and checked.proposal_granted
