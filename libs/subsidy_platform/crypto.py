@@ -1,8 +1,10 @@
 """Field encryption and blind indexes with keys held in Vault (DESIGN.md principle 6).
 
 `FieldCipher(client, program_id)` encrypts the personal data of one program, per data class
-(`<program>-contact`, `<program>-bank`), with the calling service's Vault token, so Vault's
-policy decides who may encrypt or read what. Two modes produce ciphertext that either mode
+(`subsidy-<program>-contact`, `subsidy-<program>-bank`), with the calling service's Vault token,
+so Vault's policy decides who may encrypt or read what. Every key of the platform's programs
+carries the prefix `subsidy-` (`KEY_PREFIX`), so that keys of others sharing the transit mount
+are never taken for a program's (issue "Hardening", finding 4). Two modes produce ciphertext that either mode
 decrypts:
 
 - "transit": Vault encrypts; batches of at most `TRANSIT_BATCH_SIZE` (499) items, the most a
@@ -16,7 +18,7 @@ decrypts:
 Envelope is the default: bench/crypto.py measured it faster (see docs/PERFORMANCE.md). Both
 keep Vault in charge: without the policy's decrypt right no data key is unwrapped.
 
-Blind indexes are Vault transit HMAC-SHA-256 with the program's `-index` key of the
+Blind indexes are Vault transit HMAC-SHA-256 with the program's `subsidy-<program>-index` key of the
 NFKC-normalised, stripped value, prefixed by its kind (`kind \\x1f value`) so that equal values
 of different kinds do not match; returned as hex. The index key is never rotated (digests must
 stay comparable). `rotate` + `rewrap` move ciphertext to a new key version without exposing
@@ -77,9 +79,13 @@ class CiphertextUnreadable(PlatformError):
     code = grpc.StatusCode.INTERNAL
 
 
+KEY_PREFIX = "subsidy-"
+
+
 def key_name(program_id: str, purpose: DataClass | str) -> str:
-    """Transit key of a program for a data class, or for blind indexes (`"index"`)."""
-    return f"{program_id}-{purpose}"
+    """Transit key of a program for a data class, or for blind indexes (`"index"`):
+    `subsidy-<program>-<purpose>`."""
+    return f"{KEY_PREFIX}{program_id}-{purpose}"
 
 
 @contextlib.contextmanager

@@ -3,8 +3,8 @@
 Follows DESIGN.md principle 6 (separate keys per data class, each service may use only what it
 needs) and the Vault/OpenBao transit API. For every program `<p>`:
 
-- `<p>-contact` and `<p>-bank` (aes256-gcm96): contact details and bank accounts;
-- `<p>-index` (type hmac): the blind-index key, used only to compute keyed HMACs.
+- `subsidy-<p>-contact` and `subsidy-<p>-bank` (aes256-gcm96): contact details and bank accounts;
+- `subsidy-<p>-index` (type hmac): the blind-index key, used only to compute keyed HMACs.
 
 What each service may do it says in its declaration (subsidy_platform.declaration: the data
 classes it encrypts and decrypts, and whether it computes blind indexes);
@@ -18,7 +18,10 @@ reads contact details at most and never bank details.
 
 `provision_vault(client, programs)` makes all of that so with an admin token and is
 idempotent: keys are created when missing, policies cover the given programs and every
-program that already has keys, and tokens kept in `token_dir` are reused while valid. The same
+program of the platform that already has keys, and tokens kept in `token_dir` are reused
+while valid. A program already in the mount counts only when all three of its keys carry the
+platform's prefix (`subsidy-<p>-contact`, `-bank`, `-index`): keys of others sharing the
+mount (`other-team-contact`) are never granted to a service (issue "Hardening", finding 4). The same
 function provisions a real Vault; `python -m subsidy_platform.vault policies` writes the HCL
 files kept under k8s/vault/policies/ for review and for `vault policy write`.
 """
@@ -35,7 +38,7 @@ from typing import Any
 import hvac
 import hvac.exceptions
 
-from subsidy_platform.crypto import DataClass, key_name, vault_errors
+from subsidy_platform.crypto import KEY_PREFIX, DataClass, key_name, vault_errors
 from subsidy_platform.declaration import ServiceDeclaration, declarations
 
 TRANSIT_MOUNT = "transit"
@@ -166,12 +169,14 @@ def _programs_with_keys(client: hvac.Client, mount: str) -> set[str]:
     except hvac.exceptions.InvalidPath:
         return set()
     names: list[str] = response["data"]["keys"] if response else []
-    found = set()
+    suffixes: dict[str, set[str]] = {}
     for name in names:
-        program, _, suffix = name.rpartition("-")
+        if not name.startswith(KEY_PREFIX):
+            continue
+        program, _, suffix = name.removeprefix(KEY_PREFIX).rpartition("-")
         if suffix in KEY_SUFFIXES and _PROGRAM.match(program):
-            found.add(program)
-    return found
+            suffixes.setdefault(program, set()).add(suffix)
+    return {program for program, found in suffixes.items() if found == set(KEY_SUFFIXES)}
 
 
 def _service_token(client: hvac.Client, service: str, token_dir: Path | None) -> str:

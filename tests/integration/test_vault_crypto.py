@@ -197,3 +197,38 @@ def test_the_kubernetes_policy_files_are_the_rendered_policies() -> None:
         programs = document.splitlines()[1].removeprefix("# programs: ").split(", ")
         assert PROGRAM in programs
         assert document == policy_documents(programs)[f"subsidy-{path.stem}"]
+
+
+def _policies(vault_admin_client: hvac.Client) -> dict[str, str]:
+    names: list[str] = vault_admin_client.adapter.list("/v1/sys/policies/acl")["data"]["keys"]
+    return {
+        name: str(vault_admin_client.adapter.get(f"/v1/sys/policies/acl/{name}")["data"]["policy"])
+        for name in names
+        if name.startswith("subsidy-")
+    }
+
+
+def test_a_foreign_key_in_the_transit_mount_is_never_granted_to_a_service(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str]
+) -> None:
+    team = f"other-team-{uuid.uuid4().hex[:6]}"
+    half = f"half-{uuid.uuid4().hex[:6]}"
+    for name in (f"{team}-contact", f"{team}-bank", f"{team}-index", f"subsidy-{half}-contact"):
+        vault_admin_client.adapter.post(f"/v1/transit/keys/{name}", json={"type": "aes256-gcm96"})
+
+    provision_vault(vault_admin_client, [PROGRAM])
+
+    policies = _policies(vault_admin_client)
+    assert policies and not [name for name, rules in policies.items() if team in rules]
+    assert not [name for name, rules in policies.items() if half in rules]
+    assert "transit/decrypt/subsidy-shinjuku-2025-contact" in policies["subsidy-intake"]
+    foreign = hvac.Client(url=vault_admin_client.url, token=vault_tokens["intake"])
+    with pytest.raises(hvac.exceptions.Forbidden):
+        foreign.adapter.post(f"/v1/transit/encrypt/{team}-contact", json={"plaintext": "eA=="})
+
+
+def test_a_programs_keys_carry_the_platforms_prefix(vault_admin_client: hvac.Client) -> None:
+    program, _ = fresh_program(vault_admin_client)
+    keys = vault_admin_client.adapter.list("/v1/transit/keys")["data"]["keys"]
+    assert {f"subsidy-{program}-{suffix}" for suffix in ("contact", "bank", "index")} <= set(keys)
+    assert not {f"{program}-{suffix}" for suffix in ("contact", "bank", "index")} & set(keys)

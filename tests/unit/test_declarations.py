@@ -174,7 +174,7 @@ def test_ports_of_installed_services_differ_and_none_is_the_sign_in_port() -> No
 @pytest.mark.parametrize("name", service_names())
 def test_only_a_service_declaring_blind_indexes_may_use_the_hmac_key(name: str) -> None:
     document = policy_documents(["shinjuku-2025"])[policy_name(name)]
-    assert ("transit/hmac/shinjuku-2025-index" in document) is declaration(name).blind_index
+    assert ("transit/hmac/subsidy-shinjuku-2025-index" in document) is declaration(name).blind_index
 
 
 def test_policies_follow_what_each_service_declares() -> None:
@@ -183,14 +183,14 @@ def test_policies_follow_what_each_service_declares() -> None:
         document = documents[policy_name(name)]
         for data_class in DataClass:
             for program in ("shinjuku-2025", "setagaya-2025"):
-                key = f"{program}-{data_class.value}"
+                key = f"subsidy-{program}-{data_class.value}"
                 assert (f"transit/decrypt/{key}" in document) is (data_class in declared.decrypts)
                 assert (f"transit/encrypt/{key}" in document) is (data_class in declared.encrypts)
 
 
 def test_review_may_never_decrypt_bank_details() -> None:
     document = policy_documents(["shinjuku-2025"])[policy_name("review")]
-    assert "transit/decrypt/shinjuku-2025-bank" not in document
+    assert "transit/decrypt/subsidy-shinjuku-2025-bank" not in document
     assert "-bank" not in document
     assert "transit/hmac/" not in document
 
@@ -199,7 +199,7 @@ def test_a_policy_for_a_service_without_blind_indexes_has_no_hmac_path() -> None
     documents = policy_documents(["shinjuku-2025"], services={"probe": probe()})
     assert "hmac" not in documents[policy_name("probe")]
     with_index = policy_documents(["shinjuku-2025"], services={"probe": probe(blind_index=True)})
-    assert "transit/hmac/shinjuku-2025-index" in with_index[policy_name("probe")]
+    assert "transit/hmac/subsidy-shinjuku-2025-index" in with_index[policy_name("probe")]
 
 
 def test_migrations_run_auth_and_audit_first_then_the_services() -> None:

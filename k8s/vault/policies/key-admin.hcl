@@ -2,152 +2,152 @@
 # programs: annaka-seniors, chuo-2025, minato-standing, setagaya-2025, shinjuku-2025
 # rotation, rewrap and crypto-shredding
 
-path "transit/keys/annaka-seniors-contact" {
+path "transit/keys/subsidy-annaka-seniors-contact" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/annaka-seniors-contact/*" {
+path "transit/keys/subsidy-annaka-seniors-contact/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/annaka-seniors-contact" {
+path "transit/rewrap/subsidy-annaka-seniors-contact" {
   capabilities = ["update"]
 }
 
-path "transit/keys/annaka-seniors-bank" {
+path "transit/keys/subsidy-annaka-seniors-bank" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/annaka-seniors-bank/*" {
+path "transit/keys/subsidy-annaka-seniors-bank/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/annaka-seniors-bank" {
+path "transit/rewrap/subsidy-annaka-seniors-bank" {
   capabilities = ["update"]
 }
 
-path "transit/keys/annaka-seniors-index" {
+path "transit/keys/subsidy-annaka-seniors-index" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/annaka-seniors-index/*" {
+path "transit/keys/subsidy-annaka-seniors-index/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/annaka-seniors-index" {
+path "transit/rewrap/subsidy-annaka-seniors-index" {
   capabilities = ["update"]
 }
 
-path "transit/keys/chuo-2025-contact" {
+path "transit/keys/subsidy-chuo-2025-contact" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/chuo-2025-contact/*" {
+path "transit/keys/subsidy-chuo-2025-contact/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/chuo-2025-contact" {
+path "transit/rewrap/subsidy-chuo-2025-contact" {
   capabilities = ["update"]
 }
 
-path "transit/keys/chuo-2025-bank" {
+path "transit/keys/subsidy-chuo-2025-bank" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/chuo-2025-bank/*" {
+path "transit/keys/subsidy-chuo-2025-bank/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/chuo-2025-bank" {
+path "transit/rewrap/subsidy-chuo-2025-bank" {
   capabilities = ["update"]
 }
 
-path "transit/keys/chuo-2025-index" {
+path "transit/keys/subsidy-chuo-2025-index" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/chuo-2025-index/*" {
+path "transit/keys/subsidy-chuo-2025-index/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/chuo-2025-index" {
+path "transit/rewrap/subsidy-chuo-2025-index" {
   capabilities = ["update"]
 }
 
-path "transit/keys/minato-standing-contact" {
+path "transit/keys/subsidy-minato-standing-contact" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/minato-standing-contact/*" {
+path "transit/keys/subsidy-minato-standing-contact/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/minato-standing-contact" {
+path "transit/rewrap/subsidy-minato-standing-contact" {
   capabilities = ["update"]
 }
 
-path "transit/keys/minato-standing-bank" {
+path "transit/keys/subsidy-minato-standing-bank" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/minato-standing-bank/*" {
+path "transit/keys/subsidy-minato-standing-bank/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/minato-standing-bank" {
+path "transit/rewrap/subsidy-minato-standing-bank" {
   capabilities = ["update"]
 }
 
-path "transit/keys/minato-standing-index" {
+path "transit/keys/subsidy-minato-standing-index" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/minato-standing-index/*" {
+path "transit/keys/subsidy-minato-standing-index/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/minato-standing-index" {
+path "transit/rewrap/subsidy-minato-standing-index" {
   capabilities = ["update"]
 }
 
-path "transit/keys/setagaya-2025-contact" {
+path "transit/keys/subsidy-setagaya-2025-contact" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/setagaya-2025-contact/*" {
+path "transit/keys/subsidy-setagaya-2025-contact/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/setagaya-2025-contact" {
+path "transit/rewrap/subsidy-setagaya-2025-contact" {
   capabilities = ["update"]
 }
 
-path "transit/keys/setagaya-2025-bank" {
+path "transit/keys/subsidy-setagaya-2025-bank" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/setagaya-2025-bank/*" {
+path "transit/keys/subsidy-setagaya-2025-bank/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/setagaya-2025-bank" {
+path "transit/rewrap/subsidy-setagaya-2025-bank" {
   capabilities = ["update"]
 }
 
-path "transit/keys/setagaya-2025-index" {
+path "transit/keys/subsidy-setagaya-2025-index" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/setagaya-2025-index/*" {
+path "transit/keys/subsidy-setagaya-2025-index/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/setagaya-2025-index" {
+path "transit/rewrap/subsidy-setagaya-2025-index" {
   capabilities = ["update"]
 }
 
-path "transit/keys/shinjuku-2025-contact" {
+path "transit/keys/subsidy-shinjuku-2025-contact" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/shinjuku-2025-contact/*" {
+path "transit/keys/subsidy-shinjuku-2025-contact/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/shinjuku-2025-contact" {
+path "transit/rewrap/subsidy-shinjuku-2025-contact" {
   capabilities = ["update"]
 }
 
-path "transit/keys/shinjuku-2025-bank" {
+path "transit/keys/subsidy-shinjuku-2025-bank" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/shinjuku-2025-bank/*" {
+path "transit/keys/subsidy-shinjuku-2025-bank/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/shinjuku-2025-bank" {
+path "transit/rewrap/subsidy-shinjuku-2025-bank" {
   capabilities = ["update"]
 }
 
-path "transit/keys/shinjuku-2025-index" {
+path "transit/keys/subsidy-shinjuku-2025-index" {
   capabilities = ["read", "delete"]
 }
-path "transit/keys/shinjuku-2025-index/*" {
+path "transit/keys/subsidy-shinjuku-2025-index/*" {
   capabilities = ["update"]
 }
-path "transit/rewrap/shinjuku-2025-index" {
+path "transit/rewrap/subsidy-shinjuku-2025-index" {
   capabilities = ["update"]
 }

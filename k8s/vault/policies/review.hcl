@@ -2,76 +2,76 @@
 # programs: annaka-seniors, chuo-2025, minato-standing, setagaya-2025, shinjuku-2025
 
 # encrypt contact
-path "transit/encrypt/annaka-seniors-contact" {
+path "transit/encrypt/subsidy-annaka-seniors-contact" {
   capabilities = ["update"]
 }
 
 # envelope data key for contact
-path "transit/datakey/plaintext/annaka-seniors-contact" {
+path "transit/datakey/plaintext/subsidy-annaka-seniors-contact" {
   capabilities = ["update"]
 }
 
 # decrypt contact
-path "transit/decrypt/annaka-seniors-contact" {
+path "transit/decrypt/subsidy-annaka-seniors-contact" {
   capabilities = ["update"]
 }
 
 # encrypt contact
-path "transit/encrypt/chuo-2025-contact" {
+path "transit/encrypt/subsidy-chuo-2025-contact" {
   capabilities = ["update"]
 }
 
 # envelope data key for contact
-path "transit/datakey/plaintext/chuo-2025-contact" {
+path "transit/datakey/plaintext/subsidy-chuo-2025-contact" {
   capabilities = ["update"]
 }
 
 # decrypt contact
-path "transit/decrypt/chuo-2025-contact" {
+path "transit/decrypt/subsidy-chuo-2025-contact" {
   capabilities = ["update"]
 }
 
 # encrypt contact
-path "transit/encrypt/minato-standing-contact" {
+path "transit/encrypt/subsidy-minato-standing-contact" {
   capabilities = ["update"]
 }
 
 # envelope data key for contact
-path "transit/datakey/plaintext/minato-standing-contact" {
+path "transit/datakey/plaintext/subsidy-minato-standing-contact" {
   capabilities = ["update"]
 }
 
 # decrypt contact
-path "transit/decrypt/minato-standing-contact" {
+path "transit/decrypt/subsidy-minato-standing-contact" {
   capabilities = ["update"]
 }
 
 # encrypt contact
-path "transit/encrypt/setagaya-2025-contact" {
+path "transit/encrypt/subsidy-setagaya-2025-contact" {
   capabilities = ["update"]
 }
 
 # envelope data key for contact
-path "transit/datakey/plaintext/setagaya-2025-contact" {
+path "transit/datakey/plaintext/subsidy-setagaya-2025-contact" {
   capabilities = ["update"]
 }
 
 # decrypt contact
-path "transit/decrypt/setagaya-2025-contact" {
+path "transit/decrypt/subsidy-setagaya-2025-contact" {
   capabilities = ["update"]
 }
 
 # encrypt contact
-path "transit/encrypt/shinjuku-2025-contact" {
+path "transit/encrypt/subsidy-shinjuku-2025-contact" {
   capabilities = ["update"]
 }
 
 # envelope data key for contact
-path "transit/datakey/plaintext/shinjuku-2025-contact" {
+path "transit/datakey/plaintext/subsidy-shinjuku-2025-contact" {
   capabilities = ["update"]
 }
 
 # decrypt contact
-path "transit/decrypt/shinjuku-2025-contact" {
+path "transit/decrypt/subsidy-shinjuku-2025-contact" {
   capabilities = ["update"]
 }
