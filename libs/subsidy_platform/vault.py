@@ -16,6 +16,16 @@ only a service that declares blind indexes may use the HMAC key. Intake keys app
 and shows them back (call center, verification keying), so it may decrypt both classes; review
 reads contact details at most and never bank details.
 
+Service tokens carry their service's policy and nothing else (no `default` policy: no
+cubbyhole, no token look-ups beyond its own; issue "Hardening", finding 5) and live
+`TOKEN_TTL` (24 hours), renewable: a long-running process renews its token with
+`start_token_renewal(client)` (every `RENEW_INTERVAL`, 1 hour, by `RENEW_INCREMENT`), and a
+token reused at provisioning must still have `REUSE_MIN_TTL` (12 hours) to live. Each
+policy therefore also grants `auth/token/renew-self` and `auth/token/lookup-self`, which the
+`default` policy gave before. The same holds for the audit checkpoint writer's token
+(`CHECKPOINT_WRITER`, policy `subsidy-audit-checkpoint`: sign with the ed25519 transit key
+`subsidy-audit-checkpoint` and read its public keys; subsidy_platform.checkpoints).
+
 `provision_vault(client, programs)` makes all of that so with an admin token and is
 idempotent: keys are created when missing, policies cover the given programs and every
 program of the platform that already has keys, and tokens kept in `token_dir` are reused
@@ -29,9 +39,12 @@ files kept under k8s/vault/policies/ for review and for `vault policy write`.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +55,23 @@ from subsidy_platform.crypto import KEY_PREFIX, DataClass, key_name, vault_error
 from subsidy_platform.declaration import ServiceDeclaration, declarations
 
 TRANSIT_MOUNT = "transit"
-TOKEN_TTL = "768h"
+TOKEN_TTL = "24h"
+REUSE_MIN_TTL = timedelta(hours=12)
+RENEW_INTERVAL = timedelta(hours=1)
+RENEW_INCREMENT = TOKEN_TTL
 KEY_SUFFIXES = (*(data_class.value for data_class in DataClass), "index")
+CHECKPOINT_WRITER = "audit-checkpoint"
+"""The platform's audit checkpoint writer: its Vault policy and token (not a service)."""
+CHECKPOINT_KEY = "subsidy-audit-checkpoint"
+"""The ed25519 transit key that signs audit checkpoints (never exported)."""
+
+log = logging.getLogger(__name__)
+
+_SELF_SERVICE = (
+    "\n# renew and look up its own token (it has no default policy)\n"
+    'path "auth/token/renew-self" {\n  capabilities = ["update"]\n}\n'
+    'path "auth/token/lookup-self" {\n  capabilities = ["read"]\n}\n'
+)
 
 _PROGRAM = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
@@ -79,9 +107,22 @@ def policy_documents(
                 rules.append((f"{mount}/decrypt/{key}", f"decrypt {data_class.value}"))
             if declared.blind_index:
                 rules.append((f"{mount}/hmac/{key_name(program, 'index')}", "blind indexes"))
-        documents[policy_name(service)] = header + "".join(
-            f'\n# {why}\npath "{path}" {{\n  capabilities = ["update"]\n}}\n' for path, why in rules
+        documents[policy_name(service)] = (
+            header
+            + "".join(
+                f'\n# {why}\npath "{path}" {{\n  capabilities = ["update"]\n}}\n'
+                for path, why in rules
+            )
+            + _SELF_SERVICE
         )
+    checkpoint_rules = (
+        f'\npath "{mount}/sign/{CHECKPOINT_KEY}" {{\n  capabilities = ["update"]\n}}\n'
+        f'path "{mount}/keys/{CHECKPOINT_KEY}" {{\n  capabilities = ["read"]\n}}\n'
+    )
+    documents[policy_name(CHECKPOINT_WRITER)] = (
+        f"{header}# the audit checkpoint writer: signs checkpoints, reads the public keys\n"
+        f"{checkpoint_rules}{_SELF_SERVICE}"
+    )
     admin: list[str] = []
     for program in ordered:
         for suffix in KEY_SUFFIXES:
@@ -125,10 +166,72 @@ def provision_vault(
                 f"/v1/{mount}/keys/{key_name(program, 'index')}",
                 json={"type": "hmac", "key_size": 32},
             )
+        client.adapter.post(f"/v1/{mount}/keys/{CHECKPOINT_KEY}", json={"type": "ed25519"})
         every = set(wanted) | _programs_with_keys(client, mount)
         for name, document in policy_documents(every, mount).items():
             client.sys.create_or_update_policy(name=name, policy=document)
-        return {service: _service_token(client, service, token_dir) for service in declarations()}
+        holders = (*declarations(), CHECKPOINT_WRITER)
+        return {holder: _service_token(client, holder, token_dir) for holder in holders}
+
+
+class TokenRenewal:
+    """A thread that renews one Vault token periodically; `stop()` ends it."""
+
+    def __init__(self, client: hvac.Client, interval: float, increment: str) -> None:
+        self._client = client
+        self._interval = interval
+        self._increment = increment
+        self._stopped = threading.Event()
+        self._renewed = threading.Condition()
+        self.renewals = 0
+        self.failures = 0
+        self._thread = threading.Thread(target=self._run, name="vault-token-renewal", daemon=True)
+
+    def start(self) -> TokenRenewal:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop renewing (the token itself stays valid until its TTL runs out)."""
+        self._stopped.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def wait_for_renewal(self, count: int = 1, timeout: float | None = None) -> bool:
+        """Whether `count` renewals have happened (waiting up to `timeout` seconds)."""
+        with self._renewed:
+            return self._renewed.wait_for(lambda: self.renewals >= count, timeout)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            try:
+                with vault_errors("renew token"):
+                    renewed = self._client.auth.token.renew_self(increment=self._increment)
+            except Exception:
+                self.failures += 1
+                log.warning("could not renew the Vault token; retrying", exc_info=True)
+                continue
+            lease = int(renewed["auth"]["lease_duration"])
+            if lease < 2 * self._interval:
+                log.warning("the Vault token is near its maximum lifetime; restart to replace it")
+            with self._renewed:
+                self.renewals += 1
+                self._renewed.notify_all()
+
+
+def start_token_renewal(
+    client: hvac.Client,
+    interval: timedelta | float = RENEW_INTERVAL,
+    *,
+    increment: str = RENEW_INCREMENT,
+) -> TokenRenewal:
+    """Renew `client`'s token every `interval` (by `increment`) until the handle is stopped.
+
+    For long-running processes: a service token lives `TOKEN_TTL` unless renewed."""
+    seconds = interval.total_seconds() if isinstance(interval, timedelta) else float(interval)
+    if seconds <= 0:
+        raise ValueError("the renewal interval must be positive")
+    return TokenRenewal(client, seconds, increment).start()
 
 
 def write_policy_files(folder: Path, programs: Iterable[str]) -> list[Path]:
@@ -192,6 +295,7 @@ def _service_token(client: hvac.Client, service: str, token_dir: Path | None) ->
         ttl=TOKEN_TTL,
         renewable=True,
         no_parent=True,
+        no_default_policy=True,
     )
     token = str(created["auth"]["client_token"])
     if path is not None:
@@ -208,9 +312,9 @@ def _still_valid(client: hvac.Client, token: str, policy: str) -> bool:
         looked_up: dict[str, Any] = client.auth.token.lookup(token)["data"]
     except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
         return False
-    return (
-        policy in (looked_up.get("policies") or []) and int(looked_up.get("ttl") or 0) > 24 * 3600
-    )
+    return (looked_up.get("policies") or []) == [policy] and int(
+        looked_up.get("ttl") or 0
+    ) > REUSE_MIN_TTL.total_seconds()
 
 
 if __name__ == "__main__":

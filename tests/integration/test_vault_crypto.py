@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 from pathlib import Path
+from typing import Any
 
 import hvac
 import pytest
@@ -19,7 +20,14 @@ from subsidy_platform.crypto import (
 from subsidy_platform.declaration import declarations
 from subsidy_platform.embedded import ensure_openbao, stop_openbao
 from subsidy_platform.errors import AccessDenied, DependencyUnavailable
-from subsidy_platform.vault import policy_documents, provision_vault
+from subsidy_platform.vault import (
+    CHECKPOINT_WRITER,
+    TOKEN_TTL,
+    policy_documents,
+    policy_name,
+    provision_vault,
+    start_token_renewal,
+)
 
 PROGRAM = "shinjuku-2025"
 MODES = ("transit", "envelope")
@@ -191,7 +199,7 @@ def test_provisioning_again_keeps_keys_and_reuses_the_stored_tokens(
 def test_the_kubernetes_policy_files_are_the_rendered_policies() -> None:
     folder = REPOSITORY / "k8s" / "vault" / "policies"
     files = sorted(folder.glob("*.hcl"))
-    assert {f.stem for f in files} == {*declarations(), "key-admin"}
+    assert {f.stem for f in files} == {*declarations(), "key-admin", "audit-checkpoint"}
     for path in files:
         document = path.read_text()
         programs = document.splitlines()[1].removeprefix("# programs: ").split(", ")
@@ -232,3 +240,68 @@ def test_a_programs_keys_carry_the_platforms_prefix(vault_admin_client: hvac.Cli
     keys = vault_admin_client.adapter.list("/v1/transit/keys")["data"]["keys"]
     assert {f"subsidy-{program}-{suffix}" for suffix in ("contact", "bank", "index")} <= set(keys)
     assert not {f"{program}-{suffix}" for suffix in ("contact", "bank", "index")} & set(keys)
+
+
+def _looked_up(vault_admin_client: hvac.Client, token: str) -> dict[str, Any]:
+    found: dict[str, Any] = vault_admin_client.auth.token.lookup(token)["data"]
+    return found
+
+
+def test_a_service_token_has_exactly_its_policy_and_cannot_look_up_other_tokens(
+    vault_admin_client: hvac.Client, vault_tokens: dict[str, str]
+) -> None:
+    assert set(vault_tokens) == {*declarations(), CHECKPOINT_WRITER}
+    day = 24 * 3600
+    assert TOKEN_TTL == "24h"
+    for holder, token in vault_tokens.items():
+        details = _looked_up(vault_admin_client, token)
+        assert details["policies"] == [policy_name(holder)], holder
+        assert details["renewable"] and 0 < int(details["ttl"]) <= day
+        own = hvac.Client(url=vault_admin_client.url, token=token)
+        assert own.auth.token.lookup_self()["data"]["id"] == token
+        others = [other for name, other in vault_tokens.items() if name != holder]
+        with pytest.raises(hvac.exceptions.Forbidden):
+            own.auth.token.lookup(others[0])
+        with pytest.raises(hvac.exceptions.Forbidden):  # the default policy's cubbyhole
+            own.adapter.post("/v1/cubbyhole/note", json={"kept": "x"})
+
+
+def test_a_stored_token_with_the_default_policy_is_replaced_at_provisioning(
+    vault_admin_client: hvac.Client, tmp_path: Path
+) -> None:
+    old = vault_admin_client.auth.token.create(
+        policies=[policy_name("intake")], ttl="768h", renewable=True, no_parent=True
+    )["auth"]["client_token"]
+    token_dir = tmp_path / "tokens"
+    token_dir.mkdir(mode=0o700)
+    (token_dir / "intake").write_text(old + "\n")
+    (token_dir / "intake").chmod(0o600)
+
+    renewed = provision_vault(vault_admin_client, [PROGRAM], token_dir=token_dir)
+
+    assert renewed["intake"] != old
+    assert _looked_up(vault_admin_client, renewed["intake"])["policies"] == [policy_name("intake")]
+
+
+def test_a_renewal_thread_keeps_a_service_token_alive_until_stopped(
+    vault_admin_client: hvac.Client,
+) -> None:
+    token = vault_admin_client.auth.token.create(
+        policies=[policy_name("review")],
+        ttl="1h",
+        renewable=True,
+        no_parent=True,
+        no_default_policy=True,
+    )["auth"]["client_token"]
+    client = hvac.Client(url=vault_admin_client.url, token=token)
+
+    renewal = start_token_renewal(client, 0.05, increment="24h")
+    try:
+        assert renewal.wait_for_renewal(2, timeout=30)
+    finally:
+        renewal.stop()
+
+    assert renewal.failures == 0
+    assert int(_looked_up(vault_admin_client, token)["ttl"]) > 3600
+    with pytest.raises(ValueError):
+        start_token_renewal(client, 0)

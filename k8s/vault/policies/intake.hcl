@@ -175,3 +175,11 @@ path "transit/decrypt/subsidy-shinjuku-2025-bank" {
 path "transit/hmac/subsidy-shinjuku-2025-index" {
   capabilities = ["update"]
 }
+
+# renew and look up its own token (it has no default policy)
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}

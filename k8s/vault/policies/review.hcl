@@ -75,3 +75,11 @@ path "transit/datakey/plaintext/subsidy-shinjuku-2025-contact" {
 path "transit/decrypt/subsidy-shinjuku-2025-contact" {
   capabilities = ["update"]
 }
+
+# renew and look up its own token (it has no default policy)
+path "auth/token/renew-self" {
+  capabilities = ["update"]
+}
+path "auth/token/lookup-self" {
+  capabilities = ["read"]
+}
