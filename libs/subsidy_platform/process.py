@@ -49,6 +49,7 @@ from subsidy_platform.telemetry import (
 from subsidy_platform.tls import server_credentials
 from subsidy_platform.tokens import TokenVerifier, load_public_key
 from subsidy_platform.unit_of_work import UnitOfWork
+from subsidy_platform.vault import TokenRenewal, start_token_renewal
 from subsidy_rules.program import Program, load_programs
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,7 @@ class ServiceContext:
     clients: ServiceClients
     relay: OutboxRelay | None = None
     _vault: hvac.Client | None = None
+    _renewal: TokenRenewal | None = None
     _ciphers: dict[str, FieldCipher] = field(default_factory=dict)
 
     @property
@@ -77,10 +79,18 @@ class ServiceContext:
 
     @property
     def vault(self) -> hvac.Client:
-        """Vault under the service's own token (its policy, nothing more)."""
+        """Vault under the service's own token (its policy, nothing more), renewed while
+        the process runs (service tokens are short-lived)."""
         if self._vault is None:
             self._vault = self.environment.vault_client(self.name)
+            self._renewal = start_token_renewal(self._vault)
         return self._vault
+
+    def close(self) -> None:
+        """Stop renewing the Vault token."""
+        if self._renewal is not None:
+            self._renewal.stop()
+            self._renewal = None
 
     def cipher(self, program_id: str) -> FieldCipher:
         """The field cipher of one program under this service's Vault policy (cached)."""
@@ -121,6 +131,7 @@ class ServiceProcess:
         if self.context.relay is not None:
             self.context.relay.stop()
         self.context.clients.close()
+        self.context.close()
         self.context.engine.dispose()
         shutdown(self.context.tracer_provider)
 
