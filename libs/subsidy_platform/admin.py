@@ -5,7 +5,8 @@
     subsidy-admin down                     stop the embedded servers of the state folder
     subsidy-admin db migrate [COMPONENT]   create roles and schemas, run migrations
     subsidy-admin users add LOGIN --role R add a staff account (password prompted)
-    subsidy-admin audit verify             check the audit log's hash chain
+    subsidy-admin audit verify             check the audit log's hash chain and checkpoints
+    subsidy-admin audit checkpoint         sign the audit log's head in Vault (a checkpoint)
     subsidy-admin keys rotate --program P --class contact|bank
                                            rotate a transit key and rewrap stored ciphertext
     subsidy-admin protos                   regenerate the gRPC code
@@ -61,12 +62,18 @@ def _users(argv: Sequence[str]) -> int:
 
 
 def _audit(argv: Sequence[str]) -> int:
-    from subsidy_platform.audit_cli import verify_main
+    from subsidy_platform.audit_cli import checkpoint_main, verify_main
 
-    if not argv or argv[0] != "verify":
-        print("usage: subsidy-admin audit verify [--anchor SEQ:HASH ...]", file=sys.stderr)
-        return 2
-    return int(verify_main(argv[1:]))
+    if argv and argv[0] == "verify":
+        return int(verify_main(argv[1:]))
+    if argv and argv[0] == "checkpoint":
+        return int(checkpoint_main(argv[1:]))
+    print(
+        "usage: subsidy-admin audit verify [--anchor SEQ:HASH ...] [--checkpoints DIR]\n"
+        "       subsidy-admin audit checkpoint",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def _db(argv: Sequence[str]) -> int:

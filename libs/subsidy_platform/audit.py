@@ -19,8 +19,12 @@ row (hash mismatch), removed row (gap or broken `prev_hash` link), re-ordered or
 Append-only. The service roles may only INSERT and SELECT events; a trigger refuses UPDATE,
 DELETE and TRUNCATE even for the table owner, and `chain_head` may only move forward to a row
 that exists. Someone with database-administrator rights can still disable the triggers and
-rewrite the whole chain consistently: keep the `head_hash` printed by `verify` somewhere else
-(an operations ledger) and pass it back as an anchor to detect that.
+rewrite the chain consistently, delete its newest rows and move the head back, or empty it:
+the database alone cannot prove otherwise. What it checks against comes from outside: anchors
+(`seq -> hash` kept elsewhere, e.g. `VerifyResult.anchor` printed by `subsidy-admin audit
+verify` into the operations ledger) and the signed checkpoints of
+subsidy_platform.checkpoints, which `verify` takes as anchors. `verify(start=(seq, hash))`
+checks only what follows a checkpoint (for the checkpoint writer).
 
 `record` joins the caller's transaction: a rolled-back business write leaves no audit row, and
 a failed audit write rolls back the business write. It holds the chain lock until commit, so
@@ -194,6 +198,12 @@ class VerifyResult:
     problem: str | None
     head_hash: str | None = None
 
+    @property
+    def anchor(self) -> str:
+        """The last intact row as `SEQ:HASH`, the form `subsidy-admin audit verify --anchor`
+        takes (`0:<64 zeros>` for an empty chain)."""
+        return f"{self.rows}:{self.head_hash or GENESIS_HASH}"
+
 
 @dataclass(frozen=True, slots=True)
 class ActivityCount:
@@ -273,31 +283,53 @@ def verify(
     *,
     anchors: Mapping[int, str] | None = None,
     batch_size: int = 1000,
+    start: tuple[int, str] | None = None,
 ) -> VerifyResult:
     """Check the whole chain in seq order with constant memory.
 
     With an Engine the check runs in one read-only REPEATABLE READ transaction, so appends
     made meanwhile are neither half-seen nor reported. `anchors` maps seqs to hashes recorded
-    earlier outside the database; a mismatch there means the chain was rewritten.
+    earlier outside the database: a row whose hash differs means the chain was rewritten, an
+    anchor beyond the last row that rows were deleted. With `start` (the seq and hash of a
+    row verified earlier, a checkpoint) only the rows after it are checked, and `rows` counts
+    the rows up to it as intact.
     """
     if isinstance(bind, Engine):
         with bind.connect() as connection:
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
             with connection.begin():
                 connection.execute(text("SET TRANSACTION READ ONLY"))
-                return _verify(connection, anchors or {}, batch_size)
-    return _verify(bind, anchors or {}, batch_size)
+                return _verify(connection, anchors or {}, batch_size, start)
+    return _verify(bind, anchors or {}, batch_size, start)
 
 
-def _verify(connection: Connection, anchors: Mapping[int, str], batch_size: int) -> VerifyResult:
+def _verify(
+    connection: Connection,
+    anchors: Mapping[int, str],
+    batch_size: int,
+    start: tuple[int, str] | None,
+) -> VerifyResult:
     head = connection.execute(select(chain_head.c.last_seq, chain_head.c.last_hash)).first()
     if head is None:
         return VerifyResult(False, 0, 1, "chain_head の行がありません")
     head_seq, head_hash = int(head.last_seq), str(head.last_hash)
     expected_seq, prev_hash, rows = 1, GENESIS_HASH, 0
+    query = select(events).order_by(events.c.seq)
+    if start is not None and start[0] > 0:
+        start_seq, start_hash = start
+        found = connection.execute(
+            select(events.c.hash).where(events.c.seq == start_seq)
+        ).scalar_one_or_none()
+        if found is None:
+            problem = f"確認済みの seq {start_seq} の行がありません（行が削除されています）"
+            return VerifyResult(False, 0, start_seq, problem, None)
+        if found != start_hash:
+            problem = f"seq {start_seq} のハッシュが確認済みの値と一致しません（履歴の書き換え）"
+            return VerifyResult(False, 0, start_seq, problem, None)
+        expected_seq, prev_hash, rows = start_seq + 1, start_hash, start_seq
+        query = query.where(events.c.seq > start_seq)
     result = connection.execute(
-        select(events).order_by(events.c.seq),
-        execution_options={"stream_results": True, "yield_per": batch_size},
+        query, execution_options={"stream_results": True, "yield_per": batch_size}
     )
     try:
         for row in result.mappings():
@@ -323,7 +355,10 @@ def _verify(connection: Connection, anchors: Mapping[int, str], batch_size: int)
         return VerifyResult(False, rows, last_seq, problem, prev_hash)
     missing_anchor = next((seq for seq in sorted(anchors) if seq > last_seq), None)
     if missing_anchor is not None:
-        problem = f"記録済みのアンカー seq {missing_anchor} の行がありません"
+        problem = (
+            f"記録済みのアンカー（署名済みチェックポイント）は seq {missing_anchor} までの行を"
+            f"示していますが、行は seq {last_seq} までしかありません（行が削除されています）"
+        )
         return VerifyResult(False, rows, last_seq + 1, problem, prev_hash)
     return VerifyResult(True, rows, None, None, prev_hash)
 
@@ -345,7 +380,10 @@ def _check_row(
     if row_hash(row) != row["hash"]:
         return seq, f"seq {seq} の内容がハッシュと一致しません（行が改ざんされています）"
     if seq in anchors and anchors[seq] != row["hash"]:
-        return seq, f"seq {seq} のハッシュが記録済みのアンカーと一致しません（チェーンの書き換え）"
+        return seq, (
+            f"seq {seq} のハッシュが記録済みのアンカー（署名済みチェックポイント）と一致しません"
+            "（履歴の書き換え）"
+        )
     return None
 
 

@@ -1,10 +1,15 @@
-"""`subsidy-admin audit verify`: check the audit log's hash chain from the command line.
+"""`subsidy-admin audit verify` and `audit checkpoint`: the audit log from the command line.
 
-Prints the result (subsidy_platform.audit.VerifyResult) as JSON and exits 0 when the
-chain is intact, 1 when a link is broken, 2 when the database cannot be reached. Keep
-the printed `head_hash` outside the database (the handover ledger) and pass it back with
-`--anchor SEQ:HASH`: a chain rewritten consistently by a database administrator is then
-found too (docs/OPERATIONS.md).
+`verify` checks the hash chain and every signed checkpoint (subsidy_platform.checkpoints,
+`<state>/audit-checkpoints`, or `--checkpoints DIR`): it prints the result as JSON and exits 0
+when the chain is intact, 1 when a link is broken, a checkpoint does not verify or the chain
+holds fewer rows than, or other rows than, a checkpoint, and 2 when the database cannot be
+reached. `head` in the output is the last intact row as `SEQ:HASH`, exactly the form
+`--anchor` takes: keep it outside the database (the handover ledger) and pass it back with
+`--anchor SEQ:HASH` to check against it too (docs/OPERATIONS.md).
+
+`checkpoint` brings the platform up (`runtime.prepare`) and signs the chain's head in Vault
+as the checkpoint writer when it has grown; it prints the newest checkpoint as JSON.
 """
 
 from __future__ import annotations
@@ -14,15 +19,17 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
-from subsidy_platform.audit import verify
+from subsidy_platform.checkpoints import CheckpointError, CheckpointStore, verify_with_checkpoints
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
 from subsidy_platform.embedded import ensure_postgres
-from subsidy_platform.errors import DependencyUnavailable
+from subsidy_platform.errors import DependencyUnavailable, PlatformError
+
+MESSAGE_UNREACHABLE = "データベースに接続できません"
 
 
 def verify_main(argv: Sequence[str] | None = None) -> int:
@@ -40,24 +47,66 @@ def verify_main(argv: Sequence[str] | None = None) -> int:
         metavar="SEQ:HASH",
         help="以前の検証で記録した seq とハッシュ (複数指定可)",
     )
+    parser.add_argument(
+        "--checkpoints",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="署名済みチェックポイントのフォルダ (既定: 状態フォルダの audit-checkpoints)",
+    )
     args = parser.parse_args(argv)
     try:
         anchors = _parse_anchors(args.anchor)
     except ValueError as error:
         parser.error(str(error))
-    url = args.database_url or _admin_database_url(Settings.from_env())
+    settings = Settings.from_env()
+    store = (
+        CheckpointStore(args.checkpoints)
+        if args.checkpoints
+        else CheckpointStore.of(settings.state_dir)
+    )
+    url = args.database_url or _admin_database_url(settings)
     engine = make_engine(url)
     try:
-        result = verify(engine, anchors=anchors)
+        check = verify_with_checkpoints(engine, store, anchors)
     except (DependencyUnavailable, OperationalError):
-        print(
-            json.dumps({"ok": False, "error": "データベースに接続できません"}, ensure_ascii=False)
-        )
+        print(json.dumps({"ok": False, "error": MESSAGE_UNREACHABLE}, ensure_ascii=False))
         return 2
+    except CheckpointError as error:
+        print(json.dumps({"ok": False, "problem": str(error)}, ensure_ascii=False))
+        return 1
     finally:
         engine.dispose()
-    print(json.dumps(asdict(result), ensure_ascii=False))
-    return 0 if result.ok else 1
+    print(json.dumps(check.as_json(), ensure_ascii=False))
+    return 0 if check.ok else 1
+
+
+def checkpoint_main(argv: Sequence[str] | None = None) -> int:
+    """`subsidy-admin audit checkpoint`: sign the head; exit 0, 1 broken chain, 2 unreachable."""
+    from subsidy_platform.runtime import checkpoint_audit, prepare
+    from subsidy_rules.program import load_programs
+
+    parser = argparse.ArgumentParser(
+        prog="subsidy-admin audit checkpoint",
+        description="監査ログの先頭に Vault で署名したチェックポイントを書きます",
+    )
+    parser.parse_args(argv)
+    try:
+        environment = prepare(Settings.from_env(), list(load_programs()))
+        checkpoint = checkpoint_audit(environment)
+    except CheckpointError as error:
+        print(json.dumps({"ok": False, "problem": str(error)}, ensure_ascii=False))
+        return 1
+    except (PlatformError, OperationalError):
+        print(json.dumps({"ok": False, "error": "データベースまたは Vault に接続できません"}))
+        return 2
+    document = {
+        "ok": True,
+        "checkpoint": checkpoint.anchor if checkpoint else None,
+        "at": checkpoint.at if checkpoint else None,
+    }
+    print(json.dumps(document, ensure_ascii=False))
+    return 0
 
 
 def _admin_database_url(settings: Settings) -> str:

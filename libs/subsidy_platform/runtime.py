@@ -5,26 +5,37 @@
 under the state folder; it then creates the service roles and schemas, runs every
 component's migrations, provisions Vault (transit keys per program and data class,
 policies and a token per service), the private CA with per-service certificates, and the
-token-signing key. Everything is idempotent, so every process may call it.
+token-signing key. Everything is idempotent, so every process may call it. Last, it writes a
+signed audit checkpoint when the chain has grown since the newest one
+(subsidy_platform.checkpoints; best effort: a failure is logged, never fatal to the process).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import hvac
 import requests
 
+from subsidy_platform.checkpoints import (
+    Checkpoint,
+    CheckpointSigner,
+    CheckpointStore,
+    write_checkpoint,
+)
 from subsidy_platform.config import Settings
-from subsidy_platform.db import migrate, migrated_components, provision_database
+from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
 from subsidy_platform.declaration import PLATFORM_SERVICES, declarations
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure
 from subsidy_platform.tls import Pki, ensure_pki
 from subsidy_platform.tokens import ensure_signing_key
-from subsidy_platform.vault import provision_vault
+from subsidy_platform.vault import CHECKPOINT_WRITER, provision_vault
 
 STAFF_CLIENTS = ("console",)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,4 +72,24 @@ def prepare(
     tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / "vault-tokens")
     pki = ensure_pki(settings.state_dir, (*PLATFORM_SERVICES, *declarations()), STAFF_CLIENTS)
     ensure_signing_key(settings.state_dir)
-    return Environment(settings, infrastructure, tokens, pki)
+    environment = Environment(settings, infrastructure, tokens, pki)
+    try:
+        checkpoint_audit(environment)
+    except Exception:
+        log.exception("no audit checkpoint was written")
+    return environment
+
+
+def checkpoint_audit(environment: Environment, *, every: int = 1) -> Checkpoint | None:
+    """Sign the audit chain's head when it is `every` rows past the newest checkpoint (as the
+    checkpoint writer, on the administrator's database connection); the newest checkpoint."""
+    engine = make_engine(environment.infrastructure.database_url)
+    try:
+        return write_checkpoint(
+            engine,
+            CheckpointSigner(environment.vault_client(CHECKPOINT_WRITER)),
+            CheckpointStore.of(environment.settings.state_dir),
+            every=every,
+        )
+    finally:
+        engine.dispose()
