@@ -10,6 +10,7 @@ asked for a key its policy does not grant). Messages never carry personal data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,15 +49,33 @@ class Unauthenticated(PlatformError):
     code = grpc.StatusCode.UNAUTHENTICATED
 
 
+MAX_SHOWN_ID = 32
+_SAFE_ID = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_SHOWN_ID}}}")
+
+
+def safe_identifier(value: str) -> str:
+    """The identifier as a message may repeat it: itself when it is a well-formed id of at
+    most 32 characters (`[A-Za-z0-9_.:-]`), empty otherwise (never a caller's long or odd
+    value: it may be personal data, or a megabyte)."""
+    return value if _SAFE_ID.fullmatch(value) else ""
+
+
 class NotFound(PlatformError):
-    """An id that does not exist (or that the caller may not know exists)."""
+    """An id that does not exist (or that the caller may not know exists).
+
+    The message names the id only when it is short and well formed (`safe_identifier`):
+    an unknown value a caller sent travels no further than that.
+    """
 
     code = grpc.StatusCode.NOT_FOUND
 
     def __init__(self, what: str, identifier: str) -> None:
-        super().__init__(f"{what} が見つかりません: {identifier}")
+        shown = safe_identifier(identifier)
+        super().__init__(
+            f"{what} が見つかりません: {shown}" if shown else f"{what} が見つかりません"
+        )
         self.what = what
-        self.identifier = identifier
+        self.identifier = shown
 
 
 class Conflict(PlatformError):

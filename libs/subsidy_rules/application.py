@@ -6,11 +6,27 @@
 dates that are not `YYYY-MM-DD` and values outside the vocabularies are errors, so a
 typo can never silently change an eligibility or an amount. Names, kana and phone
 numbers are kept as written; normalisation is the normalisers' job.
+
+Limits (hardening: every field a caller controls is bounded here, before any work):
+
+- every text has a maximum length (`TEXT_LIMITS`, in characters) and holds no control
+  character (C0, DEL, C1), no lone surrogate and no line or paragraph separator; the
+  free texts that may span lines (the address, a purchase's description) may hold tabs
+  and line breaks;
+- numbers that identify (bank and branch codes, account number, postal code, phone,
+  LoGo answer id, dates) are ASCII digits, or full-width digits which are folded to
+  ASCII (bank and branch codes, account number, LoGo answer id); digits of other scripts
+  (٣, ३, ...) are refused, so they cannot escape a duplicate key;
+- an amount is at most `MAX_PURCHASE_YEN` per purchase, the purchases of one application
+  at most `MAX_APPLICATION_YEN` together, and there are at most `MAX_PURCHASES` of them.
+
+Messages name the field and the limit, never the value.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,8 +39,38 @@ PURCHASE_KINDS = ("purchase", "installation")
 ACCOUNT_TYPES = ("ordinary", "current", "savings")
 PLEDGE_KEYS = ("not_antisocial", "no_tax_arrears", "consent_to_checks")
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}\Z")
+MAX_PURCHASE_YEN = 10_000_000
+"""The most one purchase (購入・設置の1件) may cost: above it, the amount is a typo or worse."""
+MAX_APPLICATION_YEN = 100_000_000
+"""The most the purchases of one application may cost together."""
+MAX_PURCHASES = 20
+"""The most purchases one application may list (LoGo's form has 10 groups)."""
+MAX_ID = 64
+"""Application ids and LoGo answer ids: at most 64 characters."""
+TEXT_LIMITS: dict[str, int] = {
+    "application_id": MAX_ID,
+    "logo_answer_id": MAX_ID,
+    "applicant.name": 100,
+    "applicant.name_kana": 100,
+    "applicant.phone": 24,
+    "applicant.email": 254,
+    "applicant.postal_code": 10,
+    "applicant.address": 200,
+    "household.head_name": 100,
+    "household.relationship": 50,
+    "purchases[].description": 200,
+    "bank_account.holder_kana": 100,
+}
+"""The longest each text may be, in characters (Unicode code points)."""
+
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _ITEMS = {item.value: item for item in Item}
+# Never in a text: C0 and C1 controls, DEL, lone surrogates, line/paragraph separators.
+_FORBIDDEN_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# Texts that may span lines (address, description) may hold tabs and line breaks.
+_FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+_SHOWN_KEY = re.compile(r"[A-Za-z0-9_]{1,40}")
 
 
 class FormatError(ValueError):
@@ -102,9 +148,11 @@ class _Reader:
             raise FormatError(path or "(record)", "オブジェクトではありません (must be an object)")
         for key in obj:
             if key not in allowed:
-                raise FormatError(self._join(path, str(key)), "未定義の項目です (unknown key)")
+                shown = key if isinstance(key, str) and _SHOWN_KEY.fullmatch(key) else "(key)"
+                raise FormatError(self._join(path, shown), "未定義の項目です (unknown key)")
         self.obj = obj
         self.path = path
+        self.limits_path = re.sub(r"\[\d+\]", "[]", path)
 
     @staticmethod
     def _join(path: str, key: str) -> str:
@@ -122,13 +170,31 @@ class _Reader:
         return self.obj[key]
 
     def text(
-        self, key: str, *, required: bool = True, pattern: re.Pattern[str] | None = None
+        self,
+        key: str,
+        *,
+        required: bool = True,
+        pattern: re.Pattern[str] | None = None,
+        lines: bool = False,
     ) -> Any:
+        """A text within its limit (`TEXT_LIMITS`), without forbidden characters; `lines`:
+        tabs and line breaks are allowed."""
         if not required and not self.has(key):
             return None
         value = self.raw(key)
         if not isinstance(value, str):
             raise FormatError(self.field(key), "文字列ではありません (must be a string)")
+        limit = TEXT_LIMITS[self._join(self.limits_path, key)]
+        if len(value) > limit:
+            raise FormatError(
+                self.field(key),
+                f"{limit}文字以内で記入してください (at most {limit} characters)",
+            )
+        if (_FORBIDDEN_IN_TEXT if lines else _FORBIDDEN_IN_LINE).search(value):
+            raise FormatError(
+                self.field(key),
+                "制御文字など使えない文字が含まれています (control characters are not allowed)",
+            )
         if not value.strip():
             raise FormatError(self.field(key), "空欄です (must not be empty)")
         if pattern is not None and not pattern.fullmatch(value):
@@ -136,6 +202,19 @@ class _Reader:
                 self.field(key), f"形式が正しくありません (must match {pattern.pattern})"
             )
         return value
+
+    def digits(self, key: str, pattern: re.Pattern[str]) -> str:
+        """A code of ASCII digits (full-width digits folded to ASCII); other digits refused."""
+        value = self.raw(key)
+        if not isinstance(value, str):
+            raise FormatError(self.field(key), "文字列ではありません (must be a string)")
+        folded = value.translate(_FULLWIDTH_DIGITS) if len(value) <= 16 else value
+        if not pattern.fullmatch(folded):
+            raise FormatError(
+                self.field(key),
+                f"半角数字で記入してください (must match {pattern.pattern})",
+            )
+        return folded
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.raw(key)
@@ -147,7 +226,7 @@ class _Reader:
 
     def day(self, key: str) -> date:
         value = self.raw(key)
-        if not isinstance(value, str) or not _DATE.match(value):
+        if not isinstance(value, str) or not _DATE.fullmatch(value):
             raise FormatError(
                 self.field(key), "日付は YYYY-MM-DD で記入してください (must be YYYY-MM-DD)"
             )
@@ -176,6 +255,12 @@ class _Reader:
             )
         if value < 0:
             raise FormatError(self.field(key), "金額が負の値です (must not be negative)")
+        if value > MAX_PURCHASE_YEN:
+            raise FormatError(
+                self.field(key),
+                f"金額が上限（{MAX_PURCHASE_YEN:,}円）を超えています "
+                f"(at most {MAX_PURCHASE_YEN} yen)",
+            )
         return value
 
 
@@ -196,15 +281,24 @@ _APPLICANT = ("name", "name_kana", "birth_date", "phone", "email", "postal_code"
 _PURCHASE = ("item", "kind", "amount", "purchased_on", "description", "points_used")
 _BANK = ("bank_code", "branch_code", "type", "number", "holder_kana")
 _POSTAL = re.compile(r"[0-9０-９]{3}[-－‐ー−]?[0-9０-９]{4}")
-_BANK_CODE = re.compile(r"\d{4}")
-_BRANCH_CODE = re.compile(r"\d{3}")
-_ACCOUNT_NUMBER = re.compile(r"\d{1,7}")
+# Digits (ASCII or full-width), plus signs, hyphen look-alikes, parentheses and spaces.
+_PHONE = re.compile(r"[0-9０-９+＋()（）\-－‐‑–—―−ー 　]+")
+_BANK_CODE = re.compile(r"[0-9]{4}")
+_BRANCH_CODE = re.compile(r"[0-9]{3}")
+_ACCOUNT_NUMBER = re.compile(r"[0-9]{1,7}")
+_ANSWER_ID = re.compile(r"[0-9A-Za-z_\-]+")
 
 
 def parse_application(obj: Any) -> Application:
     """Validate one decoded JSON record and build the `Application` it describes."""
     application_id = obj.get("application_id") if isinstance(obj, dict) else None
-    readable_id = application_id if isinstance(application_id, str) else None
+    readable_id = (
+        application_id
+        if isinstance(application_id, str)
+        and len(application_id) <= MAX_ID
+        and not _FORBIDDEN_IN_LINE.search(application_id)
+        else None
+    )
     try:
         return _parse(obj)
     except FormatError as error:
@@ -214,7 +308,7 @@ def parse_application(obj: Any) -> Application:
 
 def _parse(obj: Any) -> Application:
     top = _Reader(obj, "", _TOP)
-    if "version" in obj and obj["version"] != FORMAT_VERSION:
+    if "version" in obj and (type(obj["version"]) is not int or obj["version"] != FORMAT_VERSION):
         raise FormatError("version", f"対応していない形式の版です (only version {FORMAT_VERSION})")
     a = _Reader(top.raw("applicant"), "applicant", _APPLICANT)
     applicant = Applicant(
@@ -222,8 +316,8 @@ def _parse(obj: Any) -> Application:
         name_kana=a.text("name_kana"),
         birth_date=a.day("birth_date"),
         postal_code=a.text("postal_code", pattern=_POSTAL),
-        address=a.text("address"),
-        phone=a.text("phone", required=False),
+        address=a.text("address", lines=True),
+        phone=a.text("phone", required=False, pattern=_PHONE),
         email=a.text("email", required=False),
     )
     household = Household()
@@ -235,15 +329,26 @@ def _parse(obj: Any) -> Application:
     raw_purchases = top.raw("purchases")
     if not isinstance(raw_purchases, list):
         raise FormatError("purchases", "配列ではありません (must be an array)")
+    if len(raw_purchases) > MAX_PURCHASES:
+        raise FormatError(
+            "purchases",
+            f"購入は{MAX_PURCHASES}件までです (at most {MAX_PURCHASES} purchases)",
+        )
     purchases = tuple(_purchase(p, f"purchases[{i}]") for i, p in enumerate(raw_purchases))
+    if sum(p.amount for p in purchases) > MAX_APPLICATION_YEN:
+        raise FormatError(
+            "purchases",
+            f"金額の合計が上限（{MAX_APPLICATION_YEN:,}円）を超えています "
+            f"(at most {MAX_APPLICATION_YEN} yen in all)",
+        )
     bank = None
     if top.has("bank_account"):
         b = _Reader(obj["bank_account"], "bank_account", _BANK)
         bank = BankAccount(
-            bank_code=b.text("bank_code", pattern=_BANK_CODE),
-            branch_code=b.text("branch_code", pattern=_BRANCH_CODE),
+            bank_code=b.digits("bank_code", _BANK_CODE),
+            branch_code=b.digits("branch_code", _BRANCH_CODE),
             type=b.choice("type", ACCOUNT_TYPES),
-            number=b.text("number", pattern=_ACCOUNT_NUMBER),
+            number=b.digits("number", _ACCOUNT_NUMBER),
             holder_kana=b.text("holder_kana"),
         )
     p = _Reader(top.raw("pledges"), "pledges", PLEDGE_KEYS)
@@ -258,13 +363,28 @@ def _parse(obj: Any) -> Application:
         pledges=pledges,
         household=household,
         bank_account=bank,
-        logo_answer_id=top.text("logo_answer_id", required=False),
+        logo_answer_id=_answer_id(top),
     )
+
+
+def _answer_id(top: _Reader) -> str | None:
+    """The LoGo answer id: ASCII letters, digits, _ and - (full-width forms folded)."""
+    value = top.text("logo_answer_id", required=False)
+    if value is None:
+        return None
+    folded = unicodedata.normalize("NFKC", value)
+    if not _ANSWER_ID.fullmatch(folded):
+        raise FormatError(
+            "logo_answer_id",
+            "回答IDは半角英数字で記入してください (must match [0-9A-Za-z_-]+)",
+        )
+    return folded
 
 
 def _purchase(obj: Any, path: str) -> Purchase:
     r = _Reader(obj, path, _PURCHASE)
-    item = _ITEMS.get(r.raw("item"))
+    raw_item = r.raw("item")
+    item = _ITEMS.get(raw_item) if isinstance(raw_item, str) else None
     if item is None:
         raise FormatError(r.field("item"), "品目が語彙にありません (not in the item vocabulary)")
     amount = r.yen("amount")
@@ -278,6 +398,6 @@ def _purchase(obj: Any, path: str) -> Purchase:
         kind=r.choice("kind", PURCHASE_KINDS),
         amount=amount,
         purchased_on=r.day("purchased_on"),
-        description=r.text("description", required=False),
+        description=r.text("description", required=False, lines=True),
         points_used=points,
     )

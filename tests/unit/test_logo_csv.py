@@ -545,3 +545,118 @@ def test_the_mapping_is_a_hashable_value(tmp_path: Path) -> None:
     copy_path.write_bytes(source.read_bytes())
     again: ColumnMapping = load_mapping(copy_path)
     assert again == MAPPING and hash(again) == hash(MAPPING)
+
+
+# ------------------------------------------------------------------ hardening
+
+
+def _export_lines(record: dict[str, Any], count: int) -> list[bytes]:
+    """A UTF-8 export (no BOM) of `count` answers, split into its physical lines."""
+    rows = [cells(online(record, str(1000000001 + n))) for n in range(count)]
+    return export(rows).removeprefix(b"\xef\xbb\xbf").split(b"\r\n")
+
+
+def test_a_utf8_export_with_one_line_saved_as_shift_jis_is_reported_at_that_line(
+    record: dict[str, Any],
+) -> None:
+    lines = _export_lines(record, 5)
+    lines[3] = lines[3].decode("utf-8").encode("cp932")  # the third answer, line 4
+    parsed = parse_logo_csv(b"\r\n".join(lines), MAPPING)
+    assert parsed.records == ()
+    assert [(e.line, e.column) for e in parsed.errors] == [(4, None)]
+    assert "4行目の文字コード" in parsed.errors[0].message
+
+
+def test_a_shift_jis_export_with_one_utf8_line_is_reported_at_that_line(
+    record: dict[str, Any],
+) -> None:
+    lines = [line.decode("utf-8").encode("cp932") for line in _export_lines(record, 5)]
+    lines[5] = lines[5].decode("cp932").encode("utf-8")  # the fifth answer, line 6
+    parsed = parse_logo_csv(b"\r\n".join(lines), MAPPING)
+    assert parsed.records == ()
+    assert [(e.line, e.column) for e in parsed.errors] == [(6, None)]
+
+
+def test_a_utf8_bom_export_with_one_shift_jis_line_is_reported_at_that_line(
+    record: dict[str, Any],
+) -> None:
+    lines = _export_lines(record, 3)
+    lines[2] = lines[2].decode("utf-8").encode("cp932")
+    parsed = parse_logo_csv(b"\xef\xbb\xbf" + b"\r\n".join(lines), MAPPING)
+    assert [e.line for e in parsed.errors] == [3]
+
+
+def test_a_nul_byte_is_refused_at_its_line(record: dict[str, Any]) -> None:
+    lines = _export_lines(record, 3)
+    lines[2] = lines[2].replace("新宿".encode(), b"\x00", 1)
+    parsed = parse_logo_csv(b"\r\n".join(lines), MAPPING)
+    assert [e.line for e in parsed.errors] == [3]
+    assert "NUL" in parsed.errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("written", "message"),
+    [
+        ("1" + "0" * 21, "金額1の金額が大きすぎます"),
+        ("1" * 5000, "金額1の金額の形式が正しくありません（例: 32000、32,000円）"),
+        ("10,000,001", "金額1：金額が上限（10,000,000円）を超えています"),
+    ],
+)
+def test_an_amount_beyond_the_maximum_is_reported_with_its_column(
+    record: dict[str, Any], written: str, message: str
+) -> None:
+    parsed = parse_cells(online(record), 金額1=written)
+    assert parsed.records == ()
+    assert parsed.errors == (LineError(2, "金額1", message),)
+
+
+@pytest.mark.parametrize(
+    ("header", "written"),
+    [
+        ("口座番号", "١٢٣٤٥٦٧"),
+        ("口座番号", "१२३४५६७"),
+        ("金融機関コード", "٠٠٠١"),
+        ("支店コード", "३३३"),
+        ("生年月日", "١٩٨٠/٠١/٠٢"),
+        ("電話番号", "٠٣-١٢٣٤-٥٦٧٨"),
+        ("郵便番号", "١٦٠-٠٠٢٣"),
+        ("回答ID", "١٠٠٠٠٠٠٠٠١"),
+    ],
+)
+def test_digits_of_other_scripts_are_refused_in_every_identifying_column(
+    record: dict[str, Any], header: str, written: str
+) -> None:
+    parsed = parse_cells(online(record), **{header: written})
+    assert parsed.records == ()
+    assert [e.column for e in parsed.errors] == [header]
+
+
+def test_full_width_account_digits_are_read_as_ascii(record: dict[str, Any]) -> None:
+    parsed = parse_cells(online(record), 口座番号="１２３４５６７")
+    assert only_record(parsed)["bank_account"]["number"] == "１２３４５６７"  # as written
+    account = parse_application(only_record(parsed)).bank_account
+    assert account is not None and account.number == "1234567"
+
+
+@pytest.mark.parametrize(
+    ("header", "limit"), [("氏名", 100), ("住所", 200), ("品名1", 200), ("口座名義（カナ）", 100)]
+)
+def test_a_text_beyond_its_limit_is_reported_without_repeating_it(
+    record: dict[str, Any], header: str, limit: int
+) -> None:
+    parsed = parse_cells(online(record), **{header: "長" * (limit + 1)})
+    [error] = parsed.errors
+    assert (error.line, error.column) == (2, header)
+    assert f"{limit}文字以内" in error.message and "長長" not in error.message
+
+
+def test_a_long_unknown_item_label_is_not_repeated(record: dict[str, Any]) -> None:
+    parsed = parse_cells(online(record), 購入品目1="防" * 5000)
+    assert parsed.errors == (
+        LineError(2, "購入品目1", "購入品目1の品目は対象の品目一覧にありません"),
+    )
+
+
+def test_an_overlong_answer_id_is_refused_naming_its_column(record: dict[str, Any]) -> None:
+    parsed = parse_cells(online(record), 回答ID="1" * 65)
+    assert [(e.column, e.message) for e in parsed.errors] == [("回答ID", "回答IDは64文字以内です")]

@@ -115,3 +115,15 @@ def test_postal_codes_reduce_to_seven_digits(written: str) -> None:
 def test_postal_code_with_too_few_digits_is_refused() -> None:
     with pytest.raises(ValueError, match="7 digits"):
         normalize_postal_code("160-002")
+
+
+@pytest.mark.parametrize("written", ["٠٣-١٢٣٤-٥٦٧٨", "०३-१२३४-५६७८", "03-1234-٥٦٧٨", "0" * 33])
+def test_phone_numbers_in_digits_of_other_scripts_or_too_long_are_refused(written: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_phone(written)
+
+
+@pytest.mark.parametrize("written", ["١٦٠-٠٠٢٣", "१६०-००२३", "160-٠٠٢٣", "1" * 17])
+def test_postal_codes_in_digits_of_other_scripts_or_too_long_are_refused(written: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_postal_code(written)

@@ -13,8 +13,14 @@ imports all or nothing). Online application numbers are ``<prefix>-L<回答ID>``
 importing the same answers again yields the same ids.
 
 Encoding (LoGo offers both): a UTF-8 BOM means ``utf-8-sig``; otherwise strict UTF-8;
-otherwise CP932 (Shift_JIS with the Windows extensions); a file that is neither is
-reported as an error at the first line that decodes in neither.
+otherwise CP932 (Shift_JIS with the Windows extensions). A file that mixes them (UTF-8
+with one line saved as Shift_JIS, or the reverse) is reported at the first line of the
+minority encoding; a NUL byte at its line.
+
+Limits: every cell's text is bounded by the interchange format (``TEXT_LIMITS``, amounts
+at most 10,000,000 yen per purchase); cells are read only up to a bounded length (dates
+40 characters, amounts 12 digits, answer ids 64), and a message quotes an answer only
+when it is short and printable (``cells.quoted``), never a long or odd value.
 
 Pure: no I/O besides reading the shipped mapping files.
 

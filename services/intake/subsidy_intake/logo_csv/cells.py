@@ -23,6 +23,7 @@ from subsidy_intake.logo_csv.vocabulary import (
     _UNCHECKED,
     _YES,
 )
+from subsidy_rules.application import MAX_ID
 
 # Era name -> (first day, last day or None); year n of the era is first.year + n - 1.
 _ERAS: dict[str, tuple[date, date | None]] = {
@@ -33,12 +34,17 @@ _ERAS: dict[str, tuple[date, date | None]] = {
     "令和": (date(2019, 5, 1), None),
 }
 _ERA_LETTERS = {"M": "明治", "T": "大正", "S": "昭和", "H": "平成", "R": "令和"}
-_WESTERN_DATE = re.compile(r"(\d{4})\s*[/\-.年]\s*(\d{1,2})\s*[/\-.月]\s*(\d{1,2})\s*日?")
+# Digits are ASCII ([0-9], after NFKC folded full-width ones): digits of other scripts
+# (٣, ३), which `\d` would take, are refused.
+_WESTERN_DATE = re.compile(r"([0-9]{4})\s*[/\-.年]\s*([0-9]{1,2})\s*[/\-.月]\s*([0-9]{1,2})\s*日?")
 _ERA_DATE = re.compile(
-    r"(明治|大正|昭和|平成|令和|[MTSHR])\s*(元|\d{1,2})\s*[年/\-.]\s*(\d{1,2})\s*[月/\-.]"
-    r"\s*(\d{1,2})\s*日?"
+    r"(明治|大正|昭和|平成|令和|[MTSHR])\s*(元|[0-9]{1,2})\s*[年/\-.]\s*([0-9]{1,2})\s*[月/\-.]"
+    r"\s*([0-9]{1,2})\s*日?"
 )
-_DATETIME = re.compile(r"(.*?)[\sT]+\d{1,2}:\d{2}(?::\d{2})?")
+_DATETIME = re.compile(r"(.{0,40}?)[\sT]+[0-9]{1,2}:[0-9]{2}(?::[0-9]{2})?")
+MAX_ANSWER_ID = MAX_ID  # the format's limit of ids
+MAX_YEN_DIGITS = 12  # far above any amount the format accepts (subsidy_rules.application)
+MAX_DATE_LENGTH = 40
 _YEN_NOISE = re.compile(r"[,\s円¥￥]")
 _ANSWER_ID = re.compile(r"[0-9A-Za-z_-]+")
 
@@ -77,6 +83,8 @@ def parse_date(text: str) -> date:
     before 明治6年 is not modelled). Raises ``ValueError`` whose Japanese message follows
     the column name (生年月日 + 「の形式が正しくありません…」).
     """
+    if len(text) > MAX_DATE_LENGTH:
+        raise _CellError("の形式が正しくありません（例: 1980/01/02、昭和55年1月2日）")
     folded = _nfkc(text)
     match = _WESTERN_DATE.fullmatch(folded)
     if match:
@@ -97,13 +105,17 @@ def parse_yen(text: str) -> int:
     Negative, fractional or written-out amounts raise ``ValueError`` (message as in
     ``parse_date``).
     """
-    digits = _YEN_NOISE.sub("", _nfkc(text))
+    digits = _YEN_NOISE.sub("", _nfkc(text)) if len(text) <= 4 * MAX_YEN_DIGITS else "-"
     if not digits.isascii() or not digits.isdigit():
         raise _CellError("の金額の形式が正しくありません（例: 32000、32,000円）")
+    if len(digits) > MAX_YEN_DIGITS:
+        raise _CellError("の金額が大きすぎます")
     return int(digits)
 
 
 def _read_datetime(text: str, _: ColumnMapping) -> str:
+    if len(text) > MAX_DATE_LENGTH:
+        raise _CellError("の形式が正しくありません（例: 2025/06/10 14:03:22）")
     folded = _nfkc(text)
     match = _DATETIME.fullmatch(folded)
     try:
@@ -125,7 +137,9 @@ def _read_text(text: str, _: ColumnMapping) -> str:
 
 
 def _read_answer_id(text: str, _: ColumnMapping) -> str:
-    folded = _nfkc(text)
+    folded = _nfkc(text) if len(text) <= 2 * MAX_ANSWER_ID else text
+    if len(folded) > MAX_ANSWER_ID:
+        raise _CellError(f"は{MAX_ANSWER_ID}文字以内です")
     if not _ANSWER_ID.fullmatch(folded):
         raise _CellError("の形式が正しくありません（英数字）")
     return folded
@@ -141,10 +155,22 @@ def _read_code(width: int) -> Callable[[str, ColumnMapping], str]:
     return read
 
 
+MAX_QUOTED = 20
+"""The longest answer a message quotes; a longer or odd one is not repeated."""
+
+
+def quoted(text: str) -> str:
+    """「answer」 for a message when short and printable, else nothing (never a long value)."""
+    folded = _nfkc(text) if len(text) <= MAX_QUOTED * 2 else text
+    if len(folded) <= MAX_QUOTED and folded.isprintable():
+        return f"「{folded}」"
+    return ""
+
+
 def _read_item(text: str, mapping: ColumnMapping) -> str:
-    item = mapping.item_for(text)
+    item = mapping.item_for(text) if len(text) <= 100 else None
     if item is None:
-        raise _CellError(f"の品目「{_nfkc(text)}」は対象の品目一覧にありません")
+        raise _CellError(f"の品目{quoted(text)}は対象の品目一覧にありません")
     return item.value
 
 
@@ -169,7 +195,7 @@ def _read_checkbox(text: str, _: ColumnMapping) -> bool:
     folded = _nfkc(text)
     if folded in _CHECKED or folded in _UNCHECKED:
         return folded in _CHECKED
-    raise _CellError(f"の回答「{folded}」を判別できません（はい／いいえ）")
+    raise _CellError(f"の回答{quoted(text)}を判別できません（はい／いいえ）")
 
 
 _READERS: dict[str, Callable[[str, ColumnMapping], Any]] = {

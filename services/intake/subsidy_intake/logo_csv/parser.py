@@ -16,10 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from subsidy_intake.logo_csv.cells import _READERS, _CellError
+from subsidy_intake.logo_csv.cells import _READERS, _CellError, quoted
 from subsidy_intake.logo_csv.mapping import ColumnMapping, MappingColumn, _fold_header
 from subsidy_rules.application import FORMAT_VERSION, FormatError, parse_application
 
+BOM = b"\xef\xbb\xbf"
+_SAVE_AS = "UTF-8（BOM付き）またはShift_JISで保存してください"
 _MESSAGE_ENGLISH = re.compile(r"\s*\([ -~]*\)\s*\Z")
 
 
@@ -57,26 +59,69 @@ class ParsedFile:
 
 
 def _decode(data: bytes) -> tuple[str, str] | LineError:
-    """The text and the encoding name, or the error for an undecodable file."""
-    if data.startswith(b"\xef\xbb\xbf"):
+    """The text and the encoding name, or the error at the first line that does not fit.
+
+    As ``subsidy_platform.excel_csv`` reads its files, line by line when the whole file
+    does not decode: CR and LF are never part of a multi-byte character in UTF-8 or CP932,
+    so each physical line can be tried alone. A file mixing the two (UTF-8 with one line
+    saved as Shift_JIS, or the reverse) is reported at the first line of the minority
+    encoding, not at line 1: the file's encoding is the one most of its non-ASCII lines
+    decode in. A NUL byte (UTF-16 files are full of them) is refused at its line.
+    """
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        line = _line_of(data, nul)
+        return LineError(line, None, f"{line}行目にNUL文字（0x00）があります（UTF-16ではなく、"
+                         f"{_SAVE_AS}）")  # fmt: skip
+    if data.startswith(BOM):
+        body = data[len(BOM) :]
         try:
-            return data.decode("utf-8-sig"), "utf-8-sig"
-        except UnicodeDecodeError as error:
-            return _encoding_error(data, error.start)
+            return body.decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError:
+            return _encoding_error(_first_line(body, lambda line: not _is(line, "utf-8")))
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         pass
-    try:
+    foreign = [line for line in data.splitlines(keepends=True) if not line.isascii()]
+    in_utf8 = sum(1 for line in foreign if _is(line, "utf-8"))
+    if in_utf8 * 2 >= len(foreign):  # mostly UTF-8: the lines that are not are the problem
+        return _encoding_error(_first_line(data, lambda line: not _is(line, "utf-8")))
+    # mostly CP932: a line that fails it, or a non-ASCII line that is UTF-8, is the problem
+    bad = _first_line(
+        data,
+        lambda line: not _is(line, "cp932") or (not line.isascii() and _is(line, "utf-8")),
+    )
+    if bad is None:
         return data.decode("cp932"), "cp932"
-    except UnicodeDecodeError as error:
-        return _encoding_error(data, error.start)
+    return _encoding_error(bad)
 
 
-def _encoding_error(data: bytes, offset: int) -> LineError:
-    line = data.count(b"\n", 0, offset) + 1
-    return LineError(line, None, "文字コードを判別できません（UTF-8（BOM付き）またはShift_JISで"
-                     "保存してください）")  # fmt: skip
+def _is(line: bytes, encoding: str) -> bool:
+    try:
+        line.decode(encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _first_line(data: bytes, bad: Callable[[bytes], bool]) -> int | None:
+    """The 1-based physical line that is `bad` first, None when none is."""
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        if bad(line):
+            return number
+    return None
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    """The physical line of a byte (CRLF, LF or CR end a line, as for the csv module)."""
+    return len(data[: offset + 1].splitlines())
+
+
+def _encoding_error(line: int | None) -> LineError:
+    number = line or 1
+    return LineError(number, None, f"{number}行目の文字コードを判別できません（ファイル全体を"
+                     f"一つの文字コード、{_SAVE_AS}）")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +208,7 @@ def _parse_rows(
         if isinstance(answer, str):
             if answer in seen:
                 row_errors.append(LineError(line, plan.answer_header, f"{plan.answer_header}"
-                                            f"「{answer}」が{seen[answer]}行目と重複しています"))  # fmt: skip
+                                            f"{quoted(answer)}が{seen[answer]}行目と重複しています"))  # fmt: skip
             seen.setdefault(answer, line)
         if row_errors:
             errors.extend(row_errors)
