@@ -11,7 +11,8 @@ CRLF as Excel writes them.
 
 Formula injection (OWASP "CSV injection"). A text cell beginning with ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return would be run by a spreadsheet as a formula, so
-``neutralise`` puts an apostrophe ``'`` before it. A cell that already begins with
+``neutralise`` (the rules library's ``subsidy_rules.spreadsheet``, shared so that the pure
+library and the platform neutralise alike) puts an apostrophe ``'`` before it. A cell that already begins with
 apostrophes followed by one of those characters gets one more, so that
 ``strip_neutralisation`` (remove one apostrophe when what follows needs it) gives back
 the original text of every cell: a round trip of our own file is exact. Integers are
@@ -25,7 +26,7 @@ which Excel never writes into a CSV (a file full of NULs is usually UTF-16, 「U
 テキスト」). A broken CSV structure (an unterminated quote) raises ``CsvFormatError``.
 Messages are in Japanese and never quote the file's content.
 
-Pure: the standard library only.
+Pure: the standard library and the rules library's ``spreadsheet`` only.
 """
 
 from __future__ import annotations
@@ -35,9 +36,23 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Sequence
 
+from subsidy_rules.spreadsheet import TRIGGERS, neutralise, strip_neutralisation
+
+__all__ = [
+    "BOM",
+    "TRIGGERS",
+    "CsvEncodingError",
+    "CsvFormatError",
+    "CsvTooManyRows",
+    "ExcelCsvError",
+    "neutralise",
+    "read_excel_csv",
+    "read_excel_csv_lines",
+    "strip_neutralisation",
+    "write_excel_csv",
+]
+
 BOM = codecs.BOM_UTF8
-TRIGGERS = frozenset("=+-@\t\r")
-"""The first characters that make a spreadsheet read a cell as a formula."""
 
 _SAVE_HINT = (
     "Excelで「CSV UTF-8（コンマ区切り）」または「CSV（コンマ区切り）」形式で保存してください"
@@ -67,27 +82,6 @@ class CsvTooManyRows(CsvFormatError):
     def __init__(self, line: int, limit: int) -> None:
         super().__init__(line, f"行数が上限（{limit:,}行）を超えています")
         self.limit = limit
-
-
-def _needs_apostrophe(cell: str) -> bool:
-    rest = cell.lstrip("'")
-    return bool(rest) and rest[0] in TRIGGERS
-
-
-def neutralise(cell: str) -> str:
-    """The cell with a leading ``'`` if a spreadsheet would read it as a formula.
-
-    >>> neutralise("=HYPERLINK(1)"), neutralise("-1"), neutralise("山田")
-    ("'=HYPERLINK(1)", "'-1", '山田')
-    """
-    return "'" + cell if _needs_apostrophe(cell) else cell
-
-
-def strip_neutralisation(cell: str) -> str:
-    """Undo ``neutralise``: drop one leading ``'`` when what follows needs it."""
-    if cell.startswith("'") and _needs_apostrophe(cell[1:]):
-        return cell[1:]
-    return cell
 
 
 def _cell(value: str | int | None) -> str:

@@ -179,3 +179,15 @@ def test_the_writer_refuses_rows_of_the_wrong_width_and_nul_cells() -> None:
         write_excel_csv(HEADER, [["a", "b\x00", 1]])
     with pytest.raises(TypeError):
         write_excel_csv(HEADER, [["a", "b", 1.5]])  # type: ignore[list-item]
+
+
+def test_the_platform_neutralises_with_the_rules_librarys_pure_function() -> None:
+    from subsidy_platform import excel_csv
+    from subsidy_rules import spreadsheet
+
+    assert excel_csv.neutralise is spreadsheet.neutralise
+    assert excel_csv.strip_neutralisation is spreadsheet.strip_neutralisation
+    assert excel_csv.TRIGGERS == frozenset("=+-@\t\r")
+    for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=x", "山田"):
+        assert spreadsheet.strip_neutralisation(spreadsheet.neutralise(cell)) == cell
+        assert spreadsheet.neutralise(cell)[:1] not in spreadsheet.TRIGGERS

@@ -2,6 +2,15 @@
 
 For tests, the demo and benchmarks: every mapped column is written as LoGoフォーム
 writes it (quoted, CRLF, dates as 1980/01/02, 回答日時 with a time of day).
+
+Not a file for people: it imitates LoGo's own export byte for byte so that the parser is
+tested against what LoGo writes, and LoGo does not neutralise formula cells. Cells are
+therefore written as they are (a value beginning with ``=``, ``+``, ``-`` or ``@`` is not
+prefixed with an apostrophe). A CSV intake writes for people to open in a spreadsheet must
+use ``subsidy_platform.excel_csv.write_excel_csv`` (formula cells neutralised by
+``subsidy_rules.spreadsheet.neutralise``); intake writes no such file today (the import
+report is the RPC's answer, printed by ``subsidy-intake-import``), nor does ``subsidy-rules``
+(JSON Lines only).
 """
 
 from __future__ import annotations
