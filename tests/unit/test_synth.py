@@ -14,6 +14,7 @@ import zengin_code
 
 from subsidy_rules.application import FormatError, parse_application
 from subsidy_rules.items import Item
+from subsidy_rules.normalize.kana import zengin_kana
 from subsidy_rules.synth import (
     DEFECTS,
     DUPLICATE_KINDS,
@@ -24,6 +25,7 @@ from subsidy_rules.synth import (
     generate,
     truth_pairs,
 )
+from subsidy_rules.synth.pools import _pools
 
 N = 5_000
 SEED = 20250501
@@ -265,3 +267,25 @@ def test_spelling_variations_are_present(apps: list[SyntheticApplication]) -> No
     assert not any(re.search(r"[ｧ-ｯ]", h) for h in holders)  # 全銀: small kana written large
     items = Counter(p["item"] for a in valid for p in a.record["purchases"])
     assert items[Item.SECURITY_CAMERA.value] > items[Item.SECURITY_FILM.value] > 0
+
+
+def test_name_pools_are_large_weighted_as_in_japan_and_spellable() -> None:
+    pools = _pools()
+    assert len({name.kanji for name in pools.surnames}) >= 1_000
+    assert min(len(pools.given[0]), len(pools.given[1])) >= 2_000
+    # The published share of the most common surname (明治安田生命 2018: 佐藤 1.53 %).
+    assert pools.surnames[0].kanji == "佐藤"
+    assert pools.surname_cum[0] == pytest.approx(0.0153)
+    for name in (*pools.surnames, *pools.given[0], *pools.given[1]):
+        assert re.fullmatch(r"[ァ-ヶ]+", name.kata), name
+        assert not re.search(r"[ァィゥェォッャュョヮヵヶ]", name.zengin), name
+        assert zengin_kana(name.zengin) == zengin_kana(name.kata), name
+
+    def share(sex: int, decade: int, ending: str) -> float:
+        cum = (0.0, *pools.given_cum[sex][decade])
+        names = pools.given[sex]
+        return sum(cum[i + 1] - cum[i] for i, n in enumerate(names) if n.kanji.endswith(ending))
+
+    # Girls' names in 子: most of those born in the 1940s, hardly any since the 1990s.
+    assert share(1, 2, "子") > 0.6 and share(1, 8, "子") < 0.1
+    assert share(0, 1, "夫") > share(0, 5, "夫") and share(0, 8, "翔") > share(0, 1, "翔")

