@@ -147,7 +147,7 @@ def test_an_online_correction_replaces_the_record_and_is_announced(
     assert NEW_ADDRESS not in str(after)  # ciphertext only
     assert after["digests"] != before["digests"]  # the dwelling index follows the address
     assert (after["c"], after["s"]) == (1, 2)
-    for unchanged in ("received_on", "channel", "status", "request_id", "external_ref"):
+    for unchanged in ("received_on", "channel", "status", "request_id"):
         assert after[unchanged] == before[unchanged]
 
     with admin_engine.connect() as connection:
@@ -307,12 +307,22 @@ def test_a_bad_record_names_the_field_and_changes_nothing(
 
 
 def test_an_unknown_application_number_is_not_found_and_echoed_short(intake: Client) -> None:
-    for number, echoed in (("S2025-999998", "S2025-999998"), ("S" * 5000, "S" * 32)):
-        with pytest.raises(grpc.RpcError) as raised:
-            correct(intake, "corr-unknown", number, person("corr-unknown"))
-        assert raised.value.code() == grpc.StatusCode.NOT_FOUND
-        details = raised.value.details() or ""
-        assert echoed in details and len(details) < 100
+    with pytest.raises(grpc.RpcError) as raised:
+        correct(intake, "corr-unknown", "S2025-999998", person("corr-unknown"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+    details = raised.value.details() or ""
+    assert "S2025-999998" in details and len(details) < 100
+
+
+@pytest.mark.parametrize("number", ["S" * 33, "S" * 5000, "S2025-\x00001", "S2025 000001"])
+def test_an_application_number_beyond_its_limit_is_invalid_and_never_echoed(
+    intake: Client, number: str
+) -> None:
+    with pytest.raises(grpc.RpcError) as raised:
+        correct(intake, "corr-unknown", number, person("corr-unknown"))
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert [v.field for v in field_violations(raised.value)] == ["application_number"]
+    assert "SSS" not in (raised.value.details() or "") + str(field_violations(raised.value))
 
 
 @pytest.mark.parametrize(

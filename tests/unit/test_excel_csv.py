@@ -187,7 +187,7 @@ def test_the_platform_neutralises_with_the_rules_librarys_pure_function() -> Non
 
     assert excel_csv.neutralise is spreadsheet.neutralise
     assert excel_csv.strip_neutralisation is spreadsheet.strip_neutralisation
-    assert excel_csv.TRIGGERS == frozenset("=+-@\t\r")
+    assert frozenset("=+-@\t\r") == excel_csv.TRIGGERS
     for cell in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "'=x", "山田"):
         assert spreadsheet.strip_neutralisation(spreadsheet.neutralise(cell)) == cell
         assert spreadsheet.neutralise(cell)[:1] not in spreadsheet.TRIGGERS

@@ -27,25 +27,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from subsidy_intake import limits
 from subsidy_intake.events import publish_corrected
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
 from subsidy_intake.repository import blind_indexes
 from subsidy_intake.service import PERSONAL_FIELDS, IntakeService, lock_program
 from subsidy_intake.verification import compare_keyings
 from subsidy_platform.access import Principal
-from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, NotFound
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 
 RPC = "SubmitCorrection"
-MAX_REQUEST_ID = 64
-MAX_NOTE = 200
-MAX_NUMBER = 32  # the longest stored application number, and the most of one ever echoed
 TIMELINE_NOTE = "補正入力"
-_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # line breaks, tabs ok
 # the statuses from which an application is no longer corrected, as staff read them
 DECIDED = {
     "GRANTED": "交付決定済み",
@@ -87,9 +83,9 @@ def submit_correction(
     second_keying: dict[str, Any] | None,
     note: str,
 ) -> CorrectionResult:
-    request_id = _request_id(request_id)
-    note_text = _note(note)
-    stored = _stored(service, _number(number))
+    request_id = limits.request_id(request_id) or ""
+    note_text = limits.note(note)
+    stored = _stored(service, limits.application_number(number))
     program = service.program(stored.program_id)
     corrected = _keep_stored(record, stored)
     second = None
@@ -158,39 +154,6 @@ def refuse_if_decided(status: str) -> None:
     label = DECIDED.get(status)
     if label is not None:
         raise Conflict(f"決定後または取下げ後の申請は補正できません（状態: {label}）")
-
-
-def _request_id(value: str) -> str:
-    if not value.strip():
-        raise InvalidArgument([FieldViolation("request_id", "リクエストIDを入力してください")])
-    if len(value) > MAX_REQUEST_ID:
-        raise InvalidArgument(
-            [FieldViolation("request_id", f"リクエストIDは{MAX_REQUEST_ID}文字以内にしてください")]
-        )
-    if not value.isprintable():
-        raise InvalidArgument([FieldViolation("request_id", "リクエストIDに制御文字は使えません")])
-    return value
-
-
-def _note(value: str) -> str:
-    text = value.strip()
-    if len(text) > MAX_NOTE:
-        raise InvalidArgument(
-            [FieldViolation("note", f"補正の内容は{MAX_NOTE}文字以内で入力してください")]
-        )
-    if _CONTROL_IN_TEXT.search(text):
-        raise InvalidArgument([FieldViolation("note", "補正の内容に制御文字は使えません")])
-    return text
-
-
-def _number(value: str) -> str:
-    number = value.strip()
-    if not number:
-        raise InvalidArgument([FieldViolation("application_number", "申請番号を入力してください")])
-    if len(number) > MAX_NUMBER or not number.isprintable():
-        # no stored number looks like this; never echo more than a short, printable part
-        raise NotFound("申請", "".join(c for c in number[:MAX_NUMBER] if c.isprintable()))
-    return number
 
 
 def _stored(service: IntakeService, number: str) -> _Stored:

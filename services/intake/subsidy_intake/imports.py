@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from subsidy_intake import limits
 from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
-from subsidy_intake.logo_csv import LineError, mapping_for, parse_logo_csv
+from subsidy_intake.logo_csv import LineError, UnknownProgramError, mapping_for, parse_logo_csv
 from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.service import (
     PERSONAL_FIELDS,
@@ -25,7 +26,8 @@ from subsidy_intake.service import (
     new_application,
 )
 from subsidy_platform.access import Principal
-from subsidy_platform.errors import InvalidArgument
+from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_rules.program import Program
 
 RPC = "ImportLogoCsv"
 
@@ -42,11 +44,26 @@ class ImportReport:
     encoding: str = ""
 
 
+def check_header(service: IntakeService, program_id: str, file_name: str) -> tuple[Program, str]:
+    """The program and the file name of an upload's header, checked before its bytes are
+    read (limits: a program intake serves and has a column mapping for, a file name of at
+    most 255 characters)."""
+    name = limits.file_name(file_name)
+    program = service.program(program_id, field="header.program_id")
+    try:
+        mapping_for(program.id)
+    except UnknownProgramError:
+        raise InvalidArgument(
+            [FieldViolation("header.program_id", "この制度にはLoGoフォームの列定義がありません")]
+        ) from None
+    return program, name
+
+
 def import_logo_file(
     service: IntakeService, who: Principal, program_id: str, file_name: str, data: bytes
 ) -> ImportReport:
-    program = service.program(program_id)
-    parsed = parse_logo_csv(data, mapping_for(program_id))
+    program, file_name = check_header(service, program_id, file_name)
+    parsed = parse_logo_csv(data, mapping_for(program.id))
     line_count = len(parsed.records) + len({e.line for e in parsed.errors if e.line > 1})
     base = ImportReport(
         committed=False, rows=line_count, file_sha256=parsed.sha256, encoding=parsed.encoding

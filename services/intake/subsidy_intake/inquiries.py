@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from subsidy_intake import limits
 from subsidy_intake.inquiries_repository import InquiryRecord
 from subsidy_intake.lookup import require_purpose
 from subsidy_intake.service import IntakeService
@@ -55,11 +56,11 @@ def inquiry_violations(
         violations.append(
             FieldViolation("program_id", "申請番号がない問合せは制度IDを指定してください")
         )
-    if channel not in INQUIRY_CHANNELS:
+    if len(channel) > 8 or channel not in INQUIRY_CHANNELS:
         violations.append(
             FieldViolation("channel", f"受付方法は {'・'.join(INQUIRY_CHANNELS)} のいずれかです")
         )
-    if category not in INQUIRY_CATEGORIES:
+    if len(category) > 8 or category not in INQUIRY_CATEGORIES:
         violations.append(
             FieldViolation("category", f"分類は {'・'.join(INQUIRY_CATEGORIES)} のいずれかです")
         )
@@ -82,7 +83,11 @@ def record_inquiry(
     contacted_at: str = "",
 ) -> InquiryRecord:
     """Log one contact; a general question (no application) names its program."""
-    contacted = parse_instant(contacted_at, "contacted_at")
+    request_id = limits.request_id(request_id or "", required=False)
+    number = limits.optional_application_number(number or "")
+    program_id = limits.program_id(program_id or "", required=False)
+    summary = limits.summary(summary)
+    contacted = parse_instant(limits.instant(contacted_at, "contacted_at"), "contacted_at")
     violations = inquiry_violations(number, program_id, channel, category, summary)
     if violations:
         raise InvalidArgument(violations)
@@ -117,6 +122,7 @@ def list_inquiries(
     purpose: str | None,
 ) -> list[InquiryView]:
     """The inquiries with their summaries, newest first (each read audited)."""
+    number = limits.optional_application_number(number or "")
     reason = require_purpose(purpose)
     with service.uow() as work:
         logged = work.repo.inquiries.listing(number=number, follow_up_only=follow_up_only)

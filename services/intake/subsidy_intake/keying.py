@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from subsidy_intake import limits
 from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.service import IntakeService, store
 from subsidy_intake.verification import KeyingOutcome, compare_keyings, decide
 from subsidy_platform.access import Principal
-from subsidy_platform.errors import FieldViolation, InvalidArgument
 from subsidy_platform.unit_of_work import Work
 
 RPC = "KeyPaperForm"
@@ -40,9 +40,8 @@ def key_paper_form(
     *,
     resolve: bool = False,
 ) -> KeyingResult:
+    form_id = limits.form_id(form_id)
     program = service.program(program_id)
-    if not form_id.strip():
-        raise InvalidArgument([FieldViolation("form_id", "受付番号を入力してください")])
     record = {**record, "channel": "paper"}
     [prepared] = service.prepare(program, [record])  # validates the keyed record
     with service.uow() as work:

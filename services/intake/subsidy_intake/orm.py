@@ -44,7 +44,9 @@ class Base(DeclarativeBase):
 
 
 class ApplicationRow(Base):
-    """One application. Personal and bank fields are ciphertext (`*_ct`)."""
+    """One application. Personal and bank fields are ciphertext (`*_ct`); no column holds a
+    personal or linkable identifier in plaintext (the LoGo answer id is `logo_answer_id_ct`,
+    found through its blind index; intake_0004 dropped the plaintext `external_ref`)."""
 
     __tablename__ = "applications"
     __table_args__ = (
@@ -57,7 +59,6 @@ class ApplicationRow(Base):
     program_id: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str | None] = mapped_column(String(128))
     request_digest: Mapped[str | None] = mapped_column(String(128))
-    external_ref: Mapped[str | None] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     received_on: Mapped[date] = mapped_column(Date)
     status: Mapped[str] = mapped_column(String(32))

@@ -63,7 +63,6 @@ class NewApplication:
     program_id: str
     request_id: str | None
     request_digest: str | None
-    external_ref: str | None
     record: dict[str, Any]
     indexes: dict[str, str]  # kind -> digest
 
@@ -193,7 +192,6 @@ class IntakeRepository:
                 program_id=item.program_id,
                 request_id=item.request_id,
                 request_digest=item.request_digest,
-                external_ref=item.external_ref,
                 channel=record["channel"],
                 received_on=date.fromisoformat(record["received_on"]),
                 status=status,

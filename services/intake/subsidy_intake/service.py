@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from subsidy_intake import limits
 from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
 from subsidy_intake.records import BANK_FIELDS, CONTACT_FIELDS
@@ -31,6 +32,7 @@ from subsidy_intake.repository import (
 )
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
+from subsidy_platform.limits import shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_rules.application import Application, FormatError, parse_application
 from subsidy_rules.program import Program
@@ -39,6 +41,7 @@ SERVICE = "intake"
 MATCHED_KINDS = frozenset({*DUPLICATE_KINDS, "logo"})
 RECEIVED = "RECEIVED"
 PERSONAL_FIELDS = CONTACT_FIELDS + BANK_FIELDS  # what an audit event of a whole record names
+MAX_PROGRAM_ID = limits.MAX_PROGRAM_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,11 +74,14 @@ class IntakeService:
 
     # plumbing ---------------------------------------------------------------------------
 
-    def program(self, program_id: str) -> Program:
-        program = self.programs.get(program_id)
+    def program(self, program_id: str, field: str = "program_id") -> Program:
+        """The program intake serves under this id; the message names a short, well-formed id
+        only (never a caller's long or odd value)."""
+        program = self.programs.get(program_id) if len(program_id) <= MAX_PROGRAM_ID else None
         if program is None:
+            shown_id = shown(program_id)
             raise InvalidArgument(
-                [FieldViolation("program_id", f"制度IDが登録されていません: {program_id}")]
+                [FieldViolation(field, f"制度IDが登録されていません: {shown_id}")]
             )
         return program
 
@@ -92,7 +98,9 @@ class IntakeService:
     # validation -------------------------------------------------------------------------
 
     def prepare(self, program: Program, records: Sequence[dict[str, Any]]) -> list[Prepared]:
-        """Validate records (format v1) and compute their blind indexes in Vault batches."""
+        """Validate records (format v1: every field within its limit) and compute their blind
+        indexes in Vault batches. The records kept are the parsed ones' numbers in ASCII
+        (`with_ascii_numbers`), so that what is stored is what the indexes were computed of."""
         applications = []
         for record in records:
             try:
@@ -103,6 +111,7 @@ class IntakeService:
                 )
             except FormatError as error:
                 raise InvalidArgument([FieldViolation(error.field, error.message)]) from None
+        records = [with_ascii_numbers(r, a) for r, a in zip(records, applications, strict=True)]
         facts_per_app = [application_facts(program, a) for a in applications]
         flat = [fact for facts in facts_per_app for fact in facts]
         requests = [("request", canonical(r)) for r in records]
@@ -130,9 +139,8 @@ def submit(
     rpc: str = "SubmitApplication",
 ) -> SubmitResult:
     """Store one application (or replay the first result for its request id)."""
+    request_id = limits.request_id(request_id or "", required=False)
     program = service.program(program_id)
-    if request_id is not None and not request_id.strip():
-        raise InvalidArgument([FieldViolation("request_id", "リクエストIDが空です")])
     [item] = service.prepare(program, [record])
     with service.uow() as work:
         return store(service, work, who, program, request_id, item, rpc)
@@ -212,7 +220,6 @@ def new_application(
         program_id=program.id,
         request_id=request_id,
         request_digest=item.request_digest,
-        external_ref=item.record.get("application_id") or None,
         record=item.record,
         indexes=item.indexes,
     )
@@ -221,6 +228,23 @@ def new_application(
 def lock_program(work: Work[IntakeRepository], program_id: str, *, shared: bool) -> None:
     """Submissions share the program lock; a file import holds it alone."""
     work.lock(f"program:{program_id}", shared=shared)
+
+
+def with_ascii_numbers(record: dict[str, Any], application: Application) -> dict[str, Any]:
+    """The record with its bank and branch codes, account number and LoGo answer id as the
+    parser read them (full-width digits folded to ASCII; other digits were refused)."""
+    out = dict(record)
+    bank = application.bank_account
+    if bank is not None and isinstance(record.get("bank_account"), dict):
+        out["bank_account"] = {
+            **record["bank_account"],
+            "bank_code": bank.bank_code,
+            "branch_code": bank.branch_code,
+            "number": bank.number,
+        }
+    if application.logo_answer_id is not None:
+        out["logo_answer_id"] = application.logo_answer_id
+    return out
 
 
 def canonical(record: dict[str, Any]) -> str:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import grpc
 from subsidy.common.v1 import common_pb2
@@ -11,7 +12,7 @@ from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy_intake import inquiries, lookup
 from subsidy_intake.convert import CHANNEL_CODES, record_from_proto, record_to_proto
 from subsidy_intake.corrections import submit_correction
-from subsidy_intake.imports import import_logo_file
+from subsidy_intake.imports import check_header, import_logo_file
 from subsidy_intake.inquiries_repository import InquiryRecord
 from subsidy_intake.keying import key_paper_form
 from subsidy_intake.logo_csv import UnknownProgramError
@@ -22,6 +23,7 @@ from subsidy_platform.errors import FieldViolation, InvalidArgument, PlatformErr
 from subsidy_platform.servicing import rpc_errors
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
+V = TypeVar("V", bound=int)
 
 
 def _translate(error: Exception) -> PlatformError | None:
@@ -37,6 +39,22 @@ def _status(name: str) -> common_pb2.ApplicationStatus.ValueType:
     return common_pb2.ApplicationStatus.Value(name)
 
 
+def enum_name(name_of: Callable[[V], str], value: V, field: str) -> str:
+    """The name of a proto enum value (`name_of`: the enum's `Name`); a number outside the
+    enum (proto3 enums are open: any int32 arrives) is `InvalidArgument` naming the field."""
+    try:
+        return str(name_of(value))
+    except ValueError:
+        raise InvalidArgument([FieldViolation(field, "値が正しくありません")]) from None
+
+
+def _record(message: common_pb2.ApplicationRecord, field: str = "") -> dict[str, Any]:
+    """The v1 record of a proto, its channel checked against the enum first."""
+    if message.channel != common_pb2.CHANNEL_UNSPECIFIED:
+        enum_name(common_pb2.Channel.Name, message.channel, f"{field}channel")
+    return record_from_proto(message)
+
+
 class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     def __init__(self, service: IntakeService) -> None:
         self.service = service
@@ -50,7 +68,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             current_principal(),
             request.program_id,
             request.request_id or None,
-            record_from_proto(request.application),
+            _record(request.application),
         )
         return intake_pb2.SubmitApplicationResponse(
             application_number=result.application_number,
@@ -68,6 +86,8 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
         header, chunks, size = None, [], 0
         for part in request_iterator:
             if part.HasField("header"):
+                # checked on arrival: a bad header refuses the upload before its bytes
+                check_header(self.service, part.header.program_id, part.header.file_name)
                 header = part.header
             else:
                 size += len(part.chunk)
@@ -106,7 +126,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             current_principal(),
             request.program_id,
             request.form_id,
-            record_from_proto(request.application),
+            _record(request.application),
             resolve=request.resolve,
         )
         return intake_pb2.KeyPaperFormResponse(
@@ -216,7 +236,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
     def ReportStatusTransition(
         self, request: intake_pb2.ReportStatusTransitionRequest, context: grpc.ServicerContext
     ) -> intake_pb2.TimelineEvent:
-        status = common_pb2.ApplicationStatus.Name(request.status)
+        status = enum_name(common_pb2.ApplicationStatus.Name, request.status, "status")
         event = lookup.report_transition(
             self.service,
             current_principal(),
@@ -254,8 +274,10 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             current_principal(),
             request.request_id,
             request.application_number,
-            record_from_proto(request.application),
-            record_from_proto(request.second_keying) if request.HasField("second_keying") else None,
+            _record(request.application),
+            _record(request.second_keying, "second_keying.")
+            if request.HasField("second_keying")
+            else None,
             request.note,
         )
         return intake_pb2.SubmitCorrectionResponse(

