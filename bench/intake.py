@@ -41,10 +41,11 @@ from subsidy_intake.main import build
 from subsidy_intake.synthetic import online_applications
 
 from subsidy_platform.config import STATE_ROOT, Settings
+from subsidy_platform.db import make_engine
 from subsidy_platform.embedded import stop_infrastructure
 from subsidy_platform.runtime import prepare
+from subsidy_platform.staff_client import TestTokens
 from subsidy_platform.tls import channel_credentials, client_identity
-from subsidy_platform.tokens import TokenIssuer, load_private_key
 from subsidy_rules.program import get_program
 
 PROGRAM = "shinjuku-2025"
@@ -153,8 +154,9 @@ def run(requests: int, import_rows: int) -> dict[str, Any]:
     environment = prepare(settings, [PROGRAM])
     process = build(environment, {PROGRAM: get_program(PROGRAM)})
     try:
-        token = TokenIssuer(load_private_key(state)).issue("bench-operator", "operator")
-        metadata = (("authorization", f"Bearer {token}"),)
+        accounts = make_engine(environment.infrastructure.database_url)
+        metadata = TestTokens.of(state, accounts).staff("operator", "bench-operator")
+        accounts.dispose()
         credentials = channel_credentials(environment.pki, client_identity("console"))
         pool = online_applications(
             requests * len(CONCURRENCY) + import_rows, 31, mapping_for(PROGRAM)

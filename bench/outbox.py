@@ -68,7 +68,7 @@ def run(rows: int) -> dict[str, Any]:
         intake = build_intake(environment, programs, addresses["intake"], addresses=addresses)
         review = build_review(environment, programs, addresses["review"], addresses=addresses)
         admin = make_engine(environment.infrastructure.database_url)
-        tokens = TestTokens.of(state)
+        tokens = TestTokens.of(state, admin)
         try:
             data = to_logo_csv(
                 online_applications(rows, 7, mapping_for(PROGRAM)), mapping_for(PROGRAM)

@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from subsidy_platform.access import AccessPolicy, AuthInterceptor
+from subsidy_platform.accounts import AccountCheckingVerifier, AccountStates
 from subsidy_platform.clients import ServiceClients, service_addresses
 from subsidy_platform.config import Settings
 from subsidy_platform.crypto import FieldCipher
@@ -174,7 +175,9 @@ def start_process(
         )
     try:
         registrations = servicers(context)
-        verifier = TokenVerifier(load_public_key(settings.state_dir))
+        verifier = AccountCheckingVerifier(
+            TokenVerifier(load_public_key(settings.state_dir)), AccountStates(engine)
+        )
         running = start_server(
             registrations,
             credentials=server_credentials(environment.pki, name) if tls else None,

@@ -11,6 +11,8 @@ platform's signing key, for tests that need a caller of every role without accou
 
 from __future__ import annotations
 
+import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,11 +20,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 
 from subsidy_platform.access import ROLES
 from subsidy_platform.tls import Pki, channel_credentials, client_identity
 from subsidy_platform.tokens import TokenIssuer, load_private_key
+from subsidy_platform.users import create_user
 
 S = TypeVar("S")
 Metadata = tuple[tuple[str, str], ...]
@@ -70,18 +75,49 @@ class StaffSession:
 
 @dataclass
 class TestTokens:
-    """Tokens for any role signed with the platform's key (tests and simulations only)."""
+    """Tokens for any role signed with the platform's key (tests and simulations only).
+
+    Services refuse a staff token whose account does not exist, is disabled or locked, or
+    has another role (subsidy_platform.accounts). With `accounts` (an administrator's
+    engine), each login a token names is made an account of that role first (with a random
+    password nobody knows), so that the token is the one a real sign-in would give.
+    """
 
     issuer: TokenIssuer
+    accounts: Engine | None = None
+    _made: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def of(cls, state_dir: Path) -> TestTokens:
-        return cls(TokenIssuer(load_private_key(state_dir)))
+    def of(cls, state_dir: Path, accounts: Engine | None = None) -> TestTokens:
+        return cls(TokenIssuer(load_private_key(state_dir)), accounts)
 
     def staff(self, role: str, login: str | None = None) -> Metadata:
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}")
-        return bearer(self.issuer.issue(login or f"test-{role}", role))
+        name = login or f"test-{role}"
+        if self.accounts is not None:
+            self._ensure_account(name, role)
+        return bearer(self.issuer.issue(name, role))
+
+    def _ensure_account(self, login: str, role: str) -> None:
+        with self._lock:
+            if self._made.get(login) == role:
+                return
+            assert self.accounts is not None
+            with Session(self.accounts) as session:
+                current = session.execute(
+                    text("SELECT role FROM auth.users WHERE login = :l"), {"l": login}
+                ).scalar_one_or_none()
+                if current is None:
+                    create_user(session, login, role, secrets.token_urlsafe(24))
+                elif current != role:
+                    session.execute(
+                        text("UPDATE auth.users SET role = :r WHERE login = :l"),
+                        {"r": role, "l": login},
+                    )
+                session.commit()
+            self._made[login] = role
 
 
 @contextmanager

@@ -16,9 +16,11 @@ from subsidy_intake.convert import record_to_proto
 from subsidy_intake.main import IntakeProcess
 
 from subsidy_platform.access import ROLES
+from subsidy_platform.db import make_engine
 from subsidy_platform.runtime import Environment
+from subsidy_platform.staff_client import TestTokens
 from subsidy_platform.tls import channel_credentials, client_identity
-from subsidy_platform.tokens import TokenIssuer, load_private_key
+from subsidy_platform.tokens import TokenIssuer
 
 PROGRAM = "shinjuku-2025"
 Metadata = tuple[tuple[str, str | bytes], ...]
@@ -79,11 +81,16 @@ class Client:
 
     environment: Environment
     process: IntakeProcess
-    issuer: TokenIssuer
+    tokens: TestTokens
+
+    @property
+    def issuer(self) -> TokenIssuer:
+        return self.tokens.issuer
 
     def staff(self, role: str, login: str | None = None) -> Metadata:
+        """A token of a staff account of `role` (the account is made when missing)."""
         assert role in ROLES
-        return (("authorization", f"Bearer {self.issuer.issue(login or f'test-{role}', role)}"),)
+        return self.tokens.staff(role, login)
 
     @contextmanager
     def channel(self, identity: str = client_identity("console")) -> Iterator[grpc.Channel]:
@@ -100,9 +107,8 @@ class Client:
 
 
 def make_client(environment: Environment, process: IntakeProcess) -> Client:
-    return Client(
-        environment, process, TokenIssuer(load_private_key(environment.settings.state_dir))
-    )
+    accounts = make_engine(environment.infrastructure.database_url)
+    return Client(environment, process, TestTokens.of(environment.settings.state_dir, accounts))
 
 
 def count(engine: Engine, sql: str, **params: Any) -> int:
