@@ -4,7 +4,10 @@ Signing in is nobody's business but the platform's (issue 6): this process serve
 AuthService (ID and password in, a short-lived signed token out) and holds the token-signing
 key; every other service only verifies tokens with the public key. It logs in to
 PostgreSQL as `svc_auth`, which may read staff accounts and update only their lock-out
-counters and password hash (migration auth_0003). It listens on `AUTH_LISTEN` (default
+counters and password hash (migration auth_0003). It also writes the signed audit
+checkpoints while it runs (every 1,000 appended events, subsidy_platform.checkpoints), so
+that truncating or rewriting the audit log is found by `subsidy-admin audit verify`. It
+listens on `AUTH_LISTEN` (default
 127.0.0.1:50050); staff clients find it at `AUTH_ADDRESS`.
 """
 
@@ -16,10 +19,12 @@ from subsidy.auth.v1 import auth_pb2_grpc
 
 from subsidy_platform.access import PUBLIC, rpc_roles
 from subsidy_platform.auth_service import AuthServicer
+from subsidy_platform.checkpoints import CheckpointSigner, CheckpointStore, start_checkpointing
 from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_process
 from subsidy_platform.runtime import Environment
 from subsidy_platform.server import Registration
 from subsidy_platform.tokens import TokenIssuer, load_private_key
+from subsidy_platform.vault import CHECKPOINT_WRITER
 from subsidy_rules.program import Program
 
 NAME = "auth"
@@ -29,6 +34,13 @@ TABLE = rpc_roles(AUTH, {"SignIn": {PUBLIC}})
 
 def servicers(context: ServiceContext) -> list[Registration]:
     issuer = TokenIssuer(load_private_key(context.settings.state_dir))
+    context.background.append(
+        start_checkpointing(
+            context.engine,
+            CheckpointSigner(context.environment.vault_client(CHECKPOINT_WRITER)),
+            CheckpointStore.of(context.settings.state_dir),
+        )
+    )
     return [
         (
             auth_pb2_grpc.add_AuthServiceServicer_to_server,

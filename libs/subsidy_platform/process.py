@@ -72,6 +72,7 @@ class ServiceContext:
     relay: OutboxRelay | None = None
     _vault: hvac.Client | None = None
     _renewal: TokenRenewal | None = None
+    background: list[Stoppable] = field(default_factory=list)
     _ciphers: dict[str, FieldCipher] = field(default_factory=dict)
 
     @property
@@ -88,7 +89,10 @@ class ServiceContext:
         return self._vault
 
     def close(self) -> None:
-        """Stop renewing the Vault token."""
+        """Stop the background work (threads the servicers started) and the token renewal."""
+        for task in reversed(self.background):
+            task.stop()
+        self.background.clear()
         if self._renewal is not None:
             self._renewal.stop()
             self._renewal = None
@@ -109,6 +113,12 @@ class ServiceContext:
 
 
 Servicers = Callable[[ServiceContext], Sequence[Registration]]
+
+
+class Stoppable(Protocol):
+    """Background work of a process (a thread with a stop)."""
+
+    def stop(self, timeout: float = ...) -> None: ...
 
 
 @dataclass
@@ -188,6 +198,7 @@ def start_process(
             address=address,
         )
     except Exception:
+        context.close()
         clients.close()
         engine.dispose()
         shutdown(provider)
