@@ -16,10 +16,18 @@ from subsidy_intake.roles import INTAKE, INTAKE_ROLES
 from subsidy_platform.access import ROLES
 from subsidy_platform.declaration import declarations
 
+# A dwelling, person and account of this test's own: the application it stores must not be
+# a duplicate of another test's (the shared RECORD's address is other tests' too).
+OWN = {
+    "applicant.address": "新宿区若松町9番9号 アクセス荘909",
+    "applicant.name_kana": "アクセス テスト",
+    "bank_account.number": "9090909",
+    "logo_answer_id": "4400000001",
+}
 # A minimal request per RPC: enough to pass the interceptor and reach the handler.
 REQUESTS: dict[str, Callable[[], Any]] = {
     "SubmitApplication": lambda: intake_pb2.SubmitApplicationRequest(
-        program_id=PROGRAM, application=proto()
+        program_id=PROGRAM, application=proto(**OWN)
     ),
     "ImportLogoCsv": lambda: iter([intake_pb2.ImportLogoCsvRequest(chunk=b"")]),
     "KeyPaperForm": lambda: intake_pb2.KeyPaperFormRequest(program_id=PROGRAM),
