@@ -42,6 +42,9 @@ from subsidy_platform.errors import field_violations
 
 MIB = 1024 * 1024
 EXAMPLES = 30
+# The server runs in this process: its threads (and the health probe's) may use the random
+# module while hypothesis draws a value, which hypothesis reports as if a strategy had.
+pytestmark = pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
 CLEAR = {
     grpc.StatusCode.OK,
     grpc.StatusCode.INVALID_ARGUMENT,
