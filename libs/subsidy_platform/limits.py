@@ -6,8 +6,8 @@ a limit is `INVALID_ARGUMENT` naming the field; the message never repeats the va
 - identifiers (request ids, application numbers, handover ids): at most 64 characters of
   `[A-Za-z0-9_.:-]` (event ids of the outbox contract: at most 200);
 - free texts (purposes, notes, reasons, problems): at most their documented length
-  (200 characters unless said otherwise), no NUL or other control characters except
-  line breaks and tabs.
+  (200 characters unless said otherwise), no NUL or other control characters (C0, C1,
+  DEL, lone surrogates, U+2028/U+2029) except line breaks and tabs.
 
 A message may name an identifier the caller sent only through `shown`: a well-formed one
 short enough to be real, never anything else.
@@ -24,7 +24,8 @@ MAX_TEXT = 200
 MAX_SHOWN = 32
 NOT_SHOWN = "（指定された値）"
 _ID = re.compile(r"[A-Za-z0-9_.:\-]+")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 and C1 controls, DEL, lone surrogates, and the line/paragraph separators (U+2028/9)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 def identifier(field: str, value: str, *, required: bool = True, limit: int = MAX_ID) -> str:
