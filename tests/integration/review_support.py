@@ -3,6 +3,7 @@ attachments, both outboxes run on demand, a checker's check (synthetic people on
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -89,3 +90,29 @@ def check(stub: Any, intake: Client, number: str, login: str = "checker-a") -> r
         metadata=who,
     )
     return result
+
+
+# Intake's undelivered events due now; rows a relay is delivering are skipped (no deadlock).
+DUE_NOW = text(
+    "UPDATE intake.outbox SET next_attempt_at = now() WHERE id IN (SELECT id FROM "
+    "intake.outbox WHERE delivered_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)"
+)
+
+
+def arrive(intake: Client, admin: Engine, numbers: list[str]) -> None:
+    """Wait until review has the cases of `numbers` (intake's outbox run on demand)."""
+    relay = intake.process.context.relay
+    assert relay is not None
+    deadline = time.monotonic() + 90
+    while True:
+        with admin.begin() as connection:
+            connection.execute(DUE_NOW)
+            arrived = connection.execute(
+                text("SELECT count(*) FROM review.cases WHERE application_number = ANY(:ns)"),
+                {"ns": numbers},
+            ).scalar_one()
+        if arrived == len(numbers):
+            return
+        assert time.monotonic() < deadline, "intake's events did not reach review"
+        relay.deliver_once()
+        time.sleep(0.2)

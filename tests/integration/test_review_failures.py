@@ -16,7 +16,6 @@ from __future__ import annotations
 import shutil
 import socket
 import tempfile
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +25,7 @@ from typing import Any
 import grpc
 import pytest
 from intake_support import PROGRAM, Client, count, make_client
-from review_support import ALL_ITEMS, person, submit
+from review_support import ALL_ITEMS, arrive, person, submit
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
@@ -81,32 +80,6 @@ def written(engine: Engine, numbers: list[str]) -> tuple[Any, ...]:
             {"ns": numbers},
         ).all()
     return counts, tuple(tuple(r) for r in rows)
-
-
-# Intake's undelivered events due now; rows a relay is delivering are skipped (no deadlock).
-DUE_NOW = text(
-    "UPDATE intake.outbox SET next_attempt_at = now() WHERE id IN (SELECT id FROM "
-    "intake.outbox WHERE delivered_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)"
-)
-
-
-def arrive(intake: Client, admin: Engine, numbers: list[str]) -> None:
-    """Wait until review has the cases of `numbers` (intake's outbox run on demand)."""
-    relay = intake.process.context.relay
-    assert relay is not None
-    deadline = time.monotonic() + 90
-    while True:
-        with admin.begin() as connection:
-            connection.execute(DUE_NOW)
-            arrived = connection.execute(
-                text("SELECT count(*) FROM review.cases WHERE application_number = ANY(:ns)"),
-                {"ns": numbers},
-            ).scalar_one()
-        if arrived == len(numbers):
-            return
-        assert time.monotonic() < deadline, "intake's events did not reach review"
-        relay.deliver_once()
-        time.sleep(0.2)
 
 
 @contextmanager

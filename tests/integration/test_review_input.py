@@ -22,7 +22,7 @@ import pytest
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from intake_support import PROGRAM, Client
-from review_support import ALL_ITEMS, check, person, submit
+from review_support import ALL_ITEMS, arrive, check, person, submit
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
@@ -55,32 +55,6 @@ class Cases:
     received: str  # RECEIVED, claimed by CHECKER
     checked: str  # CHECKED (審査済), proposed for a grant
     rules_amount: int
-
-
-# Intake's undelivered events due now; rows a relay is delivering are skipped (no deadlock).
-DUE_NOW = text(
-    "UPDATE intake.outbox SET next_attempt_at = now() WHERE id IN (SELECT id FROM "
-    "intake.outbox WHERE delivered_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)"
-)
-
-
-def arrive(intake: Client, admin: Engine, numbers: list[str]) -> None:
-    """Wait until review has the cases of `numbers` (intake's outbox run on demand)."""
-    relay = intake.process.context.relay
-    assert relay is not None
-    deadline = time.monotonic() + 90
-    while True:
-        with admin.begin() as connection:
-            connection.execute(DUE_NOW)
-            arrived = connection.execute(
-                text("SELECT count(*) FROM review.cases WHERE application_number = ANY(:ns)"),
-                {"ns": numbers},
-            ).scalar_one()
-        if arrived == len(numbers):
-            return
-        assert time.monotonic() < deadline, "intake's events did not reach review"
-        relay.deliver_once()
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
