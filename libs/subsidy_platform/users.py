@@ -74,6 +74,7 @@ LOCKED_OUT = "locked_out"
 SIGN_IN_REFUSED = "sign_in_refused"
 
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
+MAX_LOGIN_INPUT = 256  # what a caller may send as a login at most (NFKC may widen it)
 _ROLE_LIST = ", ".join(f"'{role}'" for role in ROLES)
 
 
@@ -168,9 +169,16 @@ def sign_in(session: Session, login: str, password: str, now: datetime) -> Princ
     """
     if now.tzinfo is None:
         raise ValueError("sign_in needs an aware datetime")
-    user = session.scalars(
-        select(User).where(User.login == normalise_login(login)).with_for_update()
-    ).one_or_none()
+    normalised = normalise_login(login[: MAX_LOGIN_INPUT + 1])
+    # A login no account can have (too long, a NUL or anything outside the login alphabet)
+    # is answered as an unknown one, without asking the database.
+    user = (
+        session.scalars(
+            select(User).where(User.login == normalised).with_for_update()
+        ).one_or_none()
+        if _LOGIN.fullmatch(normalised) and len(login) <= MAX_LOGIN_INPUT
+        else None
+    )
     if user is None:
         verify_password(password, _dummy_hash())
         _refuse(session, None, SIGN_IN_FAILED)
