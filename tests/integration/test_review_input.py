@@ -561,6 +561,45 @@ def test_health_answers_while_megabyte_requests_are_in_flight(
             "duplicates.evidence",
             id="event-evidence-999",
         ),
+        pytest.param(
+            "ApplicationChanged",
+            "service:intake",
+            lambda c: events_pb2.ApplicationEvent(
+                event_id=f"input-enum-{uuid.uuid4().hex}",
+                kind=events_pb2.ApplicationEvent.RECEIVED,
+                application_number="S2025-9999962",
+                program_id=PROGRAM,
+                received_on="2025-06-10",
+                channel=common_pb2.ONLINE,
+                duplicates=[
+                    common_pb2.DuplicateFlag(
+                        other_application_number=c.received,
+                        evidence=common_pb2.REASON_CODE_UNSPECIFIED,
+                    )
+                ],
+            ),
+            "duplicates.evidence",
+            id="event-evidence-unspecified",
+        ),
+        pytest.param(
+            "ApplicationChanged",
+            "service:intake",
+            lambda c: events_pb2.ApplicationEvent(
+                event_id=f"input-enum-{uuid.uuid4().hex}",
+                kind=events_pb2.ApplicationEvent.RECEIVED,
+                application_number="S2025-9999961",
+                program_id=PROGRAM,
+                received_on="2025-06-10",
+                channel=common_pb2.ONLINE,
+                duplicates=[
+                    common_pb2.DuplicateFlag(
+                        other_application_number=c.received, evidence=common_pb2.CAPPED
+                    )
+                ],
+            ),
+            "duplicates.evidence",
+            id="event-evidence-not-an-evidence-code",
+        ),
     ],
 )
 def test_an_enum_value_out_of_range_is_invalid_argument(

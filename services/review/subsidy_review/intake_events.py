@@ -21,6 +21,7 @@ from subsidy_platform.limits import identifier
 from subsidy_review.repository import MAX_NUMBER
 from subsidy_review.service import Review, move, report_status, today
 from subsidy_review.states import CaseState, Command, allowed_commands
+from subsidy_rules.reasons import EVIDENCE
 
 EVENT_PREFIX = "intake:"
 # events.proto allows 200 characters; review.processed_events keeps 200 with the prefix.
@@ -29,12 +30,19 @@ KINDS = (events_pb2.ApplicationEvent.RECEIVED, events_pb2.ApplicationEvent.CORRE
 
 
 def _evidence(value: common_pb2.ReasonCode.ValueType) -> str:
+    """A duplicate flag's evidence: one of the evidence codes (SAME_HOUSEHOLD, ...) only."""
     try:
-        return common_pb2.ReasonCode.Name(value)
+        name = common_pb2.ReasonCode.Name(value)
     except ValueError:
+        name = ""
+    if name not in EVIDENCE_CODES:
         raise InvalidArgument(
             [FieldViolation("duplicates.evidence", "重複の根拠コードが正しくありません")]
-        ) from None
+        )
+    return name
+
+
+EVIDENCE_CODES = frozenset(str(reason) for reason in EVIDENCE)
 
 
 def apply_application_event(review: Review, event: events_pb2.ApplicationEvent) -> bool:
