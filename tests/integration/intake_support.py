@@ -114,3 +114,26 @@ def make_client(environment: Environment, process: IntakeProcess) -> Client:
 def count(engine: Engine, sql: str, **params: Any) -> int:
     with engine.connect() as connection:
         return int(connection.execute(text(sql), params).scalar_one())
+
+
+# Everything an intake RPC called by staff (or by a test as review) could write.
+WRITES = (
+    "SELECT count(*) FROM intake.applications",
+    "SELECT count(*) FROM intake.blind_indexes",
+    "SELECT count(*) FROM intake.duplicate_flags",
+    "SELECT count(*) FROM intake.inquiries",
+    "SELECT count(*) FROM intake.paper_keyings",
+    "SELECT count(*) FROM intake.corrections",
+    "SELECT count(*) FROM intake.imports",
+    "SELECT count(*) FROM intake.outbox",
+    # review's own reports (request ids review-...) may arrive at any time from its outbox
+    "SELECT count(*) FROM intake.status_events WHERE coalesce(request_id, '') NOT LIKE 'review-%'",
+    # review's reads through intake are audited under its service identity
+    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND actor NOT LIKE 'service:%'",
+)
+
+
+def writes(engine: Engine) -> tuple[int, ...]:
+    """Row counts of everything an intake RPC could write (equal before and after: nothing)."""
+    with engine.connect() as connection:
+        return tuple(int(connection.execute(text(sql)).scalar_one()) for sql in WRITES)

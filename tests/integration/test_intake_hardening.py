@@ -21,7 +21,7 @@ from typing import Any
 
 import grpc
 import pytest
-from intake_support import PROGRAM, Client, record
+from intake_support import PROGRAM, Client, record, writes
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
@@ -60,29 +60,6 @@ def submit_record(
             metadata=client.staff("operator"),
         )
         return response
-
-
-WRITES = (
-    "SELECT count(*) FROM intake.applications",
-    "SELECT count(*) FROM intake.blind_indexes",
-    "SELECT count(*) FROM intake.duplicate_flags",
-    "SELECT count(*) FROM intake.inquiries",
-    "SELECT count(*) FROM intake.paper_keyings",
-    "SELECT count(*) FROM intake.corrections",
-    "SELECT count(*) FROM intake.imports",
-    "SELECT count(*) FROM intake.outbox",
-    # review's own reports (request ids review-...) may arrive at any time from its outbox
-    "SELECT count(*) FROM intake.status_events WHERE coalesce(request_id, '') NOT LIKE 'review-%'",
-    # review's reads through intake are audited under its service identity
-    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND actor NOT LIKE 'service:%'",
-)
-
-
-def writes(engine: Engine) -> tuple[int, ...]:
-    """Row counts of everything an intake RPC called by staff (or by this test as review)
-    could write."""
-    with engine.connect() as connection:
-        return tuple(int(connection.execute(text(sql)).scalar_one()) for sql in WRITES)
 
 
 def refused(call: Callable[[], Any]) -> grpc.RpcError:

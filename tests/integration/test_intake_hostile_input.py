@@ -39,8 +39,8 @@ from hostile_support import (
     leaf_type,
 )
 from hypothesis import HealthCheck, settings
-from intake_support import PROGRAM, Client, record
-from sqlalchemy import Engine, text
+from intake_support import PROGRAM, Client, record, writes
+from sqlalchemy import Engine
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy_intake.convert import record_to_proto
@@ -49,25 +49,6 @@ from subsidy_intake.logo_csv import mapping_for, to_logo_csv
 EXAMPLES = 30
 pytestmark = IGNORE_RANDOM_IN_SERVER_THREADS
 SERVICE = intake_pb2.DESCRIPTOR.services_by_name["IntakeService"]
-WRITES = (
-    "SELECT count(*) FROM intake.applications",
-    "SELECT count(*) FROM intake.blind_indexes",
-    "SELECT count(*) FROM intake.duplicate_flags",
-    "SELECT count(*) FROM intake.inquiries",
-    "SELECT count(*) FROM intake.paper_keyings",
-    "SELECT count(*) FROM intake.corrections",
-    "SELECT count(*) FROM intake.imports",
-    "SELECT count(*) FROM intake.outbox",
-    # review's own reports (request ids review-...) may arrive at any time from its outbox
-    "SELECT count(*) FROM intake.status_events WHERE coalesce(request_id, '') NOT LIKE 'review-%'",
-    # review's reads through intake are audited under its service identity
-    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND actor NOT LIKE 'service:%'",
-)
-
-
-def writes(engine: Engine) -> tuple[int, ...]:
-    with engine.connect() as connection:
-        return tuple(int(connection.execute(text(sql)).scalar_one()) for sql in WRITES)
 
 
 def person(tag: str) -> dict[str, Any]:
