@@ -21,7 +21,7 @@ from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 from subsidy_review.repository import Case
 from subsidy_review.service import MAX_PURPOSE, Review, move, today
-from subsidy_review.states import CaseState, Command
+from subsidy_review.states import Command
 from subsidy_rules.application import FormatError, parse_application
 from subsidy_rules.engine import Decision, evaluate
 from subsidy_rules.program import Program
@@ -96,7 +96,7 @@ def get_check(review: Review, who: Principal, number: str, purpose: str) -> Chec
     with review.uow() as work:
         case = work.repo.case(number)
     program = review.program(case.program_id)
-    record, _view = review.read_application(number, who, stated)
+    record = review.read_application(number, who, stated)
     try:
         decision: Decision | None = evaluate_record(program, number, record)
         problem = None
@@ -134,7 +134,7 @@ def record_check(
     with review.uow() as work:
         case = work.repo.case(number)
     program = review.program(case.program_id)
-    record, _ = review.read_application(number, who, "審査結果の記録")
+    record = review.read_application(number, who, "審査結果の記録")
     try:
         decision = evaluate_record(program, number, record)
     except FormatError:
@@ -179,7 +179,3 @@ def record_check(
             purpose="審査結果の記録",
         )
         return work.repo.case(number)
-
-
-def state_of(case: Case) -> CaseState:
-    return CaseState(case.state)

@@ -68,7 +68,7 @@ def get_group(review: Review, who: Principal, number: str, purpose: str) -> Grou
     stated = bounded_text("purpose", purpose, MAX_PURPOSE, required=True)
     cases, flags = _members(review, number)
     records = {
-        c.application_number: review.read_application(c.application_number, who, stated)[0]
+        c.application_number: review.read_application(c.application_number, who, stated)
         for c in cases
     }
     with review.uow() as work:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from subsidy_platform.excel_csv import write_excel_csv
 from subsidy_platform.limits import identifier
-from subsidy_review.repository import Case, Correction, Handover
+from subsidy_review.repository import Case, Correction, Decision, Handover
 from subsidy_review.service import Review
 
 HEADER = ("日時", "方向", "担当者", "役割", "内容", "件数", "ファイル名", "SHA-256", "制度ID")
@@ -43,9 +43,10 @@ def ledger_csv(review: Review, program_id: str) -> tuple[str, bytes]:
     return f"handover-ledger-{program_id}.csv", write_excel_csv(HEADER, rows)
 
 
-def get_case(review: Review, number: str) -> tuple[Case, list[Correction], int]:
+def get_case(review: Review, number: str) -> tuple[Case, list[Correction], int, Decision | None]:
+    """A case with its correction requests, open duplicate flags and decision (one read)."""
     identifier("application_number", number)
     with review.uow() as work:
         case = work.repo.case(number)
         repo = review.repo(work, case.program_id)
-        return case, repo.corrections(number), repo.open_flag_count(number)
+        return case, repo.corrections(number), repo.open_flag_count(number), repo.decision(number)

@@ -340,27 +340,34 @@ class ReviewRepository:
         )
 
     def corrections(self, number: str) -> list[Correction]:
+        return self.corrections_of([number]).get(number, [])
+
+    def corrections_of(self, numbers: Iterable[str]) -> dict[str, list[Correction]]:
+        """Correction requests of several applications: one query, one Vault batch."""
         rows = list(
             self._x(
-                "SELECT requested_on, deadline, items_ct, requested_by, corrected_on, expired "
-                "FROM review.corrections WHERE application_number = :n ORDER BY id",
-                n=number,
+                "SELECT application_number, requested_on, deadline, items_ct, requested_by, "
+                "corrected_on, expired FROM review.corrections "
+                "WHERE application_number = ANY(:ns) ORDER BY id",
+                ns=sorted(set(numbers)),
             )
         )
         if not rows:
-            return []
+            return {}
         plain = self.cipher.decrypt(DataClass.CONTACT, [r.items_ct for r in rows])
-        return [
-            Correction(
-                r.requested_on,
-                r.deadline,
-                tuple((str(f), str(p)) for f, p in json.loads(items or "[]")),
-                r.requested_by,
-                r.corrected_on,
-                bool(r.expired),
+        found: dict[str, list[Correction]] = {}
+        for r, items in zip(rows, plain, strict=True):
+            found.setdefault(r.application_number, []).append(
+                Correction(
+                    r.requested_on,
+                    r.deadline,
+                    tuple((str(f), str(p)) for f, p in json.loads(items or "[]")),
+                    r.requested_by,
+                    r.corrected_on,
+                    bool(r.expired),
+                )
             )
-            for r, items in zip(rows, plain, strict=True)
-        ]
+        return found
 
     def close_correction(self, number: str, *, corrected_on: date | None, expired: bool) -> None:
         self._x(

@@ -98,9 +98,7 @@ class Review:
                 raise DependencyUnavailable(MESSAGE_INTAKE_FAILING) from error
             raise Conflict(f"{MESSAGE_INTAKE_REFUSED}（{code.name}）") from error
 
-    def read_application(
-        self, number: str, who: Principal, purpose: str
-    ) -> tuple[dict[str, Any], intake_pb2.ApplicationView]:
+    def read_application(self, number: str, who: Principal, purpose: str) -> dict[str, Any]:
         """The application as review may see it (contact details; bank masked), audited."""
         stated = bounded_text("purpose", purpose, MAX_PURPOSE, required=True)
         view: intake_pb2.ApplicationView = self.ask_intake(
@@ -110,7 +108,7 @@ class Review:
             ),
             number,
         )
-        return record_from_proto(view.application), view
+        return record_from_proto(view.application)
 
     def missing_attachments(self, number: str) -> list[str]:
         checklist: intake_pb2.AttachmentChecklist = self.ask_intake(
@@ -133,10 +131,7 @@ def move(
     before = CaseState(case.state)
     after = next_state(before, command)
     work.repo.update_case(case.application_number, state=str(after), **updates)
-    if timeline_status(after) != timeline_status(before) or after in (
-        CaseState.GRANTED,
-        CaseState.NOT_GRANTED,
-    ):
+    if timeline_status(after) != timeline_status(before):
         report_status(work, case.application_number, after, note)
     return after
 

@@ -261,9 +261,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
 
     def _full(self, number: str) -> review_pb2.Case:
         """A case with its corrections, open flags and decision."""
-        case, found, flags = ledger.get_case(self.review, number)
-        with self.review.uow() as work:
-            decision = work.repo.decision(case.application_number)
+        case, found, flags, decision = ledger.get_case(self.review, number)
         return case_proto(case, (found, flags), decision)
 
     @rpc

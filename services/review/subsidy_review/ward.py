@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
@@ -37,13 +38,14 @@ from subsidy_review.handover import (
     sha256_hex,
     unseal,
 )
-from subsidy_review.repository import Case
+from subsidy_review.repository import Case, Correction, Flag
 from subsidy_review.service import Review, move, today
 from subsidy_review.states import CaseState, Command
 
 CSV_NAME = "applications.csv"
 MAX_FILE = 64 * 1024 * 1024
 READ_WORKERS = 8
+PURPOSE = "区への引渡し"
 MAX_PASSWORD = 128
 _PASSWORD = re.compile(r"[!-~]+")  # printable ASCII, as the handover's passwords (handover.py)
 
@@ -72,14 +74,11 @@ class ImportReport:
     encoding: str
 
 
-def _row(review: Review, who: Principal, case: Case) -> HandoverRow:
-    record, _ = review.read_application(case.application_number, who, "区への引渡し")
+def _row(
+    case: Case, record: dict[str, Any], corrections: list[Correction], flags: list[Flag]
+) -> HandoverRow:
     applicant = record.get("applicant", {})
     applied = sum(int(p.get("amount", 0)) for p in record.get("purchases", []))
-    with review.uow() as work:
-        repo = review.repo(work, case.program_id)
-        corrections = repo.corrections(case.application_number)
-        flags = repo.flags_touching([case.application_number])
     correction_note = "／".join(
         f"{c.requested_on.isoformat()} " + "、".join(p for _, p in c.items) for c in corrections
     )
@@ -122,7 +121,22 @@ def export_for_ward(
     if not cases:
         raise Conflict("区へ引き渡す審査済の申請がありません")
     with ThreadPoolExecutor(READ_WORKERS) as pool:
-        rows = list(pool.map(lambda c: _row(review, who, c), cases))
+        records = list(
+            pool.map(lambda c: review.read_application(c.application_number, who, PURPOSE), cases)
+        )
+    with review.uow() as work:
+        repo = review.repo(work, program.id)
+        corrections = repo.corrections_of(numbers)
+        flags = repo.flags_touching(numbers)
+    rows = [
+        _row(
+            case,
+            record,
+            corrections.get(case.application_number, []),
+            [f for f in flags if case.application_number in (f.first, f.second)],
+        )
+        for case, record in zip(cases, records, strict=True)
+    ]
     password = generate_password()
     sealed = seal({CSV_NAME: handover_csv(rows)}, password)
     digest = sha256_hex(sealed)
