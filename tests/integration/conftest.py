@@ -12,6 +12,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import hvac
@@ -25,9 +26,16 @@ from subsidy_review.main import build as build_review
 
 from subsidy_platform.auth_main import build as build_auth
 from subsidy_platform.config import STATE_ROOT, Settings
-from subsidy_platform.db import make_engine
+from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
 from subsidy_platform.declaration import declarations
-from subsidy_platform.embedded import Infrastructure, ensure_infrastructure, stop_infrastructure
+from subsidy_platform.embedded import (
+    Infrastructure,
+    ensure_infrastructure,
+    ensure_postgres,
+    stop_infrastructure,
+    stop_openbao,
+    stop_postgres,
+)
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_platform.staff_client import staff_channel
@@ -152,6 +160,43 @@ def auth(environment: Environment) -> Iterator[ServiceProcess]:
         yield process
     finally:
         process.stop(grace=1.0)
+
+
+@pytest.fixture
+def private_state() -> Iterator[Path]:
+    """A state folder of one test, for servers it starts and stops itself (outages)."""
+    folder = Path(tempfile.mkdtemp(prefix="subsidy-private-", dir=STATE_ROOT.parent))
+    try:
+        yield folder
+    finally:
+        stop_openbao(folder)
+        stop_postgres(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class PrivateDatabase:
+    """A PostgreSQL of one test (migrated, stoppable) under the session's Vault and PKI."""
+
+    url: str
+    environment: Environment
+
+
+@pytest.fixture
+def private_database(environment: Environment, private_state: Path) -> PrivateDatabase:
+    url = ensure_postgres(private_state)
+    provision_database(url)
+    for component in migrated_components():
+        migrate(url, component)
+    infrastructure = Infrastructure(
+        url, environment.infrastructure.vault_addr, environment.infrastructure.vault_admin_token
+    )
+    return PrivateDatabase(
+        url,
+        Environment(
+            environment.settings, infrastructure, environment.vault_tokens, environment.pki
+        ),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -6,9 +6,6 @@ or a second embedded PostgreSQL) so that stopping it does not disturb the other 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -19,8 +16,8 @@ from sqlalchemy import Engine, text
 from subsidy.intake.v1 import intake_pb2
 from subsidy_intake.main import build
 
-from subsidy_platform.config import STATE_ROOT
-from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
+from conftest import PrivateDatabase
+from subsidy_platform.db import make_engine
 from subsidy_platform.embedded import (
     Infrastructure,
     ensure_openbao,
@@ -31,17 +28,6 @@ from subsidy_platform.embedded import (
 from subsidy_platform.runtime import Environment
 from subsidy_platform.vault import provision_vault
 from subsidy_rules.program import get_program
-
-
-@pytest.fixture
-def private_state() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="subsidy-failure-", dir=STATE_ROOT.parent))
-    try:
-        yield folder
-    finally:
-        stop_openbao(folder)
-        stop_postgres(folder)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def submit(
@@ -102,22 +88,9 @@ def test_vault_down_gives_unavailable_and_no_row(
 
 
 def test_postgres_down_gives_unavailable_and_nothing_half_written(
-    environment: Environment, private_state: Path
+    private_database: PrivateDatabase, private_state: Path
 ) -> None:
-    database_url = ensure_postgres(private_state)
-    provision_database(database_url)
-    for component in migrated_components():
-        migrate(database_url, component)
-    own = Environment(
-        environment.settings,
-        Infrastructure(
-            database_url,
-            environment.infrastructure.vault_addr,
-            environment.infrastructure.vault_admin_token,
-        ),
-        environment.vault_tokens,
-        environment.pki,
-    )
+    database_url, own = private_database.url, private_database.environment
     process = build(own, {PROGRAM: get_program(PROGRAM)})
     client = make_client(own, process)
     try:

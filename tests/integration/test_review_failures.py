@@ -13,9 +13,7 @@ stops does not disturb the other tests.
 
 from __future__ import annotations
 
-import shutil
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,8 +32,8 @@ from subsidy_intake.main import build as build_intake
 from subsidy_review.handover import seal
 from subsidy_review.main import build as build_review
 
-from subsidy_platform.config import STATE_ROOT
-from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
+from conftest import PrivateDatabase
+from subsidy_platform.db import make_engine
 from subsidy_platform.embedded import Infrastructure, ensure_postgres, stop_postgres
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
@@ -105,16 +103,6 @@ def code_of(call: Any, request: Any, metadata: Any = (), timeout: float = 60) ->
 
 def _rid() -> str:
     return f"failure-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def private_state() -> Iterator[Path]:
-    folder = Path(tempfile.mkdtemp(prefix="subsidy-review-failure-", dir=STATE_ROOT.parent))
-    try:
-        yield folder
-    finally:
-        stop_postgres(folder)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # --- intake ------------------------------------------------------------------------------
@@ -341,22 +329,12 @@ def test_intake_refusing_reviews_read_is_failed_precondition_not_internal(
 
 
 def test_postgres_down_gives_unavailable_and_nothing_half_written(
-    environment: Environment, addresses: dict[str, str], private_state: Path
+    environment: Environment,
+    addresses: dict[str, str],
+    private_database: PrivateDatabase,
+    private_state: Path,
 ) -> None:
-    database_url = ensure_postgres(private_state)
-    provision_database(database_url)
-    for component in migrated_components():
-        migrate(database_url, component)
-    own_environment = Environment(
-        environment.settings,
-        Infrastructure(
-            database_url,
-            environment.infrastructure.vault_addr,
-            environment.infrastructure.vault_admin_token,
-        ),
-        environment.vault_tokens,
-        environment.pki,
-    )
+    database_url, own_environment = private_database.url, private_database.environment
     engine = make_engine(database_url)
     number = "S2025-00000001"
     with engine.begin() as connection:
