@@ -70,7 +70,7 @@ PERMANENT_FAILURES = frozenset(
 PARK_AFTER_ATTEMPTS = 5
 IDEMPOTENCY_KEY = "idempotency-key"
 
-Invoke = Callable[[str, str, bytes, str], None]  # destination, method, payload, key
+Invoke = Callable[[str, str, bytes, str], object]  # destination, method, payload, key
 
 
 def outbox_ddl(schema: str) -> str:

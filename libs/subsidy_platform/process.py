@@ -176,13 +176,7 @@ def start_process(
         name, environment, programs, engine, session_factory(engine), provider, clients
     )
     if outbox:
-        context.relay = OutboxRelay(
-            engine,
-            name,
-            lambda destination, method, payload, key: _deliver(
-                clients, destination, method, payload, key
-            ),
-        )
+        context.relay = OutboxRelay(engine, name, clients.invoke)
     try:
         registrations = servicers(context)
         verifier = AccountCheckingVerifier(
@@ -296,9 +290,3 @@ def drain_seconds(environ: Mapping[str, str] = os.environ) -> float:
         return max(0.0, float(environ.get("SUBSIDY_DRAIN_SECONDS") or DRAIN_SECONDS))
     except ValueError:
         return DRAIN_SECONDS
-
-
-def _deliver(
-    clients: ServiceClients, destination: str, method: str, payload: bytes, key: str
-) -> None:
-    clients.invoke(destination, method, payload, key)
