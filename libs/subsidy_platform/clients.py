@@ -51,7 +51,11 @@ def service_addresses(environ: Mapping[str, str] = os.environ) -> dict[str, str]
 
 
 class ServiceClients:
-    """Channels from one service (`identity`) to its peers; close() when the process stops."""
+    """Channels from one service (`identity`) to its peers; close() when the process stops.
+
+    With `peers` given (a service's declared calls and outbox subscribers), a channel to any
+    other service is refused: a call the declarations do not name never leaves the process.
+    """
 
     def __init__(
         self,
@@ -59,8 +63,10 @@ class ServiceClients:
         identity: str,
         addresses: Mapping[str, str],
         tracer_provider: TracerProvider | None = None,
+        peers: frozenset[str] | None = None,
     ) -> None:
         self._pki = pki
+        self._peers = peers
         self._identity = identity
         self._addresses = dict(addresses)
         self._tracer_provider = tracer_provider
@@ -72,6 +78,8 @@ class ServiceClients:
         return self._identity
 
     def address(self, service: str) -> str:
+        if self._peers is not None and service not in self._peers:
+            raise LookupError(f"{self._identity} does not declare calls to {service!r}")
         try:
             return self._addresses[service]
         except KeyError:

@@ -14,7 +14,11 @@ service, and the only place it is said:
 - the package holding its Alembic migrations;
 - the timeline statuses it may report to intake;
 - the events it subscribes to (topic -> the full RPC method that receives them), which the
-  transactional outbox delivers.
+  transactional outbox delivers; a topic's first segment names the service publishing it
+  (`review.decision` is review's);
+- the services it calls directly by RPC (`calls`): its clients refuse any other peer, so
+  that the edges between services (`edges()`, which the network policies follow) are
+  exactly what is declared here.
 
 The platform never imports a service: it finds the declarations through the entry points,
 and an import-linter layers contract keeps services -> platform -> rules.
@@ -52,6 +56,7 @@ class ServiceDeclaration:
     migrations: str | None = None
     reports: frozenset[str] = frozenset()
     subscriptions: Mapping[str, str] = field(default_factory=dict)
+    calls: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name in PLATFORM_SERVICES:
@@ -69,6 +74,9 @@ class ServiceDeclaration:
                 raise ValueError(f"{self.name}: bad subscription {topic!r} -> {method!r}")
             if method not in self.rpc_roles:
                 raise ValueError(f"{self.name}: subscription RPC not in its role table: {method}")
+        for peer in self.calls:
+            if not _NAME.match(peer) or peer == self.name:
+                raise ValueError(f"{self.name}: bad peer in calls: {peer!r}")
 
     @property
     def schema(self) -> str:
@@ -116,6 +124,43 @@ def subscribers(topic: str) -> list[tuple[str, str]]:
         for d in declarations().values()
         if topic in d.subscriptions
     ]
+
+
+def publisher(topic: str) -> str:
+    """The service publishing `topic`: its first segment (`review.decision` -> review)."""
+    return topic.split(".", 1)[0]
+
+
+@dataclass(frozen=True, order=True)
+class Edge:
+    """One service calling another: `rpc` from its use cases, `outbox` from its relay."""
+
+    caller: str
+    callee: str
+    kind: str
+
+
+def edges() -> tuple[Edge, ...]:
+    """Every call between installed services, sorted, from the declarations.
+
+    A subscription to a topic of a service that is not installed makes no edge.
+    """
+    installed = declarations()
+    found = {Edge(d.name, peer, "rpc") for d in installed.values() for peer in d.calls}
+    found |= {
+        Edge(publisher(topic), d.name, "outbox")
+        for d in installed.values()
+        for topic in d.subscriptions
+        if publisher(topic) in installed
+    }
+    return tuple(sorted(found))
+
+
+def peers_of(service: str) -> frozenset[str] | None:
+    """The services `service` may call (RPC or outbox); None when it is not installed."""
+    if service not in declarations():
+        return None
+    return frozenset(e.callee for e in edges() if e.caller == service)
 
 
 def reportable_by(service: str) -> frozenset[str]:

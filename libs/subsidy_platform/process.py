@@ -36,7 +36,7 @@ from subsidy_platform.clients import ServiceClients, service_addresses
 from subsidy_platform.config import Settings
 from subsidy_platform.crypto import FieldCipher
 from subsidy_platform.db import database_url_for, make_engine, role_of, session_factory
-from subsidy_platform.declaration import ServiceDeclaration, default_address
+from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.runtime import Environment, prepare
@@ -171,6 +171,7 @@ def start_process(
         name,
         service_addresses() if addresses is None else addresses,
         provider,
+        peers=peers_of(name),
     )
     context = ServiceContext(
         name, environment, programs, engine, session_factory(engine), provider, clients

@@ -221,3 +221,55 @@ def test_an_entry_point_that_is_not_its_services_declaration_is_refused(
         monkeypatch.undo()
         declarations.cache_clear()
     assert "review" in declarations()
+
+
+def roles_granted_to_services(name: str) -> set[str]:
+    """The services that the role table of `name` lets in (`service:<peer>` roles)."""
+    return {
+        role.removeprefix("service:")
+        for roles in declaration(name).rpc_roles.values()
+        for role in roles
+        if role.startswith("service:")
+    }
+
+
+def test_edges_are_the_declared_calls_and_the_outbox_deliveries() -> None:
+    found = declaration_module.edges()
+    assert declaration_module.Edge("review", "intake", "rpc") in found
+    assert declaration_module.Edge("intake", "review", "outbox") in found
+    assert declaration_module.Edge("review", "intake", "outbox") in found
+    assert list(found) == sorted(found)
+    for edge in found:
+        assert edge.caller in service_names() and edge.callee in service_names()
+
+
+@pytest.mark.parametrize("name", service_names())
+def test_a_service_lets_in_exactly_the_installed_services_whose_edges_reach_it(name: str) -> None:
+    reaching = {e.caller for e in declaration_module.edges() if e.callee == name}
+    granted = roles_granted_to_services(name)
+    assert reaching <= granted, "a declared call that the callee's role table would refuse"
+    assert granted & set(service_names()) == reaching, "a grant to a service that never calls"
+
+
+def test_clients_refuse_a_peer_the_declaration_does_not_name(tmp_path: Any) -> None:
+    from subsidy_platform.clients import ServiceClients
+
+    assert declaration_module.peers_of("review") is not None
+    assert "intake" in (declaration_module.peers_of("review") or ())
+    assert declaration_module.peers_of("nosuchservice") is None
+    clients = ServiceClients(
+        None,  # type: ignore[arg-type]  # never reached: refused before any channel
+        "review",
+        {"intake": "127.0.0.1:1", "auth": "127.0.0.1:2"},
+        peers=declaration_module.peers_of("review"),
+    )
+    with pytest.raises(LookupError, match="does not declare"):
+        clients.channel("auth")
+    assert clients.address("intake") == "127.0.0.1:1"
+
+
+def test_a_declaration_refuses_itself_or_a_bad_name_as_a_peer() -> None:
+    with pytest.raises(ValueError, match="peer"):
+        probe(calls=frozenset({"probe"}))
+    with pytest.raises(ValueError, match="peer"):
+        probe(calls=frozenset({"Bad Name"}))

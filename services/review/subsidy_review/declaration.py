@@ -41,4 +41,5 @@ DECLARATION = ServiceDeclaration(
         }
     ),
     subscriptions={"intake.application": f"/{REVIEW}/ApplicationChanged"},
+    calls=frozenset({"intake"}),
 )
