@@ -1,9 +1,12 @@
 """The transactional outbox on real PostgreSQL and a real intake server over mutual TLS.
 
 Review's side is played by the test: an engine logged in as `svc_review` writes events to
-`review.outbox` with `subsidy_platform.outbox.enqueue`, and an `OutboxRelay` delivers them
-to intake's ReportStatusTransition (the `review.status` subscription) under review's own
-certificate. The event exists only if its transaction committed, is applied once however
+an outbox of review's with `subsidy_platform.outbox.enqueue`, and an `OutboxRelay` delivers
+them to intake's ReportStatusTransition (the `review.status` subscription) under review's
+own certificate. The outbox is a table of its own (`outboxprobe.outbox`, created like
+review's), so that the review service, when another test of the session runs it, neither
+drains these events nor adds its own; and every transition carries the note MARK, so that
+the statuses the running review service reports on the same applications are told apart. The event exists only if its transaction committed, is applied once however
 often it is delivered, waits while intake is down and is delivered once it is back, and
 per destination the events arrive in the order they were written.
 """
@@ -25,21 +28,30 @@ from subsidy.intake.v1 import intake_pb2
 
 from subsidy_platform.clients import ServiceClients
 from subsidy_platform.db import database_url_for, make_engine
-from subsidy_platform.outbox import OutboxRelay, enqueue
+from subsidy_platform.outbox import OutboxRelay, enqueue, outbox_ddl
 from subsidy_platform.runtime import Environment
 
 TOPIC = "review.status"
+SCHEMA = "outboxprobe"
+MARK = "outbox-test"
 METHOD = "/subsidy.intake.v1.IntakeService/ReportStatusTransition"
 
 
 @pytest.fixture(scope="module")
-def review_engine(environment: Environment) -> Iterator[Engine]:
-    """The database as the review service sees it (its own login role)."""
+def review_engine(environment: Environment, admin_engine: Engine) -> Iterator[Engine]:
+    """The database as the review service sees it (its own login role), with the probe outbox."""
+    with admin_engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {SCHEMA} AUTHORIZATION svc_review"))
     engine = make_engine(database_url_for(environment.infrastructure.database_url, "svc_review"))
     try:
+        with engine.begin() as connection:
+            connection.execute(text(outbox_ddl(SCHEMA)))
         yield engine
     finally:
         engine.dispose()
+        with admin_engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +98,7 @@ class Outbox:
         """Commit one status event for `number`; returns its key."""
         key = self.key()
         with Session(self.review_engine) as session, session.begin():
-            written = enqueue(session, "review", TOPIC, key, transition(key, number, status))
+            written = enqueue(session, SCHEMA, TOPIC, key, transition(key, number, status))
         assert written == 1
         return key
 
@@ -95,7 +107,7 @@ class Outbox:
             return connection.execute(
                 text(
                     "SELECT destination, method, topic, payload, attempts, last_error, "
-                    "delivered_at, next_attempt_at FROM review.outbox WHERE key = :k"
+                    f"delivered_at, next_attempt_at FROM {SCHEMA}.outbox WHERE key = :k"
                 ),
                 {"k": key},
             ).one_or_none()
@@ -108,7 +120,7 @@ class Outbox:
     def clean(self) -> None:
         with self.admin_engine.begin() as connection:
             connection.execute(
-                text("DELETE FROM review.outbox WHERE key = ANY(:keys)"), {"keys": self.keys}
+                text(f"DELETE FROM {SCHEMA}.outbox WHERE key = ANY(:keys)"), {"keys": self.keys}
             )
 
 
@@ -125,7 +137,7 @@ def transition(
     key: str, number: str, status: common_pb2.ApplicationStatus.ValueType
 ) -> intake_pb2.ReportStatusTransitionRequest:
     return intake_pb2.ReportStatusTransitionRequest(
-        request_id=key, application_number=number, status=status
+        request_id=key, application_number=number, status=status, note=MARK
     )
 
 
@@ -133,7 +145,7 @@ def relay(engine: Engine, clients: ServiceClients) -> OutboxRelay:
     def invoke(destination: str, method: str, payload: bytes, key: str) -> None:
         clients.invoke(destination, method, payload, key)
 
-    return OutboxRelay(engine, "review", invoke)
+    return OutboxRelay(engine, SCHEMA, invoke)
 
 
 def submitted(intake: Client) -> str:
@@ -181,7 +193,7 @@ def reported(intake: Client, number: str) -> list[str]:
     return [
         common_pb2.ApplicationStatus.Name(event.status)
         for event in timeline(intake, number).events
-        if event.service == "review"
+        if event.service == "review" and event.note == MARK
     ]
 
 
@@ -192,7 +204,7 @@ def test_an_event_written_in_a_rolled_back_transaction_never_exists(
     key = outbox.key()
     message = transition(key, number, common_pb2.UNDER_REVIEW)
     with pytest.raises(RuntimeError), Session(review_engine) as session, session.begin():
-        assert enqueue(session, "review", TOPIC, key, message) == 1
+        assert enqueue(session, SCHEMA, TOPIC, key, message) == 1
         raise RuntimeError("the change the event describes failed")
     assert outbox.row(key) is None
     assert relay(review_engine, review_clients).drain(timeout=10)
@@ -217,7 +229,7 @@ def test_a_committed_event_is_delivered_once_and_shows_on_intakes_timeline(
     assert reported(intake, number) == ["UNDER_REVIEW"]
     shown = timeline(intake, number)
     assert shown.status == common_pb2.UNDER_REVIEW
-    assert [e.actor for e in shown.events if e.service == "review"] == ["review"]
+    assert [e.actor for e in shown.events if e.note == MARK] == ["review"]
     assert relay(review_engine, review_clients).deliver_once() == 0
     assert outbox.row(key).attempts == 1
 
@@ -229,10 +241,10 @@ def test_the_same_key_queued_twice_is_one_event(
     key = outbox.write(number)
     with Session(review_engine) as session, session.begin():
         message = transition(key, number, common_pb2.UNDER_REVIEW)
-        assert enqueue(session, "review", TOPIC, key, message) == 0
+        assert enqueue(session, SCHEMA, TOPIC, key, message) == 0
     with outbox.admin_engine.connect() as connection:
         rows = connection.execute(
-            text("SELECT count(*) FROM review.outbox WHERE key = :k"), {"k": key}
+            text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE key = :k"), {"k": key}
         ).scalar_one()
     assert rows == 1
 
@@ -245,7 +257,7 @@ def test_delivering_an_event_again_adds_no_second_timeline_event(
     assert relay(review_engine, review_clients).drain(timeout=10)
     before = len(timeline(intake, number).events)
 
-    outbox.admin("UPDATE review.outbox SET delivered_at = NULL WHERE key = :k", key)
+    outbox.admin("UPDATE outboxprobe.outbox SET delivered_at = NULL WHERE key = :k", key)
     assert relay(review_engine, review_clients).drain(timeout=10)
 
     row = outbox.row(key)
@@ -271,12 +283,12 @@ def test_while_the_receiver_is_down_the_event_waits_and_is_delivered_once_it_is_
     assert row.attempts > 0 and row.last_error == "UNAVAILABLE"
     with outbox.admin_engine.connect() as connection:
         waiting = connection.execute(
-            text("SELECT next_attempt_at > now() FROM review.outbox WHERE key = :k"), {"k": key}
+            text(f"SELECT next_attempt_at > now() FROM {SCHEMA}.outbox WHERE key = :k"), {"k": key}
         ).scalar_one()
     assert waiting, "a failed delivery backs off before its next attempt"
     assert reported(intake, number) == []
 
-    outbox.admin("UPDATE review.outbox SET next_attempt_at = now() WHERE key = :k", key)
+    outbox.admin("UPDATE outboxprobe.outbox SET next_attempt_at = now() WHERE key = :k", key)
     assert relay(review_engine, review_clients).drain(timeout=10)
 
     row = outbox.row(key)
@@ -310,7 +322,7 @@ def test_per_destination_a_failing_first_event_holds_back_the_second(
     delivered: list[str] = []
     invoke = failing_first(first, review_clients, down_clients, delivered)
 
-    assert OutboxRelay(review_engine, "review", invoke).deliver_once() == 0
+    assert OutboxRelay(review_engine, SCHEMA, invoke).deliver_once() == 0
 
     assert delivered == []
     assert outbox.row(first).last_error == "UNAVAILABLE"
@@ -318,7 +330,7 @@ def test_per_destination_a_failing_first_event_holds_back_the_second(
     assert outbox.row(second).attempts == 0, "the second event was not even tried"
     assert reported(intake, number) == []
 
-    outbox.admin("UPDATE review.outbox SET next_attempt_at = now() WHERE key = :k", first)
+    outbox.admin("UPDATE outboxprobe.outbox SET next_attempt_at = now() WHERE key = :k", first)
     assert relay(review_engine, review_clients).drain(timeout=10)
     assert reported(intake, number) == ["UNDER_REVIEW", "CORRECTION_REQUESTED"]
     assert timeline(intake, number).status == common_pb2.CORRECTION_REQUESTED
@@ -336,7 +348,7 @@ def test_a_failed_event_still_holds_back_the_later_ones_while_it_waits_for_its_r
     second = outbox.write(number, common_pb2.CORRECTION_REQUESTED)
     delivered: list[str] = []
     outbox_relay = OutboxRelay(
-        review_engine, "review", failing_first(first, review_clients, down_clients, delivered)
+        review_engine, SCHEMA, failing_first(first, review_clients, down_clients, delivered)
     )
 
     assert outbox_relay.deliver_once() == 0  # the first fails and now waits for its back-off
@@ -362,17 +374,17 @@ def test_two_relays_at_once_still_deliver_one_destinations_events_in_order(
         review_clients.invoke(destination, method, payload, key)
         order.append(key)
 
-    replica = threading.Thread(target=OutboxRelay(review_engine, "review", slow).deliver_once)
+    replica = threading.Thread(target=OutboxRelay(review_engine, SCHEMA, slow).deliver_once)
     replica.start()
     try:
         assert calling.wait(10), "the first replica is delivering the first event"
         second = outbox.write(number, common_pb2.CORRECTION_REQUESTED)
-        OutboxRelay(review_engine, "review", slow).deliver_once()  # a second replica
+        OutboxRelay(review_engine, SCHEMA, slow).deliver_once()  # a second replica
         assert order == [], "the second replica left the destination to the first"
     finally:
         answer.set()
         replica.join(10)
-    OutboxRelay(review_engine, "review", slow).deliver_once()
+    OutboxRelay(review_engine, SCHEMA, slow).deliver_once()
     assert order == [first, second]
 
 
@@ -387,7 +399,7 @@ def test_an_unexpected_error_delivering_one_event_is_recorded_on_it_and_undoes_n
             raise LookupError(f"no address known for service {destination!r}")
         review_clients.invoke(destination, method, payload, key)
 
-    OutboxRelay(review_engine, "review", invoke).deliver_once()
+    OutboxRelay(review_engine, SCHEMA, invoke).deliver_once()
 
     assert outbox.row(delivered).delivered_at is not None
     assert outbox.row(failing).attempts == 1
@@ -400,7 +412,7 @@ def test_an_event_of_a_topic_nobody_subscribes_to_writes_nothing(
     key = outbox.key()
     message = transition(key, "S2025-000001", common_pb2.UNDER_REVIEW)
     with Session(review_engine) as session, session.begin():
-        assert enqueue(session, "review", "review.nobody_listens", key, message) == 0
+        assert enqueue(session, SCHEMA, "review.nobody_listens", key, message) == 0
     assert outbox.row(key) is None
 
 
@@ -416,7 +428,7 @@ def test_an_event_of_a_topic_nobody_subscribes_to_writes_nothing(
 def test_an_event_with_a_bad_key_is_refused(review_engine: Engine, key: str) -> None:
     message = transition("x", "S2025-000001", common_pb2.UNDER_REVIEW)
     with Session(review_engine) as session, session.begin(), pytest.raises(ValueError):
-        enqueue(session, "review", TOPIC, key, message)
+        enqueue(session, SCHEMA, TOPIC, key, message)
 
 
 def test_a_key_of_200_characters_is_accepted(review_engine: Engine, outbox: Outbox) -> None:
@@ -424,5 +436,5 @@ def test_a_key_of_200_characters_is_accepted(review_engine: Engine, outbox: Outb
     outbox.keys.append(key)
     message = transition(key, "S2025-000001", common_pb2.UNDER_REVIEW)
     with Session(review_engine) as session, session.begin():
-        assert enqueue(session, "review", TOPIC, key, message) == 1
+        assert enqueue(session, SCHEMA, TOPIC, key, message) == 1
     assert outbox.row(key) is not None
