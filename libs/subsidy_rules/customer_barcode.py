@@ -52,7 +52,8 @@ characters and itself a multiple of 19 (0-9 -> 0-9, ``-`` -> 10, CC1-CC8 -> 11-1
 
 Bars (4-state, 3 bars a character, 2 for the start and stop codes): F long, A upper
 semi-long (ascender), D lower semi-long (descender), T timing. Dimensions at the
-reference size (10 point) and the allowed sizes (8 to 11.5 point) are in
+reference size (10 point), the allowed sizes (8 to 11.5 point) and the placement
+margins (印字位置: 2 mm blank around it, 10 mm from the card's edge) are in
 ``BAR_DIMENSIONS``.
 
 Hostile input: a postal code must be 7 ASCII or full-width digits (〒 and hyphens
@@ -173,12 +174,21 @@ class BarDimensions:
     bar_pitch_range: tuple[float, float] = (0.95, 1.30)
     bar_width_range: tuple[float, float] = (0.50, 0.70)
     bar_space_range: tuple[float, float] = (0.45, 0.60)
+    # 印字位置 (p13): at least 2 mm blank on every side, and not within 10 mm of the
+    # mail piece's edge (nor in the 70 x 35 mm postmark area); not scaled by the size.
+    quiet_zone: float = 2.0
+    edge_margin: float = 10.0
 
     def scale(self, points: float) -> float:
         """The factor ``a / 10`` for a size of ``points`` (refused outside 8 to 11.5)."""
         if not self.min_points <= points <= self.max_points:
             raise BarcodeError("バーコードの大きさは8ポイントから11.5ポイントまでです")
         return points / self.reference_points
+
+    def symbol_width(self, bars: int = 67, points: float | None = None) -> float:
+        """Width in mm from the first bar's left edge to the last bar's right edge."""
+        factor = self.scale(self.reference_points if points is None else points)
+        return ((bars - 1) * self.bar_pitch + self.bar_width) * factor
 
     def extent(self, kind: str, points: float | None = None) -> tuple[float, float]:
         """Bottom and top of a bar of ``kind`` in mm above the bottom of a long bar."""

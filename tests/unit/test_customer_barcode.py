@@ -341,6 +341,9 @@ def test_bar_dimensions_are_the_manuals() -> None:
     assert d.extent("D") == pytest.approx((0.0, 2.4))
     assert d.extent("T") == pytest.approx((1.2, 2.4))
     assert d.extent("F", 11.5) == pytest.approx((0.0, 4.14))
+    assert d.symbol_width() == pytest.approx(66 * 1.2 + 0.6)  # 79.8 mm for 67 bars
+    assert d.symbol_width(67, 8) == pytest.approx(79.8 * 0.8)
+    assert (d.quiet_zone, d.edge_margin) == (2.0, 10.0)
     with pytest.raises(BarcodeError):
         d.scale(12)
     with pytest.raises(BarcodeError):
