@@ -80,6 +80,19 @@ def start_server(
     return RunningServer(server, port, health_servicer, tuple(names))
 
 
+def start_health_listener(running: RunningServer, address: str) -> grpc.Server:
+    """A plaintext server on `address` answering only the health checks of `running`."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
+        options=[("grpc.max_receive_message_length", 4096)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(running.health, server)
+    if server.add_insecure_port(address) == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    server.start()
+    return server
+
+
 def wait_for_termination(running: RunningServer, grace: float = 10.0) -> None:
     """Block until SIGTERM or SIGINT, then drain in-flight calls for up to `grace` seconds."""
     stopping = threading.Event()
