@@ -288,7 +288,7 @@ def run_service(
     process = start(environment, programs, address)
     log.info("%s serving on %s", name, address)
     health_address = os.environ.get(HEALTH_LISTEN)
-    probes = start_health_listener(process.running, health_address) if health_address else None
+    probes = start_health_listener(process.running, health_address)[0] if health_address else None
     try:
         wait_for_termination(process.running, grace=drain_seconds())
     finally:

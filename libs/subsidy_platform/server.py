@@ -80,17 +80,19 @@ def start_server(
     return RunningServer(server, port, health_servicer, tuple(names))
 
 
-def start_health_listener(running: RunningServer, address: str) -> grpc.Server:
-    """A plaintext server on `address` answering only the health checks of `running`."""
+def start_health_listener(running: RunningServer, address: str) -> tuple[grpc.Server, int]:
+    """A plaintext server on `address` answering only the health checks of `running`;
+    the server and the port it listens on."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
         options=[("grpc.max_receive_message_length", 4096)],
     )
     health_pb2_grpc.add_HealthServicer_to_server(running.health, server)
-    if server.add_insecure_port(address) == 0:
+    port = server.add_insecure_port(address)
+    if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
     server.start()
-    return server
+    return server, port
 
 
 def wait_for_termination(running: RunningServer, grace: float = 10.0) -> None:
