@@ -110,6 +110,7 @@ def vault_annotations(name: str) -> dict[str, str]:
         f"{prefix}agent-run-as-user": str(USER_ID),
         f"{prefix}agent-run-as-group": str(USER_ID),
         f"{prefix}ca-cert": "/vault/tls/ca.crt",
+        f"{prefix}agent-copy-volume-mounts": name,
     }
     for file, field in (("ca.crt", "CA"), (f"{name}.crt", "Cert"), (f"{name}.key", "Key")):
         found[f"{prefix}agent-inject-secret-{file}"] = f"{PKI_MOUNT}/issue/{vault_role(name)}"
