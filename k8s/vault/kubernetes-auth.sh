@@ -31,7 +31,7 @@ vault write auth/kubernetes/role/subsidy-auth \
   bound_service_account_namespaces=subsidy \
   audience=vault \
   token_policies=subsidy-audit-checkpoint,subsidy-auth-identity \
-  token_no_default_policy=true token_ttl=24h token_max_ttl=24h
+  token_no_default_policy=true token_period=24h
 
 vault write pki/roles/subsidy-intake allowed_domains=intake,intake.subsidy.svc,intake.subsidy.svc.cluster.local \
   allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
@@ -53,7 +53,7 @@ vault write auth/kubernetes/role/subsidy-intake \
   bound_service_account_namespaces=subsidy \
   audience=vault \
   token_policies=subsidy-intake,subsidy-intake-identity \
-  token_no_default_policy=true token_ttl=24h token_max_ttl=24h
+  token_no_default_policy=true token_period=24h
 
 vault write pki/roles/subsidy-review allowed_domains=review,review.subsidy.svc,review.subsidy.svc.cluster.local \
   allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
@@ -75,14 +75,14 @@ vault write auth/kubernetes/role/subsidy-review \
   bound_service_account_namespaces=subsidy \
   audience=vault \
   token_policies=subsidy-review,subsidy-review-identity \
-  token_no_default_policy=true token_ttl=24h token_max_ttl=24h
+  token_no_default_policy=true token_period=24h
 
 vault write auth/kubernetes/role/subsidy-operator \
   bound_service_account_names=operator \
   bound_service_account_namespaces=subsidy \
   audience=vault \
   token_policies=subsidy-key-admin \
-  token_no_default_policy=true token_ttl=24h token_max_ttl=24h
+  token_no_default_policy=true token_period=24h
 
 vault policy write subsidy-grafana - <<'EOF'
 path "subsidy/data/grafana" {
@@ -94,4 +94,4 @@ vault write auth/kubernetes/role/subsidy-grafana \
   bound_service_account_namespaces=subsidy \
   audience=vault \
   token_policies=subsidy-grafana \
-  token_no_default_policy=true token_ttl=24h token_max_ttl=24h
+  token_no_default_policy=true token_period=24h

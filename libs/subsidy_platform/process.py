@@ -14,7 +14,9 @@ table, the mutual-TLS server with health and reflection, the clients for calling
 services under its identity, the outbox relay, and a drain on SIGTERM. `run_service` logs
 one ready line with the address when the service serves and one when it has stopped.
 With `SUBSIDY_HEALTH_LISTEN` set (Kubernetes: `0.0.0.0:8081`) it also answers the kubelet's
-plaintext gRPC probes there, health checks only (subsidy_platform.server).
+plaintext gRPC probes there, health checks only (subsidy_platform.server); with
+`SUBSIDY_VAULT_TOKEN_FILE` set (a pod with a Vault agent) it attaches to what the pod holds
+instead of provisioning (subsidy_platform.deployed).
 The platform's own sign-in service (AuthService) is started by the same skeleton
 (subsidy_platform.auth_main).
 """
@@ -39,6 +41,7 @@ from subsidy_platform.config import Settings
 from subsidy_platform.crypto import FieldCipher
 from subsidy_platform.db import database_url_for, make_engine, role_of, session_factory
 from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
+from subsidy_platform.deployed import attach, is_deployed
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.runtime import Environment, prepare
@@ -283,7 +286,7 @@ def run_service(
     setup_logging(name)
     settings = Settings.from_env()
     programs = load_programs()
-    environment = prepare(settings, list(programs))
+    environment = attach(settings, name) if is_deployed() else prepare(settings, list(programs))
     address = os.environ.get(f"{name.upper()}_LISTEN") or default_address(name)
     process = start(environment, programs, address)
     log.info("%s serving on %s", name, address)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import yaml
+from k8s_support import K8S, Manifest, of_kind
 
-from conftest import K8S, Manifest, of_kind
 from subsidy_platform.k8s.topology import NAME_LABEL
 
 DASHBOARDS = K8S / "base" / "observability" / "dashboards"

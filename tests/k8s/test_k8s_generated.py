@@ -8,8 +8,8 @@ import dataclasses
 from pathlib import Path
 
 import pytest
+from k8s_support import REPOSITORY
 
-from conftest import REPOSITORY
 from subsidy_platform import declaration as declaration_module
 from subsidy_platform.declaration import ServiceDeclaration, declarations
 from subsidy_platform.k8s import topology

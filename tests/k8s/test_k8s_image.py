@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from conftest import K8S
+from k8s_support import K8S
 
 CONTAINERFILE = K8S / "image" / "Containerfile"
 BUILD_TOOLS = re.compile(

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import k8s_support
 import kubernetes_validate
 import pytest
 import yaml
-
-from conftest import (
+from k8s_support import (
     K8S,
     OVERLAYS,
     Manifest,
@@ -314,3 +314,12 @@ def test_a_broken_overlay_fails_with_kubectls_message(tmp_path: Path) -> None:
     (tmp_path / "kustomization.yaml").write_text("resources:\n  - missing.yaml\n")
     with pytest.raises(pytest.fail.Exception, match="kubectl kustomize"):
         render(tmp_path)
+
+
+def test_a_machine_without_kubectl_fails_saying_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(k8s_support.shutil, "which", lambda name: None)
+    monkeypatch.setattr(k8s_support, "KUBECTL_FALLBACK", tmp_path / "kubectl")
+    with pytest.raises(pytest.fail.Exception, match="kubectl is required"):
+        render(K8S / "overlays" / "dev")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import copy
 
 import pytest
+from k8s_support import OVERLAYS, Manifest, label_name, of_kind, workloads
 
-from conftest import OVERLAYS, Manifest, label_name, of_kind, workloads
 from subsidy_platform.declaration import AUTH_PORT, declarations, edges
 
 OPERATOR = "operator"

@@ -9,8 +9,8 @@ import re
 import subprocess
 
 import pytest
+from k8s_support import K8S, OVERLAYS, REPOSITORY, Manifest, label_name, of_kind, workloads
 
-from conftest import K8S, OVERLAYS, REPOSITORY, Manifest, label_name, of_kind, workloads
 from subsidy_platform.db import service_roles
 from subsidy_platform.declaration import declarations
 

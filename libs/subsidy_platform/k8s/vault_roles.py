@@ -10,8 +10,10 @@ reading the staff-token verification key (`subsidy/token-signing/public`; the si
 service alone also the signing key, `.../private`).
 
 Roles are bound to one service account in one namespace, to the audience `vault` of the
-projected token, and issue tokens without the `default` policy that live 24 hours
-(as the embedded default's service tokens, subsidy_platform.vault.TOKEN_TTL).
+projected token, and issue periodic tokens without the `default` policy: each lives 24
+hours past its last renewal (subsidy_platform.vault.TOKEN_TTL), and the process renews its
+own every hour (`start_token_renewal`), so the token the agent wrote stays valid while the
+pod runs.
 """
 
 from __future__ import annotations
@@ -100,7 +102,7 @@ def script() -> str:
             f"  bound_service_account_namespaces={NAMESPACE} \\",
             "  audience=vault \\",
             f"  token_policies={','.join(roles()[role])} \\",
-            f"  token_no_default_policy=true token_ttl={TOKEN_TTL} token_max_ttl={TOKEN_TTL}",
+            f"  token_no_default_policy=true token_period={TOKEN_TTL}",
         ]
     lines += [
         "",
@@ -112,6 +114,6 @@ def script() -> str:
         f"  bound_service_account_namespaces={NAMESPACE} \\",
         "  audience=vault \\",
         f"  token_policies={GRAFANA_ROLE} \\",
-        f"  token_no_default_policy=true token_ttl={TOKEN_TTL} token_max_ttl={TOKEN_TTL}",
+        f"  token_no_default_policy=true token_period={TOKEN_TTL}",
     ]
     return "\n".join(lines) + "\n"

@@ -145,6 +145,7 @@ def _env(name: str, port: int) -> list[Manifest]:
             f"{DATABASE_NAME}?sslmode=require",
         },
         {"name": "PGPASSFILE", "value": f"{STATE_DIR}/pki/pgpass"},
+        {"name": "SUBSIDY_VAULT_TOKEN_FILE", "value": f"{STATE_DIR}/pki/token"},
         {"name": "VAULT_ADDR", "value": VAULT_ADDR},
         {"name": "VAULT_CACERT", "value": "/vault/tls/ca.crt"},
         {"name": "REQUESTS_CA_BUNDLE", "value": "/vault/tls/ca.crt"},
