@@ -13,6 +13,10 @@ program, the token verifier, the access interceptor over the service's declared 
 table, the mutual-TLS server with health and reflection, the clients for calling other
 services under its identity, the outbox relay, and a drain on SIGTERM. `run_service` logs
 one ready line with the address when the service serves and one when it has stopped.
+With `SUBSIDY_HEALTH_LISTEN` set (Kubernetes: `0.0.0.0:8081`) it also answers the kubelet's
+plaintext gRPC probes there, health checks only (subsidy_platform.server); with
+`SUBSIDY_VAULT_TOKEN_FILE` set (a pod with a Vault agent) it attaches to what the pod holds
+instead of provisioning (subsidy_platform.deployed).
 The platform's own sign-in service (AuthService) is started by the same skeleton
 (subsidy_platform.auth_main).
 """
@@ -37,10 +41,17 @@ from subsidy_platform.config import Settings
 from subsidy_platform.crypto import FieldCipher
 from subsidy_platform.db import database_url_for, make_engine, role_of, session_factory
 from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
+from subsidy_platform.deployed import attach, is_deployed
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.runtime import Environment, prepare
-from subsidy_platform.server import Registration, RunningServer, start_server, wait_for_termination
+from subsidy_platform.server import (
+    Registration,
+    RunningServer,
+    start_health_listener,
+    start_server,
+    wait_for_termination,
+)
 from subsidy_platform.telemetry import (
     instrument_engine,
     instrument_grpc_server,
@@ -56,6 +67,8 @@ from subsidy_rules.program import Program, load_programs
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 DRAIN_SECONDS = 25.0
+HEALTH_LISTEN = "SUBSIDY_HEALTH_LISTEN"
+"""Where the plaintext health-only listener for the kubelet's gRPC probes listens (unset: none)."""
 
 
 @dataclass
@@ -273,14 +286,18 @@ def run_service(
     setup_logging(name)
     settings = Settings.from_env()
     programs = load_programs()
-    environment = prepare(settings, list(programs))
+    environment = attach(settings, name) if is_deployed() else prepare(settings, list(programs))
     address = os.environ.get(f"{name.upper()}_LISTEN") or default_address(name)
     process = start(environment, programs, address)
     log.info("%s serving on %s", name, address)
+    health_address = os.environ.get(HEALTH_LISTEN)
+    probes = start_health_listener(process.running, health_address)[0] if health_address else None
     try:
         wait_for_termination(process.running, grace=drain_seconds())
     finally:
         process.stop(grace=0)
+        if probes is not None:
+            probes.stop(0)
         log.info("%s stopped", name)
 
 

@@ -80,6 +80,21 @@ def start_server(
     return RunningServer(server, port, health_servicer, tuple(names))
 
 
+def start_health_listener(running: RunningServer, address: str) -> tuple[grpc.Server, int]:
+    """A plaintext server on `address` answering only the health checks of `running`;
+    the server and the port it listens on."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="health"),
+        options=[("grpc.max_receive_message_length", 4096)],
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(running.health, server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise RuntimeError(f"cannot listen on {address}")
+    server.start()
+    return server, port
+
+
 def wait_for_termination(running: RunningServer, grace: float = 10.0) -> None:
     """Block until SIGTERM or SIGINT, then drain in-flight calls for up to `grace` seconds."""
     stopping = threading.Event()
