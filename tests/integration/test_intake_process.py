@@ -37,6 +37,8 @@ def test_sigterm_drains_an_import_in_flight(environment: Environment, intake: Cl
         **os.environ,
         "SUBSIDY_STATE_DIR": str(environment.settings.state_dir),
         "INTAKE_LISTEN": f"127.0.0.1:{port}",
+        # A loaded machine may need longer than the default drain for 2,500 rows.
+        "SUBSIDY_DRAIN_SECONDS": "120",
     }
     if environment.settings.database_url is None:
         env.pop("DATABASE_URL", None)
@@ -76,6 +78,7 @@ def test_sigterm_drains_an_import_in_flight(environment: Environment, intake: Cl
                 online_applications(2500, 99, mapping_for(PROGRAM)), mapping_for(PROGRAM)
             )
             result: dict[str, Any] = {}
+            streaming = threading.Event()
 
             def parts() -> Iterator[intake_pb2.ImportLogoCsvRequest]:
                 yield intake_pb2.ImportLogoCsvRequest(
@@ -83,6 +86,7 @@ def test_sigterm_drains_an_import_in_flight(environment: Environment, intake: Cl
                         program_id=PROGRAM, file_name="drain.csv"
                     )
                 )
+                streaming.set()  # gRPC asks for the next part once the call is under way
                 yield intake_pb2.ImportLogoCsvRequest(chunk=data)
 
             def run_import() -> None:
@@ -96,6 +100,7 @@ def test_sigterm_drains_an_import_in_flight(environment: Environment, intake: Cl
 
             worker = threading.Thread(target=run_import)
             worker.start()
+            assert streaming.wait(timeout=60)
             time.sleep(0.3)
             signalled = time.monotonic()
             process.send_signal(signal.SIGTERM)
