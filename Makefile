@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean up down
 
 PROTOS := $(shell find proto -name '*.proto')
 
@@ -19,7 +19,15 @@ $(STAMP): pyproject.toml $(PROTOS)
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m subsidy_demo
+	SUBSIDY_STATE_DIR=$${SUBSIDY_STATE_DIR:-/tmp/subsidy-demo-$$(pwd | sha1sum | cut -c1-10)} $(BIN)/python -m subsidy_demo
+
+# The whole system for interactive use (docs/OPERATIONS.md): embedded servers and every
+# installed service, detached; `down` stops them, the data stays in the state folder.
+up: $(STAMP)
+	$(BIN)/subsidy-admin up
+
+down: $(STAMP)
+	$(BIN)/subsidy-admin down
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard libs services tests bench)
