@@ -290,6 +290,9 @@ def _start_openbao(folder: Path) -> OpenBaoServer:
         token = (folder / ROOT_TOKEN_FILE).read_text().strip()
         _openbao_call(addr, "PUT", "sys/unseal", {"key": key})
         _until(process, folder, lambda: _openbao_ready(addr, token) or None)
+    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError) as error:
+        _terminate(process.pid, signal.SIGKILL, "bao")
+        raise _StartFailed(f"{type(error).__name__}; see {folder / 'server.log'}") from None
     except BaseException:
         _terminate(process.pid, signal.SIGKILL, "bao")
         raise
