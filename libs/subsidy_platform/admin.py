@@ -33,12 +33,13 @@ def _up(argv: Sequence[str]) -> int:
         "sign in (subsidy_platform.stack).",
     )
     parser.parse_args(argv)
+    from subsidy_platform.errors import DependencyUnavailable
     from subsidy_platform.stack import up
     from subsidy_rules.program import load_programs
 
     try:
         return up(Settings.from_env(), list(load_programs()), sys.stdout)
-    except RuntimeError as error:  # a service did not start: its log is named
+    except (RuntimeError, DependencyUnavailable) as error:  # names the log or the folder
         print(f"subsidy-admin up: {error}", file=sys.stderr)
         return 1
 
