@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean up down
 
 PROTOS := $(shell find proto -name '*.proto')
 
@@ -18,8 +18,21 @@ $(STAMP): pyproject.toml $(PROTOS)
 	$(BIN)/python -m subsidy_platform.protogen
 	@touch $(STAMP)
 
+# The demo starts from an empty state folder of its own (per checkout) unless
+# SUBSIDY_STATE_DIR names one: it never touches the stack of `make up`.
 demo: $(STAMP)
-	$(BIN)/python -m subsidy_demo
+	@if [ -z "$$SUBSIDY_STATE_DIR" ]; then \
+	  SUBSIDY_STATE_DIR=/tmp/subsidy-demo-$$(pwd | sha1sum | cut -c1-10); export SUBSIDY_STATE_DIR; \
+	  $(BIN)/subsidy-admin down > /dev/null; rm -rf "$$SUBSIDY_STATE_DIR"; \
+	fi; $(BIN)/python -m subsidy_demo
+
+# The whole system for interactive use (docs/OPERATIONS.md): embedded servers and every
+# installed service, detached; `down` stops them, the data stays in the state folder.
+up: $(STAMP)
+	$(BIN)/subsidy-admin up
+
+down: $(STAMP)
+	$(BIN)/subsidy-admin down
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(wildcard libs services tests bench)

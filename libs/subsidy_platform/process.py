@@ -23,6 +23,7 @@ The platform's own sign-in service (AuthService) is started by the same skeleton
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -281,8 +282,13 @@ def builder(declaration: ServiceDeclaration, servicers: Servicers) -> Build:
 def run_service(
     name: str,
     start: Callable[[Environment, Mapping[str, Program], str], ServiceProcess],
+    argv: Sequence[str] | None = None,
 ) -> None:
-    """A service's `main`: prepare, serve on `<NAME>_LISTEN` until SIGTERM, drain, stop."""
+    """A service's `main`: prepare, serve on `<NAME>_LISTEN` until SIGTERM, drain, stop.
+
+    The command line takes no arguments (configuration is the environment); `--help` says
+    so and exits before anything is started."""
+    service_arguments(name).parse_args(argv)
     setup_logging(name)
     settings = Settings.from_env()
     programs = load_programs()
@@ -298,7 +304,21 @@ def run_service(
         process.stop(grace=0)
         if probes is not None:
             probes.stop(0)
-        log.info("%s stopped", name)
+        log.info("%s stopped serving on %s", name, address)
+
+
+def service_arguments(name: str) -> argparse.ArgumentParser:
+    """The (empty) command line of a service process: only `--help`."""
+    return argparse.ArgumentParser(
+        prog=f"subsidy-{name}",
+        description=(
+            f"Serve the {name} service over mutual TLS until SIGTERM. Configured by the "
+            f"environment: {name.upper()}_LISTEN (default {default_address(name)}), "
+            "<PEER>_ADDRESS, SUBSIDY_STATE_DIR, DATABASE_URL, VAULT_ADDR and VAULT_TOKEN, "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, SUBSIDY_DRAIN_SECONDS (docs/OPERATIONS.md). "
+            "`subsidy-admin up` starts every service detached."
+        ),
+    )
 
 
 def drain_seconds(environ: Mapping[str, str] = os.environ) -> float:

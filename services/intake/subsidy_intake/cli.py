@@ -5,6 +5,7 @@
 
 Signs in at the platform's sign-in service (the password is asked for, or read from
 standard input; `--auth-server` defaults to `AUTH_ADDRESS` or 127.0.0.1:50050), streams the file
+to intake (`--server`, default `INTAKE_ADDRESS` or 127.0.0.1:50051)
 over mutual TLS with the staff client certificate of the state folder's private CA
 (`SUBSIDY_STATE_DIR`, or `--pki DIR`), and prints the import report: committed or not,
 counts, and every bad line with its column and the problem. Exit status 0 when the
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("file", type=Path)
     parser.add_argument("--program", required=True)
-    parser.add_argument("--server", default="localhost:50051")
+    parser.add_argument("--server", default=None, help="intake (host:port; default INTAKE_ADDRESS)")
     parser.add_argument("--auth-server", default=None, help="sign-in service (host:port)")
     parser.add_argument("--login", default=None, help="sign-in ID (default: ask)")
     parser.add_argument("--password-stdin", action="store_true")
@@ -76,7 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     session = StaffSession(pki)
     try:
         session.sign_in(args.auth_server or service_addresses()["auth"], login, password)
-        report = session.stub(args.server, intake_pb2_grpc.IntakeServiceStub).ImportLogoCsv(
+        server = args.server or service_addresses()["intake"]
+        report = session.stub(server, intake_pb2_grpc.IntakeServiceStub).ImportLogoCsv(
             chunks(args.program, args.file), metadata=session.metadata, timeout=1800
         )
     except grpc.RpcError as error:
