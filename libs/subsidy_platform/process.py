@@ -13,6 +13,7 @@ program, the token verifier, the access interceptor over the service's declared 
 table, the mutual-TLS server with health and reflection, the clients for calling other
 services under its identity, the outbox relay, and a drain on SIGTERM. `run_service` logs
 one ready line with the address when the service serves and one when it has stopped.
+Calls the access interceptor refuses are audited in aggregated batches (refusals).
 The platform's own sign-in service (AuthService) is started by the same skeleton
 (subsidy_platform.auth_main).
 """
@@ -39,6 +40,7 @@ from subsidy_platform.db import database_url_for, make_engine, role_of, session_
 from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.outbox import OutboxRelay
+from subsidy_platform.refusals import RefusalAudit
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_platform.server import Registration, RunningServer, start_server, wait_for_termination
 from subsidy_platform.telemetry import (
@@ -183,12 +185,14 @@ def start_process(
         verifier = AccountCheckingVerifier(
             TokenVerifier(load_public_key(settings.state_dir)), AccountStates(engine)
         )
+        refusals = RefusalAudit(engine, name).start()
+        context.background.append(refusals)
         running = start_server(
             registrations,
             credentials=server_credentials(environment.pki, name) if tls else None,
             interceptors=[
                 instrument_grpc_server(provider),
-                AuthInterceptor(AccessPolicy(table), verifier),
+                AuthInterceptor(AccessPolicy(table), verifier, refusals),
             ],
             address=address,
         )
