@@ -14,6 +14,7 @@ from admin_support import PASSWORD, account, run
 from sqlalchemy import Engine
 
 from subsidy_platform import audit
+from subsidy_platform.admin import main as admin_main
 from subsidy_platform.admin_audit import EVENT_HEADER, SUMMARY_HEADER
 from subsidy_platform.audit_query import UNUSUAL_MINIMUM
 from subsidy_platform.process import ServiceProcess
@@ -204,3 +205,16 @@ def test_only_the_auditor_may_read_the_audit_log(cli: Fixtures, admin_engine: En
     listed = run(*cli, "audit", "list", login=admin, stdin=PASSWORD + "\n")
     assert listed.code == 2 and "PERMISSION_DENIED" in listed.err
     assert listed.out == ""
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["audit", "--help"], ["audit", "summary", "--help"], ["audit", "verify", "--help"]],
+)
+def test_the_audit_commands_answer_help_without_signing_in(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        admin_main(argv)
+    assert done.value.code == 0
+    assert "--" in capsys.readouterr().out
