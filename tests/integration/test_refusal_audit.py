@@ -153,3 +153,23 @@ def test_a_refused_unmask_is_audited_with_the_application_number_only(
         "S2025-999997",
     )
     assert list(event.fields) == [] and event.purpose == ""
+
+
+def test_every_service_audits_the_calls_its_table_refuses(intake: Client, auditor: Any) -> None:
+    login = f"wrong-role-{uuid.uuid4().hex[:8]}"
+    with intake.stub() as stub, pytest.raises(grpc.RpcError) as refused:
+        stub.GetApplication(
+            intake_pb2.GetApplicationRequest(application_number="S2025-999996"),
+            metadata=intake.staff("payments_officer", login),
+            timeout=30,
+        )
+    assert refused.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    refusals_of(intake.process).flush()
+    [event] = auditor(actor=login)
+    assert (event.action, event.role, event.service, event.rpc) == (
+        REFUSED,
+        "payments_officer",
+        "intake",
+        "/subsidy.intake.v1.IntakeService/GetApplication",
+    )
+    assert event.application_id == ""  # what the caller asked for is not recorded
