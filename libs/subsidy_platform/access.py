@@ -20,6 +20,8 @@ over any other certificate, and a service token is refused over a certificate th
 that service's own (a staff client's `client-*` certificate in particular). Whether the
 account behind a staff token is still enabled, unlocked and of the token's role is the
 verifier's part (subsidy_platform.accounts.AccountCheckingVerifier).
+Every refusal is noted to a `RefusalSink` (subsidy_platform.refusals), which audits refused
+calls in aggregated batches without anything the caller sent.
 gRPC runs handlers on a thread pool, so the principal is set inside the wrapped handler,
 in the thread that runs it, within a copy of that thread's context (so that tracing
 context set by an outer interceptor is kept and nothing leaks into the next call).
@@ -161,12 +163,23 @@ class AccessPolicy:
         return entries is not None and principal.grant in entries
 
 
+class RefusalSink(Protocol):
+    """Where the interceptor notes each refused call (refusals.RefusalAudit): the actor and
+    role of a verified caller (None: not authenticated), the method when declared (None:
+    undeclared, caller text) and `call_unauthenticated` or `call_refused`."""
+
+    def note(self, actor: str | None, role: str | None, rpc: str | None, action: str) -> None: ...
+
+
 class AuthInterceptor(grpc.ServerInterceptor):
     """Authenticate, authorise against the policy, and expose the principal to the handler."""
 
-    def __init__(self, policy: AccessPolicy, verifier: Verifier) -> None:
+    def __init__(
+        self, policy: AccessPolicy, verifier: Verifier, refusals: RefusalSink | None = None
+    ) -> None:
         self._policy = policy
         self._verifier = verifier
+        self._refusals = refusals
 
     def intercept_service(
         self,
@@ -178,16 +191,30 @@ class AuthInterceptor(grpc.ServerInterceptor):
         if self._policy.is_public(method):
             return handler
         if self._policy.allowed(method) is None:
-            return _refusing(handler, PermissionDenied(MESSAGE_UNDECLARED))
+            return _refusing(
+                handler,
+                PermissionDenied(MESSAGE_UNDECLARED),
+                lambda: self._note(None, None, "call_refused"),
+            )
         if handler is None:
             return None
         return _guarded(handler, lambda context: self._admit(method, context))
 
     def _admit(self, method: str, context: grpc.ServicerContext) -> Principal:
-        principal = self._authenticate(context)
+        try:
+            principal = self._authenticate(context)
+        except Unauthenticated:
+            self._note(None, method, "call_unauthenticated")
+            raise
         if not self._policy.permits(method, principal):
+            self._note(principal, method, "call_refused")
             raise PermissionDenied(MESSAGE_NOT_ALLOWED)
         return principal
+
+    def _note(self, principal: Principal | None, method: str | None, action: str) -> None:
+        if self._refusals is not None:
+            actor, role = (principal.subject, principal.role) if principal else (None, None)
+            self._refusals.note(actor, role, method, action)
 
     def _authenticate(self, context: grpc.ServicerContext) -> Principal:
         authorization = [
@@ -250,11 +277,14 @@ def _abort(context: grpc.ServicerContext, error: PlatformError) -> NoReturn:
 
 
 def _refusing(
-    handler: grpc.RpcMethodHandler[Any, Any] | None, error: PlatformError
+    handler: grpc.RpcMethodHandler[Any, Any] | None,
+    error: PlatformError,
+    noted: Callable[[], None] = lambda: None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
     """A handler of the same shape as `handler` that refuses every call."""
 
     def refuse(_request: Any, context: grpc.ServicerContext) -> NoReturn:
+        noted()
         _abort(context, error)
 
     if handler is None:

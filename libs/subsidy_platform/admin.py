@@ -6,6 +6,12 @@
     subsidy-admin down                     stop the services and the embedded servers
     subsidy-admin db migrate [COMPONENT]   create roles and schemas, run migrations
     subsidy-admin users add LOGIN --role R add a staff account (password prompted)
+    subsidy-admin users list|disable|enable|unlock|reset-password
+                                           the administrator's account commands (sign in
+                                           as role admin; subsidy_platform.admin_users)
+    subsidy-admin audit list|search|summary [filters] [--csv FILE]
+                                           the auditor's search and regular review (sign
+                                           in as role auditor; subsidy_platform.admin_audit)
     subsidy-admin audit verify             check the audit log's hash chain and checkpoints
     subsidy-admin audit checkpoint         sign the audit log's head in Vault (a checkpoint)
     subsidy-admin keys rotate --program P --class contact|bank
@@ -56,6 +62,10 @@ def _down(argv: Sequence[str]) -> int:
 
 
 def _users(argv: Sequence[str]) -> int:
+    if argv[:1] != ["add"]:
+        from subsidy_platform.admin_users import main as users_main
+
+        return users_main(argv)
     from subsidy_platform.db import make_engine
     from subsidy_platform.embedded import ensure_infrastructure
     from subsidy_platform.users import add_user_arguments, run_users_add
@@ -72,18 +82,15 @@ def _users(argv: Sequence[str]) -> int:
 
 
 def _audit(argv: Sequence[str]) -> int:
+    from subsidy_platform.admin_audit import main as audit_main
+    from subsidy_platform.admin_audit import uses_service
     from subsidy_platform.audit_cli import checkpoint_main, verify_main
 
-    if argv and argv[0] == "verify":
+    if argv and argv[0] == "verify" and not uses_service(argv):
         return int(verify_main(argv[1:]))
     if argv and argv[0] == "checkpoint":
         return int(checkpoint_main(argv[1:]))
-    print(
-        "usage: subsidy-admin audit verify [--anchor SEQ:HASH ...] [--checkpoints DIR]\n"
-        "       subsidy-admin audit checkpoint",
-        file=sys.stderr,
-    )
-    return 2
+    return audit_main(argv)
 
 
 def _db(argv: Sequence[str]) -> int:

@@ -2,13 +2,15 @@
 
 Every read or change of personal data is written as one row of `audit.events`: when, who,
 with which role, through which service and RPC, what was done (`action`), to which
-application, which fields, why (`purpose`, required to unmask or export) and the trace id.
+application, which fields, why (`purpose`, required to unmask or export) and the trace id; an
+administrator's change to a staff account also names that account (`target`, its login).
 DOMAIN.md ("Controls") asks that access logs be kept and analysed regularly: `search` serves
 the auditor, `summarise` counts activity per actor, action and RPC, and `verify` proves the log
 is complete and unaltered.
 
 The chain. Row `seq` stores `prev_hash` (the hash of row `seq - 1`, or 64 zeros for the first
-row) and `hash = sha256(canonical JSON of every column but hash)`. `seq` is assigned from the
+row) and `hash = sha256(canonical JSON of every column but hash)`; `target`, added later, is
+part of the document only when set, so rows written before it existed keep their hashes. `seq` is assigned from the
 one-row table `audit.chain_head`, locked `FOR UPDATE` by `record` and advanced in the caller's
 transaction, so appends are serialised (the chain never forks) and the sequence has no gaps (a
 rolled-back transaction returns its number, unlike a PostgreSQL sequence); a gap therefore
@@ -82,6 +84,7 @@ events = Table(
     Column("fields", ARRAY(Text), nullable=False),
     Column("purpose", Text),
     Column("trace_id", Text),
+    Column("target", Text),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
 )
@@ -108,6 +111,9 @@ HASHED_COLUMNS = (
     "trace_id",
     "prev_hash",
 )
+OPTIONAL_HASHED_COLUMNS = ("target",)
+"""Columns added later (migration audit_0003): hashed only when set, so that every row written
+before they existed keeps its hash."""
 
 _ACTION_PATTERN = re.compile(r"^[a-z][a-z_]*$")
 
@@ -148,6 +154,8 @@ class AuditEvent:
     purpose: str | None = None
     trace_id: str | None = None
     at: datetime | None = None
+    target: str | None = None
+    """The staff account an administrator's change was made to (its login), else None."""
 
     def __post_init__(self) -> None:
         for name in ("actor", "role", "service", "rpc"):
@@ -181,6 +189,7 @@ class AuditRecord:
     trace_id: str | None
     prev_hash: str
     hash: str
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +267,7 @@ def record_many(session: Session | Connection, batch: Sequence[AuditEvent]) -> l
             "fields": list(event.fields),
             "purpose": event.purpose,
             "trace_id": event.trace_id if event.trace_id is not None else current_trace,
+            "target": event.target,
             "prev_hash": prev_hash,
         }
         row["hash"] = prev_hash = row_hash(row)
@@ -274,6 +284,9 @@ def record_many(session: Session | Connection, batch: Sequence[AuditEvent]) -> l
 def row_hash(row: Mapping[Any, Any]) -> str:
     """sha256 (hex) of the canonical JSON of a row's hashed columns."""
     document = {name: _canonical_value(name, row[name]) for name in HASHED_COLUMNS}
+    for name in OPTIONAL_HASHED_COLUMNS:
+        if row.get(name) is not None:
+            document[name] = row[name]
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

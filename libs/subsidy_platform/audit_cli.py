@@ -35,7 +35,10 @@ MESSAGE_UNREACHABLE = "データベースに接続できません"
 def verify_main(argv: Sequence[str] | None = None) -> int:
     """`subsidy-admin audit verify`: print the result as JSON; exit 0 intact, 1 broken, 2 error."""
     parser = argparse.ArgumentParser(
-        prog="subsidy-admin audit verify", description="監査ログのハッシュチェーンを検証します"
+        prog="subsidy-admin audit verify",
+        description="監査ログのハッシュチェーンを検証します (データベースに直接接続)",
+        epilog="監査担当 (役割 auditor) は --login ID を付けると、サインインして"
+        "サインインサービス経由で検証します (subsidy-admin audit --help)",
     )
     parser.add_argument(
         "--database-url", help="管理者の接続先 (既定: DATABASE_URL、未設定なら組み込み PostgreSQL)"

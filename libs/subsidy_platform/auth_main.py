@@ -9,27 +9,50 @@ checkpoints while it runs (every 1,000 appended events, subsidy_platform.checkpo
 that truncating or rewriting the audit log is found by `subsidy-admin audit verify`. It
 listens on `AUTH_LISTEN` (default
 127.0.0.1:50050); staff clients find it at `AUTH_ADDRESS`.
+
+It also serves the administrator's account changes (UserAdminService, role `admin`,
+subsidy_platform.user_admin) and the auditor's read access to the audit log (AuditService,
+role `auditor`, subsidy_platform.audit_reader): this process already holds the database role
+that may read accounts and audit events, so neither command needs a database URL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from subsidy.auth.v1 import auth_pb2_grpc
+from subsidy.audit.v1 import audit_pb2_grpc
+from subsidy.auth.v1 import admin_pb2_grpc, auth_pb2_grpc
 
 from subsidy_platform.access import PUBLIC, rpc_roles
+from subsidy_platform.audit_reader import SERVICE as AUDIT
+from subsidy_platform.audit_reader import AuditServicer
 from subsidy_platform.auth_service import AuthServicer
 from subsidy_platform.checkpoints import CheckpointSigner, CheckpointStore, start_checkpointing
 from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_process
 from subsidy_platform.runtime import Environment
 from subsidy_platform.server import Registration
 from subsidy_platform.tokens import TokenIssuer, load_private_key
+from subsidy_platform.user_admin import SERVICE as USER_ADMIN
+from subsidy_platform.user_admin import UserAdminServicer
 from subsidy_platform.vault import CHECKPOINT_WRITER
 from subsidy_rules.program import Program
 
 NAME = "auth"
 AUTH = "subsidy.auth.v1.AuthService"
-TABLE = rpc_roles(AUTH, {"SignIn": {PUBLIC}})
+TABLE = {
+    **rpc_roles(AUTH, {"SignIn": {PUBLIC}}),
+    **rpc_roles(
+        USER_ADMIN,
+        {
+            method: {"admin"}
+            for method in ("ListUsers", "DisableUser", "EnableUser", "UnlockUser", "ResetPassword")
+        },
+    ),
+    **rpc_roles(
+        AUDIT,
+        {method: {"auditor"} for method in ("ListEvents", "SummariseActivity", "VerifyChain")},
+    ),
+}
 
 
 def servicers(context: ServiceContext) -> list[Registration]:
@@ -46,7 +69,17 @@ def servicers(context: ServiceContext) -> list[Registration]:
             auth_pb2_grpc.add_AuthServiceServicer_to_server,
             AuthServicer(context.sessions, issuer),
             AUTH,
-        )
+        ),
+        (
+            admin_pb2_grpc.add_UserAdminServiceServicer_to_server,
+            UserAdminServicer(context.sessions),
+            USER_ADMIN,
+        ),
+        (
+            audit_pb2_grpc.add_AuditServiceServicer_to_server,
+            AuditServicer(context.engine, context.settings.state_dir),
+            AUDIT,
+        ),
     ]
 
 

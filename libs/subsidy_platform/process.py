@@ -17,6 +17,7 @@ With `SUBSIDY_HEALTH_LISTEN` set (Kubernetes: `0.0.0.0:8081`) it also answers th
 plaintext gRPC probes there, health checks only (subsidy_platform.server); with
 `SUBSIDY_VAULT_TOKEN_FILE` set (a pod with a Vault agent) it attaches to what the pod holds
 instead of provisioning (subsidy_platform.deployed).
+Calls the access interceptor refuses are audited in aggregated batches (refusals).
 The platform's own sign-in service (AuthService) is started by the same skeleton
 (subsidy_platform.auth_main).
 """
@@ -45,6 +46,7 @@ from subsidy_platform.declaration import ServiceDeclaration, default_address, pe
 from subsidy_platform.deployed import attach, is_deployed
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.outbox import OutboxRelay
+from subsidy_platform.refusals import RefusalAudit
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_platform.server import (
     Registration,
@@ -197,12 +199,14 @@ def start_process(
         verifier = AccountCheckingVerifier(
             TokenVerifier(load_public_key(settings.state_dir)), AccountStates(engine)
         )
+        refusals = RefusalAudit(engine, name).start()
+        context.background.append(refusals)
         running = start_server(
             registrations,
             credentials=server_credentials(environment.pki, name) if tls else None,
             interceptors=[
                 instrument_grpc_server(provider),
-                AuthInterceptor(AccessPolicy(table), verifier),
+                AuthInterceptor(AccessPolicy(table), verifier, refusals),
             ],
             address=address,
         )

@@ -615,7 +615,16 @@ def test_a_role_that_may_not_unmask_is_refused_whatever_the_purpose(
 ) -> None:
     with pytest.raises(PermissionDenied):
         lookup.get_application(service, CALL_CENTER, "S2025-000001", unmask=True, purpose="確認")
-    assert uow.opened == 0
+    # nothing is read; the refusal itself is audited (issue 10), naming no field
+    assert uow.opened == 1
+    _, rpc, action, audited, fields, purpose = uow.audits[-1]
+    assert (rpc, action, audited, tuple(fields), purpose) == (
+        "GetApplication",
+        "unmask_refused",
+        "S2025-000001",
+        (),
+        None,
+    )
 
 
 def test_an_unmasked_read_is_audited_with_its_purpose_and_a_masked_one_is_masked(

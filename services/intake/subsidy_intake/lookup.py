@@ -163,6 +163,10 @@ def get_application(
     if who.kind == "service":
         return _for_service(service, who, number, purpose)
     if unmask and not may_unmask(who.role):
+        # A refused unmask is an audit event too (issue 10): the caller is signed in, so it
+        # costs what a read costs (one row), and names only the checked application number.
+        with service.uow() as work:
+            work.audit(who, "GetApplication", "unmask_refused", application=number, fields=())
         raise PermissionDenied("この役割ではマスクを解除できません")
     reason = require_purpose(purpose) if unmask else (purpose or None)
     with service.uow() as work:
