@@ -38,6 +38,7 @@ from subsidy_platform.crypto import FieldCipher
 from subsidy_platform.db import database_url_for, make_engine, role_of, session_factory
 from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
 from subsidy_platform.logs import setup_logging
+from subsidy_platform.maintenance import MAINTENANCE_TABLE, maintenance_registration
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_platform.server import Registration, RunningServer, start_server, wait_for_termination
@@ -213,12 +214,17 @@ def start_service(
     tls: bool = True,
     addresses: Mapping[str, str] | None = None,
 ) -> ServiceProcess:
-    """Start a declared service (its role table, its outbox relay)."""
+    """Start a declared service (its role table, its outbox relay), with the platform's
+    maintenance RPCs beside its own (subsidy_platform.maintenance: only the operator)."""
+
+    def with_maintenance(context: ServiceContext) -> list[Registration]:
+        return [*servicers(context), maintenance_registration(context.sessions, context.name)]
+
     return start_process(
         environment,
         declaration.name,
-        declaration.rpc_roles,
-        servicers,
+        {**declaration.rpc_roles, **MAINTENANCE_TABLE},
+        with_maintenance,
         programs=programs,
         address=address,
         tls=tls,

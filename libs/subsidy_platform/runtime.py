@@ -29,6 +29,7 @@ from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
 from subsidy_platform.declaration import PLATFORM_SERVICES, declarations
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure
+from subsidy_platform.maintenance import OPERATOR_IDENTITY
 from subsidy_platform.tls import Pki, ensure_pki
 from subsidy_platform.tokens import ensure_signing_key
 from subsidy_platform.vault import CHECKPOINT_WRITER, provision_vault
@@ -70,7 +71,9 @@ def prepare(
         migrate(infrastructure.database_url, component)
     admin = hvac.Client(url=infrastructure.vault_addr, token=infrastructure.vault_admin_token)
     tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / "vault-tokens")
-    pki = ensure_pki(settings.state_dir, (*PLATFORM_SERVICES, *declarations()), STAFF_CLIENTS)
+    pki = ensure_pki(
+        settings.state_dir, (*PLATFORM_SERVICES, *declarations(), OPERATOR_IDENTITY), STAFF_CLIENTS
+    )
     ensure_signing_key(settings.state_dir)
     environment = Environment(settings, infrastructure, tokens, pki)
     try:
