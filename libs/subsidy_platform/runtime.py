@@ -4,7 +4,8 @@
 `DATABASE_URL` / `VAULT_ADDR` it starts (or reuses) the embedded PostgreSQL and OpenBao
 under the state folder; it then creates the service roles and schemas, runs every
 component's migrations, provisions Vault (transit keys per program and data class,
-policies and a token per service), the private CA with per-service certificates, and the
+policies and a token per service), the private CA with per-service certificates (and the
+operator's, `operator`), and the
 token-signing key. Everything is idempotent, so every process may call it. Last, it writes a
 signed audit checkpoint when the chain has grown since the newest one
 (subsidy_platform.checkpoints; best effort: a failure is logged, never fatal to the process).
