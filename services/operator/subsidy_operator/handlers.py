@@ -84,9 +84,9 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             config.api = KubeApi(connection)
         return connection
 
-    @kopf.on.resume(*resource, registry=registry)
-    @kopf.on.create(*resource, registry=registry)
-    @kopf.on.update(*resource, registry=registry)
+    @kopf.on.resume(*resource, id="reconcile-on-resume", registry=registry)
+    @kopf.on.create(*resource, id="reconcile-on-create", registry=registry)
+    @kopf.on.update(*resource, id="reconcile-on-update", registry=registry)
     async def reconcile(
         name: str,
         namespace: str | None,
@@ -107,7 +107,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         )
         _report(body, patch, status, parsed, phase)
 
-    @kopf.timer(*resource, interval=config.interval, registry=registry)
+    @kopf.timer(*resource, id="advance", interval=config.interval, registry=registry)
     async def advance(
         name: str,
         namespace: str | None,
