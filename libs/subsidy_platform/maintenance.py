@@ -19,7 +19,10 @@ The purge, in the service's own schema and in one transaction:
 
 Idempotent: a second purge of the same program deletes nothing and answers zero counts.
 Tables neither carrying `program_id` nor referencing a purged table are listed as kept
-(the outbox, Alembic's version table): they hold no program's personal data.
+(the outbox, Alembic's version table): they hold no program's personal data. So is an
+append-only ledger (a table with a BEFORE DELETE trigger, such as review's handover ledger
+管理簿, which records who handed what over and when, never personal data): the database refuses
+its deletion by design, so it is kept and named as kept; the rows referencing it are purged.
 """
 
 from __future__ import annotations
@@ -69,6 +72,13 @@ _FOREIGN_KEYS = text(
 )
 
 
+_APPEND_ONLY = text(
+    "SELECT DISTINCT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = :schema "
+    "AND NOT t.tgisinternal AND (t.tgtype & 2) <> 0 AND (t.tgtype & 8) <> 0"
+)  # BEFORE (2) DELETE (8) triggers of the schema's tables: append-only ledgers
+
+
 @dataclass(frozen=True)
 class ForeignKey:
     child: str
@@ -87,12 +97,16 @@ class PurgePlan:
 
 
 def plan_purge(
-    schema: str, tables: Mapping[str, bool], foreign_keys: list[ForeignKey]
+    schema: str,
+    tables: Mapping[str, bool],
+    foreign_keys: list[ForeignKey],
+    append_only: frozenset[str] = frozenset(),
 ) -> PurgePlan:
     """The purge plan of a schema from its tables (name -> has program_id) and foreign keys.
 
     Pure: the order is children first; a table without `program_id` is purged through the
-    foreign keys pointing at purged tables. A cycle between purged tables is refused.
+    foreign keys pointing at the program's rows. Append-only tables are kept (their rows
+    still select the rows referencing them). A cycle between purged tables is refused.
     """
     predicates: dict[str, str] = {
         name: f"{PROGRAM_COLUMN} = :program" for name, has in tables.items() if has
@@ -116,8 +130,10 @@ def plan_purge(
     for fk in foreign_keys:
         if fk.child in predicates and fk.parent in predicates and fk.child != fk.parent:
             graph[fk.parent].add(fk.child)  # a parent goes after its children
-    order = tuple(graphlib.TopologicalSorter(graph).static_order())
-    kept = tuple(sorted(set(tables) - set(predicates)))
+    order = tuple(
+        t for t in graphlib.TopologicalSorter(graph).static_order() if t not in append_only
+    )
+    kept = tuple(sorted(set(tables) - set(order)))
     return PurgePlan(order, predicates, kept)
 
 
@@ -133,7 +149,10 @@ def read_plan(session: Session, schema: str) -> PurgePlan:
             _FOREIGN_KEYS, {"schema": schema}
         )
     ]
-    return plan_purge(schema, tables, keys)
+    append_only = frozenset(
+        str(name) for (name,) in session.execute(_APPEND_ONLY, {"schema": schema})
+    )
+    return plan_purge(schema, tables, keys, append_only)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from subsidy_operator.resource import GROUP, KIND, PLURAL, VERSION, build_crd
 
 NAMESPACE = "subsidy"
 RESOURCE = f"{GROUP}/{VERSION}/{PLURAL}"
-HUNG = 15.0
+HUNG = 90.0
 
 
 class Unprocessable(kmock.KubernetesError):

@@ -255,3 +255,11 @@ def test_the_purge_plan_deletes_children_first_and_follows_references() -> None:
     assert plan.kept == ("outbox",)
     assert plan.predicates["cases"] == "program_id = :program"
     assert "svc.cases" in plan.predicates["notes"]
+    ledger = plan_purge(
+        "svc",
+        {"ledger": True, "items": False},
+        [ForeignKey("items", "ledger", ("ledger_id",), ("id",))],
+        frozenset({"ledger"}),
+    )
+    assert ledger.order == ("items",)
+    assert ledger.kept == ("ledger",)

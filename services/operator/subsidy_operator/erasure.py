@@ -52,10 +52,16 @@ class KeyShredder:
             if not described:
                 return DestroyedKey(key, existed=False, latest_version=0, versions=())
             data = described["data"]
-            versions = tuple(sorted(int(v) for v in (data.get("keys") or {})))
+            latest = int(data.get("latest_version") or 0)
+            listed = data.get("keys")
+            if isinstance(listed, dict) and listed:
+                versions = tuple(sorted(int(v) for v in listed))
+            else:  # not listed for this key type: the versions still held, oldest to latest
+                oldest = max(1, int(data.get("min_available_version") or 0))
+                versions = tuple(range(oldest, latest + 1))
             self._client.adapter.post(f"{path}/config", json={"deletion_allowed": True})
             self._client.adapter.delete(path)
-        return DestroyedKey(key, True, int(data.get("latest_version") or 0), versions)
+        return DestroyedKey(key, True, latest, versions)
 
 
 class ServicePurger:

@@ -135,7 +135,17 @@ def build_certificate(
         ],
         "totalRecords": sum(p.total for p in purges),
     }
+    # No nulls: a merge patch (how status is written) drops them, which would break the digest.
+    body = _without_nulls(body)
     return {**body, "sha256": certificate_digest(body)}
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
 
 
 def certificate_digest(body: Mapping[str, Any]) -> str:
@@ -153,6 +163,7 @@ def verify_certificate(certificate: Mapping[str, Any]) -> bool:
 def certificate_text(certificate: Mapping[str, Any]) -> str:
     """The certificate for printing (消去証明書), in Japanese."""
     program = certificate["program"]
+    handover = certificate["handover"]
     lines = [
         "消去証明書",
         "",
@@ -167,16 +178,11 @@ def certificate_text(certificate: Mapping[str, Any]) -> str:
             for a in certificate["approvers"]
         ),
         "区へのデータ返還: "
-        + ("完了" if certificate["handover"]["completed"] else "未完了")
-        + (
-            f" {certificate['handover']['completedOn']}"
-            if certificate["handover"]["completedOn"]
-            else ""
-        )
-        + (
-            f" {certificate['handover']['reference']}"
-            if certificate["handover"]["reference"]
-            else ""
+        + " ".join(
+            [
+                "完了" if handover.get("completed") else "未完了",
+                *(str(handover[k]) for k in ("completedOn", "reference") if handover.get(k)),
+            ]
         ),
         "",
         "破棄した暗号鍵 (暗号化消去):",
