@@ -57,19 +57,6 @@ class KubeApi:
                 if response.status >= 300:
                     raise _failure(response.status, "create", name)
 
-    async def read_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
-        url = f"{self._server}/api/v1/namespaces/{namespace}/configmaps/{name}"
-        async with (
-            aiohttp.ClientSession(headers=self._headers) as session,
-            session.get(url, ssl=self._ssl) as response,
-        ):
-            if response.status == 404:
-                return None
-            if response.status >= 300:
-                raise _failure(response.status, "read", name)
-            found: dict[str, Any] = await response.json()
-            return found
-
 
 def _failure(status: int, verb: str, name: str) -> Exception:
     message = f"ConfigMap {name}: {verb} failed with HTTP {status}"
