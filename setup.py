@@ -12,6 +12,7 @@ TOP_LEVEL = {
     "subsidy_intake": "services/intake/subsidy_intake",
     "subsidy_review": "services/review/subsidy_review",
     "subsidy_demo": "services/demo/subsidy_demo",
+    "subsidy_operator": "services/operator/subsidy_operator",
 }
 
 packages = []

@@ -45,6 +45,7 @@ from subsidy_platform.db import database_url_for, make_engine, role_of, session_
 from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
 from subsidy_platform.deployed import attach, is_deployed
 from subsidy_platform.logs import setup_logging
+from subsidy_platform.maintenance import MAINTENANCE_TABLE, maintenance_registration
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.refusals import RefusalAudit
 from subsidy_platform.runtime import Environment, prepare
@@ -231,12 +232,17 @@ def start_service(
     tls: bool = True,
     addresses: Mapping[str, str] | None = None,
 ) -> ServiceProcess:
-    """Start a declared service (its role table, its outbox relay)."""
+    """Start a declared service (its role table, its outbox relay), with the platform's
+    maintenance RPCs beside its own (subsidy_platform.maintenance: only the operator)."""
+
+    def with_maintenance(context: ServiceContext) -> list[Registration]:
+        return [*servicers(context), maintenance_registration(context.sessions, context.name)]
+
     return start_process(
         environment,
         declaration.name,
-        declaration.rpc_roles,
-        servicers,
+        {**declaration.rpc_roles, **MAINTENANCE_TABLE},
+        with_maintenance,
         programs=programs,
         address=address,
         tls=tls,

@@ -4,7 +4,8 @@
 `DATABASE_URL` / `VAULT_ADDR` it starts (or reuses) the embedded PostgreSQL and OpenBao
 under the state folder; it then creates the service roles and schemas, runs every
 component's migrations, provisions Vault (transit keys per program and data class,
-policies and a token per service), the private CA with per-service certificates, and the
+policies and a token per service), the private CA with per-service certificates (and the
+operator's, `operator`), and the
 token-signing key. Everything is idempotent, so every process may call it. Last, it writes a
 signed audit checkpoint when the chain has grown since the newest one
 (subsidy_platform.checkpoints; best effort: a failure is logged, never fatal to the process).
@@ -29,6 +30,7 @@ from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine, migrate, migrated_components, provision_database
 from subsidy_platform.declaration import PLATFORM_SERVICES, declarations
 from subsidy_platform.embedded import Infrastructure, ensure_infrastructure
+from subsidy_platform.maintenance import OPERATOR_IDENTITY
 from subsidy_platform.tls import Pki, ensure_pki
 from subsidy_platform.tokens import ensure_signing_key
 from subsidy_platform.vault import CHECKPOINT_WRITER, provision_vault
@@ -70,7 +72,9 @@ def prepare(
         migrate(infrastructure.database_url, component)
     admin = hvac.Client(url=infrastructure.vault_addr, token=infrastructure.vault_admin_token)
     tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / "vault-tokens")
-    pki = ensure_pki(settings.state_dir, (*PLATFORM_SERVICES, *declarations()), STAFF_CLIENTS)
+    pki = ensure_pki(
+        settings.state_dir, (*PLATFORM_SERVICES, *declarations(), OPERATOR_IDENTITY), STAFF_CLIENTS
+    )
     ensure_signing_key(settings.state_dir)
     environment = Environment(settings, infrastructure, tokens, pki)
     try:

@@ -1,0 +1,96 @@
+"""The erasure's two actions on the platform: crypto-shredding and the services' purge.
+
+- `KeyShredder` destroys a program's Vault transit keys (`subsidy-<program>-contact`,
+  `-bank`, `-index`: subsidy_platform.crypto.key_name), recording each key's versions first,
+  then `deletion_allowed` and delete: every ciphertext and blind index of the program is
+  meaningless afterwards. Its token needs the `subsidy-key-admin` policy
+  (subsidy_platform.vault). A key already gone is recorded as such (a retried erasure).
+- `ServicePurger` calls `MaintenanceService.PurgeProgram` on every installed service over
+  mutual TLS, presenting the operator's certificate (common name `operator`, the only
+  identity the RPC admits).
+
+Vault or a service down is `DependencyUnavailable`, which the handler turns into kopf's
+`TemporaryError` (retried); everything else is a failure the status reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import grpc
+import hvac
+import hvac.exceptions
+from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
+
+from subsidy_operator.manifests import DestroyedKey, ServicePurge
+from subsidy_platform.crypto import TRANSIT_MOUNT, DataClass, key_name, vault_errors
+from subsidy_platform.errors import DependencyUnavailable
+from subsidy_platform.maintenance import OPERATOR_IDENTITY
+from subsidy_platform.tls import Pki, channel_credentials
+
+PURPOSES: tuple[str, ...] = (*(c.value for c in DataClass), "index")
+PURGE_DEADLINE = 60.0
+
+
+class KeyShredder:
+    """Destroys one program's transit keys with a key-admin Vault token."""
+
+    def __init__(self, client: hvac.Client, mount: str = TRANSIT_MOUNT) -> None:
+        self._client = client
+        self._mount = mount
+
+    def destroy(self, program_id: str) -> list[DestroyedKey]:
+        return [self._destroy(key_name(program_id, purpose)) for purpose in PURPOSES]
+
+    def _destroy(self, key: str) -> DestroyedKey:
+        path = f"/v1/{self._mount}/keys/{key}"
+        with vault_errors(f"destroy {key}"):
+            try:
+                described = self._client.adapter.get(path)
+            except hvac.exceptions.InvalidPath:
+                return DestroyedKey(key, existed=False, latest_version=0, versions=())
+            if not described:
+                return DestroyedKey(key, existed=False, latest_version=0, versions=())
+            data = described["data"]
+            latest = int(data.get("latest_version") or 0)
+            listed = data.get("keys")
+            if isinstance(listed, dict) and listed:
+                versions = tuple(sorted(int(v) for v in listed))
+            else:  # not listed for this key type: the versions still held, oldest to latest
+                oldest = max(1, int(data.get("min_available_version") or 0))
+                versions = tuple(range(oldest, latest + 1))
+            self._client.adapter.post(f"{path}/config", json={"deletion_allowed": True})
+            self._client.adapter.delete(path)
+        return DestroyedKey(key, True, latest, versions)
+
+
+class ServicePurger:
+    """Asks the services to purge a program, as the operator (mutual TLS)."""
+
+    def __init__(self, pki: Pki, addresses: Mapping[str, str], services: Sequence[str]) -> None:
+        self._pki = pki
+        self._addresses = dict(addresses)
+        self.services = tuple(services)
+
+    def purge(self, service: str, program_id: str, erasure_id: str) -> ServicePurge:
+        credentials = channel_credentials(self._pki, OPERATOR_IDENTITY)
+        with grpc.secure_channel(self._addresses[service], credentials) as channel:
+            stub = maintenance_pb2_grpc.MaintenanceServiceStub(channel)
+            try:
+                response = stub.PurgeProgram(
+                    maintenance_pb2.PurgeProgramRequest(
+                        program_id=program_id, erasure_id=erasure_id
+                    ),
+                    timeout=PURGE_DEADLINE,
+                    wait_for_ready=True,
+                )
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else None
+                if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise DependencyUnavailable(f"{service} に接続できません") from error
+                raise
+        return ServicePurge(
+            response.service,
+            tuple((t.table, int(t.rows)) for t in response.tables),
+            tuple(response.kept_tables),
+        )

@@ -1,0 +1,240 @@
+"""Every object the operator makes, built by pure functions (dask-kubernetes' `build_*` shape).
+
+- `build_program_configmap`: the ConfigMap the services load the program from. It holds one
+  file, `<program_id>.yaml`, the definition exactly as the rules library reads it; services
+  mount it under the folder named by `SUBSIDY_PROGRAMS_DIR`.
+- `build_certificate`: the erasure certificate (消去証明書): what was erased, how many records
+  per service and table, which Vault keys and versions were destroyed, when, by whom, who
+  approved, the ward's handover, and a SHA-256 over all of that (canonical JSON).
+- `build_certificate_configmap`: the certificate as JSON and as a printable Japanese text.
+  It has no owner: deleting the SubsidyProgram never deletes the proof of its erasure.
+- `build_status`: the status the operator reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import yaml
+
+from subsidy_operator.lifecycle import Lifecycle, Phase
+from subsidy_operator.resource import GROUP
+
+PART_OF = {"app.kubernetes.io/part-of": "subsidy-platform"}
+PROGRAM_LABEL = f"{GROUP}/program"
+ROLE_LABEL = f"{GROUP}/role"
+
+
+def program_configmap_name(program_id: str) -> str:
+    return f"subsidy-program-{program_id}"
+
+
+def certificate_configmap_name(program_id: str) -> str:
+    return f"subsidy-erasure-{program_id}"
+
+
+def definition_file(definition: Mapping[str, Any]) -> str:
+    """The definition as the YAML file the rules library loads."""
+    return yaml.safe_dump(dict(definition), allow_unicode=True, sort_keys=False, width=100)
+
+
+def build_program_configmap(
+    namespace: str, program_id: str, definition: Mapping[str, Any], phase: Phase
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": program_configmap_name(program_id),
+            "namespace": namespace,
+            "labels": {
+                **PART_OF,
+                "app.kubernetes.io/managed-by": "subsidy-operator",
+                PROGRAM_LABEL: program_id,
+                ROLE_LABEL: "program-definition",
+            },
+            "annotations": {f"{GROUP}/phase": str(phase)},
+        },
+        "data": {f"{program_id}.yaml": definition_file(definition)},
+    }
+
+
+@dataclass(frozen=True)
+class DestroyedKey:
+    """A Vault transit key as it was just before it was destroyed."""
+
+    name: str
+    existed: bool
+    latest_version: int
+    versions: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ServicePurge:
+    """One service's answer to PurgeProgram."""
+
+    service: str
+    tables: tuple[tuple[str, int], ...]
+    kept: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return sum(rows for _, rows in self.tables)
+
+
+def build_certificate(
+    *,
+    program_id: str,
+    program_name: str,
+    municipality: str,
+    erasure_id: str,
+    keys: Sequence[DestroyedKey],
+    purges: Sequence[ServicePurge],
+    lifecycle: Lifecycle,
+    performed_at: datetime,
+    performed_by: str,
+) -> dict[str, Any]:
+    """The certificate, with `sha256` over the canonical JSON of everything else."""
+    body: dict[str, Any] = {
+        "kind": "ErasureCertificate",
+        "erasureId": erasure_id,
+        "program": {"id": program_id, "name": program_name, "municipality": municipality},
+        "performedAt": performed_at.isoformat(),
+        "performedBy": performed_by,
+        "approvers": [{"name": a.name, "title": a.title} for a in lifecycle.approvers],
+        "handover": {
+            "completed": lifecycle.handover_completed,
+            "completedOn": lifecycle.handover_completed_on.isoformat()
+            if lifecycle.handover_completed_on
+            else None,
+            "reference": lifecycle.handover_reference,
+            "recordedBy": lifecycle.handover_recorded_by,
+        },
+        "keys": [
+            {
+                "name": k.name,
+                "existed": k.existed,
+                "latestVersion": k.latest_version,
+                "versions": list(k.versions),
+            }
+            for k in keys
+        ],
+        "services": [
+            {
+                "service": p.service,
+                "records": p.total,
+                "tables": [{"table": t, "rows": n} for t, n in p.tables],
+                "keptTables": list(p.kept),
+            }
+            for p in purges
+        ],
+        "totalRecords": sum(p.total for p in purges),
+    }
+    # No nulls: a merge patch (how status is written) drops them, which would break the digest.
+    body = _without_nulls(body)
+    return {**body, "sha256": certificate_digest(body)}
+
+
+def _without_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def certificate_digest(body: Mapping[str, Any]) -> str:
+    """SHA-256 (hex) of the canonical JSON (sorted keys, no spaces, UTF-8) of `body`."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def verify_certificate(certificate: Mapping[str, Any]) -> bool:
+    """Whether the certificate's `sha256` matches the rest of it."""
+    body = {k: v for k, v in certificate.items() if k != "sha256"}
+    return certificate.get("sha256") == certificate_digest(body)
+
+
+def certificate_text(certificate: Mapping[str, Any]) -> str:
+    """The certificate for printing (消去証明書), in Japanese."""
+    program = certificate["program"]
+    handover = certificate["handover"]
+    lines = [
+        "消去証明書",
+        "",
+        f"制度: {program['name']} ({program['id']})",
+        f"自治体: {program['municipality']}",
+        f"消去ID: {certificate['erasureId']}",
+        f"実施日時: {certificate['performedAt']}",
+        f"実施者: {certificate['performedBy']}",
+        "承認者: "
+        + "、".join(
+            f"{a['name']}" + (f" ({a['title']})" if a.get("title") else "")
+            for a in certificate["approvers"]
+        ),
+        "区へのデータ返還: "
+        + " ".join(
+            [
+                "完了" if handover.get("completed") else "未完了",
+                *(str(handover[k]) for k in ("completedOn", "reference") if handover.get(k)),
+            ]
+        ),
+        "",
+        "破棄した暗号鍵 (暗号化消去):",
+    ]
+    for key in certificate["keys"]:
+        versions = ", ".join(str(v) for v in key["versions"]) or "なし"
+        state = "破棄" if key["existed"] else "既に存在せず"
+        lines.append(f"  {key['name']}: {state} (版: {versions})")
+    lines.append("")
+    lines.append("削除した記録 (サービス別):")
+    for service in certificate["services"]:
+        lines.append(f"  {service['service']}: {service['records']} 件")
+        for table in service["tables"]:
+            lines.append(f"    {table['table']}: {table['rows']} 件")
+    lines += [
+        f"合計: {certificate['totalRecords']} 件",
+        "",
+        f"SHA-256: {certificate['sha256']}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_certificate_configmap(namespace: str, certificate: Mapping[str, Any]) -> dict[str, Any]:
+    program_id = certificate["program"]["id"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": certificate_configmap_name(program_id),
+            "namespace": namespace,
+            "labels": {
+                **PART_OF,
+                "app.kubernetes.io/managed-by": "subsidy-operator",
+                PROGRAM_LABEL: program_id,
+                ROLE_LABEL: "erasure-certificate",
+            },
+            "annotations": {f"{GROUP}/sha256": certificate["sha256"]},
+        },
+        "data": {
+            "certificate.json": json.dumps(certificate, ensure_ascii=False, indent=2) + "\n",
+            "certificate.txt": certificate_text(certificate),
+        },
+    }
+
+
+def build_status(
+    phase: Phase, message: str, *, program_id: str | None, configmap: str | None
+) -> dict[str, Any]:
+    return {
+        "phase": str(phase),
+        "message": message,
+        "programId": program_id,
+        "configMap": configmap,
+    }
