@@ -55,6 +55,18 @@ def closed(schema: Any) -> Any:
     return schema
 
 
+def with_object_fields(schema: dict[str, Any]) -> dict[str, Any]:
+    """The root schema with the fields the API server gives every object (apiVersion, kind,
+    metadata), which a CRD need not list."""
+    properties = {
+        "apiVersion": {"type": "string"},
+        "kind": {"type": "string"},
+        "metadata": {"type": "object"},
+        **schema.get("properties", {}),
+    }
+    return {**schema, "properties": properties}
+
+
 def crd_schemas(docs: list[Manifest]) -> dict[tuple[str, str, str], Any]:
     """(group, version, kind) -> schema, from k8s/crds/ and the CRDs among `docs`."""
     crds = [yaml.safe_load(p.read_text()) for p in sorted((K8S / "crds").glob("*.yaml"))]
@@ -64,7 +76,7 @@ def crd_schemas(docs: list[Manifest]) -> dict[tuple[str, str, str], Any]:
         spec = crd["spec"]
         for version in spec["versions"]:
             found[(spec["group"], version["name"], spec["names"]["kind"])] = closed(
-                version["schema"]["openAPIV3Schema"]
+                with_object_fields(version["schema"]["openAPIV3Schema"])
             )
     return found
 

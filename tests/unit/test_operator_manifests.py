@@ -136,7 +136,7 @@ def test_the_kustomized_operator_is_valid_against_the_kubernetes_schemas() -> No
     objects = [o for o in yaml.safe_load_all(rendered) if o]
     kinds = {o["kind"] for o in objects}
     assert {"CustomResourceDefinition", "Deployment", "PodDisruptionBudget", "Role"} <= kinds
-    assert {"NetworkPolicy", "ServiceAccount", "KopfPeering"} <= kinds
+    assert {"ServiceAccount", "KopfPeering", "PodDisruptionBudget"} <= kinds
     for resource in objects:
         if resource["kind"] == "KopfPeering":
             continue  # a custom resource: no Kubernetes schema
