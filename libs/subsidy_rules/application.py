@@ -35,7 +35,8 @@ from subsidy_rules.items import Item
 
 FORMAT_VERSION = 1
 CHANNELS = ("online", "paper")
-PURCHASE_KINDS = ("purchase", "installation")
+PURCHASE_KINDS = ("purchase", "installation", "shipping")
+"""購入, 設置 (installation) and 送料 (shipping); a program may exclude a kind from the cost."""
 ACCOUNT_TYPES = ("ordinary", "current", "savings")
 PLEDGE_KEYS = ("not_antisocial", "no_tax_arrears", "consent_to_checks")
 
