@@ -54,7 +54,9 @@ def print_report(report: intake_pb2.ImportReport) -> None:
         print(f"  {error.line}行目 {error.column}: {error.message}")
     for line in report.lines:
         if line.duplicates:
-            others = "、".join(flag.other_application_number for flag in line.duplicates)
+            others = "、".join(
+                dict.fromkeys(flag.other_application_number for flag in line.duplicates)
+            )
             print(f"  {line.line}行目 {line.application_number}: 重複の疑い（{others}）")
 
 

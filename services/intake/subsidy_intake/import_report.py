@@ -28,7 +28,9 @@ def report_rows(report: intake_pb2.ImportReport) -> Iterator[tuple[str | int, ..
     for error in report.errors:
         yield (error.line, "", "", ERROR, "", "", error.column, error.message)
     for line in report.lines:
-        others = " / ".join(flag.other_application_number for flag in line.duplicates)
+        others = " / ".join(
+            dict.fromkeys(flag.other_application_number for flag in line.duplicates)
+        )
         reasons = " / ".join(
             dict.fromkeys(
                 Reason(common_pb2.ReasonCode.Name(flag.evidence)).message
