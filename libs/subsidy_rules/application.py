@@ -81,10 +81,15 @@ MAX_SHOWN = 24
 """A wrong value is repeated in a message only up to this many characters."""
 
 
+_SHOWABLE = re.compile("[\x20-\x7e\u3000-\u30ff\u4e00-\u9fff\uff01-\uff5e]+")
+"""What a repeated value may hold: ASCII, full-width forms, kana, kanji (no other script's
+digits, no invisible or direction-changing characters)."""
+
+
 def shown(value: Any) -> str:
-    """「value」 for a message when it is a short printable text, else "" (never a long or
-    odd value; the rules library's counterpart of the platform's `limits.shown`)."""
-    if isinstance(value, str) and 0 < len(value) <= MAX_SHOWN and value.isprintable():
+    """「value」 for a message when it is a short text of ordinary characters, else ""
+    (never a long or odd value; the rules library's counterpart of `limits.shown`)."""
+    if isinstance(value, str) and len(value) <= MAX_SHOWN and _SHOWABLE.fullmatch(value):
         return f"「{value}」"
     return ""
 
