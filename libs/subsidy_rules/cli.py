@@ -40,11 +40,12 @@ from subsidy_rules.reports import (
     DECISION_HEADER,
     ENCODINGS,
     GROUP_HEADER,
+    CsvTable,
     DecisionSummary,
     GroupSummary,
-    csv_bytes,
     decision_row,
     group_rows,
+    open_csv,
 )
 
 EXIT_MALFORMED = 1
@@ -170,10 +171,12 @@ class _Progress:
             self.err.flush()
 
 
-def _write_csv(path: str, data: bytes) -> None:
+def _open_csv(path: str | None, encoding: str) -> IO[str] | None:
+    """The CSV output opened before any work, so that an unwritable path fails first."""
+    if path is None:
+        return None
     try:
-        with open(path, "wb") as handle:
-            handle.write(data)
+        return open_csv(path, encoding)
     except OSError as error:
         raise Failure(f"{path}: 書き込めません（{error.strerror or error}）") from None
 
@@ -224,16 +227,19 @@ def cmd_evaluate(args: argparse.Namespace, out: IO[str]) -> int:
     assert program is not None
     status = 0
     summary = DecisionSummary()
-    table = []
-    for number, result in _decisions(args, program):
-        _dump(result, out)
-        summary.add(result)
-        if "error" in result:
-            status = EXIT_MALFORMED
-        if args.csv:
-            table.append(decision_row(number, result))
-    if args.csv:
-        _write_csv(args.csv, csv_bytes(DECISION_HEADER, table, args.csv_encoding))
+    stream = _open_csv(args.csv, args.csv_encoding)
+    try:
+        table = None if stream is None else CsvTable(stream, DECISION_HEADER)
+        for number, result in _decisions(args, program):
+            _dump(result, out)
+            summary.add(result)
+            if "error" in result:
+                status = EXIT_MALFORMED
+            if table is not None:
+                table.add(decision_row(number, result))
+    finally:
+        if stream is not None:
+            stream.close()
     if args.summary:
         sys.stderr.write(summary.text())
     return status
@@ -241,9 +247,30 @@ def cmd_evaluate(args: argparse.Namespace, out: IO[str]) -> int:
 
 def cmd_dedupe(args: argparse.Namespace, out: IO[str]) -> int:
     program = _program(args)
+    csv_out = _open_csv(args.csv, args.csv_encoding)
+    try:
+        index, summary = _index(args, program)
+        table = None if csv_out is None else CsvTable(csv_out, GROUP_HEADER)
+        for number, group in enumerate((g.to_json() for g in index.groups()), start=1):
+            _dump(group, out)
+            summary.add_group(group)
+            if table is not None:
+                for row in group_rows(number, group):
+                    table.add(row)
+    finally:
+        if csv_out is not None:
+            csv_out.close()
+    if args.summary:
+        sys.stderr.write(summary.text())
+    return EXIT_MALFORMED if summary.malformed else 0
+
+
+def _index(
+    args: argparse.Namespace, program: Program | None
+) -> tuple[DuplicateIndex, GroupSummary]:
+    """The duplicate index of the input; malformed records reported on standard error."""
     index = DuplicateIndex()
     normalise: AddressNormaliser | None = None
-    status = 0
     summary = GroupSummary()
     progress = _Progress(sys.stderr)
     stream = _open(args.file)
@@ -254,7 +281,6 @@ def cmd_dedupe(args: argparse.Namespace, out: IO[str]) -> int:
             if isinstance(record, dict):
                 _dump(record, sys.stderr)
                 summary.malformed += 1
-                status = EXIT_MALFORMED
                 continue
             if program is not None and normalise is None:
                 params = program.parameters_on(record.received_on)
@@ -265,16 +291,7 @@ def cmd_dedupe(args: argparse.Namespace, out: IO[str]) -> int:
         progress.done()
         if stream is not sys.stdin.buffer:
             stream.close()
-    table = []
-    for number, group in enumerate((g.to_json() for g in index.groups()), start=1):
-        _dump(group, out)
-        summary.add_group(group)
-        table.extend(group_rows(number, group))
-    if args.csv:
-        _write_csv(args.csv, csv_bytes(GROUP_HEADER, table, args.csv_encoding))
-    if args.summary:
-        sys.stderr.write(summary.text())
-    return status
+    return index, summary
 
 
 def cmd_synth(args: argparse.Namespace, out: IO[str]) -> int:

@@ -20,7 +20,7 @@ import io
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from subsidy_rules.reasons import Reason
 from subsidy_rules.spreadsheet import neutralise
@@ -45,15 +45,33 @@ GRANT, REFUSE, MALFORMED = "交付", "不交付", "形式エラー"
 Cell = str | int
 
 
+class CsvTable:
+    """Rows written as they come to a text stream (opened with the encoding, `newline=""`
+    and `errors="replace"`, see `open_csv`): CRLF, text cells neutralised."""
+
+    def __init__(self, stream: IO[str], header: Sequence[str]) -> None:
+        self._writer = csv.writer(stream, lineterminator="\r\n")
+        self._writer.writerow([neutralise(name) for name in header])
+
+    def add(self, row: Sequence[Cell]) -> None:
+        self._writer.writerow([c if isinstance(c, int) else neutralise(c) for c in row])
+
+
+def open_csv(path: str, encoding: str) -> IO[str]:
+    """A CSV file opened for `CsvTable` in `encoding` (one of `ENCODINGS`)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unsupported CSV encoding {encoding!r}")
+    return open(path, "w", encoding=encoding, errors="replace", newline="")
+
+
 def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Cell]], encoding: str) -> bytes:
-    """The CSV file: CRLF, text cells neutralised, in `encoding` (one of `ENCODINGS`)."""
+    """The whole CSV file as bytes (as `CsvTable` on `open_csv` writes it)."""
     if encoding not in ENCODINGS:
         raise ValueError(f"unsupported CSV encoding {encoding!r}")
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([neutralise(name) for name in header])
+    table = CsvTable(buffer, header)
     for row in rows:
-        writer.writerow([c if isinstance(c, int) else neutralise(c) for c in row])
+        table.add(row)
     return buffer.getvalue().encode(encoding, errors="replace")
 
 
