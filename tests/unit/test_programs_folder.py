@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from subsidy_intake.logo_csv import UnknownProgramError, mapping_for
+from subsidy_intake.logo_csv import MappingError, UnknownProgramError, check_mappings, mapping_for
 
 from subsidy_rules.application import parse_application
 from subsidy_rules.engine import evaluate
@@ -274,3 +274,18 @@ def test_a_program_without_a_minimum_cost_never_speaks_of_the_minimum(
         if shipped.parameters_on(date(2025, 6, 10)).minimum_cost == 0:
             tiny = parse_application({**record, "purchases": [purchase("security_camera", 1)]})
             assert Reason.BELOW_MINIMUM_COST not in evaluate(shipped, tiny).reasons, program_id
+
+
+def test_a_bad_logo_mapping_in_the_folder_stops_intake_at_start_naming_file_and_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (EXAMPLES / "shibuya-2025.logo.yaml").read_text(encoding="utf-8")
+    (tmp_path / "shibuya-2025.logo.yaml").write_text(
+        text.replace("  住所: applicant.address", "  住所: applicant.adress"), encoding="utf-8"
+    )
+    monkeypatch.setenv("SUBSIDY_PROGRAMS_DIR", str(tmp_path))
+    check_mappings(["no-mapping-2025"])  # a program without a mapping takes paper forms only
+    with pytest.raises(MappingError) as raised:
+        check_mappings(["shibuya-2025"])
+    assert str(tmp_path / "shibuya-2025.logo.yaml") in raised.value.key
+    assert "住所" in raised.value.key and "applicant.adress" in raised.value.message

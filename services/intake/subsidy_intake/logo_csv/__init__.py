@@ -37,6 +37,7 @@ from subsidy_intake.logo_csv.mapping import (
     MappingColumn,
     MappingError,
     UnknownProgramError,
+    check_mappings,
     load_mapping,
     mapping_for,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "MappingError",
     "ParsedFile",
     "UnknownProgramError",
+    "check_mappings",
     "load_mapping",
     "mapping_for",
     "parse_date",

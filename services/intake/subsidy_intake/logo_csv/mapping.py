@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -139,6 +140,8 @@ def load_mapping(path: str | Path) -> ColumnMapping:
             data = yaml.safe_load(handle)
         except yaml.YAMLError as error:
             raise MappingError("(file)", f"not valid YAML: {error}") from None
+        except UnicodeDecodeError:
+            raise MappingError("(file)", "not UTF-8 text") from None
     return mapping_from_dict(data)
 
 
@@ -246,6 +249,20 @@ def _mapping_in(folder: str, program_id: str) -> ColumnMapping:
     if mapping.program_id != program_id:
         raise MappingError("program_id", f"{path.name} declares {mapping.program_id!r}")
     return mapping
+
+
+def check_mappings(program_ids: Iterable[str]) -> None:
+    """Load every mapping the programs folder has for these programs, so that a bad one
+    stops intake when it starts (``MappingError`` naming the file and the key), not at the
+    first import."""
+    for program_id in program_ids:
+        path = mapping_path(program_id)
+        if path is None or not path.is_file():
+            continue
+        try:
+            mapping_for(program_id)
+        except MappingError as error:
+            raise MappingError(f"{path}: {error.key}", error.message) from None
 
 
 def _fold_header(header: str) -> str:
