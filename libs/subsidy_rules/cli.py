@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="decide applications (JSON Lines in, JSON Lines out)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--program", help="program id (see `subsidy-rules programs`)")
-    which.add_argument("--program-file", help="a definition file not shipped with the package")
+    which.add_argument("--program-file", help="a definition file outside the programs folder")
     p.add_argument(
         "--household-limit",
         action="store_true",
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("dedupe", help="groups of applications that must not both be granted")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--program", help="use the program's ward (town names) and reapply window")
-    which.add_argument("--program-file", help="a definition file not shipped with the package")
+    which.add_argument("--program-file", help="a definition file outside the programs folder")
     p.add_argument("file", nargs="?", default="-", help="JSON Lines file, or - for standard input")
     _output_options(p)
     p.set_defaults(run=cmd_dedupe)
