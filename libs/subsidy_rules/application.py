@@ -20,7 +20,12 @@ Limits (hardening: every field a caller controls is bounded here, before any wor
 - an amount is at most `MAX_PURCHASE_YEN` per purchase, the purchases of one application
   at most `MAX_APPLICATION_YEN` together, and there are at most `MAX_PURCHASES` of them.
 
-Messages name the field and the limit, never the value.
+Messages are Japanese for staff (an English hint in parentheses after some): they name
+the field and the limit, and name a wrong code-like value (the unknown item, the bad
+postal code, a choice not offered, a date) only through `shown`: when it is short and
+printable, quoted as 「value」, otherwise not at all. Names, addresses, phone and
+account numbers and birth dates are never repeated; no message shows a regular
+expression.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from subsidy_rules.items import Item
 
 FORMAT_VERSION = 1
 CHANNELS = ("online", "paper")
-PURCHASE_KINDS = ("purchase", "installation")
+PURCHASE_KINDS = ("purchase", "installation", "shipping")
+"""購入, 設置 (installation) and 送料 (shipping); a program may exclude a kind from the cost."""
 ACCOUNT_TYPES = ("ordinary", "current", "savings")
 PLEDGE_KEYS = ("not_antisocial", "no_tax_arrears", "consent_to_checks")
 
@@ -71,6 +77,21 @@ _FORBIDDEN_IN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _FORBIDDEN_IN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _FULLWIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 _SHOWN_KEY = re.compile(r"[A-Za-z0-9_]{1,40}")
+MAX_SHOWN = 24
+"""A wrong value is repeated in a message only up to this many characters."""
+
+
+_SHOWABLE = re.compile("[\x20-\x7e\u3000-\u30ff\u4e00-\u9fff\uff01-\uff5e]+")
+"""What a repeated value may hold: ASCII, full-width forms, kana, kanji (no other script's
+digits, no invisible or direction-changing characters)."""
+
+
+def shown(value: Any) -> str:
+    """「value」 for a message when it is a short text of ordinary characters, else ""
+    (never a long or odd value; the rules library's counterpart of `limits.shown`)."""
+    if isinstance(value, str) and len(value) <= MAX_SHOWN and _SHOWABLE.fullmatch(value):
+        return f"「{value}」"
+    return ""
 
 
 class FormatError(ValueError):
@@ -176,6 +197,8 @@ class _Reader:
         required: bool = True,
         pattern: re.Pattern[str] | None = None,
         lines: bool = False,
+        problem: str = "形式が正しくありません",  # "{value}": where 「value」 goes
+        show: bool = False,
     ) -> Any:
         """A text within its limit (`TEXT_LIMITS`), without forbidden characters; `lines`:
         tabs and line breaks are allowed."""
@@ -198,13 +221,15 @@ class _Reader:
         if not value.strip():
             raise FormatError(self.field(key), "空欄です (must not be empty)")
         if pattern is not None and not pattern.fullmatch(value):
-            raise FormatError(
-                self.field(key), f"形式が正しくありません (must match {pattern.pattern})"
-            )
+            quoted = shown(value) if show else ""
+            raise FormatError(self.field(key), problem.replace("{value}", quoted))
         return value
 
-    def digits(self, key: str, pattern: re.Pattern[str]) -> str:
-        """A code of ASCII digits (full-width digits folded to ASCII); other digits refused."""
+    def digits(
+        self, key: str, pattern: re.Pattern[str], label: str, form: str, *, show: bool = True
+    ) -> str:
+        """A code of ASCII digits (full-width digits folded to ASCII); other digits refused.
+        `label` names the code, `form` the expected form (4桁の半角数字)."""
         value = self.raw(key)
         if not isinstance(value, str):
             raise FormatError(self.field(key), "文字列ではありません (must be a string)")
@@ -212,28 +237,36 @@ class _Reader:
         if not pattern.fullmatch(folded):
             raise FormatError(
                 self.field(key),
-                f"半角数字で記入してください (must match {pattern.pattern})",
+                f"{label}{shown(value) if show else ''}の形式が正しくありません"
+                f"（{form}で記入してください）",
             )
         return folded
 
     def choice(self, key: str, choices: tuple[str, ...]) -> str:
         value = self.raw(key)
-        if value not in choices:
+        if not isinstance(value, str) or value not in choices:
             raise FormatError(
-                self.field(key), f"値が正しくありません (must be one of {', '.join(choices)})"
+                self.field(key),
+                f"{shown(value) or '値'}は選べません（{'、'.join(choices)} のいずれか）",
             )
-        return str(value)
+        return value
 
-    def day(self, key: str) -> date:
+    def day(self, key: str, *, show: bool = True) -> date:
+        """A `YYYY-MM-DD` calendar date; `show`: the wrong value may be repeated (not for
+        a birth date)."""
         value = self.raw(key)
+        quoted = shown(value) if show else ""
         if not isinstance(value, str) or not _DATE.fullmatch(value):
             raise FormatError(
-                self.field(key), "日付は YYYY-MM-DD で記入してください (must be YYYY-MM-DD)"
+                self.field(key),
+                f"日付{quoted}は YYYY-MM-DD で記入してください (must be YYYY-MM-DD)",
             )
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise FormatError(self.field(key), "存在しない日付です (not a calendar date)") from None
+            raise FormatError(
+                self.field(key), f"{quoted or '日付'}は存在しない日付です (not a calendar date)"
+            ) from None
 
     def boolean(self, key: str, *, required: bool = True) -> Any:
         if not required and not self.has(key):
@@ -314,10 +347,20 @@ def _parse(obj: Any) -> Application:
     applicant = Applicant(
         name=a.text("name"),
         name_kana=a.text("name_kana"),
-        birth_date=a.day("birth_date"),
-        postal_code=a.text("postal_code", pattern=_POSTAL),
+        birth_date=a.day("birth_date", show=False),
+        postal_code=a.text(
+            "postal_code",
+            pattern=_POSTAL,
+            problem="郵便番号{value}の形式が正しくありません（7桁の数字、例: 160-0023）",
+            show=True,
+        ),
         address=a.text("address", lines=True),
-        phone=a.text("phone", required=False, pattern=_PHONE),
+        phone=a.text(
+            "phone",
+            required=False,
+            pattern=_PHONE,
+            problem="電話番号に使えない文字があります（数字・ハイフン・括弧・空白のみ）",
+        ),
         email=a.text("email", required=False),
     )
     household = Household()
@@ -345,10 +388,10 @@ def _parse(obj: Any) -> Application:
     if top.has("bank_account"):
         b = _Reader(obj["bank_account"], "bank_account", _BANK)
         bank = BankAccount(
-            bank_code=b.digits("bank_code", _BANK_CODE),
-            branch_code=b.digits("branch_code", _BRANCH_CODE),
+            bank_code=b.digits("bank_code", _BANK_CODE, "金融機関コード", "4桁の半角数字"),
+            branch_code=b.digits("branch_code", _BRANCH_CODE, "支店コード", "3桁の半角数字"),
             type=b.choice("type", ACCOUNT_TYPES),
-            number=b.digits("number", _ACCOUNT_NUMBER),
+            number=b.digits("number", _ACCOUNT_NUMBER, "口座番号", "7桁以内の半角数字", show=False),
             holder_kana=b.text("holder_kana"),
         )
     p = _Reader(top.raw("pledges"), "pledges", PLEDGE_KEYS)
@@ -376,7 +419,7 @@ def _answer_id(top: _Reader) -> str | None:
     if not _ANSWER_ID.fullmatch(folded):
         raise FormatError(
             "logo_answer_id",
-            "回答IDは半角英数字で記入してください (must match [0-9A-Za-z_-]+)",
+            f"回答ID{shown(value)}に使えない文字があります（半角英数字・_・- で記入してください）",
         )
     return folded
 
@@ -386,7 +429,11 @@ def _purchase(obj: Any, path: str) -> Purchase:
     raw_item = r.raw("item")
     item = _ITEMS.get(raw_item) if isinstance(raw_item, str) else None
     if item is None:
-        raise FormatError(r.field("item"), "品目が語彙にありません (not in the item vocabulary)")
+        raise FormatError(
+            r.field("item"),
+            f"品目{shown(raw_item)}は品目コードの一覧にありません"
+            "（security_camera、camera_intercom などで記入してください）",
+        )
     amount = r.yen("amount")
     points = r.yen("points_used", required=False)
     if points > amount:

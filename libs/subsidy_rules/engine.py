@@ -8,8 +8,14 @@ eligible cost, runs the application rules, and computes the amount:
 
 all in integer arithmetic on the rate's numerator and denominator, so the result is
 exact (Shinjuku FY2025: min(cost x 1/2, 20,000) with fractions under 1,000 yen cut,
-千円未満切り捨て). An amount that the rounding brings to 0 is BELOW_MINIMUM_COST: a grant
-is never of 0 yen.
+千円未満切り捨て). An amount that the rounding brings to 0 is AMOUNT_ROUNDED_TO_ZERO: a
+grant is never of 0 yen (BELOW_MINIMUM_COST is only the `minimum_cost` rule's, so a
+program without a minimum cost never speaks of one).
+
+Exclusions a ward publishes are parameters, applied to every purchase before the purchase
+rules: `excluded_items` (e.g. 防犯ブザー) give ITEM_NOT_ELIGIBLE, `excluded_kinds` (e.g.
+送料, kind `shipping`) COST_NOT_ELIGIBLE, and `exclude_points` takes the points and
+vouchers used (`points_used`) off a purchase's cost.
 
 The decision carries every reason that applied: purchase exclusions
 (ITEM_NOT_ELIGIBLE, PURCHASE_OUTSIDE_PERIOD) are listed even when other purchases
@@ -123,11 +129,12 @@ def evaluate(program: Program, application: Application) -> Decision:
     costs: dict[Item, int] = {}
     excluded: list[Reason] = []
     for index, purchase in enumerate(application.purchases):
-        reason = None
-        for rule in purchase_rules:
-            reason = rule(ctx, purchase)
-            if reason is not None:
-                break
+        reason = _excluded(params, purchase.item, purchase.kind)
+        if reason is None:
+            for rule in purchase_rules:
+                reason = rule(ctx, purchase)
+                if reason is not None:
+                    break
         cost = purchase.amount - purchase.points_used if params.exclude_points else purchase.amount
         results.append(PurchaseResult(index, purchase.item, cost, reason is None, reason))
         if reason is None:
@@ -158,7 +165,7 @@ def evaluate(program: Program, application: Application) -> Decision:
             False,
             0,
             eligible_cost,
-            _ordered([*excluded, Reason.BELOW_MINIMUM_COST]),
+            _ordered([*excluded, Reason.AMOUNT_ROUNDED_TO_ZERO]),
             tuple(results),
         )
     informational = [*excluded, Reason.CAPPED] if capped else excluded
@@ -171,6 +178,15 @@ def evaluate(program: Program, application: Application) -> Decision:
         tuple(informational),
         tuple(results),
     )
+
+
+def _excluded(params: Parameters, item: str, kind: str) -> Reason | None:
+    """The reason a published exclusion takes a purchase out of the cost, or None."""
+    if params.excluded_items and item in params.excluded_items:
+        return Reason.ITEM_NOT_ELIGIBLE
+    if params.excluded_kinds and kind in params.excluded_kinds:
+        return Reason.COST_NOT_ELIGIBLE
+    return None
 
 
 def grant_amount(program: Program, costs: dict[Item, int], params: Parameters) -> tuple[int, bool]:

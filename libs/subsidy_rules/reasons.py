@@ -30,6 +30,8 @@ class Reason(StrEnum):
     DOCUMENTS_DEFICIENT = "DOCUMENTS_DEFICIENT"
     CORRECTION_NOT_SUBMITTED = "CORRECTION_NOT_SUBMITTED"
     WARD_DECISION = "WARD_DECISION"
+    COST_NOT_ELIGIBLE = "COST_NOT_ELIGIBLE"
+    AMOUNT_ROUNDED_TO_ZERO = "AMOUNT_ROUNDED_TO_ZERO"
 
     @property
     def message(self) -> str:
@@ -68,4 +70,6 @@ MESSAGES: dict[Reason, str] = {
     Reason.DOCUMENTS_DEFICIENT: "添付書類により補助の対象となる購入・設置の事実が確認できないため、補助の対象となりません。",
     Reason.CORRECTION_NOT_SUBMITTED: "期限までに補正（書類の訂正・追加提出）がなかったため、補助の対象となりません。",
     Reason.WARD_DECISION: "区の審査により、補助の要件を満たさないと判断しました。",
+    Reason.COST_NOT_ELIGIBLE: "送料など補助の対象とならない経費は、補助対象経費に含めません。",
+    Reason.AMOUNT_ROUNDED_TO_ZERO: "補助金額が端数処理により0円となるため、補助の対象となりません。",
 }

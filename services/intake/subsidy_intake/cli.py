@@ -1,15 +1,19 @@
 """`subsidy-intake-import`: send a LoGoフォーム CSV export to the intake service.
 
     subsidy-intake-import --program shinjuku-2025 [--server localhost:50051] \\
-        [--auth-server localhost:50050] [--login sato] [--password-stdin] export.csv
+        [--auth-server localhost:50050] [--login sato] [--password-stdin] \\
+        [--report-csv report.csv] export.csv
 
 Signs in at the platform's sign-in service (the password is asked for, or read from
 standard input; `--auth-server` defaults to `AUTH_ADDRESS` or 127.0.0.1:50050), streams the file
 to intake (`--server`, default `INTAKE_ADDRESS` or 127.0.0.1:50051)
 over mutual TLS with the staff client certificate of the state folder's private CA
 (`SUBSIDY_STATE_DIR`, or `--pki DIR`), and prints the import report: committed or not,
-counts, and every bad line with its column and the problem. Exit status 0 when the
-file was imported (or was already), 1 when it was refused for bad lines, 2 on errors.
+counts, every bad line with its column and the problem, and the lines flagged as
+probable duplicates. `--report-csv FILE` also writes the whole report, one row per line
+(application number given, flags), as a CSV Excel opens in Japanese
+(subsidy_intake.import_report). Exit status 0 when the file was imported (or was
+already), 1 when it was refused for bad lines, 2 on errors.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 import grpc
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
+from subsidy_intake.import_report import report_csv
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
 from subsidy_platform.staff_client import StaffSession
@@ -48,6 +53,12 @@ def print_report(report: intake_pb2.ImportReport) -> None:
     )
     for error in report.errors:
         print(f"  {error.line}行目 {error.column}: {error.message}")
+    for line in report.lines:
+        if line.duplicates:
+            others = "、".join(
+                dict.fromkeys(flag.other_application_number for flag in line.duplicates)
+            )
+            print(f"  {line.line}行目 {line.application_number}: 重複の疑い（{others}）")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--auth-server", default=None, help="sign-in service (host:port)")
     parser.add_argument("--login", default=None, help="sign-in ID (default: ask)")
     parser.add_argument("--password-stdin", action="store_true")
+    parser.add_argument(
+        "--report-csv", type=Path, default=None, help="also write the report as CSV (UTF-8 BOM)"
+    )
     parser.add_argument(
         "--pki", type=Path, default=None, help="folder of ca.crt and client-console.crt/.key"
     )
@@ -87,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         session.close()
     print_report(report)
+    if args.report_csv is not None:
+        try:
+            args.report_csv.write_bytes(report_csv(report))
+        except OSError as error:
+            print(f"報告CSVを書き込めません: {error.strerror}", file=sys.stderr)
+            return 2
     return 0 if report.committed else 1
 
 

@@ -5,7 +5,8 @@ line means nothing is written and the report lists every bad line (line number,
 column, problem). A good file is stored in one transaction of the unit of work holding
 the program's lock alone: answers already imported (same 回答ID, by blind index) are
 skipped, the same file (same SHA-256) twice is a no-op, and probable duplicates against
-stored applications and within the file are flagged for a checker.
+stored applications and within the file are flagged for a checker. A committed report
+lists every line's application number and flags (subsidy_intake.import_lines).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from subsidy_intake import limits
 from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
+from subsidy_intake.import_lines import ImportedLine, imported_lines
 from subsidy_intake.logo_csv import LineError, UnknownProgramError, mapping_for, parse_logo_csv
 from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.service import (
@@ -42,6 +44,7 @@ class ImportReport:
     errors: tuple[LineError, ...] = ()
     file_sha256: str = ""
     encoding: str = ""
+    lines: tuple[ImportedLine, ...] = ()
 
 
 def check_header(service: IntakeService, program_id: str, file_name: str) -> tuple[Program, str]:
@@ -79,9 +82,11 @@ def import_logo_file(
     with service.uow() as work:
         lock_program(work, program.id, shared=False)
         done = work.repo.entries.imported_rows(program.id, parsed.sha256)
-        if done is not None:
-            return replace(base, committed=True, already_present=done)
         repo = service.repo(work, program.id)
+        line_numbers = [line for line, _ in parsed.records]
+        if done is not None:
+            lines = imported_lines(repo, program.id, line_numbers, prepared, [], [], {})
+            return replace(base, committed=True, already_present=done, lines=lines)
         fresh = _not_yet_imported(repo, program.id, prepared)
         numbers = repo.allocate_numbers(program.application_number_prefix, len(fresh))
         news = [
@@ -96,6 +101,7 @@ def import_logo_file(
         for app_id, other, evidence in flags:
             found.setdefault(app_id, []).append((numbers_by_id[other], evidence))
         publish_received(work, stored, found)
+        lines = imported_lines(repo, program.id, line_numbers, prepared, fresh, stored, found)
         repo.entries.add_import(
             program.id, parsed.sha256, file_name, who.subject, len(prepared), len(stored)
         )
@@ -114,6 +120,7 @@ def import_logo_file(
             imported=len(stored),
             already_present=len(prepared) - len(fresh),
             duplicates_flagged=len({f[0] for f in flags}),
+            lines=lines,
         )
 
 

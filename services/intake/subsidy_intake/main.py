@@ -12,6 +12,7 @@ from __future__ import annotations
 from subsidy.intake.v1 import intake_pb2_grpc
 
 from subsidy_intake.declaration import DECLARATION
+from subsidy_intake.logo_csv import check_mappings
 from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.roles import INTAKE
 from subsidy_intake.service import IntakeService
@@ -23,6 +24,7 @@ IntakeProcess = ServiceProcess
 
 
 def servicers(context: ServiceContext) -> list[Registration]:
+    check_mappings(context.programs)  # a bad LoGo mapping stops intake here, naming its key
     service = IntakeService(
         context.unit_of_work(IntakeRepository), context.cipher, context.programs
     )

@@ -115,6 +115,22 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             ],
             file_sha256=report.file_sha256,
             encoding=report.encoding,
+            lines=[
+                intake_pb2.ImportedLine(
+                    line=line.line,
+                    logo_answer_id=line.logo_answer_id,
+                    application_number=line.application_number,
+                    already_present=line.already_present,
+                    duplicates=[
+                        common_pb2.DuplicateFlag(
+                            other_application_number=number,
+                            evidence=common_pb2.ReasonCode.Value(evidence),
+                        )
+                        for number, evidence in line.duplicates
+                    ],
+                )
+                for line in report.lines
+            ],
         )
 
     @rpc

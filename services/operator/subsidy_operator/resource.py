@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from subsidy_rules.application import PLEDGE_KEYS
+from subsidy_rules.application import PLEDGE_KEYS, PURCHASE_KINDS
 from subsidy_rules.items import Item
 from subsidy_rules.parameters import PARAMETERS
 
@@ -66,6 +66,16 @@ PARAMETER_VALUES: dict[str, Schema] = {
         "items": {"type": "string", "enum": list(PLEDGE_KEYS)},
     },
     "exclude_points": {"type": "boolean"},
+    "excluded_kinds": {
+        "type": "array",
+        "maxItems": len(PURCHASE_KINDS),
+        "items": {"type": "string", "enum": list(PURCHASE_KINDS)},
+    },
+    "excluded_items": {
+        "type": "array",
+        "maxItems": len(Item) - 1,
+        "items": {"type": "string", "enum": [i.value for i in Item if i is not Item.OTHER]},
+    },
     "residence": {
         "type": "object",
         "required": ["prefecture", "city"],

@@ -2,8 +2,8 @@
 
 LoGoフォーム (the e-form service of the Shinjuku FY2025 program, DOMAIN.md flow step ②')
 exports one row per answer with Japanese column headers and a 回答ID column. A
-per-program column mapping file (``mappings/<program_id>.yaml``; its comments document
-the shape) says which header fills which v1 field (libs/subsidy_rules/application.py).
+per-program column mapping file (``<program_id>.logo.yaml`` in the programs folder; the
+shipped one's comments document the shape) says which header fills which v1 field (libs/subsidy_rules/application.py).
 
 ``parse_application`` is the judge: every record produced here has passed it, and a
 ``FormatError`` becomes a ``LineError`` naming the physical CSV line (header = line 1),
@@ -22,7 +22,7 @@ at most 10,000,000 yen per purchase); cells are read only up to a bounded length
 40 characters, amounts 12 digits, answer ids 64), and a message quotes an answer only
 when it is short and printable (``cells.quoted``), never a long or odd value.
 
-Pure: no I/O besides reading the shipped mapping files.
+Pure: no I/O besides reading the mapping files of the programs folder.
 
 Layout of this package (one purpose per module): `vocabulary` (field kinds and the
 answer words LoGo writes), `mapping` (loading and validating the column mapping),
@@ -31,13 +31,13 @@ answer words LoGo writes), `mapping` (loading and validating the column mapping)
 """
 
 from subsidy_intake.logo_csv.cells import parse_date, parse_yen
-from subsidy_intake.logo_csv.mapping import MAPPINGS_DIR as MAPPINGS_DIR
 from subsidy_intake.logo_csv.mapping import MAX_PURCHASE_GROUPS as MAX_PURCHASE_GROUPS
 from subsidy_intake.logo_csv.mapping import (
     ColumnMapping,
     MappingColumn,
     MappingError,
     UnknownProgramError,
+    check_mappings,
     load_mapping,
     mapping_for,
 )
@@ -52,6 +52,7 @@ __all__ = [
     "MappingError",
     "ParsedFile",
     "UnknownProgramError",
+    "check_mappings",
     "load_mapping",
     "mapping_for",
     "parse_date",

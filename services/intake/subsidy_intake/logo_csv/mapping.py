@@ -1,7 +1,8 @@
 """A program's LoGo column mapping: which CSV header fills which v1 field.
 
-Loaded from ``mappings/<program_id>.yaml`` (its comments document the shape) and
-strictly validated: an unknown key, header or field raises ``MappingError`` naming the
+Loaded from ``<program_id>.logo.yaml`` in the programs folder (``SUBSIDY_PROGRAMS_DIR``,
+by default the shipped programs; ``subsidy_rules.program.mapping_path``; the shipped
+``shinjuku-2025.logo.yaml``'s comments document the shape) and strictly validated: an unknown key, header or field raises ``MappingError`` naming the
 bad key. Headers are compared after NFKC, as LoGo and spreadsheets vary widths.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -25,8 +27,8 @@ from subsidy_intake.logo_csv.vocabulary import (
     _REQUIRED_FIELDS,
 )
 from subsidy_rules.items import LABELS, Item
+from subsidy_rules.program import mapping_path, programs_dir
 
-MAPPINGS_DIR = Path(__file__).resolve().parents[1] / "mappings"
 MAX_PURCHASE_GROUPS = 10
 
 
@@ -40,7 +42,7 @@ class MappingError(ValueError):
 
 
 class UnknownProgramError(LookupError):
-    """No shipped column mapping exists for the program."""
+    """The programs folder has no column mapping for the program."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +140,8 @@ def load_mapping(path: str | Path) -> ColumnMapping:
             data = yaml.safe_load(handle)
         except yaml.YAMLError as error:
             raise MappingError("(file)", f"not valid YAML: {error}") from None
+        except UnicodeDecodeError:
+            raise MappingError("(file)", "not UTF-8 text") from None
     return mapping_from_dict(data)
 
 
@@ -148,8 +152,8 @@ def mapping_from_dict(data: Any) -> ColumnMapping:
     for key in data:
         if key not in _MAPPING_KEYS:
             raise MappingError(str(key), "unknown key")
-    program_id = _required_text(data, "program_id", _PROGRAM_ID)
-    prefix = _required_text(data, "application_prefix", _PREFIX)
+    program_id = _required_text(data, "program_id", _PROGRAM_ID, "lower-case letters, digits, -")
+    prefix = _required_text(data, "application_prefix", _PREFIX, "upper-case letters, digits")
     description = data.get("description") or ""
     if not isinstance(description, str):
         raise MappingError("description", "must be text")
@@ -158,10 +162,10 @@ def mapping_from_dict(data: Any) -> ColumnMapping:
                          description)  # fmt: skip
 
 
-def _required_text(data: dict[Any, Any], key: str, pattern: re.Pattern[str]) -> str:
+def _required_text(data: dict[Any, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise MappingError(key, f"required, must match {pattern.pattern}")
+        raise MappingError(key, f"required: {what}")
     return value
 
 
@@ -230,16 +234,35 @@ def _item_labels(raw: Any) -> tuple[tuple[str, str], ...]:
     return tuple((str(label), str(code)) for label, code in raw.items())
 
 
-@cache
 def mapping_for(program_id: str) -> ColumnMapping:
-    """The shipped mapping ``mappings/<program_id>.yaml``; ``UnknownProgramError`` if none."""
-    path = MAPPINGS_DIR / f"{program_id}.yaml"
-    if not _PROGRAM_ID.fullmatch(program_id) or not path.is_file():
+    """The mapping ``<program_id>.logo.yaml`` of the programs folder (read once per folder);
+    ``UnknownProgramError`` if none."""
+    return _mapping_in(str(programs_dir()), program_id)
+
+
+@cache
+def _mapping_in(folder: str, program_id: str) -> ColumnMapping:
+    path = mapping_path(program_id, Path(folder))
+    if path is None or not path.is_file():
         raise UnknownProgramError(f"no LoGo column mapping for program {program_id!r}")
     mapping = load_mapping(path)
     if mapping.program_id != program_id:
         raise MappingError("program_id", f"{path.name} declares {mapping.program_id!r}")
     return mapping
+
+
+def check_mappings(program_ids: Iterable[str]) -> None:
+    """Load every mapping the programs folder has for these programs, so that a bad one
+    stops intake when it starts (``MappingError`` naming the file and the key), not at the
+    first import."""
+    for program_id in program_ids:
+        path = mapping_path(program_id)
+        if path is None or not path.is_file():
+            continue
+        try:
+            mapping_for(program_id)
+        except MappingError as error:
+            raise MappingError(f"{path}: {error.key}", error.message) from None
 
 
 def _fold_header(header: str) -> str:

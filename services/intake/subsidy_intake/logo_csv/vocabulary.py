@@ -74,8 +74,8 @@ _ITEM_SYNONYMS: dict[str, Item] = {
 }
 _KINDS = {"購入": "purchase", "設置": "installation", "取付": "installation",
           "取付け": "installation", "取り付け": "installation", "設置工事": "installation",
-          "取付工事": "installation"}  # fmt: skip
-_KIND_LABELS = {"purchase": "購入", "installation": "設置"}
+          "取付工事": "installation", "送料": "shipping", "配送料": "shipping"}  # fmt: skip
+_KIND_LABELS = {"purchase": "購入", "installation": "設置", "shipping": "送料"}
 _ACCOUNT_TYPES = {"普通": "ordinary", "普通預金": "ordinary", "総合": "ordinary",
                   "当座": "current", "当座預金": "current", "貯蓄": "savings",
                   "貯蓄預金": "savings"}  # fmt: skip
