@@ -15,6 +15,7 @@ takes over when it stops. The liveness endpoint is `http://0.0.0.0:8080/healthz`
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from datetime import UTC, date, datetime
@@ -81,7 +82,21 @@ def namespace_from_env(environ: dict[str, str]) -> str:
     return "default"
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The command line: none but `--help` (configuration is the environment)."""
+    return argparse.ArgumentParser(
+        prog="subsidy-operator",
+        description=(
+            "Run the SubsidyProgram operator (kopf) in the namespace SUBSIDY_NAMESPACE until "
+            "stopped: validate programs, render their ConfigMaps, drive the phases and perform "
+            "erasures. Configured by the environment: SUBSIDY_NAMESPACE, VAULT_ADDR, "
+            "VAULT_TOKEN_FILE, SUBSIDY_PKI_DIR, <SERVICE>_ADDRESS (docs/OPERATIONS.md)."
+        ),
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments().parse_args(argv)
     environ = dict(os.environ)
     registry = build_registry(config_from_env(environ))
 
