@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml $(PROTOS)
 	$(BIN)/python -m subsidy_platform.protogen
 	@touch $(STAMP)
 
+# The notices' embedded Japanese font (IPAex Gothic, IPA Font License), taken from the
+# japanize-matplotlib sdist on PyPI: no system package needed.
+NOTICES_FONT := $(VENV)/share/subsidy-fonts/ipaexg.ttf
+$(NOTICES_FONT): | $(STAMP)
+	$(BIN)/python -m subsidy_notices.fonts fetch $(NOTICES_FONT)
+demo test: $(NOTICES_FONT)
+
 demo: $(STAMP)
 	$(BIN)/python -m subsidy_demo
 
