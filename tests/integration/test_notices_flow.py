@@ -27,9 +27,9 @@ from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
-
 from subsidy_notices.content import NoticeContent
 from subsidy_notices.era import wareki
+
 from subsidy_platform.crypto import DataClass, FieldCipher
 from subsidy_platform.process import ServiceProcess
 
