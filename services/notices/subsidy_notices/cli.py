@@ -1,6 +1,7 @@
 """`subsidy-notices`: the print operator's daily commands, and the customer barcode.
 
     subsidy-notices barcode POSTAL_CODE ADDRESS      the カスタマバーコード characters (STC .. SPC)
+    subsidy-notices preview  --program P [--out DIR] sample notices of each kind (PDF + PNG)
     subsidy-notices batch    --program P [--limit N] [--out DIR]   render a batch, save PDF + manifest
     subsidy-notices download --batch ID [--out DIR]  save a batch's PDF and manifest again
     subsidy-notices printed  --batch ID              the batch is printed
@@ -11,7 +12,7 @@
     subsidy-notices held     --program P             print data still held
     subsidy-notices purge    --program P             delete print data past its retention
 
-`barcode` needs no server. Every other command signs in at the platform's sign-in service
+`barcode` and `preview` need no server. Every other command signs in at the platform's sign-in service
 (`--auth-server`, default `AUTH_ADDRESS` or 127.0.0.1:50050) with `--login` and a password
 asked for (or read from standard input with `--password-stdin`), and calls the notices
 service (`--server`, default `NOTICES_ADDRESS` or 127.0.0.1:50054) over mutual TLS with the
@@ -68,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     code = commands.add_parser("barcode", help="カスタマバーコードの文字列")
     code.add_argument("postal_code")
     code.add_argument("address")
+    sample = commands.add_parser("preview", help="見本の通知書 (PDF と PNG)")
+    sample.add_argument("--program", required=True)
+    sample.add_argument("--out", type=Path, default=Path("out/notices/preview"))
     batch = commands.add_parser("batch", help="印刷バッチを作成し PDF と manifest を保存")
     batch.add_argument("--program", required=True)
     batch.add_argument("--limit", type=int, default=0)
@@ -99,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "barcode":
         return _barcode(args.postal_code, args.address)
+    if args.command == "preview":
+        from subsidy_notices.samples import preview
+
+        for path in preview(args.program, args.out):
+            print(path)
+        return 0
     addresses = service_addresses()
     pki = Pki(args.pki or Settings.from_env().state_dir / "pki")
     login = args.login or input("ID: ")

@@ -12,6 +12,7 @@ stored as JSON encrypted with the program's contact key and deleted when the pri
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -89,8 +90,8 @@ class NoticeContent:
 
 
 def postal_digits(value: str) -> str:
-    """The 7 ASCII digits of a postal code as intake stores it (123-4567)."""
-    digits = "".join(c for c in value if c.isascii() and c.isdigit())
+    """The 7 ASCII digits of a postal code (123-4567; full-width digits folded)."""
+    digits = "".join(c for c in unicodedata.normalize("NFKC", value) if c in "0123456789")
     if len(digits) != 7:
         raise ValueError("postal code is not 7 digits")
     return digits

@@ -91,9 +91,9 @@ def _address_face(
     lines: list[Line] = []
     boxes: list[Box] = [Box(FACE + 6 * MM, 124 * MM, 17 * MM, 17 * MM)]
     mark = office["postage_mark"]
-    half = (len(mark) + 1) // 2
-    for row, text in enumerate((mark[:half], mark[half:])):
-        lines.append(Line(FACE + 8 * MM, (134 - row * 5) * MM, 6.5, text))
+    rows = [mark[i : i + 2] for i in range(0, len(mark), 2)][:4]  # 料金 / 後納 / 郵便
+    for row, text in enumerate(rows):
+        lines.append(Line(FACE + 11.2 * MM, (136 - row * 4.2) * MM, 8.0, text))
     lines.append(Line(FACE + 26 * MM, 137 * MM, 9.0, "郵便はがき"))
     for x, digit in zip(POSTAL_BOXES_X, content.postal_code, strict=True):
         boxes.append(Box(x, POSTAL_BOXES_Y, *POSTAL_BOX))
