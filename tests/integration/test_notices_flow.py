@@ -12,6 +12,7 @@ import uuid
 from datetime import date, timedelta
 
 import grpc
+import hvac
 import pytest
 from intake_support import Client
 from notices_support import (
@@ -28,10 +29,13 @@ from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 from subsidy_notices.content import NoticeContent
+from subsidy_notices.declaration import DECLARATION
 from subsidy_notices.era import wareki
 
 from subsidy_platform.crypto import DataClass, FieldCipher
 from subsidy_platform.process import ServiceProcess
+from subsidy_platform.rotation import rotate_and_rewrap
+from subsidy_platform.runtime import Environment
 
 PROGRAM = "shinjuku-2025"
 A5_LANDSCAPE = (595.28, 419.53)
@@ -196,7 +200,7 @@ def test_returned_mail_reaches_the_call_centers_timeline_and_a_reprint_needs_a_r
 
 
 def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
-    intake: Client, notices: ServiceProcess, admin_engine: Engine, environment: object
+    intake: Client, notices: ServiceProcess, admin_engine: Engine
 ) -> None:
     number, _ = applicant(intake, "保存期間")
     decide(notices, intake, number, granted=False, reasons=("BELOW_MINIMUM_COST",))
@@ -216,7 +220,7 @@ def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
         assert download(stub, intake, batch.batch_id)[1]
         with admin_engine.begin() as connection:  # the retention period has passed
             connection.execute(
-                text("UPDATE notices.batches SET delete_after = :d WHERE id = :i"),
+                text("UPDATE notices.batches SET delete_after = :d WHERE batch_id = :i"),
                 {"d": date.today() - timedelta(days=1), "i": batch.batch_id},
             )
         done = stub.PurgeExpiredPrintData(purge, metadata=operator)
@@ -230,7 +234,7 @@ def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
         assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     with admin_engine.connect() as connection:
         row = connection.execute(
-            text("SELECT pdf_ct FROM notices.batches WHERE id = :i"), {"i": batch.batch_id}
+            text("SELECT pdf_ct FROM notices.batches WHERE batch_id = :i"), {"i": batch.batch_id}
         ).one()
         sealed = connection.execute(
             text(
@@ -299,3 +303,29 @@ def test_a_name_with_a_character_the_font_lacks_is_left_out_and_reported(
             metadata=intake.staff("call_center"),
         ).notices
     assert notice.state == "WAITING" and "U+20BB7" in notice.problem
+
+
+def test_key_rotation_rewraps_the_notices_and_print_files_which_still_read(
+    intake: Client, notices: ServiceProcess, admin_engine: Engine, environment: Environment
+) -> None:
+    number, _ = applicant(intake, "鍵更新")
+    decide(notices, intake, number, granted=True, amount=5_000)
+    with operator_stub(notices, intake) as channel:
+        stub = notices_pb2_grpc.NoticesServiceStub(channel)
+        batch = _batch(stub, intake)
+        admin = hvac.Client(
+            url=environment.infrastructure.vault_addr,
+            token=environment.infrastructure.vault_admin_token,
+        )
+        counts = rotate_and_rewrap(
+            admin_engine, FieldCipher(admin, PROGRAM), DataClass.CONTACT, DECLARATION.ciphertext
+        )
+        assert counts["notices.notices"] > 0 and counts["notices.batches"] > 0
+        with admin_engine.connect() as connection:
+            sealed = connection.execute(
+                text("SELECT pdf_ct FROM notices.batches WHERE batch_id = :b"),
+                {"b": batch.batch_id},
+            ).scalar_one()
+        assert f":v{counts['version']}:" in sealed
+        _, pdf = download(stub, intake, batch.batch_id)
+    assert hashlib.sha256(pdf).hexdigest() == batch.sha256

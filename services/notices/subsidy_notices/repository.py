@@ -30,7 +30,7 @@ NOTICE_COLUMNS = (
     "reprint_pending, batch_id, mailed_on, returned_on, addressee_held AS held"
 )
 BATCH_COLUMNS = (
-    "id, program_id, state, count, reprints, sha256, manifest, created_at, printed_at, "
+    "batch_id AS id, program_id, state, count, reprints, sha256, manifest, created_at, printed_at, "
     "mailed_on, delete_after, pdf_ct IS NOT NULL AS held"
 )
 
@@ -280,7 +280,7 @@ class NoticesRepository:
         batch_id = manifest["batch_id"]
         [sealed] = self.cipher.encrypt(DataClass.CONTACT, [base64.b64encode(pdf).decode()])
         self._x(
-            "INSERT INTO notices.batches (id, program_id, request_id, count, reprints, sha256, "
+            "INSERT INTO notices.batches (batch_id, program_id, request_id, count, reprints, sha256, "
             "manifest, pdf_ct, created_by) VALUES (:i, :p, :r, :c, :rp, :h, "
             "CAST(:m AS jsonb), :pdf, :a)",
             i=batch_id,
@@ -317,7 +317,7 @@ class NoticesRepository:
         except ValueError:
             raise NotFound("印刷バッチ", shown(batch_id)) from None
         row = self._x(
-            f"SELECT {BATCH_COLUMNS} FROM notices.batches WHERE id = :i"
+            f"SELECT {BATCH_COLUMNS} FROM notices.batches WHERE batch_id = :i"
             f"{' FOR UPDATE' if for_update else ''}",
             i=batch_id,
         ).first()
@@ -328,14 +328,14 @@ class NoticesRepository:
     def batches(self, program_id: str) -> list[Batch]:
         rows = self._x(
             f"SELECT {BATCH_COLUMNS} FROM notices.batches WHERE program_id = :p "
-            "ORDER BY created_at, id",
+            "ORDER BY created_at, batch_id",
             p=program_id,
         )
         return [_batch(r) for r in rows]
 
     def print_file(self, batch_id: str) -> bytes | None:
         sealed = self._x(
-            "SELECT pdf_ct FROM notices.batches WHERE id = :i", i=batch_id
+            "SELECT pdf_ct FROM notices.batches WHERE batch_id = :i", i=batch_id
         ).scalar_one_or_none()
         if sealed is None:
             return None
@@ -370,7 +370,7 @@ class NoticesRepository:
     def mark_printed(self, batch_id: str, actor: str) -> None:
         self._x(
             "UPDATE notices.batches SET state = 'PRINTED', printed_by = :a, printed_at = now() "
-            "WHERE id = :i",
+            "WHERE batch_id = :i",
             a=actor,
             i=batch_id,
         )
@@ -383,7 +383,7 @@ class NoticesRepository:
     def mark_mailed(self, batch_id: str, actor: str, mailed_on: date, delete_after: date) -> None:
         self._x(
             "UPDATE notices.batches SET state = 'MAILED', mailed_by = :a, mailed_on = :d, "
-            "delete_after = :x WHERE id = :i",
+            "delete_after = :x WHERE batch_id = :i",
             a=actor,
             d=mailed_on,
             x=delete_after,
@@ -401,7 +401,7 @@ class NoticesRepository:
     def held_batches(self, program_id: str) -> list[Batch]:
         rows = self._x(
             f"SELECT {BATCH_COLUMNS} FROM notices.batches WHERE program_id = :p "
-            "AND pdf_ct IS NOT NULL ORDER BY created_at, id",
+            "AND pdf_ct IS NOT NULL ORDER BY created_at, batch_id",
             p=program_id,
         )
         return [_batch(r) for r in rows]
@@ -429,7 +429,7 @@ class NoticesRepository:
             "SELECT n.id, n.content_ct FROM notices.notices n WHERE n.program_id = :p "
             "AND n.addressee_held AND NOT n.reprint_pending AND n.state IN ('MAILED', 'RETURNED') "
             "AND NOT EXISTS (SELECT 1 FROM notices.batch_items i JOIN notices.batches b "
-            "ON b.id = i.batch_id WHERE i.notice_id = n.id AND b.pdf_ct IS NOT NULL) "
+            "ON b.batch_id = i.batch_id WHERE i.notice_id = n.id AND b.pdf_ct IS NOT NULL) "
             "FOR UPDATE OF n",
             p=program_id,
         ).all()

@@ -6,7 +6,7 @@ Revises:
 Create Date: 2026-12-01
 
 Every table carries `program_id` (erasure purges a program by it) and those with
-ciphertext also `id`. Columns ending in `_ct` hold Vault ciphertext only (contact class):
+ciphertext also a numeric `id` (key rotation pages by it; a batch is named by `batch_id`). Columns ending in `_ct` hold Vault ciphertext only (contact class):
 what a notice shows (`content_ct`; its addressee is removed after mailing plus the
 retention period, `addressee_held` false), the merged print file (`pdf_ct`, likewise), a reprint's reason. One decision notice
 per application (`uq_notices_decision`), one notice per event; one document number per program
@@ -59,7 +59,8 @@ STATEMENTS = (
     "CREATE INDEX ix_notices_waiting ON notices.notices (program_id, state, reprint_pending)",
     """
     CREATE TABLE notices.batches (
-        id uuid PRIMARY KEY,
+        id bigserial PRIMARY KEY,
+        batch_id uuid NOT NULL,
         program_id varchar(64) NOT NULL,
         request_id varchar(64) NOT NULL,
         state varchar(16) NOT NULL DEFAULT 'RENDERED',
@@ -76,6 +77,7 @@ STATEMENTS = (
         mailed_on date,
         delete_after date,
         purged_at timestamptz,
+        CONSTRAINT uq_batches_batch UNIQUE (batch_id),
         CONSTRAINT uq_batches_request UNIQUE (request_id),
         CONSTRAINT ck_batches_state CHECK (state IN ('RENDERED', 'PRINTED', 'MAILED')),
         CONSTRAINT ck_batches_count CHECK (count > 0)
@@ -83,7 +85,7 @@ STATEMENTS = (
     """,
     """
     CREATE TABLE notices.batch_items (
-        batch_id uuid NOT NULL REFERENCES notices.batches (id),
+        batch_id uuid NOT NULL REFERENCES notices.batches (batch_id),
         notice_id bigint NOT NULL REFERENCES notices.notices (id),
         program_id varchar(64) NOT NULL,
         position integer NOT NULL,
@@ -126,7 +128,7 @@ STATEMENTS = (
     CREATE TABLE notices.confirmations (
         request_id varchar(64) PRIMARY KEY,
         program_id varchar(64) NOT NULL,
-        batch_id uuid NOT NULL REFERENCES notices.batches (id),
+        batch_id uuid NOT NULL REFERENCES notices.batches (batch_id),
         action varchar(16) NOT NULL
     )
     """,
