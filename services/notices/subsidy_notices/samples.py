@@ -38,32 +38,28 @@ def sample_notices(program_id: str) -> list[NoticeContent]:
         decision_number="S2025-D-000045",
         account=Account("みずほ", "新宿", "普通", "＊＊＊＊567"),
     )
-    refusal = NoticeContent(
-        **{
-            **grant.__dict__,
-            "kind": "REFUSAL",
-            "document_number": 45,
-            "granted_amount": 0,
-            "account": None,
-            "reasons": ("BELOW_MINIMUM_COST",),
-            "applied_amount": 1_800,
-            "items": ("補助錠",),
-        }
+    refusal = replace(
+        grant,
+        kind="REFUSAL",
+        document_number=45,
+        granted_amount=0,
+        account=None,
+        reasons=("BELOW_MINIMUM_COST",),
+        applied_amount=1_800,
+        items=("補助錠",),
     )
-    correction = NoticeContent(
-        **{
-            **grant.__dict__,
-            "kind": "CORRECTION",
-            "document_number": 67,
-            "granted_amount": 0,
-            "account": None,
-            "issued_on": date(2025, 6, 2),
-            "deadline": date(2025, 6, 16),
-            "corrections": (
-                ("receipt", "領収書の写しが添付されていません"),
-                ("photo_after_installation", "設置後の写真で機器が確認できません"),
-            ),
-        }
+    correction = replace(
+        grant,
+        kind="CORRECTION",
+        document_number=67,
+        granted_amount=0,
+        account=None,
+        issued_on=date(2025, 6, 2),
+        deadline=date(2025, 6, 16),
+        corrections=(
+            ("receipt", "領収書の写しが添付されていません"),
+            ("photo_after_installation", "設置後の写真で機器が確認できません"),
+        ),
     )
     return [grant, refusal, correction]
 
