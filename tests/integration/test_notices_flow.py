@@ -125,8 +125,9 @@ def test_a_batch_prints_each_notice_with_its_name_amount_and_date_sorted_by_post
         mailed = _confirm(stub, intake, batch.batch_id)
     assert mailed.state == notices_pb2.MAILED and mailed.delete_after
     deliver_statuses(notices, admin_engine)
-    for number in (granted, refused, corrected):
+    for number in (granted, refused):
         assert common_pb2.NOTICE_SENT in _timeline(intake, number)
+    assert common_pb2.NOTICE_SENT not in _timeline(intake, corrected)  # a letter, no decision
 
 
 def test_every_font_in_a_print_file_is_embedded(intake: Client, notices: ServiceProcess) -> None:

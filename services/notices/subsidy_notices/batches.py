@@ -5,7 +5,8 @@ to a limit, lays each out (postcard.py), leaves out and reports those that canno
 printed as they are, sorts the rest by postal code (the bulk-mail discount) and renders
 one merged PDF; the PDF is stored encrypted with its manifest (count, application numbers
 in print order, SHA-256 of the PDF). A batch is PRINTED when the print operator confirms,
-then MAILED on a date: each notice is reported NOTICE_SENT to intake's timeline, and the
+then MAILED on a date: each decision notice is reported NOTICE_SENT to intake's
+timeline (a correction letter leaves the application's status as it is), and the
 print data is kept for the retention period from that date (retention.py deletes it).
 Every command is idempotent by its request id; the download checks the stored SHA-256.
 """
@@ -30,6 +31,7 @@ from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
 
 MAX_BATCH = 20_000
+DECISIONS = frozenset({"GRANT", "REFUSAL"})
 PRINTED_FIELDS = ("applicant.name", "applicant.postal_code", "applicant.address")
 
 
@@ -176,8 +178,11 @@ def confirm_mailed(
         work.repo.mark_mailed(
             batch.id, who.subject, day, day + timedelta(days=notices.retention_days)
         )
-        for _, number, reprint in work.repo.items(batch.id):
-            report_status(work, number, "NOTICE_SENT", "通知書再送" if reprint else "通知書発送")
+        for number, kind, reprint in work.repo.items(batch.id):
+            if kind in DECISIONS:  # a correction letter is no decision notice (status unchanged)
+                report_status(
+                    work, number, "NOTICE_SENT", "通知書再送" if reprint else "通知書発送"
+                )
         return work.repo.batch(batch.id)
 
 

@@ -4,7 +4,8 @@ A reprint reads the application from intake again (the address may have been cor
 since, the usual cause of a returned notice), keeps the reason encrypted, counts it, and
 puts the notice into the next batch; allowed once the notice was printed, or while it
 waits with a layout problem. Returned mail is recorded for a mailed notice and reported
-NOTICE_RETURNED to intake's timeline, where the call center sees it.
+NOTICE_RETURNED to intake's timeline, where the call center sees it (a returned correction
+letter is recorded here only: the application still awaits its correction).
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def record_returned(
             raise Conflict("発送済みでない通知は返戻として記録できません")
         if notice.mailed_on is not None and not notice.mailed_on <= day <= today():
             raise InvalidArgument([FieldViolation("returned_on", "返戻日は発送日から今日までです")])
-        if work.repo.record_return(notice, request_id, day, who.subject):
+        if work.repo.record_return(notice, request_id, day, who.subject) and kind != "CORRECTION":
             report_status(work, number, "NOTICE_RETURNED", "通知書返戻（宛所不明）")
         return work.repo.notice(number, kind)
 

@@ -343,15 +343,15 @@ class NoticesRepository:
         assert plain is not None
         return base64.b64decode(plain)
 
-    def items(self, batch_id: str) -> list[tuple[int, str, bool]]:
-        """(notice id, application number, reprint) of a batch, in print order."""
+    def items(self, batch_id: str) -> list[tuple[str, str, bool]]:
+        """(application number, kind, reprint) of a batch's notices, in print order."""
         rows = self._x(
-            "SELECT n.id, n.application_number, i.reprint FROM notices.batch_items i "
+            "SELECT n.application_number, n.kind, i.reprint FROM notices.batch_items i "
             "JOIN notices.notices n ON n.id = i.notice_id WHERE i.batch_id = :b "
             "ORDER BY i.position",
             b=batch_id,
         )
-        return [(int(r.id), str(r.application_number), bool(r.reprint)) for r in rows]
+        return [(str(r.application_number), str(r.kind), bool(r.reprint)) for r in rows]
 
     def confirmation_seen(
         self, request_id: str, program_id: str, batch_id: str, action: str
