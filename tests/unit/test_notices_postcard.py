@@ -13,7 +13,7 @@ import pypdfium2
 import pytest
 from pypdf import PdfReader
 from subsidy_notices import postcard
-from subsidy_notices.content import Account, NoticeContent
+from subsidy_notices.content import Account, NoticeContent, addressee
 from subsidy_notices.era import wareki
 from subsidy_notices.layout import MM, LayoutProblem
 from subsidy_notices.postcard import lay_out, render
@@ -111,6 +111,20 @@ def test_the_rendered_address_face_is_not_blank_where_the_address_is_and_blank_e
 def test_a_name_with_a_character_the_font_lacks_is_reported_with_its_code_point() -> None:
     with pytest.raises(LayoutProblem, match=r"U\+20BB7"):
         lay_out(replace(GRANT, name="𠮷野 花子"), wording_for("shinjuku-2025"), with_barcode=False)
+
+
+def test_a_postal_code_that_is_not_seven_digits_is_reported() -> None:
+    with pytest.raises(LayoutProblem, match="郵便番号が7桁ではありません"):
+        lay_out(
+            replace(GRANT, postal_code="16000"), wording_for("shinjuku-2025"), with_barcode=False
+        )
+
+
+def test_full_width_postal_codes_are_folded_to_seven_ascii_digits() -> None:
+    record = {
+        "applicant": {"name": "新宿 花子", "postal_code": "１６９－００５１", "address": "西早稲田"}
+    }
+    assert addressee(record) == ("新宿 花子", "1690051", "西早稲田")
 
 
 def test_an_address_too_long_for_the_address_face_is_reported_not_clipped() -> None:

@@ -54,17 +54,28 @@ def _count(admin: Engine, sql: str) -> int:
 
 
 def _wait_for_notices(admin: Engine) -> int:
-    expected = _count(admin, "SELECT count(*) FROM review.decisions")
+    """Until review's outbox has delivered (or parked) every event for notices."""
     started = time.perf_counter()
-    while True:
-        have = _count(admin, "SELECT count(*) FROM notices.notices WHERE kind <> 'CORRECTION'")
-        if have >= expected:
-            break
+    pending = (
+        "SELECT count(*) FROM review.outbox WHERE destination = 'notices' "
+        "AND delivered_at IS NULL AND parked_at IS NULL"
+    )
+    while _count(admin, pending):
         if time.perf_counter() - started > 1800:
-            raise RuntimeError(f"notices has {have} of {expected} decision notices")
+            raise RuntimeError("review's events did not all reach notices")
         time.sleep(2.0)
-    print(f"    {expected:,} decision notices after {time.perf_counter() - started:.1f} s")
-    return expected
+    decisions = _count(admin, "SELECT count(*) FROM review.decisions")
+    have = _count(admin, "SELECT count(*) FROM notices.notices WHERE kind <> 'CORRECTION'")
+    letters = _count(admin, "SELECT count(*) FROM notices.notices WHERE kind = 'CORRECTION'")
+    parked = _count(
+        admin,
+        "SELECT count(*) FROM review.outbox WHERE destination = 'notices' AND parked_at IS NOT NULL",
+    )
+    print(
+        f"    {have:,} decision notices for {decisions:,} decisions, {letters:,} correction "
+        f"letters, {parked} events refused, after {time.perf_counter() - started:.1f} s"
+    )
+    return have
 
 
 def _print_and_mail(

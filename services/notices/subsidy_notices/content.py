@@ -124,6 +124,12 @@ def masked_account(record: dict[str, Any]) -> Account | None:
 
 
 def addressee(record: dict[str, Any]) -> tuple[str, str, str]:
-    """(name, postal code digits, address) of the applicant."""
+    """(name, postal code digits, address) of the applicant; a postal code that is not 7
+    digits is kept as its digits, for the layout to report (the notice is not lost)."""
     applicant = record["applicant"]
-    return applicant["name"], postal_digits(applicant["postal_code"]), applicant["address"]
+    code = str(applicant.get("postal_code") or "")
+    try:
+        digits = postal_digits(code)
+    except ValueError:
+        digits = "".join(c for c in unicodedata.normalize("NFKC", code) if c in "0123456789")
+    return applicant["name"], digits, applicant["address"]

@@ -95,6 +95,8 @@ def _address_face(
     for row, text in enumerate(rows):
         lines.append(Line(FACE + 11.2 * MM, (136 - row * 4.2) * MM, 8.0, text))
     lines.append(Line(FACE + 26 * MM, 137 * MM, 9.0, "郵便はがき"))
+    if len(content.postal_code) != len(POSTAL_BOXES_X) or not content.postal_code.isdigit():
+        raise LayoutProblem("郵便番号が7桁ではありません")
     for x, digit in zip(POSTAL_BOXES_X, content.postal_code, strict=True):
         boxes.append(Box(x, POSTAL_BOXES_Y, *POSTAL_BOX))
         lines.append(Line(x + 1.6 * MM, POSTAL_BOXES_Y + 2.2 * MM, 12.0, digit))
