@@ -56,11 +56,14 @@ KINDS = ("GRANT", "REFUSAL", "CORRECTION")
 
 
 def contents(count: int) -> list[NoticeContent]:
-    out = []
-    for n, synthetic in enumerate(generate(count, 8)):
+    out: list[NoticeContent] = []
+    for n, synthetic in enumerate(generate(count + count // 10, 8)):
+        if len(out) == count:
+            break
         record = synthetic.record
         try:
             name, postal_code, address = addressee(record)
+            received_on = date.fromisoformat(record["received_on"])
         except (KeyError, ValueError):  # a planted defect: intake would have refused it
             continue
         kind = KINDS[n % 3]
@@ -74,7 +77,7 @@ def contents(count: int) -> list[NoticeContent]:
                 name=name,
                 postal_code=postal_code,
                 address=address,
-                received_on=date.fromisoformat(record["received_on"]),
+                received_on=received_on,
                 items=item_names(record),
                 applied_amount=sum(int(p.get("amount", 0)) for p in record["purchases"]),
                 granted_amount=20_000 if kind == "GRANT" else 0,
