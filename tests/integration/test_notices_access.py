@@ -46,6 +46,9 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "RecordReturnedMail": lambda: notices_pb2.RecordReturnedMailRequest(
         request_id=_rid(), application_number=UNKNOWN, kind=notices_pb2.GRANT
     ),
+    "RecordManualMailing": lambda: notices_pb2.RecordManualMailingRequest(
+        request_id=_rid(), application_number=UNKNOWN, kind=notices_pb2.GRANT, reason="確認"
+    ),
     "GetNotices": lambda: notices_pb2.GetNoticesRequest(application_number=UNKNOWN),
     "ListHeldPrintData": lambda: notices_pb2.ListHeldPrintDataRequest(program_id=PROGRAM),
     "PurgeExpiredPrintData": lambda: notices_pb2.PurgeExpiredPrintDataRequest(

@@ -224,6 +224,10 @@ def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
                 text("UPDATE notices.batches SET delete_after = :d WHERE batch_id = :i"),
                 {"d": date.today() - timedelta(days=1), "i": batch.batch_id},
             )
+            connection.execute(
+                text("UPDATE notices.notices SET mailed_on = :d WHERE application_number = :n"),
+                {"d": date.today() - timedelta(days=8), "n": number},
+            )
         done = stub.PurgeExpiredPrintData(purge, metadata=operator)
         assert done.print_files_deleted >= 1 and done.addressees_deleted >= 1
         held = stub.ListHeldPrintData(
@@ -330,3 +334,56 @@ def test_key_rotation_rewraps_the_notices_and_print_files_which_still_read(
         assert f":v{counts['version']}:" in sealed
         _, pdf = download(stub, intake, batch.batch_id)
     assert hashlib.sha256(pdf).hexdigest() == batch.sha256
+
+
+def test_a_notice_left_out_is_mailed_by_hand_with_a_reason_and_its_addressee_then_deleted(
+    intake: Client, notices: ServiceProcess, admin_engine: Engine
+) -> None:
+    number, _ = applicant(intake, "手作業", **{"applicant.name": "𠮷田 一郎"})
+    decide(notices, intake, number, granted=False, reasons=("TAX_ARREARS",))
+    operator = intake.staff("operator")
+    request = notices_pb2.RecordManualMailingRequest(
+        request_id=uuid.uuid4().hex, application_number=number, kind=notices_pb2.REFUSAL
+    )
+    with operator_stub(notices, intake) as channel:
+        stub = notices_pb2_grpc.NoticesServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as too_early:  # not left out of a batch (yet)
+            stub.RecordManualMailing(
+                notices_pb2.RecordManualMailingRequest(
+                    request_id=uuid.uuid4().hex,
+                    application_number=number,
+                    kind=notices_pb2.REFUSAL,
+                    reason="外字のため手書き",
+                ),
+                metadata=operator,
+            )
+        assert too_early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert number not in _batch(stub, intake).application_numbers
+        with pytest.raises(grpc.RpcError) as reasonless:
+            stub.RecordManualMailing(request, metadata=operator)
+        assert reasonless.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        request.reason = "外字（𠮷）のため手書きで宛名を記入し発送"
+        mailed = stub.RecordManualMailing(request, metadata=operator)
+        assert mailed.state == "MAILED" and mailed.mailed_on == date.today().isoformat()
+        purge = notices_pb2.PurgeExpiredPrintDataRequest(program_id=PROGRAM)
+        stub.PurgeExpiredPrintData(purge, metadata=operator)
+        assert _addressee_held(admin_engine, number)  # within the retention
+        with admin_engine.begin() as connection:
+            connection.execute(
+                text("UPDATE notices.notices SET mailed_on = :d WHERE application_number = :n"),
+                {"d": date.today() - timedelta(days=8), "n": number},
+            )
+        stub.PurgeExpiredPrintData(purge, metadata=operator)
+    assert not _addressee_held(admin_engine, number)
+    deliver_statuses(notices, admin_engine)
+    assert common_pb2.NOTICE_SENT in _timeline(intake, number)
+
+
+def _addressee_held(engine: Engine, number: str) -> bool:
+    with engine.connect() as connection:
+        return bool(
+            connection.execute(
+                text("SELECT addressee_held FROM notices.notices WHERE application_number = :n"),
+                {"n": number},
+            ).scalar_one()
+        )

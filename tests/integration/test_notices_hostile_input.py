@@ -80,6 +80,7 @@ class Notices:
     rendered: str  # batch RENDERED: ConfirmPrinted, DownloadPrintFile
     printed: str  # batch PRINTED: ConfirmMailed
     mailed: str  # a notice MAILED: returned mail, reprints
+    left_out: str  # a notice left out of a batch (a character the font lacks): by hand
 
 
 def _batch(stub: Any, intake: Client) -> notices_pb2.PrintBatch:
@@ -102,9 +103,11 @@ def _confirm(stub: Any, intake: Client, method: str, batch_id: str) -> None:
 def made(intake: Client, notices: ServiceProcess) -> Notices:
     waiting, _ = applicant(intake, "敵対通知待ち")
     mailed, _ = applicant(intake, "敵対通知発送")
+    left_out, _ = applicant(intake, "敵対外字", **{"applicant.name": "𠮷川 敵対"})
     with staff_channel(intake.environment.pki, notices.address) as channel:
         stub = notices_pb2_grpc.NoticesServiceStub(channel)
         decide(notices, intake, mailed, granted=True, amount=9_000)
+        decide(notices, intake, left_out, granted=True, amount=9_000)
         first = _batch(stub, intake)
         _confirm(stub, intake, "ConfirmPrinted", first.batch_id)
         _confirm(stub, intake, "ConfirmMailed", first.batch_id)
@@ -114,7 +117,9 @@ def made(intake: Client, notices: ServiceProcess) -> Notices:
             decide(notices, intake, number, granted=False, reasons=("NOT_RESIDENT",))
             batches.append(_batch(stub, intake).batch_id)
         _confirm(stub, intake, "ConfirmPrinted", batches[0])
-    return Notices(waiting=waiting, rendered=batches[1], printed=batches[0], mailed=mailed)
+    return Notices(
+        waiting=waiting, rendered=batches[1], printed=batches[0], mailed=mailed, left_out=left_out
+    )
 
 
 @dataclass
@@ -150,6 +155,9 @@ TARGETS = [
     Target("RecordReturnedMail", "operator", lambda n: notices_pb2.RecordReturnedMailRequest(
         request_id=_rid(), application_number=n.mailed, kind=notices_pb2.GRANT,
         returned_on=TODAY)),
+    Target("RecordManualMailing", "operator", lambda n: notices_pb2.RecordManualMailingRequest(
+        request_id=_rid(), application_number=n.left_out, kind=notices_pb2.GRANT,
+        mailed_on=TODAY, reason="外字のため手書き")),
     Target("GetNotices", "call_center", lambda n: notices_pb2.GetNoticesRequest(
         application_number=n.mailed)),
     Target("ListHeldPrintData", "ward_officer", lambda n: notices_pb2.ListHeldPrintDataRequest(

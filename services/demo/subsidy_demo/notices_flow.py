@@ -5,7 +5,8 @@ decision (review's outbox; notices reads each addressee from intake), then as th
 contractor's print operator: renders the print batches (one merged PDF per batch sorted by
 postal code, with its manifest) and saves them under `out/notices/`, confirms printing and
 mailing (intake's timeline shows 通知書発送), records one notice returned as undeliverable
-(宛所不明) and shows it as the call center sees it, reprints it with a reason, deletes the
+(宛所不明) and shows it as the call center sees it, reprints it with a reason, records the
+notices the batches left out (a character the font lacks) as mailed by hand, deletes the
 print data whose retention has passed and shows that none is held any more.
 
 The demo compresses time: print data is deleted on the day its mailing is confirmed
@@ -79,7 +80,7 @@ def _wait_for_notices(admin: Engine) -> int:
 
 
 def _print_and_mail(
-    stub: notices_pb2_grpc.NoticesServiceStub, operator: Metadata, out: Path
+    stub: notices_pb2_grpc.NoticesServiceStub, operator: Metadata, out: Path, left_out: set[str]
 ) -> list[notices_pb2.PrintBatch]:
     batches: list[notices_pb2.PrintBatch] = []
     while True:
@@ -97,7 +98,9 @@ def _print_and_mail(
                 return batches
             raise
         for problem in batch.problems:
-            print(f"    left out: {problem.application_number}: {problem.problem}")
+            if problem.application_number not in left_out:
+                print(f"    left out: {problem.application_number}: {problem.problem}")
+            left_out.add(problem.application_number)
         if not batch.batch_id:
             return batches
         seconds = time.perf_counter() - started
@@ -120,6 +123,15 @@ def _print_and_mail(
             f"        印刷済 → 発送済 {mailed.mailed_on}; print data to be deleted after {mailed.delete_after}"
         )
         batches.append(mailed)
+
+
+def _notices(
+    stub: notices_pb2_grpc.NoticesServiceStub, operator: Metadata, number: str
+) -> list[notices_pb2.Notice]:
+    found = stub.GetNotices(
+        notices_pb2.GetNoticesRequest(application_number=number), metadata=operator
+    )
+    return list(found.notices)
 
 
 def _timeline_status(
@@ -157,19 +169,34 @@ def run_notices(
         _wait_for_notices(admin)
 
         step(f"print operator: batches sorted by postal code, PDF + manifest under {out}/")
-        batches = _print_and_mail(stub, operator, out)
+        left_out: set[str] = set()
+        batches = _print_and_mail(stub, operator, out, left_out)
         numbers = [n for b in batches for n in b.application_numbers]
         print(f"    {len(batches)} batches, {len(numbers):,} postcards mailed")
 
+        step("left out of the batches (外字 and the like): printed and mailed by hand")
+        for number in sorted(left_out):
+            for waiting in _notices(stub, operator, number):
+                if waiting.state == "WAITING" and waiting.problem:
+                    stub.RecordManualMailing(
+                        notices_pb2.RecordManualMailingRequest(
+                            request_id=uuid.uuid4().hex,
+                            application_number=number,
+                            kind=waiting.kind,
+                            reason="フォントにない文字のため手作業で宛名を記入し発送",
+                        ),
+                        metadata=operator,
+                    )
+                    print(f"    {number}: mailed by hand ({waiting.problem})")
+
         step("returned mail (宛所不明): recorded, seen by the call center, reprinted with a reason")
-        number = numbers[0]
-        [notice] = [
+        notice = next(
             n
-            for n in stub.GetNotices(
-                notices_pb2.GetNoticesRequest(application_number=number), metadata=operator
-            ).notices
-            if n.state == "MAILED"
-        ][:1]
+            for number in numbers
+            for n in _notices(stub, operator, number)
+            if n.state == "MAILED" and n.kind != notices_pb2.CORRECTION
+        )
+        number = notice.application_number
         stub.RecordReturnedMail(
             notices_pb2.RecordReturnedMailRequest(
                 request_id=uuid.uuid4().hex, application_number=number, kind=notice.kind
@@ -190,7 +217,7 @@ def run_notices(
             metadata=operator,
         )
         print(f"    reprint #{reprinted.reprints} queued")
-        _print_and_mail(stub, operator, out)
+        _print_and_mail(stub, operator, out, left_out)
 
         step("print data held by the print path, deleted after mailing + retention")
         done = stub.PurgeExpiredPrintData(

@@ -8,6 +8,7 @@
     subsidy-notices mailed   --batch ID [--on YYYY-MM-DD]   the batch is mailed
     subsidy-notices reprint  --number N --kind grant|refusal|correction --reason TEXT
     subsidy-notices returned --number N --kind grant|refusal|correction [--on YYYY-MM-DD]
+    subsidy-notices manual   --number N --kind ... --reason TEXT [--on YYYY-MM-DD]  mailed by hand
     subsidy-notices batches  --program P             the batches and their state
     subsidy-notices held     --program P             print data still held
     subsidy-notices purge    --program P             delete print data past its retention
@@ -83,7 +84,11 @@ def _parser() -> argparse.ArgumentParser:
         confirm = commands.add_parser(name, help=text)
         confirm.add_argument("--batch", required=True)
         confirm.add_argument("--on", default="")
-    for name, text in (("reprint", "再印刷"), ("returned", "返戻（宛所不明）の記録")):
+    for name, text in (
+        ("reprint", "再印刷"),
+        ("returned", "返戻（宛所不明）の記録"),
+        ("manual", "手作業で印刷・発送した通知の記録"),
+    ):
         follow = commands.add_parser(name, help=text)
         follow.add_argument("--number", required=True)
         follow.add_argument("--kind", choices=sorted(KINDS), required=True)
@@ -225,6 +230,21 @@ def _returned(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
     return 0
 
 
+def _manual(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+    notice = stub.RecordManualMailing(
+        notices_pb2.RecordManualMailingRequest(
+            request_id=uuid.uuid4().hex,
+            application_number=args.number,
+            kind=KINDS[args.kind],
+            mailed_on=args.on,
+            reason=args.reason,
+        ),
+        metadata=metadata,
+    )
+    print(f"{notice.application_number}: 手作業で発送 {notice.mailed_on}")
+    return 0
+
+
 def _batches(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
     listed = stub.ListPrintBatches(
         notices_pb2.ListPrintBatchesRequest(program_id=args.program), metadata=metadata
@@ -263,6 +283,7 @@ COMMANDS: dict[str, Callable[[Stub, Metadata, argparse.Namespace], int]] = {
     "mailed": _confirm("ConfirmMailed"),
     "reprint": _reprint,
     "returned": _returned,
+    "manual": _manual,
     "batches": _batches,
     "held": _held,
     "purge": _purge,

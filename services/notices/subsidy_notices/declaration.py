@@ -26,6 +26,7 @@ DECLARATION = ServiceDeclaration(
         CiphertextColumns("notices.notices", ("content_ct",), DataClass.CONTACT),
         CiphertextColumns("notices.batches", ("pdf_ct",), DataClass.CONTACT),
         CiphertextColumns("notices.reprints", ("reason_ct",), DataClass.CONTACT),
+        CiphertextColumns("notices.manual_mailings", ("reason_ct",), DataClass.CONTACT),
     ),
     migrations="subsidy_notices.migrations",
     reports=frozenset({"NOTICE_SENT", "NOTICE_RETURNED"}),

@@ -5,7 +5,10 @@ since, the usual cause of a returned notice), keeps the reason encrypted, counts
 puts the notice into the next batch; allowed once the notice was printed, or while it
 waits with a layout problem. Returned mail is recorded for a mailed notice and reported
 NOTICE_RETURNED to intake's timeline, where the call center sees it (a returned correction
-letter is recorded here only: the application still awaits its correction).
+letter is recorded here only: the application still awaits its correction). A notice left
+out of the batches (a character the font lacks, an address too long) is printed and mailed
+by hand, with a reason, and recorded as mailed: NOTICE_SENT, its addressee then deleted
+after the retention period like any other.
 """
 
 from __future__ import annotations
@@ -94,3 +97,41 @@ def notices_of(notices: Notices, number: str) -> list[StoredNotice]:
     number = identifier("application_number", number, limit=MAX_NUMBER)
     with notices.uow() as work:
         return work.repo.notices_of(number)
+
+
+def record_manual_mailing(
+    notices: Notices,
+    who: Principal,
+    request_id: str,
+    number: str,
+    kind: str,
+    mailed_on: str,
+    reason: str,
+) -> StoredNotice:
+    """A notice left out of the batches, printed and mailed by hand (module docstring)."""
+    request_id = identifier("request_id", request_id)
+    number = identifier("application_number", number, limit=MAX_NUMBER)
+    kind = _kind(kind)
+    day = parse_date(mailed_on, "mailed_on", default=today())
+    reason = bounded_text("reason", reason, 200, required=True)
+    if day > today():
+        raise InvalidArgument([FieldViolation("mailed_on", "発送日は今日以前で指定してください")])
+    with notices.uow() as work:
+        notice = work.repo.notice(number, kind, for_update=True)
+        if work.repo.manual_mailing_seen(request_id):
+            return notice
+        if not (notice.state == "WAITING" and notice.problem):
+            raise Conflict("印刷から除外された通知だけを手作業の発送として記録できます")
+        repo = notices.repo(work, notice.program_id)
+        repo.record_manual_mailing(notice, request_id, day, reason, who.subject)
+        if kind != "CORRECTION":
+            report_status(work, number, "NOTICE_SENT", "通知書発送（手作業）")
+        work.audit(
+            who,
+            "RecordManualMailing",
+            "update",
+            application=number,
+            fields=("notice",),
+            purpose=f"手作業で印刷・発送: {reason}",
+        )
+        return repo.notice(number, kind)

@@ -260,6 +260,38 @@ class NoticesRepository:
         )
         return True
 
+    def record_manual_mailing(
+        self, notice: StoredNotice, request_id: str, mailed_on: date, reason: str, actor: str
+    ) -> bool:
+        """The notice printed and mailed by hand; False when that request was recorded before."""
+        [sealed] = self.cipher.encrypt(DataClass.CONTACT, [reason])
+        result = self._x(
+            "INSERT INTO notices.manual_mailings (program_id, notice_id, request_id, mailed_on, "
+            "reason_ct, recorded_by) VALUES (:p, :i, :r, :d, :c, :a) ON CONFLICT DO NOTHING",
+            p=notice.program_id,
+            i=notice.id,
+            r=request_id,
+            d=mailed_on,
+            c=sealed,
+            a=actor,
+        )
+        if not result.rowcount:
+            return False
+        self._x(
+            "UPDATE notices.notices SET state = 'MAILED', mailed_on = :d, reprint_pending = false, "
+            "updated_at = now() WHERE id = :i",
+            d=mailed_on,
+            i=notice.id,
+        )
+        return True
+
+    def manual_mailing_seen(self, request_id: str) -> bool:
+        return bool(
+            self._x(
+                "SELECT 1 FROM notices.manual_mailings WHERE request_id = :r", r=request_id
+            ).first()
+        )
+
     # batches ----------------------------------------------------------------------------
 
     def batch_for_request(self, request_id: str) -> Batch | None:
@@ -414,10 +446,11 @@ class NoticesRepository:
             ).scalar_one()
         )
 
-    def purge(self, program_id: str, as_of: date) -> tuple[int, int]:
+    def purge(self, program_id: str, as_of: date, retention_days: int) -> tuple[int, int]:
         """Delete the print files of batches mailed and past their retention, and then the
-        addressee (name, postal code, address, account) of notices mailed or returned whose
-        print files are all deleted and that no reprint waits for; what was decided stays
+        addressee (name, postal code, address, account) of notices mailed (in a batch or by
+        hand) or returned, past the retention, whose print files are all deleted and that no
+        reprint waits for; what was decided stays
         (a reprint reads the addressee from intake again). Returns (files, addressees)."""
         files = self._x(
             "UPDATE notices.batches SET pdf_ct = NULL, purged_at = now() WHERE program_id = :p "
@@ -430,8 +463,10 @@ class NoticesRepository:
             "AND n.addressee_held AND NOT n.reprint_pending AND n.state IN ('MAILED', 'RETURNED') "
             "AND NOT EXISTS (SELECT 1 FROM notices.batch_items i JOIN notices.batches b "
             "ON b.batch_id = i.batch_id WHERE i.notice_id = n.id AND b.pdf_ct IS NOT NULL) "
-            "FOR UPDATE OF n",
+            "AND n.mailed_on <= CAST(:d AS date) - :days FOR UPDATE OF n",
             p=program_id,
+            d=as_of,
+            days=retention_days,
         ).all()
         if rows:
             plain = self.cipher.decrypt(DataClass.CONTACT, [r.content_ct for r in rows])

@@ -38,7 +38,9 @@ def purge(notices: Notices, who: Principal, program_id: str, as_of: str) -> tupl
         raise InvalidArgument([FieldViolation("as_of", "基準日は今日以前で指定してください")])
     with notices.uow() as work:
         work.lock(f"notices:batch:{program.id}")
-        files, addressees = notices.repo(work, program.id).purge(program.id, day)
+        files, addressees = notices.repo(work, program.id).purge(
+            program.id, day, notices.retention_days
+        )
         if files or addressees:
             work.audit(
                 who,

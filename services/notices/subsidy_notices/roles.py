@@ -28,6 +28,7 @@ TABLE = rpc_roles(
         "ListPrintBatches": READERS,
         "ReprintNotice": PRINT,
         "RecordReturnedMail": PRINT,
+        "RecordManualMailing": PRINT,
         "GetNotices": READERS | {"call_center"},
         "ListHeldPrintData": READERS,
         "PurgeExpiredPrintData": PRINT,

@@ -166,6 +166,22 @@ class NoticesServicer(notices_pb2_grpc.NoticesServiceServicer):
         )
 
     @rpc
+    def RecordManualMailing(
+        self, request: notices_pb2.RecordManualMailingRequest, context: grpc.ServicerContext
+    ) -> notices_pb2.Notice:
+        return notice_message(
+            followups.record_manual_mailing(
+                self.notices,
+                current_principal(),
+                request.request_id,
+                request.application_number,
+                KIND_NAMES.get(request.kind, ""),
+                request.mailed_on,
+                request.reason,
+            )
+        )
+
+    @rpc
     def GetNotices(
         self, request: notices_pb2.GetNoticesRequest, context: grpc.ServicerContext
     ) -> notices_pb2.GetNoticesResponse:

@@ -118,6 +118,19 @@ STATEMENTS = (
     )
     """,
     """
+    CREATE TABLE notices.manual_mailings (
+        id bigserial PRIMARY KEY,
+        program_id varchar(64) NOT NULL,
+        notice_id bigint NOT NULL REFERENCES notices.notices (id),
+        request_id varchar(64) NOT NULL,
+        mailed_on date NOT NULL,
+        reason_ct text NOT NULL,
+        recorded_by varchar(64) NOT NULL,
+        recorded_at timestamptz NOT NULL DEFAULT now(),
+        CONSTRAINT uq_manual_mailings_request UNIQUE (request_id)
+    )
+    """,
+    """
     CREATE TABLE notices.processed_events (
         event_id varchar(200) PRIMARY KEY,
         program_id varchar(64) NOT NULL,
@@ -145,6 +158,7 @@ def downgrade() -> None:
     op.execute("DROP TABLE IF EXISTS notices.outbox")
     for table in (
         "confirmations",
+        "manual_mailings",
         "processed_events",
         "returns",
         "reprints",
