@@ -25,17 +25,19 @@ from notices_support import (
 )
 from pypdf import PdfReader
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 from subsidy_notices.content import NoticeContent
 from subsidy_notices.declaration import DECLARATION
 from subsidy_notices.era import wareki
+from subsidy_notices.repository import NoticesRepository
 
 from subsidy_platform.crypto import DataClass, FieldCipher
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.rotation import rotate_and_rewrap
-from subsidy_platform.runtime import Environment
+from subsidy_platform.vault import provision_vault
 
 PROGRAM = "shinjuku-2025"
 A5_LANDSCAPE = (595.28, 419.53)
@@ -311,29 +313,49 @@ def test_a_name_with_a_character_the_font_lacks_is_left_out_and_reported(
 
 
 def test_key_rotation_rewraps_the_notices_and_print_files_which_still_read(
-    intake: Client, notices: ServiceProcess, admin_engine: Engine, environment: Environment
+    admin_engine: Engine, vault_admin_client: hvac.Client
 ) -> None:
-    number, _ = applicant(intake, "鍵更新")
-    decide(notices, intake, number, granted=True, amount=5_000)
-    with operator_stub(notices, intake) as channel:
-        stub = notices_pb2_grpc.NoticesServiceStub(channel)
-        batch = _batch(stub, intake)
-        admin = hvac.Client(
-            url=environment.infrastructure.vault_addr,
-            token=environment.infrastructure.vault_admin_token,
-        )
-        counts = rotate_and_rewrap(
-            admin_engine, FieldCipher(admin, PROGRAM), DataClass.CONTACT, DECLARATION.ciphertext
-        )
-        assert counts["notices.notices"] > 0 and counts["notices.batches"] > 0
-        with admin_engine.connect() as connection:
-            sealed = connection.execute(
-                text("SELECT pdf_ct FROM notices.batches WHERE batch_id = :b"),
-                {"b": batch.batch_id},
-            ).scalar_one()
+    program = f"test-{uuid.uuid4().hex[:10]}"  # its own keys: rotation touches no other test's
+    tokens = provision_vault(vault_admin_client, [program])
+    cipher = FieldCipher(hvac.Client(url=vault_admin_client.url, token=tokens["notices"]), program)
+    number = f"R{uuid.uuid4().int % 10**9:09d}"
+    content = NoticeContent(
+        kind="GRANT",
+        application_number=number,
+        program_id=program,
+        document_number=1,
+        issued_on=date.today(),
+        name="鍵更新 花子",
+        postal_code="1600022",
+        address="東京都新宿区新宿三丁目1番13号",
+        received_on=date.today(),
+        items=("防犯カメラ",),
+        applied_amount=10_000,
+        granted_amount=5_000,
+    )
+    pdf = b"%PDF-1.4 synthetic print file " + uuid.uuid4().bytes
+    batch_id = str(uuid.uuid4())
+    manifest = {"batch_id": batch_id, "sha256": hashlib.sha256(pdf).hexdigest()}
+    with Session(admin_engine) as session, session.begin():
+        repo = NoticesRepository(session, cipher)
+        repo.add_notice(content, f"rotation:{number}")
+        stored = repo.notice(number, "GRANT")
+        repo.add_batch(program, uuid.uuid4().hex, manifest, pdf, [(stored, False)], "tester")
+    counts = rotate_and_rewrap(
+        admin_engine,
+        FieldCipher(vault_admin_client, program),
+        DataClass.CONTACT,
+        DECLARATION.ciphertext,
+    )
+    assert counts["notices.notices"] == 1 and counts["notices.batches"] == 1
+    with Session(admin_engine) as session:
+        sealed = session.execute(
+            text("SELECT pdf_ct FROM notices.batches WHERE batch_id = :b"), {"b": batch_id}
+        ).scalar_one()
         assert f":v{counts['version']}:" in sealed
-        _, pdf = download(stub, intake, batch.batch_id)
-    assert hashlib.sha256(pdf).hexdigest() == batch.sha256
+        repo = NoticesRepository(session, cipher)
+        assert repo.print_file(batch_id) == pdf
+        assert repo.content(stored.id) == content
 
 
 def test_a_notice_left_out_is_mailed_by_hand_with_a_reason_and_its_addressee_then_deleted(
