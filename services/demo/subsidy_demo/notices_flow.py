@@ -160,13 +160,14 @@ def run_notices(
         grpc.secure_channel(addresses["notices"], credentials) as channel,
         grpc.secure_channel(addresses["intake"], credentials) as intake_channel,
     ):
-        operator = _sign_in(auth, "demo-printer", passwords["demo-printer"])
-        agent = _sign_in(auth, "demo-callcenter", passwords["demo-callcenter"])
         stub = notices_pb2_grpc.NoticesServiceStub(channel)
         intake = intake_pb2_grpc.IntakeServiceStub(intake_channel)
 
         step("notices: a notice for every decision and correction request (review's outbox)")
         _wait_for_notices(admin)
+        # signed in after the wait: staff tokens are short-lived
+        operator = _sign_in(auth, "demo-printer", passwords["demo-printer"])
+        agent = _sign_in(auth, "demo-callcenter", passwords["demo-callcenter"])
 
         step(f"print operator: batches sorted by postal code, PDF + manifest under {out}/")
         left_out: set[str] = set()
