@@ -18,6 +18,13 @@ $(STAMP): pyproject.toml $(PROTOS)
 	$(BIN)/python -m subsidy_platform.protogen
 	@touch $(STAMP)
 
+# The notices' embedded Japanese font (IPAex Gothic, IPA Font License), taken from the
+# japanize-matplotlib sdist on PyPI: no system package needed.
+NOTICES_FONT := $(VENV)/share/subsidy-fonts/ipaexg.ttf
+$(NOTICES_FONT): | $(STAMP)
+	$(BIN)/python -m subsidy_notices.fonts fetch $(NOTICES_FONT)
+demo test up: $(NOTICES_FONT)
+
 # The demo starts from an empty state folder of its own (per checkout) unless
 # SUBSIDY_STATE_DIR names one: it never touches the stack of `make up`.
 demo: $(STAMP)

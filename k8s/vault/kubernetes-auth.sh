@@ -55,6 +55,28 @@ vault write auth/kubernetes/role/subsidy-intake \
   token_policies=subsidy-intake,subsidy-intake-identity \
   token_no_default_policy=true token_period=24h
 
+vault write pki/roles/subsidy-notices allowed_domains=notices,notices.subsidy.svc,notices.subsidy.svc.cluster.local \
+  allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
+  key_type=ec key_bits=256 server_flag=true client_flag=true max_ttl=72h
+vault policy write subsidy-notices-identity - <<'EOF'
+path "pki/issue/subsidy-notices" {
+  capabilities = ["update"]
+}
+path "subsidy/data/token-signing/public" {
+  capabilities = ["read"]
+}
+path "subsidy/data/database/svc_notices" {
+  capabilities = ["read"]
+}
+EOF
+
+vault write auth/kubernetes/role/subsidy-notices \
+  bound_service_account_names=notices \
+  bound_service_account_namespaces=subsidy \
+  audience=vault \
+  token_policies=subsidy-notices,subsidy-notices-identity \
+  token_no_default_policy=true token_period=24h
+
 vault write pki/roles/subsidy-review allowed_domains=review,review.subsidy.svc,review.subsidy.svc.cluster.local \
   allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
   key_type=ec key_bits=256 server_flag=true client_flag=true max_ttl=72h

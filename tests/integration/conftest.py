@@ -128,7 +128,10 @@ def intake(environment: Environment, addresses: dict[str, str]) -> Iterator[Clie
 
 @pytest.fixture(scope="session")
 def review(
-    environment: Environment, addresses: dict[str, str], intake: Client
+    environment: Environment,
+    addresses: dict[str, str],
+    intake: Client,
+    notices: ServiceProcess,  # review's decisions and correction requests are delivered to it
 ) -> Iterator[ServiceProcess]:
     """A running review server (its own process object, reaching intake over mTLS)."""
     process = build_review(
@@ -206,3 +209,22 @@ def admin_engine(environment: Environment) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def notices(
+    environment: Environment, addresses: dict[str, str], intake: Client
+) -> Iterator[ServiceProcess]:
+    """A running notices server (reaching intake over mTLS under its own identity)."""
+    from subsidy_notices.main import build as build_notices
+
+    process = build_notices(
+        environment,
+        {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)},
+        addresses["notices"],
+        addresses=addresses,
+    )
+    try:
+        yield process
+    finally:
+        process.stop(grace=1.0)

@@ -51,6 +51,7 @@ DECIDED = {
     "PAID": "振込済み",
     "TRANSFER_FAILED": "振込不能",
     "WITHDRAWN": "取下げ済み",
+    "NOTICE_RETURNED": "決定通知返戻（宛所不明）",
 }
 
 

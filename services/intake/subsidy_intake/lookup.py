@@ -39,6 +39,7 @@ STATUSES = (
     "PAID",
     "TRANSFER_FAILED",
     "WITHDRAWN",
+    "NOTICE_RETURNED",
 )
 
 

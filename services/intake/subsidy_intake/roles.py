@@ -17,6 +17,7 @@ INTAKE = "subsidy.intake.v1.IntakeService"
 
 LOOKUP = {"operator", "checker", "call_center", "ward_officer", "admin"}
 REVIEW = "service:review"
+NOTICES = "service:notices"  # reads the addressee of a notice (contact details, bank masked)
 
 INTAKE_ROLES = rpc_roles(
     INTAKE,
@@ -25,7 +26,7 @@ INTAKE_ROLES = rpc_roles(
         "ImportLogoCsv": {"operator"},
         "KeyPaperForm": {"operator", "checker"},
         "SearchApplications": LOOKUP,
-        "GetApplication": LOOKUP | {REVIEW},
+        "GetApplication": LOOKUP | {REVIEW, NOTICES},
         "GetTimeline": LOOKUP | {"payments_officer", REVIEW},
         "RecordInquiry": {"call_center"},
         "ListInquiries": {"call_center", "checker", "ward_officer"},

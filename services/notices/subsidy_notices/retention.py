@@ -1,0 +1,58 @@
+"""How long the print path holds personal data (DOMAIN.md: the Iseto incident).
+
+Print files and addressees are kept until the batch's mailing is confirmed plus the
+retention period (`NOTICES_RETENTION_DAYS`), then deleted by `purge` (the print operator's
+daily command, `subsidy-notices purge`); `held` lists what is still held, which the demo
+shows empty at the end. `as_of` is at most today: data is never deleted ahead of its date
+by a caller's say-so, only the retention setting decides it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from subsidy_notices.repository import Batch
+from subsidy_notices.service import Notices, parse_date, today
+from subsidy_platform.access import Principal
+from subsidy_platform.errors import FieldViolation, InvalidArgument
+
+
+@dataclass(frozen=True)
+class Held:
+    batches: tuple[Batch, ...]
+    addressees: int
+
+
+def held(notices: Notices, program_id: str) -> Held:
+    program = notices.program(program_id)
+    with notices.uow() as work:
+        return Held(
+            tuple(work.repo.held_batches(program.id)), work.repo.addressees_held(program.id)
+        )
+
+
+def purge(notices: Notices, who: Principal, program_id: str, as_of: str) -> tuple[int, int]:
+    program = notices.program(program_id)
+    day = parse_date(as_of, "as_of", default=today())
+    if day > today():
+        raise InvalidArgument([FieldViolation("as_of", "基準日は今日以前で指定してください")])
+    with notices.uow() as work:
+        work.lock(f"notices:batch:{program.id}")
+        files, addressees = notices.repo(work, program.id).purge(
+            program.id, day, notices.retention_days
+        )
+        if files or addressees:
+            work.audit(
+                who,
+                "PurgeExpiredPrintData",
+                "delete",
+                application=None,
+                fields=(
+                    "print_file",
+                    "applicant.name",
+                    "applicant.postal_code",
+                    "applicant.address",
+                ),
+                purpose=f"保存期間経過による印刷データの削除 ({files}件の印刷ファイル, {addressees}件の宛名)",
+            )
+        return files, addressees
