@@ -253,7 +253,7 @@ class FakeRepository:
         answer: str | None = self.tables.applications[application_id].record.get("logo_answer_id")
         return answer
 
-    def decrypt_record(self, application_id: int, *, bank: bool) -> dict[str, Any]:
+    def decrypt_record(self, application_id: int) -> dict[str, Any]:
         row = self.tables.applications[application_id]
         return {**copy.deepcopy(row.record), "application_id": row.application.application_number}
 
