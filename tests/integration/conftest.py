@@ -206,3 +206,22 @@ def admin_engine(environment: Environment) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def payments(
+    environment: Environment, addresses: dict[str, str], intake: Client
+) -> Iterator[ServiceProcess]:
+    """A running payments server (its own process object, reaching intake over mTLS)."""
+    from subsidy_payments.main import build as build_payments
+
+    process = build_payments(
+        environment,
+        {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)},
+        addresses["payments"],
+        addresses=addresses,
+    )
+    try:
+        yield process
+    finally:
+        process.stop(grace=1.0)
