@@ -183,6 +183,7 @@ def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
     print(f"{verdict}: {imported.rows}行 振込不能 {imported.failed}件")
     return 0 if imported.accepted else 1
 
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "returns" and not args.file.is_file():

@@ -54,14 +54,20 @@ def decision_received(payments: Payments, who: Principal, event: events_pb2.Deci
             [FieldViolation("amount", "交付額が制度の上限または単位に合いません")]
         )
     with payments.uow() as work:
-        if not work.repo.event_applied(event_id, program.id):
+        if work.repo.event_seen(event_id):
             return
         work.lock(f"grant:{number}")
-        if not work.repo.add_grant(number, program.id, event.amount, decision_number, decided_on):
-            raise Conflict("この申請には既に交付決定があります")
-    # the account is read outside any transaction (intake may be slow), then stored
+        existing = work.repo.grant_amount(number)
+        if existing is None:
+            work.repo.add_grant(number, program.id, event.amount, decision_number, decided_on)
+        elif existing[1] != event.amount:
+            raise Conflict("この申請には既に別の金額の交付決定があります")
+    # the account is read outside any transaction (intake may be slow), then stored; a
+    # failure leaves the event unapplied, so the outbox's retry reads it again
     account = payments.account(number, PURPOSE)
     with payments.uow() as work:
+        if not work.repo.event_applied(event_id, program.id):
+            return
         work.lock(f"grant:{number}")
         if work.repo.instructions_of(number):
             return

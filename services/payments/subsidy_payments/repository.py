@@ -100,6 +100,10 @@ class PaymentsRepository:
 
     # events -------------------------------------------------------------------------------
 
+    def event_seen(self, event_id: str) -> bool:
+        row = self._one("SELECT 1 FROM payments.applied_events WHERE event_id = :e", e=event_id)
+        return row is not None
+
     def event_applied(self, event_id: str, program_id: str) -> bool:
         """Record an event as applied; False when it already was (apply at most once)."""
         row = self._one(
