@@ -250,33 +250,43 @@ class IntakeRepository:
         return [_stored(row) for row in rows]
 
     def replace_record(
-        self, application_id: int, record: dict[str, Any], indexes: dict[str, str]
+        self,
+        application_id: int,
+        record: dict[str, Any],
+        indexes: dict[str, str],
+        *,
+        keep_account: bool = False,
     ) -> None:
         """Re-encrypt a corrected record in place (two Vault batches) and replace its indexes.
 
         The application number, program, channel, received date, status and request id are
         the stored application's and stay; the ciphertext columns, the public columns of the
         record (residence, purchases, pledges, bank and branch codes) and every blind index
-        are the corrected record's.
+        are the corrected record's; with `keep_account`, the stored bank account (its
+        ciphertext, codes, masked display and blind index) stays.
         """
         row = self._row(application_id)
         *contact, display = self.cipher.encrypt(
             DataClass.CONTACT, [*contact_values(record), bank_display(record)]
         )
-        bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
-        account = record.get("bank_account") or {}
-        row.bank_display_ct = display
         row.resident_registered = record["resident_registered"]
         row.purchases = public_purchases(record)
         row.pledges = record["pledges"]
-        row.bank_code = account.get("bank_code")
-        row.branch_code = account.get("branch_code")
-        row.account_type = account.get("type")
         for name, value in zip(CONTACT_FIELDS, contact, strict=True):
             setattr(row, f"{name}_ct", value)
-        for name, value in zip(BANK_FIELDS, bank, strict=True):
-            setattr(row, f"{name}_ct", value)
-        self.session.execute(delete(BlindIndexRow).where(BlindIndexRow.application_id == row.id))
+        replaced = delete(BlindIndexRow).where(BlindIndexRow.application_id == row.id)
+        if keep_account:  # the stored account, its display and its blind index stay
+            replaced = replaced.where(BlindIndexRow.kind != "bank")
+        else:
+            bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
+            account = record.get("bank_account") or {}
+            row.bank_display_ct = display
+            row.bank_code = account.get("bank_code")
+            row.branch_code = account.get("branch_code")
+            row.account_type = account.get("type")
+            for name, value in zip(BANK_FIELDS, bank, strict=True):
+                setattr(row, f"{name}_ct", value)
+        self.session.execute(replaced)
         self.session.add_all(
             BlindIndexRow(application_id=row.id, program_id=row.program_id, kind=k, digest=d)
             for k, d in indexes.items()
