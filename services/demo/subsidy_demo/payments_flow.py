@@ -28,7 +28,6 @@ from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
-from subsidy.review.v1 import review_pb2
 from subsidy_payments.calendar_jp import next_bank_business_day, today_in_japan
 from subsidy_payments.cli import reconciliation_of, show_batch
 from subsidy_payments.reconciliation import render
@@ -69,15 +68,19 @@ class PaymentsDemo:
         )
         return result
 
-    def wait_for_grants(self, expected: int, timeout: float = 300.0) -> int:
+    def wait_for_grants(self, timeout: float = 600.0, quiet: float = 15.0) -> int:
+        """Until review's decisions have stopped arriving (no new grant for `quiet` seconds)
+        and every grant has its instruction (intake's account read)."""
         deadline = time.monotonic() + timeout
-        grants = 0
+        seen, since = -1, time.monotonic()
         while time.monotonic() < deadline:
-            grants = self.reconcile().lines[0].grants
-            if grants >= expected:
-                break
+            line = self.reconcile().lines[0]
+            if line.grants != seen:
+                seen, since = line.grants, time.monotonic()
+            elif seen > 0 and line.awaiting_account == 0 and time.monotonic() - since > quiet:
+                return seen
             time.sleep(1.0)
-        return grants
+        raise TimeoutError("review's decisions did not reach payments in time")
 
     def pending(self) -> list[payments_pb2.Instruction]:
         return list(
@@ -250,15 +253,12 @@ def run_payments(
     credentials = channel_credentials(pki, client_identity("console"))
     with grpc.secure_channel(address, credentials) as channel:
         demo = PaymentsDemo(review, payments_pb2_grpc.PaymentsServiceStub(channel), staff)
-        granted = [
-            c for c in review.worklist(review_pb2.WORKLIST_FILTER_UNSPECIFIED)
-            if c.state == review_pb2.GRANTED
-        ]  # fmt: skip
-        step(f"payments: waiting until payments has all {len(granted):,} grants (review's outbox)")
+        step("payments: every grant from review's outbox, with the account intake hands over")
         started = time.perf_counter()
-        grants = demo.wait_for_grants(len(granted))
-        print(f"    {grants:,} grants after {time.perf_counter() - started:.1f} s")
-        demo.wait_until(lambda: len(demo.pending()) >= min(len(granted), 1000))
+        grants = demo.wait_for_grants()
+        print(
+            f"    {grants:,} grants with their instructions after {time.perf_counter() - started:.1f} s"
+        )
         print_reconciliation(demo)
 
         transfer = next_bank_business_day(today_in_japan() + timedelta(days=3))

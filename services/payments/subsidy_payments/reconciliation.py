@@ -50,11 +50,13 @@ def reconcile(payments: Payments, program_id: str) -> Reconciliation:
 def render(result: Reconciliation) -> str:
     """The reconciliation as staff read it (yen with thousands separators)."""
     out = [f"照合 {result.program_id}: {'一致' if result.balanced else '不一致（要確認）'}"]
-    out.append("範囲 | 交付決定額 | 振込済 | 振込不能（口座訂正待ち） | 未振込 | 差額 | 件数")
+    out.append(
+        "範囲 | 交付決定額 | 振込済 | 振込不能（口座訂正待ち） | 未振込 | 差額 | 件数 | 口座未取得"
+    )
     for line in result.lines:
         t = line.totals
         out.append(
             f"{line.scope} | {t.granted:,} | {t.paid:,} | {t.failed_awaiting:,} | "
-            f"{t.not_yet_paid:,} | {line.difference:,} | {t.grants}"
+            f"{t.not_yet_paid:,} | {line.difference:,} | {t.grants} | {t.awaiting_account}"
         )
     return "\n".join(out)

@@ -78,6 +78,7 @@ class Totals:
     failed_awaiting: int
     not_yet_paid: int
     grants: int
+    awaiting_account: int = 0  # grants without an instruction yet (intake's account unread)
 
 
 def _instruction(row: Any) -> Instruction:
@@ -448,7 +449,8 @@ class PaymentsRepository:
                    coalesce(sum(amount) FILTER (WHERE state = 'FAILED'), 0),
                    coalesce(sum(amount) FILTER (WHERE state IS NULL OR state IN
                        ('PENDING', 'BATCHED', 'SENT')), 0),
-                   count(*)
+                   count(*),
+                   count(*) FILTER (WHERE state IS NULL)
               FROM per_grant
             """,
             p=program_id,

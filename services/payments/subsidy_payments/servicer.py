@@ -175,6 +175,7 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                     not_yet_paid=line.totals.not_yet_paid,
                     difference=line.difference,
                     grants=line.totals.grants,
+                    awaiting_account=line.totals.awaiting_account,
                 )
                 for line in result.lines
             ],
