@@ -142,6 +142,16 @@ def statuses(intake: Client, number: str) -> list[str]:
     return [common_pb2.ApplicationStatus.Name(e.status) for e in timeline.events]
 
 
+def last_note(intake: Client, number: str) -> str:
+    """The latest timeline note as the call center reads it."""
+    with intake.stub() as stub:
+        timeline = stub.GetTimeline(
+            intake_pb2.GetTimelineRequest(application_number=number),
+            metadata=intake.staff("call_center"),
+        )
+    return str(timeline.events[-1].note)
+
+
 def build_and_release(
     intake: Client,
     payments: ServiceProcess,

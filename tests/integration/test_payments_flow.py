@@ -18,6 +18,7 @@ from payments_support import (
     check_never_twice,
     deliver,
     granted_applications,
+    last_note,
     staff_stub,
     statuses,
 )
@@ -111,6 +112,8 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
         assert confirmed.state == "CONFIRMED"
     deliver(intake, payments, admin_engine)
     assert statuses(intake, failed[0])[-1] == "TRANSFER_FAILED"
+    assert last_note(intake, failed[0]) == "口座不備（口座なし）"  # what the call center reads
+    assert last_note(intake, failed[1]) == "口座不備（名義相違）"
     assert statuses(intake, numbers[3])[-1] == "PAID"
     result = _reconcile(intake, payments)
     assert result.balanced and result.lines[0].failed_awaiting >= 2 * AMOUNT

@@ -1,7 +1,8 @@
 """Payment instructions from review's decisions and intake's changed accounts.
 
-A granted decision (`review.decision`, applied at most once by its event id) records the
-grant (one per application: the database's primary key) and one PENDING instruction with
+A granted decision (`review.decision`, applied at most once by its event id) reads the
+application's account from intake first, then records, in one transaction, the grant (one
+per application: the database's primary key) and one PENDING instruction with
 the decided amount, the program's cap and rounding unit (the database refuses an amount
 above the cap or not a multiple of the unit), and the application's bank account as intake
 hands it (bank-class ciphertext, `GetPaymentAccount`). A refusal records nothing.
@@ -56,21 +57,19 @@ def decision_received(payments: Payments, who: Principal, event: events_pb2.Deci
     with payments.uow() as work:
         if work.repo.event_seen(event_id):
             return
-        work.lock(f"grant:{number}")
-        existing = work.repo.grant_amount(number)
-        if existing is None:
-            work.repo.add_grant(number, program.id, event.amount, decision_number, decided_on)
-        elif existing[1] != event.amount:
-            raise Conflict("この申請には既に別の金額の交付決定があります")
-    # the account is read outside any transaction (intake may be slow), then stored; a
-    # failure leaves the event unapplied, so the outbox's retry reads it again
+    # the account is read outside any transaction (intake may be slow); a failure writes
+    # nothing, and the outbox's retry reads it again
     account = payments.account(number, PURPOSE)
     with payments.uow() as work:
         if not work.repo.event_applied(event_id, program.id):
             return
         work.lock(f"grant:{number}")
-        if work.repo.instructions_of(number):
+        existing = work.repo.grant_amount(number)
+        if existing is not None:
+            if existing[1] != event.amount:
+                raise Conflict("この申請には既に別の金額の交付決定があります")
             return
+        work.repo.add_grant(number, program.id, event.amount, decision_number, decided_on)
         _add(work, program.id, number, event.amount, cap, unit, account)
         work.audit(who, "DecisionReceived", "create", application=number, fields=("bank_account",))
 
