@@ -128,7 +128,10 @@ def intake(environment: Environment, addresses: dict[str, str]) -> Iterator[Clie
 
 @pytest.fixture(scope="session")
 def review(
-    environment: Environment, addresses: dict[str, str], intake: Client
+    environment: Environment,
+    addresses: dict[str, str],
+    intake: Client,
+    payments: ServiceProcess,  # subscribed to review's decisions: its outbox must drain
 ) -> Iterator[ServiceProcess]:
     """A running review server (its own process object, reaching intake over mTLS)."""
     process = build_review(
