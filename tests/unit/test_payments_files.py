@@ -12,7 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from subsidy_payments.calendar_jp import is_bank_business_day, next_bank_business_day
 from subsidy_payments.returns import parse_returns
-from subsidy_payments.zengin import Payee, Requester, TransferFileError, transfer_file
+from subsidy_payments.zengin import Payee, Requester, TransferFileError, payee_name, transfer_file
+
+from subsidy_rules.normalize.kana import zengin_kana
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from zengin_reader import ZenginFileError, read_zengin
@@ -144,3 +146,32 @@ def test_a_return_file_without_the_header_or_in_cp932_is_handled() -> None:
     assert parse_returns(b"a,b,c,d\r\n1,2,3,4\r\n")[1][0].field == "header"
     rows, problems = parse_returns((HEADER + "7,0012345,20000,解約済\r\n").encode("cp932"))
     assert problems == [] and rows[0].instruction_id == 7 and rows[0].reason == "解約済"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=30))
+def test_the_payee_table_converts_as_the_rules_library_does(text: str) -> None:
+    try:
+        expected: str | None = zengin_kana(text)
+    except ValueError:
+        expected = None
+    try:
+        found: str | None = payee_name(text)
+    except ValueError:
+        found = None
+    assert found == expected
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "シンジュク キョウコ",
+        "しんじゅく　きょうこ",
+        "ｼﾝｼﾞｭｸ ｷｮｳｺ",
+        "ガーデン・ハイツ",
+        "ヴァン, ジョン",
+        "abc (1)",
+    ],
+)
+def test_the_payee_table_on_real_spellings(name: str) -> None:
+    assert payee_name(name) == zengin_kana(name)

@@ -23,6 +23,7 @@ be written is an error naming the application, never dropped or altered further.
 from __future__ import annotations
 
 import functools
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -84,9 +85,34 @@ def numeric(value: int | str, width: int) -> str:
 
 def alnum(value: str, width: int) -> str:
     """A text field: only the permitted characters, cut to `width`, space-filled."""
-    if any(c not in ALLOWED for c in value):
+    if not ALLOWED.issuperset(value):
         raise TransferFileError("全銀で使えない文字があります")
     return value[:width].ljust(width, " ")
+
+
+def _half_width_table() -> dict[int, str]:
+    """Each character's 全銀 form, from the rules library's conversion (one character at a
+    time; what NFKC composes is composed before the table applies)."""
+    table: dict[int, str] = {}
+    for code in [*range(0x20, 0x7F), *range(0x3000, 0x3100), *range(0xFF01, 0xFF5F)]:
+        char = chr(code)
+        try:
+            table[code] = (zengin_kana(char) if char.strip() else "") or " "
+        except ValueError:
+            continue
+    return table
+
+
+_TABLE = _half_width_table()
+
+
+def payee_name(text: str) -> str:
+    """`subsidy_rules.normalize.kana.zengin_kana` by one table (the same result, faster:
+    tests/unit/test_payments_files.py compares them); ValueError when impossible."""
+    half = " ".join(unicodedata.normalize("NFKC", text).upper().translate(_TABLE).split())
+    if not ALLOWED.issuperset(half):
+        raise ValueError("a character cannot be written in a 全銀 payee name")
+    return half
 
 
 @functools.lru_cache(maxsize=4096)
@@ -103,30 +129,45 @@ def branch_name(bank: str, branch: str) -> str | None:
     return zengin_kana(found.branches[branch].kana)
 
 
-def check_payees(payees: Iterable[Payee]) -> dict[int, str]:
-    """The payee names in 全銀 form by instruction id; `TransferFileError` naming every
-    application whose bank, branch, account type, number or name cannot be written."""
+@functools.lru_cache(maxsize=65536)
+def _destination(bank: str, branch: str) -> str | None:
+    """被仕向銀行番号・名 and 被仕向支店番号・名 (37 characters), None when a code is unknown."""
+    bank_kana, branch_kana = bank_name(bank), branch_name(bank, branch)
+    if bank_kana is None or branch_kana is None:
+        return None
+    return numeric(bank, 4) + alnum(bank_kana, 15) + numeric(branch, 3) + alnum(branch_kana, 15)
+
+
+def _data(payee: Payee) -> str:
+    """One data record; TransferFileError when any of its fields cannot be written."""
+    destination = _destination(payee.bank_code, payee.branch_code)
+    kind = ACCOUNT_TYPES.get(payee.account_type)
+    number = payee.account_number
+    if destination is None or kind is None or not 1 <= payee.amount <= MAX_AMOUNT:
+        raise TransferFileError("bad payee")
+    if not (number.isascii() and number.isdigit() and len(number) <= 7):
+        raise TransferFileError("bad account")
+    try:
+        name = payee_name(payee.holder_kana)
+    except ValueError:
+        raise TransferFileError("bad name") from None
+    if not name:
+        raise TransferFileError("empty name")
+    return (
+        f"2{destination}    {kind}{number:0>7}{name[:30]:<30}{payee.amount:010d}0"
+        f"{payee.instruction_id:010d}{'':10}7 {'':7}"
+    )
+
+
+def data_records(payees: Iterable[Payee]) -> list[str]:
+    """The data records; `TransferFileError` naming every application whose bank, branch,
+    account type, number, amount or name cannot be written."""
+    records: list[str] = []
     bad: list[str] = []
-    names: dict[int, str] = {}
     for payee in payees:
         try:
-            if (
-                bank_name(payee.bank_code) is None
-                or branch_name(payee.bank_code, payee.branch_code) is None
-            ):
-                raise TransferFileError("unknown code")
-            if (
-                payee.account_type not in ACCOUNT_TYPES
-                or not (payee.account_number.isascii() and payee.account_number.isdigit())
-                or len(payee.account_number) > 7
-            ):
-                raise TransferFileError("bad account")
-            if not 1 <= payee.amount <= MAX_AMOUNT:
-                raise TransferFileError("bad amount")
-            names[payee.instruction_id] = zengin_kana(payee.holder_kana)
-            if not names[payee.instruction_id]:
-                raise TransferFileError("empty name")
-        except (TransferFileError, ValueError):
+            records.append(_data(payee))
+        except TransferFileError:
             bad.append(payee.application_number)
     if bad:
         raise TransferFileError(
@@ -134,7 +175,7 @@ def check_payees(payees: Iterable[Payee]) -> dict[int, str]:
             + ", ".join(sorted(bad)[:50]),
             sorted(bad),
         )
-    return names
+    return records
 
 
 def header(requester: Requester, transfer_date: date) -> str:
@@ -156,31 +197,6 @@ def header(requester: Requester, transfer_date: date) -> str:
     return record
 
 
-def data(payee: Payee, name: str) -> str:
-    bank = bank_name(payee.bank_code)
-    branch = branch_name(payee.bank_code, payee.branch_code)
-    if bank is None or branch is None:
-        raise TransferFileError("銀行・支店コードが登録されていません", [payee.application_number])
-    return (
-        "2"
-        + numeric(payee.bank_code, 4)
-        + alnum(bank, 15)
-        + numeric(payee.branch_code, 3)
-        + alnum(branch, 15)
-        + " " * 4
-        + ACCOUNT_TYPES[payee.account_type]
-        + numeric(payee.account_number, 7)
-        + alnum(name, 30)
-        + numeric(payee.amount, 10)
-        + "0"
-        + numeric(payee.instruction_id, 10)
-        + " " * 10
-        + "7"
-        + " "
-        + " " * 7
-    )
-
-
 def trailer(count: int, total: int) -> str:
     if count > MAX_COUNT or total > MAX_TOTAL:
         raise TransferFileError("件数または合計金額が全銀の桁数を超えています")
@@ -195,12 +211,15 @@ def transfer_file(
     requester: Requester, transfer_date: date, payees: Sequence[Payee], *, crlf: bool
 ) -> bytes:
     """The whole file; every record checked to be 120 single bytes."""
-    names = check_payees(payees)
-    records = [header(requester, transfer_date)]
-    records.extend(data(p, names[p.instruction_id]) for p in payees)
+    if any(p.instruction_id >= 10**10 for p in payees):
+        raise TransferFileError("指図番号が10桁を超えています")
+    records = [header(requester, transfer_date), *data_records(payees)]
     records.append(trailer(len(payees), sum(p.amount for p in payees)))
     records.append(end())
-    encoded = [r.encode("shift_jis") for r in records]
-    if any(len(r) != RECORD for r in encoded):
-        raise TransferFileError("120バイトでないレコードがあります")
-    return (b"\r\n" if crlf else b"").join(encoded) + (b"\r\n" if crlf else b"")
+    if any(len(r) != RECORD for r in records):
+        raise TransferFileError("120文字でないレコードがあります")
+    separator = "\r\n" if crlf else ""
+    encoded = (separator.join(records) + separator).encode("shift_jis")
+    if len(encoded) != len(records) * (RECORD + len(separator)):
+        raise TransferFileError("1バイトでない文字があります")  # every character one byte
+    return encoded
