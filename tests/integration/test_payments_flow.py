@@ -96,6 +96,26 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
     assert set(accounts) == set(failed)
     with staff_stub(intake, payments) as stub:
         officer = intake.staff("payments_officer", "officer-a")
+        # one row off (the amount, then an account that is not the instruction's): the whole
+        # file is refused with its rows named, and nothing fails
+        for bad_row, column in (
+            ((ids[numbers[2]], "0000001", AMOUNT, "解約済"), "口座番号"),
+            (
+                (ids[numbers[2]], mine[f"{ids[numbers[2]]:010d}"].account_number, 999, "解約済"),
+                "金額",
+            ),
+        ):
+            refused = stub.ImportReturns(
+                payments_pb2.ImportReturnsRequest(
+                    request_id=uuid.uuid4().hex,
+                    program_id=PROGRAM,
+                    content=_returns([*rows, bad_row]),
+                ),
+                metadata=officer,
+            )
+            assert not refused.accepted and refused.failed == 0
+            assert [(p.row, p.field) for p in refused.problems] == [(3, column)]
+        assert all(s == "SENT" for v in _instructions(admin_engine, numbers).values() for _, s in v)
         imported = stub.ImportReturns(
             payments_pb2.ImportReturnsRequest(
                 request_id=uuid.uuid4().hex, program_id=PROGRAM, content=_returns(rows)
