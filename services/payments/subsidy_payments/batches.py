@@ -2,8 +2,8 @@
 
 Build (`BuildBatch`, idempotent by request id): the transfer date must be a bank business
 day (calendar_jp) and not in the past; the pending instructions of the program that no
-other builder holds are claimed with `FOR UPDATE SKIP LOCKED` (two builders at once never
-share one); their accounts are decrypted (bank class: payments alone may) and written as
+other builder holds are claimed into the batch by one statement with `FOR UPDATE SKIP
+LOCKED` (two builders at once never share one); their accounts are decrypted (bank class: payments alone may) and written as
 a 全銀 file (zengin.py), which fails naming every application whose bank or branch code is
 unknown or whose payee name cannot be written, before any batch exists. The file is
 stored encrypted (bank class) with its SHA-256, count, total, largest amount and the count
@@ -117,9 +117,11 @@ def build_batch(
             if previous.program_id != program.id or previous.built_by != who.subject:
                 raise Conflict("同じリクエストIDで別の振込バッチが作成されています")
             return previous
-        rows = work.repo.claim_pool(program.id, max_instructions or None)
-        if not rows:
+        batch_id = work.repo.open_batch(program.id, request_id, day, who.subject)
+        claimed = work.repo.claim_pool(program.id, batch_id, max_instructions or None)
+        if not claimed:
             raise Conflict("振込待ちの指図がありません")
+        rows = [instruction for instruction, _ in claimed]
         payees = _payees(payments, program.id, rows)
         try:
             content = transfer_file(
@@ -136,34 +138,26 @@ def build_batch(
                 ]
                 or [FieldViolation("instructions", str(error))]
             ) from None
-        digest = hashlib.sha256(content).hexdigest()
         [sealed] = payments.cipher_for(program.id).encrypt(
             DataClass.BANK, [base64.b64encode(content).decode("ascii")]
         )
         assert sealed is not None
-        ids = [r.id for r in rows]
-        over_cap = work.repo.over_cap(ids)
-        batch_id = work.repo.add_batch(
-            program_id=program.id,
-            request_id=request_id,
-            transfer_date=day,
+        work.repo.complete_batch(
+            batch_id,
             count=len(rows),
             total=sum(r.amount for r in rows),
             largest=max(r.amount for r in rows),
-            over_cap=over_cap,
-            file_sha256=digest,
+            over_cap=sum(1 for r, cap in claimed if r.amount > cap),
+            file_sha256=hashlib.sha256(content).hexdigest(),
             file_ct=sealed,
-            built_by=who.subject,
         )
-        if work.repo.put_in_batch(batch_id, ids) != len(ids):
-            raise Conflict("指図が別のバッチに入りました。やり直してください")
         work.audit(
             who,
             "BuildBatch",
             "read",
             application=None,
             fields=("bank_account",),
-            purpose=f"振込バッチ {batch_id} の作成（{len(ids)}件）",
+            purpose=f"振込バッチ {batch_id} の作成（{len(rows)}件）",
         )
         return work.repo.batch(batch_id)
 

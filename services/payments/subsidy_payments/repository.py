@@ -244,72 +244,69 @@ class PaymentsRepository:
 
     # batches ------------------------------------------------------------------------------
 
-    def claim_pool(self, program_id: str, limit: int | None) -> list[Instruction]:
-        """Pending instructions no other transaction holds, locked for this one."""
+    def claim_pool(
+        self, program_id: str, batch_id: int, limit: int | None
+    ) -> list[tuple[Instruction, int]]:
+        """Pending instructions no other transaction holds, put in the batch in the same
+        statement (locked with `FOR UPDATE SKIP LOCKED`: two builders never share one);
+        each with its cap, oldest first."""
         rows = self._all(
-            f"SELECT {INSTRUCTION_COLUMNS} FROM payments.instructions "
-            "WHERE program_id = :p AND state = 'PENDING' ORDER BY id "
-            "LIMIT :l FOR UPDATE SKIP LOCKED",
+            "UPDATE payments.instructions SET state = 'BATCHED', batch_id = :b WHERE id IN ("
+            "SELECT id FROM payments.instructions WHERE program_id = :p AND state = 'PENDING' "
+            f"ORDER BY id LIMIT :l FOR UPDATE SKIP LOCKED) RETURNING {INSTRUCTION_COLUMNS}, cap",
             p=program_id,
+            b=batch_id,
             l=limit,
         )
-        return [_instruction(r) for r in rows]
+        found = [(_instruction(r[:-1]), int(r[-1])) for r in rows]
+        return sorted(found, key=lambda pair: pair[0].id)
 
-    def batch_by_request(self, request_id: str) -> Batch | None:
+    def open_batch(self, program_id: str, request_id: str, transfer_date: date, who: str) -> int:
+        """A batch row to claim instructions into; `complete_batch` gives its real figures
+        in the same transaction (the placeholders satisfy the table's checks meanwhile)."""
         row = self._one(
-            f"SELECT {BATCH_COLUMNS} FROM payments.batches WHERE request_id = :r", r=request_id
+            "INSERT INTO payments.batches (program_id, request_id, transfer_date, count, total, "
+            "largest, over_cap, file_sha256, file_ct, built_by) VALUES (:p, :r, :d, 1, 1, 0, 0, "
+            "repeat('0', 64), '', :b) RETURNING id",
+            p=program_id,
+            r=request_id,
+            d=transfer_date,
+            b=who,
         )
-        return _batch(row) if row is not None else None
+        return int(row[0])
 
-    def add_batch(
+    def complete_batch(
         self,
+        batch_id: int,
         *,
-        program_id: str,
-        request_id: str,
-        transfer_date: date,
         count: int,
         total: int,
         largest: int,
         over_cap: int,
         file_sha256: str,
         file_ct: str,
-        built_by: str,
-    ) -> int:
-        row = self._one(
-            "INSERT INTO payments.batches (program_id, request_id, transfer_date, count, total, "
-            "largest, over_cap, file_sha256, file_ct, built_by) VALUES (:p, :r, :d, :c, :t, :l, "
-            ":o, :s, :f, :b) RETURNING id",
-            p=program_id,
-            r=request_id,
-            d=transfer_date,
-            c=count,
-            t=total,
-            l=largest,
-            o=over_cap,
-            s=file_sha256,
-            f=file_ct,
-            b=built_by,
-        )
-        return int(row[0])
-
-    def over_cap(self, ids: Sequence[int]) -> int:
-        """How many of these instructions exceed their program's cap (the database's CHECK
-        makes it 0; counted again for the approver)."""
-        row = self._one(
-            "SELECT count(*) FROM payments.instructions WHERE id = ANY(:ids) AND amount > cap",
-            ids=list(ids),
-        )
-        return int(row[0])
-
-    def put_in_batch(self, batch_id: int, ids: Sequence[int]) -> int:
-        result = self.session.execute(
+    ) -> None:
+        self.session.execute(
             text(
-                "UPDATE payments.instructions SET state = 'BATCHED', batch_id = :b "
-                "WHERE id = ANY(:ids) AND state = 'PENDING'"
+                "UPDATE payments.batches SET count = :c, total = :t, largest = :l, over_cap = :o, "
+                "file_sha256 = :s, file_ct = :f WHERE id = :b AND state = 'BUILT'"
             ),
-            {"b": batch_id, "ids": list(ids)},
+            {
+                "b": batch_id,
+                "c": count,
+                "t": total,
+                "l": largest,
+                "o": over_cap,
+                "s": file_sha256,
+                "f": file_ct,
+            },
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+
+    def batch_by_request(self, request_id: str) -> Batch | None:
+        row = self._one(
+            f"SELECT {BATCH_COLUMNS} FROM payments.batches WHERE request_id = :r", r=request_id
+        )
+        return _batch(row) if row is not None else None
 
     def batch(self, batch_id: int, *, for_update: bool = False) -> Batch:
         row = self._one(
