@@ -14,7 +14,7 @@ timeline step, the audit event, and an `intake.bank_account` event for payments,
 then reads the new account's ciphertext with `payment_account`.
 
 `payment_account` is payments' read (service:payments only, by the role table): the
-account of a granted application as bank-class ciphertext and its codes, never plaintext,
+account of an application payments has a grant for (not of one refused or withdrawn) as bank-class ciphertext and its codes, never plaintext,
 audited as an access with the purpose payments states.
 """
 
@@ -43,8 +43,9 @@ TOPIC = "intake.bank_account"
 TIMELINE_NOTE = "口座変更入力"
 # no new account for these: refused, withdrawn, or already paid (money moves once)
 CLOSED = {"NOT_GRANTED": "不交付決定済み", "WITHDRAWN": "取下げ済み", "PAID": "振込済み"}
-# payments reads the account only once the ward granted the application
-PAYABLE = frozenset({"GRANTED", "NOTICE_SENT", "PAYMENT_SCHEDULED", "PAID", "TRANSFER_FAILED"})
+# payments reads the account on review's decision event, which may reach it before the
+# GRANTED status reaches intake's timeline: refused only for what is never paid
+NOT_PAYABLE = frozenset({"NOT_GRANTED", "WITHDRAWN"})
 ACCOUNT_KEYS = ("bank_code", "branch_code", "type", "number", "holder_kana")
 MAX_ACCOUNT_TEXT = 100  # the format's limit of the holder's kana; codes are shorter
 
@@ -155,8 +156,8 @@ def payment_account(
     reason = require_purpose(purpose)
     with service.uow() as work:
         application = work.repo.by_number(number)
-        if application.status not in PAYABLE:
-            raise Conflict("交付決定されていない申請の口座は渡せません")
+        if application.status in NOT_PAYABLE:  # review's decision may precede its status
+            raise Conflict("不交付または取下げの申請の口座は渡せません")
         found = work.repo.payment_account(application.id)
         if not found.number_ct or not found.holder_ct or not found.bank_code:
             raise Conflict("この申請には口座情報がありません")
