@@ -11,6 +11,7 @@ TOP_LEVEL = {
     "subsidy_platform": "libs/subsidy_platform",
     "subsidy_intake": "services/intake/subsidy_intake",
     "subsidy_review": "services/review/subsidy_review",
+    "subsidy_payments": "services/payments/subsidy_payments",
     "subsidy_notices": "services/notices/subsidy_notices",
     "subsidy_demo": "services/demo/subsidy_demo",
     "subsidy_operator": "services/operator/subsidy_operator",

@@ -77,6 +77,28 @@ vault write auth/kubernetes/role/subsidy-notices \
   token_policies=subsidy-notices,subsidy-notices-identity \
   token_no_default_policy=true token_period=24h
 
+vault write pki/roles/subsidy-payments allowed_domains=payments,payments.subsidy.svc,payments.subsidy.svc.cluster.local \
+  allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
+  key_type=ec key_bits=256 server_flag=true client_flag=true max_ttl=72h
+vault policy write subsidy-payments-identity - <<'EOF'
+path "pki/issue/subsidy-payments" {
+  capabilities = ["update"]
+}
+path "subsidy/data/token-signing/public" {
+  capabilities = ["read"]
+}
+path "subsidy/data/database/svc_payments" {
+  capabilities = ["read"]
+}
+EOF
+
+vault write auth/kubernetes/role/subsidy-payments \
+  bound_service_account_names=payments \
+  bound_service_account_namespaces=subsidy \
+  audience=vault \
+  token_policies=subsidy-payments,subsidy-payments-identity \
+  token_no_default_policy=true token_period=24h
+
 vault write pki/roles/subsidy-review allowed_domains=review,review.subsidy.svc,review.subsidy.svc.cluster.local \
   allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
   key_type=ec key_bits=256 server_flag=true client_flag=true max_ttl=72h

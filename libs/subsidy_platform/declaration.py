@@ -67,8 +67,8 @@ class ServiceDeclaration:
             schema = columns.table.split(".", 1)[0]
             if schema != self.name:
                 raise ValueError(f"{self.name}: ciphertext outside its schema: {columns.table}")
-            if columns.data_class not in self.decrypts:
-                raise ValueError(f"{self.name}: keeps {columns.data_class} it may not decrypt")
+            if columns.data_class not in self.decrypts + self.encrypts:
+                raise ValueError(f"{self.name}: keeps {columns.data_class} it may not encrypt")
         for topic, method in self.subscriptions.items():
             if not _TOPIC.match(topic) or not _METHOD.match(method):
                 raise ValueError(f"{self.name}: bad subscription {topic!r} -> {method!r}")

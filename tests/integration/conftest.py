@@ -131,6 +131,7 @@ def review(
     environment: Environment,
     addresses: dict[str, str],
     intake: Client,
+    payments: ServiceProcess,  # subscribed to review's decisions: its outbox must drain
     notices: ServiceProcess,  # review's decisions and correction requests are delivered to it
 ) -> Iterator[ServiceProcess]:
     """A running review server (its own process object, reaching intake over mTLS)."""
@@ -222,6 +223,25 @@ def notices(
         environment,
         {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)},
         addresses["notices"],
+        addresses=addresses,
+    )
+    try:
+        yield process
+    finally:
+        process.stop(grace=1.0)
+
+
+@pytest.fixture(scope="session")
+def payments(
+    environment: Environment, addresses: dict[str, str], intake: Client
+) -> Iterator[ServiceProcess]:
+    """A running payments server (its own process object, reaching intake over mTLS)."""
+    from subsidy_payments.main import build as build_payments
+
+    process = build_payments(
+        environment,
+        {INTAKE_PROGRAM: get_program(INTAKE_PROGRAM)},
+        addresses["payments"],
         addresses=addresses,
     )
     try:

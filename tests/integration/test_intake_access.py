@@ -48,6 +48,12 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "SubmitCorrection": lambda: intake_pb2.SubmitCorrectionRequest(
         request_id="access-correction", application_number="S2025-999999", application=proto()
     ),
+    "GetPaymentAccount": lambda: intake_pb2.GetPaymentAccountRequest(
+        application_number="S2025-999999", purpose="権限の確認"
+    ),
+    "RecordBankAccountChange": lambda: intake_pb2.RecordBankAccountChangeRequest(
+        request_id="access-bank-change", application_number="S2025-999999"
+    ),
 }
 CALLERS = [*ROLES, *(f"service:{name}" for name in declarations() if name != "intake")]
 

@@ -79,7 +79,7 @@ class Numbers:
 @dataclass
 class Target:
     rpc: str
-    role: str  # a staff role, or "service:review"
+    role: str  # a staff role, or "service:<name>"
     build: Callable[[Numbers], Message]
     streamed: bool = False
     paths: list[Path] = field(default_factory=list)
@@ -102,6 +102,13 @@ def _correction(n: Numbers) -> Message:
     )
 
 
+_ACCOUNT = common_pb2.BankAccount(
+    bank_code="0005",
+    branch_code="001",
+    type="ordinary",
+    number="2468024",
+    holder_kana="テキタイ ハナコ",
+)
 TARGETS = [
     Target("SubmitApplication", "operator", lambda n: intake_pb2.SubmitApplicationRequest(
         request_id=(tag := _tag()), program_id=PROGRAM, application=record_to_proto(person(tag)))),
@@ -130,6 +137,11 @@ TARGETS = [
     Target("RecordAttachments", "operator", lambda n: intake_pb2.RecordAttachmentsRequest(
         application_number=n.target, present=["receipt"])),
     Target("SubmitCorrection", "operator", _correction),
+    Target("GetPaymentAccount", "service:payments", lambda n: intake_pb2.GetPaymentAccountRequest(
+        application_number=n.target, purpose="振込指図の作成")),
+    Target("RecordBankAccountChange", "operator", lambda n: intake_pb2.RecordBankAccountChangeRequest(
+        request_id=_tag(), application_number=n.target, account=_ACCOUNT, second_keying=_ACCOUNT,
+        note="口座訂正")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))
@@ -173,9 +185,9 @@ def upload() -> bytes:
 
 def call(client: Client, target: Target, request: Message, upload: bytes) -> Answer:
     """The answer of one call (OK or the error's)."""
-    as_review = target.role == "service:review"
-    metadata = () if as_review else client.staff(target.role, "hostile-" + target.role)
-    with client.stub("review") if as_review else client.stub() as stub:
+    service = target.role.removeprefix("service:") if target.role.startswith("service:") else ""
+    metadata = () if service else client.staff(target.role, "hostile-" + target.role)
+    with client.stub(service) if service else client.stub() as stub:
         method = getattr(stub, target.rpc)
         if target.streamed:
             parts = [request, intake_pb2.ImportLogoCsvRequest(chunk=upload)]

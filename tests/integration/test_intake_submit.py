@@ -188,7 +188,9 @@ def test_a_checker_unmasks_with_a_purpose_and_the_read_is_audited(
         )
     assert not view.masked
     assert view.application.applicant.birth_date == "1980-01-02"
-    assert view.application.bank_account.number == unique("unmask")["bank_account.number"]
+    # intake cannot decrypt bank details (payments alone may): unmasked, the account stays masked
+    account = str(unique("unmask")["bank_account.number"])
+    assert view.application.bank_account.number == "*" * (len(account) - 3) + account[-3:]
     audited = count(
         admin_engine,
         "SELECT count(*) FROM audit.events WHERE actor = 'checker-suzuki' AND action = 'unmask' "

@@ -112,10 +112,13 @@ def test_a_declaration_keeping_ciphertext_outside_its_schema_is_refused() -> Non
         probe(ciphertext=(columns,))
 
 
-def test_a_declaration_keeping_ciphertext_it_may_not_decrypt_is_refused() -> None:
+def test_a_declaration_keeping_ciphertext_it_may_neither_encrypt_nor_decrypt_is_refused() -> None:
     columns = CiphertextColumns("probe.accounts", ("number_ct",), DataClass.BANK)
-    with pytest.raises(ValueError, match="may not decrypt"):
+    with pytest.raises(ValueError, match="may not encrypt"):
         probe(ciphertext=(columns,))
+    # intake keeps bank ciphertext it encrypts and may not decrypt (payments decrypts it)
+    kept = probe(ciphertext=(columns,), encrypts=(DataClass.BANK,))
+    assert DataClass.BANK not in kept.decrypts
 
 
 def test_a_subscription_whose_rpc_is_not_in_the_role_table_is_refused() -> None:

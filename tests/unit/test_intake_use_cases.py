@@ -203,10 +203,20 @@ class FakeRepository:
         return out
 
     def replace_record(
-        self, application_id: int, record: dict[str, Any], indexes: dict[str, str]
+        self,
+        application_id: int,
+        record: dict[str, Any],
+        indexes: dict[str, str],
+        *,
+        keep_account: bool = False,
     ) -> None:
         row = self.tables.applications[application_id]
+        account, bank_index = row.record.get("bank_account"), row.indexes.get("bank")
         row.record, row.indexes = copy.deepcopy(record), dict(indexes)
+        if keep_account:
+            row.record["bank_account"] = account
+            if bank_index is not None:
+                row.indexes["bank"] = bank_index
 
     def set_attachments(self, application_id: int, kinds: Iterable[str]) -> None:
         row = self.tables.applications[application_id]
@@ -253,7 +263,7 @@ class FakeRepository:
         answer: str | None = self.tables.applications[application_id].record.get("logo_answer_id")
         return answer
 
-    def decrypt_record(self, application_id: int, *, bank: bool) -> dict[str, Any]:
+    def decrypt_record(self, application_id: int) -> dict[str, Any]:
         row = self.tables.applications[application_id]
         return {**copy.deepcopy(row.record), "application_id": row.application.application_number}
 

@@ -26,11 +26,6 @@ path "transit/decrypt/subsidy-annaka-seniors-contact" {
   capabilities = ["update"]
 }
 
-# decrypt bank
-path "transit/decrypt/subsidy-annaka-seniors-bank" {
-  capabilities = ["update"]
-}
-
 # blind indexes
 path "transit/hmac/subsidy-annaka-seniors-index" {
   capabilities = ["update"]
@@ -58,11 +53,6 @@ path "transit/datakey/plaintext/subsidy-chuo-2025-bank" {
 
 # decrypt contact
 path "transit/decrypt/subsidy-chuo-2025-contact" {
-  capabilities = ["update"]
-}
-
-# decrypt bank
-path "transit/decrypt/subsidy-chuo-2025-bank" {
   capabilities = ["update"]
 }
 
@@ -96,11 +86,6 @@ path "transit/decrypt/subsidy-minato-standing-contact" {
   capabilities = ["update"]
 }
 
-# decrypt bank
-path "transit/decrypt/subsidy-minato-standing-bank" {
-  capabilities = ["update"]
-}
-
 # blind indexes
 path "transit/hmac/subsidy-minato-standing-index" {
   capabilities = ["update"]
@@ -131,11 +116,6 @@ path "transit/decrypt/subsidy-setagaya-2025-contact" {
   capabilities = ["update"]
 }
 
-# decrypt bank
-path "transit/decrypt/subsidy-setagaya-2025-bank" {
-  capabilities = ["update"]
-}
-
 # blind indexes
 path "transit/hmac/subsidy-setagaya-2025-index" {
   capabilities = ["update"]
@@ -163,11 +143,6 @@ path "transit/datakey/plaintext/subsidy-shinjuku-2025-bank" {
 
 # decrypt contact
 path "transit/decrypt/subsidy-shinjuku-2025-contact" {
-  capabilities = ["update"]
-}
-
-# decrypt bank
-path "transit/decrypt/subsidy-shinjuku-2025-bank" {
   capabilities = ["update"]
 }
 

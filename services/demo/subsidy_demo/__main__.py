@@ -35,6 +35,7 @@ from subsidy_intake.logo_csv import mapping_for, to_logo_csv
 from subsidy_intake.synthetic import by_channel
 
 from subsidy_demo.notices_flow import run_notices
+from subsidy_demo.payments_flow import run_payments
 from subsidy_demo.review_flow import ReviewDemo, run_review
 from subsidy_platform.audit import verify
 from subsidy_platform.config import Settings
@@ -126,6 +127,7 @@ def run(count: int, seed: int, keep: bool, out: Path) -> None:
             )
             expected = count_rows(admin, "SELECT count(*) FROM intake.applications")
             run_review(demo, expected)
+            run_payments(demo, addresses["payments"], auth_channel, passwords, environment.pki)
             run_notices(addresses, credentials, passwords, admin, out.parent / "notices")
         print_decisions(admin)
         step("audit chain")
@@ -146,6 +148,9 @@ ACCOUNTS = {
     "demo-callcenter": "call_center",
     "demo-ward": "ward_officer",
     "demo-ward2": "ward_officer",
+    "demo-payments": "payments_officer",
+    "demo-approver": "approver",
+    "demo-auditor": "auditor",
     "demo-printer": "operator",
 }
 

@@ -21,6 +21,10 @@ applications the corrected record now matches (flags already there stay for a ch
 resolve), the correction recorded (its note encrypted), a timeline step at the current
 status (review decides what the correction changes), the audit event and a CORRECTED event
 in intake's outbox for the subscribers of `intake.application`.
+
+Intake cannot decrypt bank details (payments alone may): a corrected record carrying the
+account as staff see it (masked) keeps the stored account, its ciphertext and its blind
+index; any other account replaces it.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 
 RPC = "SubmitCorrection"
+# stands in for the masked account while the rest of the record is validated
+ACCOUNT_PLACEHOLDER = {"number": "0000000", "holder_kana": "ア"}
 TIMELINE_NOTE = "補正入力"
 # the statuses from which an application is no longer corrected, as staff read them
 DECIDED = {
@@ -73,6 +79,7 @@ class _Stored:
     received_on: date
     logo_answer_id: str | None
     status: str
+    account_shown: dict[str, Any] | None  # the stored account, masked
 
 
 def submit_correction(
@@ -96,7 +103,18 @@ def submit_correction(
                 [FieldViolation("second_keying", "紙の申請の補正は2人目の入力が必要です")]
             )
         second = _keep_stored(second_keying, stored)
-    [prepared] = service.prepare(program, [corrected])
+    # the account as staff see it (masked: intake cannot decrypt it) means "unchanged": the
+    # stored account stays; a changed account is RecordBankAccountChange's (bank_changes.py)
+    keep_account = stored.account_shown is not None and (
+        corrected.get("bank_account") == stored.account_shown
+    )
+    to_check = (
+        {**corrected, "bank_account": {**stored.account_shown, **ACCOUNT_PLACEHOLDER}}
+        if keep_account and stored.account_shown is not None
+        else corrected
+    )
+    [prepared] = service.prepare(program, [to_check])
+    indexes = {k: d for k, d in prepared.indexes.items() if not (keep_account and k == "bank")}
     if second is not None:
         differing = compare_keyings(corrected, second)
         if differing:
@@ -121,10 +139,10 @@ def submit_correction(
             return CorrectionResult(previous.application_number, applied=True, replayed=True)
         application = repo.by_number(stored.number, for_update=True)
         refuse_if_decided(application.status)
-        repo.lock_facts(program.id, prepared.indexes.values())
-        repo.replace_record(application.id, prepared.record, prepared.indexes)
+        repo.lock_facts(program.id, indexes.values())
+        repo.replace_record(application.id, prepared.record, indexes, keep_account=keep_account)
         found = repo.matches(
-            program.id, [(k, d) for k, d in prepared.indexes.items() if k in DUPLICATE_KINDS]
+            program.id, [(k, d) for k, d in indexes.items() if k in DUPLICATE_KINDS]
         )
         others = sorted(
             {
@@ -168,6 +186,7 @@ def _stored(service: IntakeService, number: str) -> _Stored:
             application.received_on,
             repo.logo_answer_id(application.id),
             application.status,
+            repo.decrypt_record(application.id).get("bank_account"),
         )
 
 

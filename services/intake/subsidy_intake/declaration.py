@@ -1,8 +1,10 @@
 """The intake service as the platform knows it: the one place intake is declared (issue 6).
 
 Registered under the entry-point group `subsidy_platform.services` (pyproject.toml).
-Intake stores applications: it encrypts contact and bank details and decrypts both
-(call center, verification keying), computes blind indexes, and owns every status
+Intake stores applications: it encrypts contact and bank details but decrypts contact
+details only (bank details are decrypted by payments alone; intake keeps the masked
+account staff see, and the verification keying compares keyed HMACs), computes blind
+indexes, and owns every status
 timeline, to which review, payments and notices report through their outboxes.
 """
 
@@ -18,7 +20,7 @@ DECLARATION = ServiceDeclaration(
     port=50051,
     rpc_roles=TABLE,
     encrypts=(DataClass.CONTACT, DataClass.BANK),
-    decrypts=(DataClass.CONTACT, DataClass.BANK),
+    decrypts=(DataClass.CONTACT,),
     blind_index=True,
     ciphertext=CIPHERTEXT_COLUMNS,
     migrations="subsidy_intake.migrations",

@@ -3,7 +3,8 @@ corrections (補正) and LoGo file imports, with encryption at the edge.
 
 Part of intake's repository (repository.py: `repo.entries`): SQL only here, rows leave as
 frozen dataclasses. A keyed paper record is stored as ciphertext (its bank account in the
-bank class, the rest in the contact class), a correction's note as contact-class
+bank class, which intake cannot decrypt, and its bank fields also as keyed HMACs for the
+verification keying; the rest in the contact class), a correction's note as contact-class
 ciphertext; imports keep only the file's SHA-256 and counts.
 """
 
@@ -90,7 +91,9 @@ class EntryRepository:
         [bank_ct] = self.cipher.encrypt(
             DataClass.BANK, [json.dumps(bank, ensure_ascii=False) if bank else None]
         )
+        digested = self.comparable(record).get("bank_account")
         row = PaperKeyingRow(
+            bank_digest=digested,
             program_id=program_id,
             form_id=form_id,
             round=round_,
@@ -104,16 +107,26 @@ class EntryRepository:
         return row.id
 
     def keyed_record(self, keying_id: int) -> dict[str, Any]:
-        """The record of a stored keying (decrypted)."""
+        """The record of a stored keying in its comparable form (`comparable`): the contact
+        part decrypted, the bank account as its keyed HMACs (intake cannot decrypt it)."""
         row = self.session.get(PaperKeyingRow, keying_id)
         if row is None:
             raise NotFound("入力", str(keying_id))
         [contact] = self.cipher.decrypt(DataClass.CONTACT, [row.contact_ct])
         record: dict[str, Any] = json.loads(contact or "{}")
         if row.bank_ct:
-            [bank] = self.cipher.decrypt(DataClass.BANK, [row.bank_ct])
-            record["bank_account"] = json.loads(bank or "null")
+            record["bank_account"] = row.bank_digest or {"unreadable": True}
         return record
+
+    def comparable(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The record with its bank account number and holder as keyed HMACs (one Vault
+        batch), so that two keyings compare without decrypting the bank class."""
+        bank = record.get("bank_account")
+        if not isinstance(bank, dict):
+            return record
+        secret = [k for k in ("number", "holder_kana") if isinstance(bank.get(k), str)]
+        digests = self.cipher.blind_index("keying-bank", [f"{k}\x1e{bank[k]}" for k in secret])
+        return {**record, "bank_account": {**bank, **dict(zip(secret, digests, strict=True))}}
 
     def accept_keying(self, keying_id: int, application_number: str) -> None:
         """Link the accepting keying to the application it was submitted as."""

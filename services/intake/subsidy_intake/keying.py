@@ -1,7 +1,8 @@
 """Paper entry with verification keying (ベリファイ入力), stored and decided.
 
 A paper form (by its control number, `form_id`) is keyed twice by two different
-operators. The first keying is stored encrypted; the second is compared with it
+operators. The first keying is stored encrypted (its bank fields also as keyed HMACs:
+intake cannot decrypt the bank class); the second is compared with it
 (verification.compare_keyings): when they agree the application is submitted in the
 same transaction, otherwise the keying is stored as a mismatch and the differing field
 paths are returned for a third look. The third look (`resolve`) is a keying by an
@@ -65,9 +66,10 @@ def key_paper_form(
             diffs: list[str] = []
         else:
             first = repo.entries.keyed_record(keyings[0].id)
+            keyed = repo.entries.comparable(record)  # bank fields as HMACs, like `first`
             if len(keyings) >= 2:
-                return KeyingResult(KeyingOutcome.MISMATCH, tuple(compare_keyings(first, record)))
-            diffs = compare_keyings(first, record)
+                return KeyingResult(KeyingOutcome.MISMATCH, tuple(compare_keyings(first, keyed)))
+            diffs = compare_keyings(first, keyed)
             outcome = decide(keyings[0].operator, who.subject, diffs)
             if outcome is KeyingOutcome.SAME_OPERATOR:
                 return KeyingResult(outcome)

@@ -173,7 +173,7 @@ def get_application(
     with service.uow() as work:
         application = work.repo.by_number(number)
         repo = service.repo(work, application.program_id)
-        record = repo.decrypt_record(application.id, bank=True)
+        record = repo.decrypt_record(application.id)
         work.audit(
             who,
             "GetApplication",
@@ -210,15 +210,15 @@ def _for_service(
 ) -> ApplicationView:
     """Another service's read (review's checks): contact details, the bank account masked.
 
-    Bank details are decrypted only by intake and shown only to staff; a service never
-    receives them (review's Vault policy has no bank key either). The read is audited under
+    Bank details are decrypted by payments alone (intake keeps their masked display); a
+    service reading here never receives them (review's Vault policy has no bank key either). The read is audited under
     the service's identity with the purpose it states (naming the staff member it acts for).
     """
     reason = require_purpose(purpose)
     with service.uow() as work:
         application = work.repo.by_number(number)
         repo = service.repo(work, application.program_id)
-        record = repo.decrypt_record(application.id, bank=True)
+        record = repo.decrypt_record(application.id)
         work.audit(
             who,
             "GetApplication",

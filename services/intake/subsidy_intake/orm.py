@@ -83,6 +83,10 @@ class ApplicationRow(Base):
     # bank data class
     account_number_ct: Mapped[str | None] = mapped_column(Text)
     account_holder_ct: Mapped[str | None] = mapped_column(Text)
+    # the masked account as staff see it (contact class, written with the account: intake
+    # cannot decrypt the bank class) and the account's version (+1 per recorded change)
+    bank_display_ct: Mapped[str | None] = mapped_column(Text)
+    account_version: Mapped[int] = mapped_column(Integer, server_default="1")
     attachments: Mapped[list[str]] = mapped_column(JSONB, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -167,6 +171,8 @@ class PaperKeyingRow(Base):
     operator: Mapped[str] = mapped_column(String(128))
     contact_ct: Mapped[str] = mapped_column(Text)
     bank_ct: Mapped[str | None] = mapped_column(Text)
+    # keyed HMACs of the bank fields, compared by the verification keying (never decrypted)
+    bank_digest: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     outcome: Mapped[str] = mapped_column(String(32))
     application_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
     keyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -186,6 +192,23 @@ class CorrectionRow(Base):
     note_ct: Mapped[str | None] = mapped_column(Text)
     keyed_by: Mapped[str | None] = mapped_column(String(64))
     second_keyed_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class BankChangeRow(Base):
+    """One changed bank account (口座変更) recorded by its request id (keyed twice)."""
+
+    __tablename__ = "bank_changes"
+    __table_args__ = (UniqueConstraint("request_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    program_id: Mapped[str] = mapped_column(String(64))
+    request_id: Mapped[str] = mapped_column(String(64))
+    request_digest: Mapped[str] = mapped_column(String(64))
+    account_version: Mapped[int] = mapped_column(Integer)
+    keyed_by: Mapped[str] = mapped_column(String(128))
+    note_ct: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

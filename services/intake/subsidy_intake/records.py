@@ -2,7 +2,9 @@
 
 Which fields go to which data class: contact (name, kana, birth date, phone, e-mail,
 postal code, address, head of household, relationship, purchase notes, LoGo answer id)
-and bank (account number, holder). Bank and branch codes, purchases (item, kind,
+and bank (account number, holder). Intake encrypts the bank class but cannot decrypt it
+(payments alone may): what staff see of an account is its masked display, written with
+the account under the contact class (`bank_display`). Bank and branch codes, purchases (item, kind,
 amount, dates) and pledges are not personal on their own and stay readable for
 statistics and review.
 """
@@ -36,6 +38,8 @@ CIPHERTEXT_COLUMNS = (
         "intake.applications", tuple(f"{f}_ct" for f in CONTACT_FIELDS), DataClass.CONTACT
     ),
     CiphertextColumns("intake.applications", tuple(f"{f}_ct" for f in BANK_FIELDS), DataClass.BANK),
+    CiphertextColumns("intake.applications", ("bank_display_ct",), DataClass.CONTACT),
+    CiphertextColumns("intake.bank_changes", ("note_ct",), DataClass.CONTACT),
     CiphertextColumns("intake.inquiries", ("summary_ct",), DataClass.CONTACT),
     CiphertextColumns("intake.paper_keyings", ("contact_ct",), DataClass.CONTACT),
     CiphertextColumns("intake.paper_keyings", ("bank_ct",), DataClass.BANK),
@@ -66,6 +70,20 @@ def contact_values(record: dict[str, Any]) -> list[str | None]:
 def bank_values(record: dict[str, Any]) -> list[str | None]:
     bank = record.get("bank_account") or {}
     return [bank.get("number"), bank.get("holder_kana")]
+
+
+def bank_display(record: dict[str, Any]) -> str | None:
+    """The masked account staff see (last three digits, the holder's first kana), as JSON;
+    None without an account. Written with the account: intake never decrypts it again."""
+    bank = record.get("bank_account")
+    if not bank:
+        return None
+    number, holder = bank.get("number") or "", bank.get("holder_kana") or ""
+    masked = {
+        "number": "*" * max(len(number) - 3, 0) + number[-3:],
+        "holder_kana": f"{holder.strip()[:1]}＊＊＊" if holder.strip() else holder,
+    }
+    return json.dumps(masked, ensure_ascii=False)
 
 
 def public_purchases(record: dict[str, Any]) -> list[dict[str, Any]]:

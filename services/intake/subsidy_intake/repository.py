@@ -14,6 +14,7 @@ unit of work owns the transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -24,11 +25,18 @@ from sqlalchemy.orm import Session
 
 from subsidy_intake.entry_repository import EntryRepository
 from subsidy_intake.inquiries_repository import InquiryRepository
-from subsidy_intake.orm import ApplicationRow, BlindIndexRow, DuplicateFlagRow, StatusEventRow
+from subsidy_intake.orm import (
+    ApplicationRow,
+    BankChangeRow,
+    BlindIndexRow,
+    DuplicateFlagRow,
+    StatusEventRow,
+)
 from subsidy_intake.records import (
     BANK_FIELDS,
     CONTACT_FIELDS,
     assemble,
+    bank_display,
     bank_values,
     contact_values,
     public_purchases,
@@ -80,6 +88,18 @@ class StoredApplication:
     received_on: date
     status: str
     attachments: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAccountRow:
+    """A stored bank account without plaintext: codes, bank-class ciphertext, version."""
+
+    bank_code: str | None
+    branch_code: str | None
+    account_type: str | None
+    number_ct: str | None
+    holder_ct: str | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,8 +197,11 @@ class IntakeRepository:
     ) -> list[StoredApplication]:
         """Encrypt (two Vault batches for the whole list) and add applications with indexes."""
         contact = self.cipher.encrypt(
-            DataClass.CONTACT, [v for i in items for v in contact_values(i.record)]
+            DataClass.CONTACT,
+            [v for i in items for v in contact_values(i.record)]
+            + [bank_display(i.record) for i in items],
         )
+        displays = contact[len(items) * len(CONTACT_FIELDS) :]
         bank = self.cipher.encrypt(
             DataClass.BANK, [v for i in items for v in bank_values(i.record)]
         )
@@ -202,6 +225,7 @@ class IntakeRepository:
                 branch_code=account.get("branch_code"),
                 account_type=account.get("type"),
                 attachments=[],
+                bank_display_ct=displays[n],
                 **{
                     f"{f}_ct": c
                     for f, c in zip(CONTACT_FIELDS, contact[n * nc : (n + 1) * nc], strict=True)
@@ -226,35 +250,126 @@ class IntakeRepository:
         return [_stored(row) for row in rows]
 
     def replace_record(
-        self, application_id: int, record: dict[str, Any], indexes: dict[str, str]
+        self,
+        application_id: int,
+        record: dict[str, Any],
+        indexes: dict[str, str],
+        *,
+        keep_account: bool = False,
     ) -> None:
         """Re-encrypt a corrected record in place (two Vault batches) and replace its indexes.
 
         The application number, program, channel, received date, status and request id are
         the stored application's and stay; the ciphertext columns, the public columns of the
         record (residence, purchases, pledges, bank and branch codes) and every blind index
-        are the corrected record's.
+        are the corrected record's; with `keep_account`, the stored bank account (its
+        ciphertext, codes, masked display and blind index) stays.
         """
         row = self._row(application_id)
-        contact = self.cipher.encrypt(DataClass.CONTACT, contact_values(record))
-        bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
-        account = record.get("bank_account") or {}
+        *contact, display = self.cipher.encrypt(
+            DataClass.CONTACT, [*contact_values(record), bank_display(record)]
+        )
         row.resident_registered = record["resident_registered"]
         row.purchases = public_purchases(record)
         row.pledges = record["pledges"]
-        row.bank_code = account.get("bank_code")
-        row.branch_code = account.get("branch_code")
-        row.account_type = account.get("type")
         for name, value in zip(CONTACT_FIELDS, contact, strict=True):
             setattr(row, f"{name}_ct", value)
-        for name, value in zip(BANK_FIELDS, bank, strict=True):
-            setattr(row, f"{name}_ct", value)
-        self.session.execute(delete(BlindIndexRow).where(BlindIndexRow.application_id == row.id))
+        replaced = delete(BlindIndexRow).where(BlindIndexRow.application_id == row.id)
+        if keep_account:  # the stored account, its display and its blind index stay
+            replaced = replaced.where(BlindIndexRow.kind != "bank")
+        else:
+            bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
+            account = record.get("bank_account") or {}
+            row.bank_display_ct = display
+            row.bank_code = account.get("bank_code")
+            row.branch_code = account.get("branch_code")
+            row.account_type = account.get("type")
+            for name, value in zip(BANK_FIELDS, bank, strict=True):
+                setattr(row, f"{name}_ct", value)
+        self.session.execute(replaced)
         self.session.add_all(
             BlindIndexRow(application_id=row.id, program_id=row.program_id, kind=k, digest=d)
             for k, d in indexes.items()
         )
         self.session.flush()
+
+    def replace_bank_account(self, application_id: int, account: dict[str, Any]) -> int:
+        """Encrypt a changed bank account (bank class) with its masked display (contact
+        class) in place of the stored one; the account's new version."""
+        row = self._row(application_id)
+        record = {"bank_account": account}
+        bank = self.cipher.encrypt(DataClass.BANK, bank_values(record))
+        [display] = self.cipher.encrypt(DataClass.CONTACT, [bank_display(record)])
+        row.bank_code = account["bank_code"]
+        row.branch_code = account["branch_code"]
+        row.account_type = account["type"]
+        for name, value in zip(BANK_FIELDS, bank, strict=True):
+            setattr(row, f"{name}_ct", value)
+        row.bank_display_ct = display
+        row.account_version = (row.account_version or 1) + 1
+        self.session.flush()
+        return row.account_version
+
+    def replace_index(self, application_id: int, program_id: str, kind: str, digest: str) -> None:
+        """One blind index of an application replaced (a changed bank account's)."""
+        self.session.execute(
+            delete(BlindIndexRow).where(
+                BlindIndexRow.application_id == application_id, BlindIndexRow.kind == kind
+            )
+        )
+        self.session.add(
+            BlindIndexRow(
+                application_id=application_id, program_id=program_id, kind=kind, digest=digest
+            )
+        )
+        self.session.flush()
+
+    def bank_change_by_request(self, request_id: str) -> tuple[str, str, int] | None:
+        """(content digest, application number, account version) of a recorded change."""
+        found = self.session.execute(
+            select(
+                BankChangeRow.request_digest,
+                ApplicationRow.application_number,
+                BankChangeRow.account_version,
+            )
+            .join(ApplicationRow, ApplicationRow.id == BankChangeRow.application_id)
+            .where(BankChangeRow.request_id == request_id)
+        ).first()
+        return (str(found[0]), str(found[1]), int(found[2])) if found is not None else None
+
+    def add_bank_change(
+        self,
+        application: StoredApplication,
+        request_id: str,
+        digest: str,
+        version: int,
+        keyed_by: str,
+        note_ct: str | None,
+    ) -> None:
+        self.session.add(
+            BankChangeRow(
+                application_id=application.id,
+                program_id=application.program_id,
+                request_id=request_id,
+                request_digest=digest,
+                account_version=version,
+                keyed_by=keyed_by,
+                note_ct=note_ct,
+            )
+        )
+        self.session.flush()
+
+    def payment_account(self, application_id: int) -> PaymentAccountRow:
+        """The stored account as payments needs it: codes and the bank-class ciphertext."""
+        row = self._row(application_id)
+        return PaymentAccountRow(
+            row.bank_code,
+            row.branch_code,
+            row.account_type,
+            row.account_number_ct,
+            row.account_holder_ct,
+            row.account_version or 1,
+        )
 
     def set_attachments(self, application_id: int, kinds: Iterable[str]) -> None:
         """The attachment kinds now on file for an application (sorted, each once)."""
@@ -383,17 +498,16 @@ class IntakeRepository:
         [plain] = self.cipher.decrypt(DataClass.CONTACT, [row.logo_answer_id_ct])
         return plain
 
-    def decrypt_record(self, application_id: int, *, bank: bool) -> dict[str, Any]:
-        """The v1 record of a stored application (bank fields only when asked)."""
+    def decrypt_record(self, application_id: int) -> dict[str, Any]:
+        """The v1 record of a stored application, its bank account in the masked form
+        written with it (intake cannot decrypt the bank class: records.bank_display)."""
         row = self._row(application_id)
-        contact = self.cipher.decrypt(
-            DataClass.CONTACT, [getattr(row, f"{f}_ct") for f in CONTACT_FIELDS]
+        *contact, display = self.cipher.decrypt(
+            DataClass.CONTACT,
+            [*(getattr(row, f"{f}_ct") for f in CONTACT_FIELDS), row.bank_display_ct],
         )
-        bank_plain: list[str | None] = [None, None]
-        if bank and row.account_number_ct:
-            bank_plain = self.cipher.decrypt(
-                DataClass.BANK, [getattr(row, f"{f}_ct") for f in BANK_FIELDS]
-            )
+        shown = json.loads(display) if display else {"number": "*******", "holder_kana": "＊＊＊"}
+        bank_plain = [shown.get("number"), shown.get("holder_kana")]
         return assemble(
             application_number=row.application_number,
             channel=row.channel,

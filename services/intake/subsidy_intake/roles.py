@@ -5,7 +5,9 @@ checker: contractor review (look-up, unmask with purpose, corrections, attachmen
 call_center: look-up (masked), inquiries; ward_officer: look-up, unmask with purpose;
 payments_officer: timeline only; auditor and approver: nothing here (the audit log is
 read through `subsidy-admin audit`); service:<name>: the other services' identities
-(review reads applications for its checks: contact details, never bank details).
+(review reads applications for its checks: contact details, never bank details;
+payments alone reads a granted application's bank account, as ciphertext only intake
+cannot decrypt).
 Staff sign in at the platform's sign-in service (subsidy_platform.auth_main), not here.
 """
 
@@ -34,6 +36,8 @@ INTAKE_ROLES = rpc_roles(
         "GetAttachmentChecklist": LOOKUP | {REVIEW},
         "RecordAttachments": {"operator", "checker"},
         "SubmitCorrection": {"operator", "checker"},
+        "GetPaymentAccount": {"service:payments"},
+        "RecordBankAccountChange": {"operator", "checker"},
     },
 )
 

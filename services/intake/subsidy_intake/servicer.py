@@ -10,6 +10,7 @@ from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
 from subsidy_intake import inquiries, lookup
+from subsidy_intake.bank_changes import payment_account, record_bank_account_change
 from subsidy_intake.convert import CHANNEL_CODES, record_from_proto, record_to_proto
 from subsidy_intake.corrections import submit_correction
 from subsidy_intake.imports import check_header, import_logo_file
@@ -302,6 +303,57 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             differing_fields=list(result.differing_fields),
             replayed=result.replayed,
         )
+
+    @rpc
+    def GetPaymentAccount(
+        self, request: intake_pb2.GetPaymentAccountRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.PaymentAccount:
+        found = payment_account(
+            self.service, current_principal(), request.application_number, request.purpose
+        )
+        account = found.account
+        return intake_pb2.PaymentAccount(
+            application_number=found.application_number,
+            program_id=found.program_id,
+            bank_code=account.bank_code or "",
+            branch_code=account.branch_code or "",
+            type=account.account_type or "",
+            number_ciphertext=account.number_ct or "",
+            holder_kana_ciphertext=account.holder_ct or "",
+            status=_status(found.status),
+            account_version=account.version,
+        )
+
+    @rpc
+    def RecordBankAccountChange(
+        self, request: intake_pb2.RecordBankAccountChangeRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.RecordBankAccountChangeResponse:
+        result = record_bank_account_change(
+            self.service,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            _account(request.account) if request.HasField("account") else None,
+            _account(request.second_keying) if request.HasField("second_keying") else None,
+            request.note,
+        )
+        return intake_pb2.RecordBankAccountChangeResponse(
+            application_number=result.application_number,
+            applied=result.applied,
+            differing_fields=list(result.differing_fields),
+            replayed=result.replayed,
+            account_version=result.account_version,
+        )
+
+
+def _account(message: common_pb2.BankAccount) -> dict[str, Any]:
+    return {
+        "bank_code": message.bank_code,
+        "branch_code": message.branch_code,
+        "type": message.type,
+        "number": message.number,
+        "holder_kana": message.holder_kana,
+    }
 
 
 def _flag(number: str, evidence: str) -> common_pb2.DuplicateFlag:

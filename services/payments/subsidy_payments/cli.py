@@ -1,0 +1,213 @@
+"""`subsidy-payments-admin`: the payments officer's, approver's and auditor's commands.
+
+    subsidy-payments-admin reconcile  --program P       granted = paid + failed + not yet paid
+    subsidy-payments-admin held-files --program P       transfer files still held (encrypted)
+    subsidy-payments-admin purge-files --program P      delete files past their retention
+    subsidy-payments-admin build   --program P --date YYYY-MM-DD    build a batch (officer)
+    subsidy-payments-admin show    BATCH                count, total, largest, over cap, SHA-256
+    subsidy-payments-admin release BATCH --sha256 H [--out DIR]     release (approver)
+    subsidy-payments-admin cancel  BATCH                before release: back to the pool
+    subsidy-payments-admin confirm BATCH [--on YYYY-MM-DD]          the bank confirmed
+    subsidy-payments-admin returns --program P FILE     import the bank's return CSV
+
+Every command signs in at the platform's sign-in service (`--auth-server`, default
+`AUTH_ADDRESS` or 127.0.0.1:50050) with `--login` and a password asked for (or read from the
+first line of standard input with `--password-stdin`), and calls the payments service
+(`--server`, default `PAYMENTS_ADDRESS` or 127.0.0.1:50053) over mutual TLS with the staff
+client certificate of the state folder (`--pki DIR`). Exit status: 0 done, 1 refused (a
+return file with errors, or a reconciliation that does not balance), 2 an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import grpc
+from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
+
+from subsidy_payments.reconciliation import Line, Reconciliation, render
+from subsidy_payments.repository import Totals
+from subsidy_platform.clients import service_addresses
+from subsidy_platform.config import Settings
+from subsidy_platform.staff_client import StaffSession
+from subsidy_platform.tls import Pki
+
+Stub = payments_pb2_grpc.PaymentsServiceStub
+Metadata = tuple[tuple[str, str], ...]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="subsidy-payments-admin",
+        description="振込: バッチ作成・承認・返却取込・照合 (payments service)",
+        epilog=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--server", default=None, help="payments service host:port")
+    parser.add_argument("--auth-server", default=None, help="sign-in service host:port")
+    parser.add_argument("--login", default=None, help="sign-in ID (default: ask)")
+    parser.add_argument("--password-stdin", action="store_true")
+    parser.add_argument("--pki", type=Path, default=None, help="folder of ca.crt, client certs")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("reconcile", "照合"),
+        ("held-files", "保管中の振込ファイル"),
+        ("purge-files", "保存期間を過ぎた振込ファイルの削除"),
+    ):
+        commands.add_parser(name, help=text).add_argument("--program", required=True)
+    build = commands.add_parser("build", help="振込バッチの作成")
+    build.add_argument("--program", required=True)
+    build.add_argument("--date", required=True)
+    build.add_argument("--max", type=int, default=0)
+    for name, text in (("show", "振込バッチの確認"), ("cancel", "承認前の取消")):
+        commands.add_parser(name, help=text).add_argument("batch", type=int)
+    release = commands.add_parser("release", help="振込バッチの承認・送信")
+    release.add_argument("batch", type=int)
+    release.add_argument("--sha256", required=True)
+    release.add_argument("--out", type=Path, default=Path("out/payments"))
+    confirm = commands.add_parser("confirm", help="着金確認")
+    confirm.add_argument("batch", type=int)
+    confirm.add_argument("--on", default="")
+    returns = commands.add_parser("returns", help="返却ファイルの取込")
+    returns.add_argument("--program", required=True)
+    returns.add_argument("file", type=Path)
+    return parser
+
+
+def reconciliation_of(message: payments_pb2.Reconciliation) -> Reconciliation:
+    return Reconciliation(
+        message.program_id,
+        tuple(
+            Line(
+                line.scope,
+                Totals(
+                    line.granted, line.paid, line.failed_awaiting, line.not_yet_paid, line.grants
+                ),
+            )
+            for line in message.lines
+        ),
+    )
+
+
+def show_batch(batch: payments_pb2.Batch) -> str:
+    return (
+        f"振込バッチ {batch.batch_id} ({batch.state}) 振込日 {batch.transfer_date}: "
+        f"{batch.count:,}件 合計 {batch.total:,}円 最大 {batch.largest:,}円 "
+        f"上限超過 {batch.over_cap}件 作成 {batch.built_by} 承認 {batch.released_by or '-'}\n"
+        f"  SHA-256 {batch.file_sha256}"
+    )
+
+
+def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
+    if args.command == "reconcile":
+        result = stub.Reconcile(payments_pb2.ReconcileRequest(program_id=args.program), metadata=md)
+        print(render(reconciliation_of(result)))
+        return 0 if result.balanced else 1
+    if args.command == "held-files":
+        held = stub.ListHeldFiles(
+            payments_pb2.ListHeldFilesRequest(program_id=args.program), metadata=md
+        )
+        for f in held.files:
+            print(
+                f"{f.batch_id}\t{f.state}\t{f.built_at}\t{f.confirmed_on or '-'}\t{f.delete_after or '-'}\t{f.file_sha256}"
+            )
+        print(f"{len(held.files)}件保管中")
+        return 0
+    if args.command == "purge-files":
+        purged = stub.PurgeFiles(
+            payments_pb2.PurgeFilesRequest(program_id=args.program), metadata=md
+        )
+        print(f"{purged.deleted}件削除")
+        return 0
+    if args.command == "build":
+        batch = stub.BuildBatch(
+            payments_pb2.BuildBatchRequest(
+                request_id=uuid.uuid4().hex, program_id=args.program,
+                transfer_date=args.date, max_instructions=args.max,
+            ),
+            metadata=md,
+        )  # fmt: skip
+        print(show_batch(batch))
+        return 0
+    if args.command == "show":
+        print(
+            show_batch(
+                stub.GetBatch(payments_pb2.GetBatchRequest(batch_id=args.batch), metadata=md)
+            )
+        )
+        return 0
+    if args.command == "cancel":
+        cancelled = stub.CancelBatch(
+            payments_pb2.CancelBatchRequest(batch_id=args.batch), metadata=md
+        )
+        print(show_batch(cancelled))
+        return 0
+    if args.command == "release":
+        released = stub.ReleaseBatch(
+            payments_pb2.ReleaseBatchRequest(
+                request_id=uuid.uuid4().hex, batch_id=args.batch, file_sha256=args.sha256
+            ),
+            metadata=md,
+        )
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / released.batch.file_name
+        path.write_bytes(released.content)
+        print(show_batch(released.batch))
+        print(f"  -> {path}")
+        return 0
+    if args.command == "confirm":
+        print(
+            show_batch(
+                stub.ConfirmBatch(
+                    payments_pb2.ConfirmBatchRequest(batch_id=args.batch, confirmed_on=args.on),
+                    metadata=md,
+                )
+            )
+        )
+        return 0
+    imported = stub.ImportReturns(
+        payments_pb2.ImportReturnsRequest(
+            request_id=uuid.uuid4().hex, program_id=args.program,
+            file_name=args.file.name, content=args.file.read_bytes(),
+        ),
+        metadata=md,
+    )  # fmt: skip
+    for p in imported.problems:
+        print(f"{p.row}行目 {p.field}: {p.problem}")
+    verdict = "取込" if imported.accepted else "全体を拒否"
+    print(f"{verdict}: {imported.rows}行 振込不能 {imported.failed}件")
+    return 0 if imported.accepted else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "returns" and not args.file.is_file():
+        print("ファイルがありません", file=sys.stderr)
+        return 2
+    addresses = service_addresses()
+    pki = Pki(args.pki or Settings.from_env().state_dir / "pki")
+    login = args.login or input("ID: ")
+    password = (
+        sys.stdin.readline().rstrip("\r\n")
+        if args.password_stdin
+        else getpass.getpass("パスワード: ")
+    )
+    session = StaffSession(pki)
+    try:
+        session.sign_in(args.auth_server or addresses["auth"], login, password)
+        stub = session.stub(args.server or addresses["payments"], Stub)
+        return _run(stub, session.metadata, args)
+    except grpc.RpcError as error:
+        print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+        return 2
+    finally:
+        session.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
