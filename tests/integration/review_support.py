@@ -13,6 +13,7 @@ from sqlalchemy import Engine, text
 from subsidy.intake.v1 import intake_pb2
 from subsidy.review.v1 import review_pb2
 
+from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.process import ServiceProcess
 
 ATTACHMENTS = ["receipt", "photo_after_installation", "id_copy", "bank_account_proof"]
@@ -97,6 +98,28 @@ DUE_NOW = text(
     "UPDATE intake.outbox SET next_attempt_at = now() WHERE id IN (SELECT id FROM "
     "intake.outbox WHERE delivered_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)"
 )
+
+
+def settle(relay: OutboxRelay, admin: Engine, schema: str, destination: str) -> None:
+    """Every event of `schema`'s outbox for `destination` delivered (or parked): backlog
+    that other tests left, arriving in the middle of a test, would change what it compares."""
+    due_now = text(
+        f"UPDATE {schema}.outbox SET next_attempt_at = now() WHERE id IN (SELECT id FROM "
+        f"{schema}.outbox WHERE delivered_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)"
+    )
+    pending_sql = text(
+        f"SELECT count(*) FROM {schema}.outbox WHERE destination = :d "
+        "AND delivered_at IS NULL AND parked_at IS NULL"
+    )
+    deadline = time.monotonic() + 300
+    while True:
+        with admin.begin() as connection:
+            connection.execute(due_now)
+            pending = connection.execute(pending_sql, {"d": destination}).scalar_one()
+        if pending == 0:
+            return
+        assert time.monotonic() < deadline, f"{pending} events of {schema} still undelivered"
+        relay.deliver_once()
 
 
 def arrive(intake: Client, admin: Engine, numbers: list[str]) -> None:

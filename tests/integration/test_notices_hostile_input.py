@@ -32,6 +32,7 @@ from hostile_support import (
 from hypothesis import HealthCheck, settings
 from intake_support import PROGRAM, Client
 from notices_support import applicant, decide
+from review_support import settle
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
@@ -194,6 +195,14 @@ def call(intake: Client, stub: Any, target: Target, request: Message) -> Answer:
     if target.rpc == "DownloadPrintFile":
         return answer_of(lambda: list(method(request, metadata=metadata, timeout=60)))
     return answer_of(lambda: method(request, metadata=metadata, timeout=120))
+
+
+@pytest.fixture(autouse=True)
+def settled(review: ServiceProcess, admin_engine: Engine) -> None:
+    """Review's decisions and correction requests for notices all delivered before each
+    test, so that none arrives while it compares what notices wrote."""
+    assert review.context.relay is not None
+    settle(review.context.relay, admin_engine, "review", "notices")
 
 
 @pytest.mark.parametrize("target", TARGETS, ids=[t.rpc for t in TARGETS])

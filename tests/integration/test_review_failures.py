@@ -14,7 +14,6 @@ stops does not disturb the other tests.
 from __future__ import annotations
 
 import socket
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from typing import Any
 import grpc
 import pytest
 from intake_support import PROGRAM, Client, count, make_client
-from review_support import ALL_ITEMS, DUE_NOW, arrive, person, submit
+from review_support import ALL_ITEMS, arrive, person, settle, submit
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
@@ -114,22 +113,8 @@ def settled(intake: Client, review: ServiceProcess, admin_engine: Engine) -> Non
     """Intake's events for review all delivered before each test: other tests of the
     session submit applications while no review runs, and their backlog, arriving during a
     test here, would change the row counts it compares and delay its own events."""
-    relay = intake.process.context.relay
-    assert relay is not None
-    deadline = time.monotonic() + 300
-    while True:
-        with admin_engine.begin() as connection:
-            connection.execute(DUE_NOW)
-            pending = connection.execute(
-                text(
-                    "SELECT count(*) FROM intake.outbox "
-                    "WHERE destination = 'review' AND delivered_at IS NULL AND parked_at IS NULL"
-                )
-            ).scalar_one()
-        if pending == 0:
-            return
-        assert time.monotonic() < deadline, f"{pending} events of intake's still undelivered"
-        relay.deliver_once()
+    assert intake.process.context.relay is not None
+    settle(intake.process.context.relay, admin_engine, "intake", "review")
 
 
 def test_intake_down_gives_unavailable_and_nothing_written(

@@ -37,6 +37,7 @@ from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 from subsidy_notices import _customer_barcode as barcode
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
+from subsidy_platform.staff_cli import add_sign_in_arguments
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
 
@@ -62,10 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--server", default=None, help="notices service host:port")
-    parser.add_argument("--auth-server", default=None, help="sign-in service host:port")
-    parser.add_argument("--login", default=None, help="sign-in ID (default: ask)")
-    parser.add_argument("--password-stdin", action="store_true")
-    parser.add_argument("--pki", type=Path, default=None, help="folder of ca.crt, client certs")
+    add_sign_in_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     code = commands.add_parser("barcode", help="カスタマバーコードの文字列")
     code.add_argument("postal_code")

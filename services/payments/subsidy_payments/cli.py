@@ -34,6 +34,7 @@ from subsidy_payments.reconciliation import Line, Reconciliation, render
 from subsidy_payments.repository import Totals
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
+from subsidy_platform.staff_cli import add_sign_in_arguments
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
 
@@ -49,10 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--server", default=None, help="payments service host:port")
-    parser.add_argument("--auth-server", default=None, help="sign-in service host:port")
-    parser.add_argument("--login", default=None, help="sign-in ID (default: ask)")
-    parser.add_argument("--password-stdin", action="store_true")
-    parser.add_argument("--pki", type=Path, default=None, help="folder of ca.crt, client certs")
+    add_sign_in_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("reconcile", "照合"),
