@@ -268,3 +268,33 @@ def test_the_database_refuses_a_second_live_instruction_and_an_amount_off_the_li
         with pytest.raises(Exception) as refused, admin_engine.begin() as connection:
             connection.execute(text(copy.format(amount=amount, unit=unit)), {"n": number})
         assert "violates" in str(refused.value)
+
+
+def test_instructions_are_listed_page_by_page_without_gaps_or_repeats(
+    intake: Client, payments: ServiceProcess
+) -> None:
+    granted_applications(intake, payments, 3)
+    with staff_stub(intake, payments) as stub:
+        officer = intake.staff("payments_officer", "officer-a")
+
+        def page(after: int, limit: int) -> list[int]:
+            listed = stub.ListInstructions(
+                payments_pb2.ListInstructionsRequest(
+                    program_id=PROGRAM, limit=limit, after_id=after
+                ),
+                metadata=officer,
+            ).instructions
+            return [i.instruction_id for i in listed]
+
+        everything = page(0, 1000)
+        assert len(everything) >= 3 and everything == sorted(everything)
+        paged: list[int] = []
+        while True:
+            chunk = page(paged[-1] if paged else 0, 2)
+            paged.extend(chunk)
+            if len(chunk) < 2:
+                break
+        assert paged[: len(everything)] == everything
+        with pytest.raises(grpc.RpcError) as refused:
+            page(-1, 2)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT

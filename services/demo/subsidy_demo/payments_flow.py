@@ -83,14 +83,21 @@ class PaymentsDemo:
         raise TimeoutError("review's decisions did not reach payments in time")
 
     def pending(self) -> list[payments_pb2.Instruction]:
-        return list(
-            self.stub.ListInstructions(
+        """Every PENDING instruction of the program, page by page."""
+        found: list[payments_pb2.Instruction] = []
+        while True:
+            page = self.stub.ListInstructions(
                 payments_pb2.ListInstructionsRequest(
-                    program_id=self.program_id, state="PENDING", limit=1000
+                    program_id=self.program_id,
+                    state="PENDING",
+                    limit=1000,
+                    after_id=found[-1].instruction_id if found else 0,
                 ),
                 metadata=self.staff["officer"],
             ).instructions
-        )
+            found.extend(page)
+            if len(page) < 1000:
+                return found
 
     def correct_account(self, number: str, tag: int) -> None:
         """The applicant's corrected account, keyed twice by the contractor at intake."""

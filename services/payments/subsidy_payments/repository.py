@@ -222,13 +222,15 @@ class PaymentsRepository:
         )
 
     def list_instructions(
-        self, program_id: str, state: str | None, limit: int
+        self, program_id: str, state: str | None, limit: int, after_id: int = 0
     ) -> list[Instruction]:
+        """A page of the program's instructions by id (keyset paging after `after_id`)."""
         rows = self._all(
             f"SELECT {INSTRUCTION_COLUMNS} FROM payments.instructions WHERE program_id = :p "
-            "AND (CAST(:s AS text) IS NULL OR state = :s) ORDER BY id LIMIT :l",
+            "AND (CAST(:s AS text) IS NULL OR state = :s) AND id > :a ORDER BY id LIMIT :l",
             p=program_id,
             s=state,
+            a=after_id,
             l=limit,
         )
         return [_instruction(r) for r in rows]

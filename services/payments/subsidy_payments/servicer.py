@@ -76,9 +76,11 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             raise InvalidArgument([FieldViolation("state", "状態が正しくありません")])
         if not 0 <= request.limit <= MAX_LIST:
             raise InvalidArgument([FieldViolation("limit", f"1〜{MAX_LIST}件です")])
+        if request.after_id < 0:
+            raise InvalidArgument([FieldViolation("after_id", "0以上の指図番号です")])
         with self.payments.uow() as work:
             found = work.repo.list_instructions(
-                program.id, request.state or None, request.limit or 100
+                program.id, request.state or None, request.limit or 100, request.after_id
             )
         return payments_pb2.ListInstructionsResponse(instructions=[_instruction(i) for i in found])
 
