@@ -117,6 +117,8 @@ def count(engine: Engine, sql: str, **params: Any) -> int:
 
 
 # Everything an intake RPC called by staff (or by a test as review) could write.
+# Refused calls are audited in batches a few seconds later (subsidy_platform.refusals).
+NOT_REFUSALS = " AND action NOT IN ('call_refused', 'call_unauthenticated')"
 WRITES = (
     "SELECT count(*) FROM intake.applications",
     "SELECT count(*) FROM intake.blind_indexes",
@@ -129,7 +131,9 @@ WRITES = (
     # review's own reports (request ids review-...) may arrive at any time from its outbox
     "SELECT count(*) FROM intake.status_events WHERE coalesce(request_id, '') NOT LIKE 'review-%'",
     # review's reads through intake are audited under its service identity
-    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND actor NOT LIKE 'service:%'",
+    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND actor NOT LIKE 'service:%'"
+    # refused calls are audited in batches, flushed every few seconds (refusals)
+    f"{NOT_REFUSALS}",
 )
 
 

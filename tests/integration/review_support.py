@@ -53,7 +53,7 @@ def person(tag: str, *, address: str | None = None) -> dict[str, object]:
         "bank_account.number": f"{n % 10_000_000:07d}",
         "logo_answer_id": f"88{n % 10**8:08d}",
         "applicant.phone": f"080-{n % 10000:04d}-{(n // 7) % 10000:04d}",
-        "applicant.birth_date": f"19{50 + n % 40}-0{n % 9 + 1}-1{n % 9}",
+        "applicant.birth_date": f"19{40 + n % 60}-{n % 12 + 1:02d}-{(n // 12) % 28 + 1:02d}",
     }
 
 
