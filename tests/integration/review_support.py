@@ -49,7 +49,8 @@ def person(tag: str, *, address: str | None = None) -> dict[str, object]:
         "applicant.name_kana": f"シンサ {tag}",
         "applicant.name": f"審査 {tag}",
         "applicant.address": address
-        or f"東京都新宿区西新宿二丁目{n % 8 + 1}番{n % 30 + 1}号 レビュー荘{n % 9000 + 1000}",
+        # one household address in about 6,000 (the building is not part of the household key)
+        or f"東京都新宿区西新宿二丁目{n % 99 + 1}番{(n // 99) % 60 + 1}号 レビュー荘{n % 9000 + 1000}",
         "bank_account.number": f"{n % 10_000_000:07d}",
         "logo_answer_id": f"88{n % 10**8:08d}",
         "applicant.phone": f"080-{n % 10000:04d}-{(n // 7) % 10000:04d}",
