@@ -17,6 +17,7 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 K8S = REPOSITORY / "k8s"
 OVERLAYS = ("dev", "production")
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+KUBERNETES_VERSION = "1.32"  # the schemas every built-in object is validated against
 
 Manifest = dict[str, Any]
 

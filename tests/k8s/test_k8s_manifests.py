@@ -14,6 +14,7 @@ import pytest
 import yaml
 from k8s_support import (
     K8S,
+    KUBERNETES_VERSION,
     OVERLAYS,
     Manifest,
     containers,
@@ -23,7 +24,6 @@ from k8s_support import (
     workloads,
 )
 
-KUBERNETES_VERSION = "1.32"
 JAPANESE_REGIONS = {"ap-northeast-1", "ap-northeast-3"}
 BUILT_IN_GROUPS = {
     "",
