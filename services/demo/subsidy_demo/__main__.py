@@ -27,7 +27,6 @@ from typing import Any
 import grpc
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
-from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy.review.v1 import review_pb2_grpc
 from subsidy_intake.convert import record_to_proto
@@ -36,7 +35,8 @@ from subsidy_intake.synthetic import by_channel
 
 from subsidy_demo.notices_flow import run_notices
 from subsidy_demo.payments_flow import run_payments
-from subsidy_demo.review_flow import ReviewDemo, run_review
+from subsidy_demo.review_flow import Metadata, ReviewDemo, run_review
+from subsidy_demo.staff import signed_in
 from subsidy_platform.audit import verify
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
@@ -51,7 +51,6 @@ from subsidy_rules.reasons import Reason
 from subsidy_rules.synth import generate
 
 PROGRAM = "shinjuku-2025"
-Metadata = tuple[tuple[str, str | bytes], ...]
 CHUNK = 256 * 1024
 
 
@@ -186,9 +185,7 @@ def print_decisions(admin: Engine) -> None:
 
 
 def sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
-    response = auth_pb2_grpc.AuthServiceStub(channel).SignIn(
-        auth_pb2.SignInRequest(login=login, password=password)
-    )
+    response = signed_in(channel, login, password)
     print(f"signed in as {login} ({response.role}), token valid until {response.expires_at}")
     return (("authorization", f"Bearer {response.token}"),)
 

@@ -25,28 +25,21 @@ from pathlib import Path
 
 import grpc
 from sqlalchemy import Engine, text
-from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 from subsidy_notices.cli import save_print_file
 
+from subsidy_demo.staff import Metadata, bearer
+
 os.environ.setdefault("NOTICES_RETENTION_DAYS", "0")
 
 PROGRAM = "shinjuku-2025"
 BATCH_SIZE = 4000
-Metadata = tuple[tuple[str, str], ...]
 
 
 def step(text_: str) -> None:
     print(f"\n--- {text_}", flush=True)
-
-
-def _sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
-    response = auth_pb2_grpc.AuthServiceStub(channel).SignIn(
-        auth_pb2.SignInRequest(login=login, password=password)
-    )
-    return (("authorization", f"Bearer {response.token}"),)
 
 
 def _count(admin: Engine, sql: str) -> int:
@@ -166,8 +159,8 @@ def run_notices(
         step("notices: a notice for every decision and correction request (review's outbox)")
         _wait_for_notices(admin)
         # signed in after the wait: staff tokens are short-lived
-        operator = _sign_in(auth, "demo-printer", passwords["demo-printer"])
-        agent = _sign_in(auth, "demo-callcenter", passwords["demo-callcenter"])
+        operator = bearer(auth, "demo-printer", passwords["demo-printer"])
+        agent = bearer(auth, "demo-callcenter", passwords["demo-callcenter"])
 
         step(f"print operator: batches sorted by postal code, PDF + manifest under {out}/")
         left_out: set[str] = set()

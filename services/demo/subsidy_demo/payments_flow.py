@@ -24,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import grpc
-from subsidy.auth.v1 import auth_pb2, auth_pb2_grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
@@ -33,19 +32,12 @@ from subsidy_payments.cli import reconciliation_of, show_batch
 from subsidy_payments.reconciliation import render
 
 from subsidy_demo.review_flow import ReviewDemo, step
+from subsidy_demo.staff import Metadata, bearer
 from subsidy_platform.errors import field_violations
 from subsidy_platform.tls import Pki, channel_credentials, client_identity
 
-Metadata = tuple[tuple[str, str | bytes], ...]
 RETURN_REASONS = ("口座なし", "名義相違", "解約済")
 CORRECTED_BANK = ("0005", "001")  # a bank and branch zengin-code knows
-
-
-def _sign_in(auth: grpc.Channel, login: str, password: str) -> Metadata:
-    response = auth_pb2_grpc.AuthServiceStub(auth).SignIn(
-        auth_pb2.SignInRequest(login=login, password=password)
-    )
-    return (("authorization", f"Bearer {response.token}"),)
 
 
 class PaymentsDemo:
@@ -258,8 +250,8 @@ def run_payments(
             ("approver", "demo-approver"),
             ("auditor", "demo-auditor"),
         ):
-            staff[key] = _sign_in(auth, login, passwords[login])
-        review.staff["operator"] = _sign_in(auth, "demo-operator", passwords["demo-operator"])
+            staff[key] = bearer(auth, login, passwords[login])
+        review.staff["operator"] = bearer(auth, "demo-operator", passwords["demo-operator"])
 
     sign_in_again()
     credentials = channel_credentials(pki, client_identity("console"))
