@@ -16,7 +16,7 @@ import os
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 import grpc
@@ -35,6 +35,7 @@ from subsidy_platform.errors import (
 )
 from subsidy_platform.limits import shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
+from subsidy_platform.ward_clock import ward_today
 from subsidy_rules.program import Program
 
 STATUS_TOPIC = "notices.status"
@@ -119,7 +120,7 @@ def report_status(work: Work[NoticesRepository], number: str, status: str, note:
 
 
 def today() -> date:
-    return datetime.now(UTC).astimezone().date()
+    return ward_today()
 
 
 def parse_date(value: str, field: str, *, default: date | None = None) -> date:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any, TypeVar
 
 import grpc
@@ -36,6 +36,7 @@ from subsidy_platform.errors import (
 )
 from subsidy_platform.limits import bounded_text, shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
+from subsidy_platform.ward_clock import ward_today
 from subsidy_review.repository import Case, Cipher, ReviewRepository
 from subsidy_review.states import CaseState, Command, next_state, timeline_status
 from subsidy_rules.program import Program
@@ -154,4 +155,4 @@ def report_status(
 
 
 def today() -> date:
-    return datetime.now(UTC).astimezone().date()
+    return ward_today()
