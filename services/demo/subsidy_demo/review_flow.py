@@ -269,7 +269,9 @@ class ReviewDemo:
     def approve(self, number: str) -> review_pb2.Case:
         case: review_pb2.Case = self.review.ApproveReducedGrant(
             review_pb2.ApproveReducedGrantRequest(
-                request_id=request_id(), application_number=number, approve=True
+                request_id=request_id(),
+                application_number=number,
+                verdict=review_pb2.REDUCTION_VERDICT_APPROVE,
             ),
             metadata=self.staff["ward2"],
         )
