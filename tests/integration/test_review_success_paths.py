@@ -10,8 +10,8 @@ payments, notices, sign-in) over mutual TLS with real PostgreSQL and OpenBao:
 - a checker's claim that expires, after which another checker takes the application;
 - the handover ledger (管理簿) refusing UPDATE, DELETE and TRUNCATE in the database, even to
   the review service's own login;
-- every one of these steps in the auditor's audit search for the application, with who
-  made it and why.
+- every one of these steps, and a duplicate resolution, in the auditor's audit search for
+  the application, with who made it and why.
 """
 
 from __future__ import annotations
@@ -330,3 +330,32 @@ def test_the_handover_ledger_refuses_update_delete_and_truncate_in_the_database(
         assert connection.execute(text(snapshot), {"id": export.handover_id}).scalar_one() == (
             before
         )
+
+
+def test_a_duplicate_resolution_is_in_the_audit_trail_of_each_member_it_moved(
+    intake: Client,
+    review: ServiceProcess,
+    review_stub: Any,
+    admin_engine: Engine,
+    auth: ServiceProcess,
+) -> None:
+    shared = person("世帯")
+    kept = submit(intake, **shared)
+    other = submit(intake, **{**person("同居"), "applicant.address": shared["applicant.address"]})
+    deliver(intake, review, admin_engine)
+    assert case(review_stub, intake, other).state == review_pb2.DUPLICATE_SUSPECTED
+    review_stub.ResolveDuplicates(
+        review_pb2.ResolveDuplicatesRequest(request_id=_rid(), application_number=other, keep=kept),
+        metadata=intake.staff("checker", "checker-household"),
+    )
+    trail = audit_trail(intake, auth, other)
+    assert (
+        "checker-household",
+        "ChangeCaseState",
+        "重複申請として不交付案（重複確認待ち→審査済）",
+    ) in trail
+    assert (
+        "checker-household",
+        "ChangeCaseState",
+        "重複確認（同一世帯として保留）（重複確認待ち→受付）",
+    ) in audit_trail(intake, auth, kept)

@@ -62,16 +62,18 @@ def check_refusal(reasons: Sequence[str], field: str = "reasons") -> tuple[str, 
     return tuple(dict.fromkeys(reasons))
 
 
-def check_decision(
-    program: Program, case: Case, amount: int, decided_on: date, field: str = "amount"
-) -> None:
-    """The grant rule and the decision date rule for a grant of `amount` on `decided_on`."""
+def check_date(case: Case, decided_on: date) -> None:
+    """A decision date is never after the ward's today nor before receipt or review."""
     problem = decision_date_problem(decided_on, today(), case.received_on, case.checked_on)
     if problem is not None:
         raise InvalidArgument([FieldViolation("decided_on", problem)])
+
+
+def check_amount(program: Program, case: Case, amount: int, decided_on: date) -> None:
+    """The rules library's grant rule for `amount` yen decided on `decided_on`."""
     allowed = check_grant(program, amount, decided_on, case.rules_amount)
     if not allowed.allowed:
-        raise InvalidArgument([FieldViolation(field, allowed.message)])
+        raise InvalidArgument([FieldViolation("amount", allowed.message)])
 
 
 def apply_decision(
@@ -95,15 +97,13 @@ def apply_decision(
         raise Conflict("この申請は既に決定されています")
     next_state(state, Command.DECIDE_GRANT if granted else Command.DECIDE_NOT_GRANT)
     on = decided_on or today()
+    check_date(case, on)
     prefix = decision_prefix(program)
     if not granted:
-        problem = decision_date_problem(on, today(), case.received_on, case.checked_on)
-        if problem is not None:
-            raise InvalidArgument([FieldViolation("decided_on", problem)])
         move(work, case, Command.DECIDE_NOT_GRANT, note="不交付決定", who=who)
         _record(work, case, who, False, 0, reasons, None, note, on, None, prefix)
         return CaseState.NOT_GRANTED
-    check_decision(program, case, amount, on)
+    check_amount(program, case, amount, on)
     if amount < case.rules_amount:
         if not reduction_reason:
             raise InvalidArgument(
@@ -257,7 +257,8 @@ def approve_reduction(
             )
             return repo.case(number)
         on = today()
-        check_decision(program, case, case.pending_amount, on)
+        check_date(case, on)
+        check_amount(program, case, case.pending_amount, on)
         reduction = repo.pending_reduction(number)
         move(work, case, Command.APPROVE_REDUCTION, note="交付決定（減額）", who=who)
         _record(
