@@ -191,7 +191,9 @@ def test_applications_follow_real_events_from_intake_to_a_released_file_and_noti
     )
     approved = review_stub.ApproveReducedGrant(
         review_pb2.ApproveReducedGrantRequest(
-            request_id=uuid.uuid4().hex, application_number=reduced, approve=True
+            request_id=uuid.uuid4().hex,
+            application_number=reduced,
+            verdict=review_pb2.REDUCTION_VERDICT_APPROVE,
         ),
         metadata=intake.staff("ward_officer", "ward-e2e-ito"),
     )
