@@ -3,7 +3,9 @@
 - `SUBSIDY_NAMESPACE` (default: the pod's namespace from the service account, else
   `default`): the one namespace it watches; its RBAC is a Role there.
 - `VAULT_ADDR` and `VAULT_TOKEN` (or `VAULT_TOKEN_FILE`, e.g. written by the Vault agent): a
-  token holding the `subsidy-key-admin` policy, used only for crypto-shredding.
+  token holding the `subsidy-key-admin` policy, used only for crypto-shredding;
+  `VAULT_CACERT`: the CA bundle Vault's TLS certificate is checked against (the system's
+  when unset; the check is never turned off).
 - `SUBSIDY_PKI_DIR`: `ca.crt`, `operator.crt`, `operator.key` (the platform PKI's `operator`
   identity) for mutual TLS to the services; `<NAME>_ADDRESS` finds each service.
 - `SUBSIDY_OPERATOR_INTERVAL` (seconds, default 60): how often phases are re-evaluated.
@@ -58,6 +60,8 @@ def vault_client(environ: dict[str, str]) -> hvac.Client:
         token = Path(environ["VAULT_TOKEN_FILE"]).read_text().strip()
     session = requests.Session()
     session.trust_env = False
+    # hvac takes a given session's `verify` over its own argument: set it on the session
+    session.verify = environ.get("VAULT_CACERT") or True
     return hvac.Client(url=environ["VAULT_ADDR"], token=token, session=session)
 
 
