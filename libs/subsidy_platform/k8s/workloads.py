@@ -132,6 +132,15 @@ def vault_annotations(name: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+FONT_IN_IMAGE = "/opt/venv/share/subsidy-fonts/ipaexg.ttf"
+"""Where the image's build stage puts the notices' font (k8s/image/Containerfile)."""
+
+SERVICE_ENV: dict[str, list[Manifest]] = {
+    "notices": [{"name": "NOTICES_FONT", "value": FONT_IN_IMAGE}],
+}
+"""Variables a service alone reads, beyond those every service gets."""
+
+
 def _env(name: str, port: int) -> list[Manifest]:
     peers = sorted(peers_of(name) or ()) if name not in PLATFORM_SERVICES else []
     ports = service_ports()
@@ -157,7 +166,7 @@ def _env(name: str, port: int) -> list[Manifest]:
     env += [
         {"name": f"{peer.upper()}_ADDRESS", "value": _address(peer, ports[peer])} for peer in peers
     ]
-    return env
+    return env + SERVICE_ENV.get(name, [])
 
 
 def _probe(service: str, *, period: int, failures: int) -> Manifest:
