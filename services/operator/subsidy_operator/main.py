@@ -33,6 +33,7 @@ from subsidy_operator.erasure import KeyShredder, ServicePurger
 from subsidy_operator.handlers import OperatorConfig, build_registry
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
+from subsidy_platform.k8s.topology import service_ports
 from subsidy_platform.tls import Pki
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -75,6 +76,7 @@ def config_from_env(environ: dict[str, str]) -> OperatorConfig:
         purger=lambda: ServicePurger(pki, service_addresses(environ), service_names()),
         performed_by=f"subsidy-operator ({environ.get('POD_NAME', 'unknown pod')})",
         interval=float(environ.get("SUBSIDY_OPERATOR_INTERVAL", "60")),
+        deployments=tuple(service_ports()),
     )
 
 
