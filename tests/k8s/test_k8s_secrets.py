@@ -160,7 +160,7 @@ def test_every_service_connects_through_the_read_write_service_as_its_own_role(
         if workload["metadata"]["labels"].get("app.kubernetes.io/component") != "grpc-service":
             continue
         [container] = workload["spec"]["template"]["spec"]["containers"]
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         name = label_name(workload)
         assert env["DATABASE_URL"].startswith(f"postgresql+psycopg://svc_{name}@subsidy-db-rw.")
         assert ":" not in env["DATABASE_URL"].split("//", 1)[1].split("@", 1)[0]

@@ -141,8 +141,30 @@ def vault_annotations(name: str) -> dict[str, str]:
 FONT_IN_IMAGE = "/opt/venv/share/subsidy-fonts/ipaexg.ttf"
 """Where the image's build stage puts the notices' font (k8s/image/Containerfile)."""
 
+PAYMENTS_WARD_CONFIGMAP = "subsidy-payments-ward"
+"""The ward's own account and requester code for the 全銀 file's header, and the file
+settings: one ConfigMap per overlay (a ward's values, not the image's); payments refuses to
+start in a pod when one is missing or not valid."""
+PAYMENTS_WARD_VARIABLES = (
+    "PAYMENTS_REQUESTER_CODE",
+    "PAYMENTS_REQUESTER_NAME",
+    "PAYMENTS_WARD_BANK",
+    "PAYMENTS_WARD_BRANCH",
+    "PAYMENTS_WARD_ACCOUNT_TYPE",
+    "PAYMENTS_WARD_ACCOUNT",
+    "PAYMENTS_FILE_CRLF",
+    "PAYMENTS_FILE_RETENTION_DAYS",
+)
+
 SERVICE_ENV: dict[str, list[Manifest]] = {
     "notices": [{"name": "NOTICES_FONT", "value": FONT_IN_IMAGE}],
+    "payments": [
+        {
+            "name": name,
+            "valueFrom": {"configMapKeyRef": {"name": PAYMENTS_WARD_CONFIGMAP, "key": name}},
+        }
+        for name in PAYMENTS_WARD_VARIABLES
+    ],
 }
 """Variables a service alone reads, beyond those every service gets."""
 
