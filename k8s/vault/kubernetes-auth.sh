@@ -134,7 +134,7 @@ vault write auth/kubernetes/role/subsidy-operator \
   bound_service_account_names=operator \
   bound_service_account_namespaces=subsidy \
   audience=vault \
-  token_policies=subsidy-key-admin,subsidy-operator-identity \
+  token_policies=subsidy-key-admin,subsidy-program-publisher,subsidy-operator-identity \
   token_no_default_policy=true token_period=24h
 
 vault policy write subsidy-grafana - <<'EOF'

@@ -21,11 +21,15 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import hvac
 import kmock
 import kopf
 from subsidy_operator.handlers import OperatorConfig, build_registry
 from subsidy_operator.manifests import CERTIFICATES_CONFIGMAP, PROGRAMS_CONFIGMAP, PROGRAMS_DIGEST
 from subsidy_operator.resource import GROUP, KIND, PLURAL, VERSION, build_crd
+
+from subsidy_platform.runtime import Environment
+from subsidy_platform.vault import PUBLISHER, policy_name
 
 NAMESPACE = "subsidy"
 RESOURCE = f"{GROUP}/{VERSION}/{PLURAL}"
@@ -213,6 +217,17 @@ class Clock:
 
     def now(self) -> datetime:
         return datetime(self.day.year, self.day.month, self.day.day, 9, 0, tzinfo=UTC)
+
+
+def operator_vault(environment: Environment) -> hvac.Client:
+    """A Vault client with what the operator's role carries: the key administrator's and the
+    program publisher's policies, nothing else."""
+    vault = environment.infrastructure.vault_addr
+    admin = hvac.Client(url=vault, token=environment.infrastructure.vault_admin_token)
+    created = admin.auth.token.create(
+        policies=["subsidy-key-admin", policy_name(PUBLISHER)], no_default_policy=True, ttl="1h"
+    )
+    return hvac.Client(url=vault, token=created["auth"]["client_token"])
 
 
 def not_used(what: str) -> Callable[[], Any]:

@@ -6,6 +6,7 @@ handover is complete."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -21,6 +22,7 @@ from operator_support import (
     configmap_data,
     create_program,
     events,
+    operator_vault,
     patch_program,
     prepare_kmock,
     program_object,
@@ -28,9 +30,11 @@ from operator_support import (
     running_operator,
     wait_for,
 )
+from subsidy_operator.erasure import ProgramPublisher
 from subsidy_operator.manifests import PROGRAMS_CONFIGMAP, programs_digest
 from subsidy_operator.resource import API_VERSION, KIND
 
+from subsidy_platform.runtime import Environment
 from subsidy_rules.program import PROGRAMS_DIR
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.kmock(cls=Emulator)]
@@ -42,6 +46,16 @@ LIFECYCLE: dict[str, Any] = {
     "erasureApprovers": [{"name": "危機管理 一郎"}, {"name": "委託 花子"}],
     "handover": {"completed": False},
 }
+
+
+Publisher = Callable[[], ProgramPublisher]
+
+
+@pytest.fixture
+def publisher(environment: Environment) -> Publisher:
+    """Publishing in the session's OpenBao with the operator's policies."""
+    client = operator_vault(environment)
+    return lambda: ProgramPublisher(client)
 
 
 def definition() -> dict[str, Any]:
@@ -82,9 +96,10 @@ def phase(mock: kmock.KubernetesEmulator) -> str | None:
 
 async def test_a_valid_program_gets_its_configmap_and_its_phase(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
-    async with running_operator(config(kmock, Clock(date(2025, 6, 1)))):
+    async with running_operator(config(kmock, Clock(date(2025, 6, 1)), publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Open", "phase Open")
         files = published(kmock)
@@ -97,10 +112,11 @@ async def test_a_valid_program_gets_its_configmap_and_its_phase(
 
 async def test_a_phase_change_is_published_without_a_rollout_and_a_new_definition_rolls_out(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
     clock = Clock(date(2025, 6, 1))
-    async with running_operator(config(kmock, clock)):
+    async with running_operator(config(kmock, clock, publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Open", "phase Open")
         first = rollout_digest(kmock, "intake")
@@ -123,9 +139,10 @@ async def test_a_phase_change_is_published_without_a_rollout_and_a_new_definitio
 
 async def test_a_bad_spec_is_invalid_naming_the_key_and_changes_nothing_else(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
-    async with running_operator(config(kmock, Clock(date(2025, 6, 1)))):
+    async with running_operator(config(kmock, Clock(date(2025, 6, 1)), publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Open", "phase Open")
         before = published(kmock)
@@ -141,10 +158,11 @@ async def test_a_bad_spec_is_invalid_naming_the_key_and_changes_nothing_else(
 
 async def test_every_phase_change_is_an_event_as_the_days_pass(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
     clock = Clock(date(2025, 4, 15))
-    async with running_operator(config(kmock, clock)):
+    async with running_operator(config(kmock, clock, publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Draft", "phase Draft")
         for day, expected in [
@@ -181,10 +199,10 @@ async def test_every_phase_change_is_an_event_as_the_days_pass(
     ],
 )
 async def test_the_erasure_is_refused_without_two_approvers_or_the_handover(
-    kmock: kmock.KubernetesEmulator, lifecycle: dict[str, Any], why: str
+    kmock: kmock.KubernetesEmulator, publisher: Publisher, lifecycle: dict[str, Any], why: str
 ) -> None:
     prepare_kmock(kmock)
-    async with running_operator(config(kmock, Clock(date(2026, 3, 31)))):
+    async with running_operator(config(kmock, Clock(date(2026, 3, 31)), publisher=publisher)):
         await create_program(kmock, resource(**lifecycle))
         erasure = await wait_for(
             lambda: program_object(kmock, PROGRAM).get("status", {}).get("erasure"), "erasure"

@@ -116,7 +116,8 @@ def test_each_service_account_is_bound_to_its_own_policies_from_the_policy_files
     for name in declarations():
         assert roles[f"subsidy-{name}"]["token_policies"].split(",")[0] == f"subsidy-{name}"
     assert (
-        roles["subsidy-operator"]["token_policies"] == "subsidy-key-admin,subsidy-operator-identity"
+        roles["subsidy-operator"]["token_policies"]
+        == "subsidy-key-admin,subsidy-program-publisher,subsidy-operator-identity"
     )
     assert roles["subsidy-auth"]["token_policies"].startswith("subsidy-audit-checkpoint")
 

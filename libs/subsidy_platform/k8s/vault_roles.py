@@ -3,7 +3,8 @@
 The transit policies are the files the embedded default provisions, kept in
 `k8s/vault/policies/` (subsidy_platform.vault): `subsidy-<service>` for each service,
 `subsidy-audit-checkpoint` for the sign-in service (which writes the signed audit
-checkpoints) and `subsidy-key-admin` for the operator (crypto-shredding). Each gRPC
+checkpoints), and `subsidy-key-admin` and `subsidy-program-publisher` for the operator (a new
+program's keys and the services' policies covering it, and crypto-shredding). Each gRPC
 workload also gets `subsidy-<name>-identity`: issuing its own mTLS certificate from the PKI
 role `subsidy-<name>` (common name = its identity, the cluster DNS names as SANs) and
 reading the staff-token verification key (`subsidy/token-signing/public`; the sign-in
@@ -33,7 +34,7 @@ from subsidy_platform.k8s.workloads import (
     signing_key_halves,
     vault_role,
 )
-from subsidy_platform.vault import CHECKPOINT_WRITER, TOKEN_TTL, policy_name
+from subsidy_platform.vault import CHECKPOINT_WRITER, PUBLISHER, TOKEN_TTL, policy_name
 
 AUTH_MOUNT = "kubernetes"
 GRAFANA_ROLE = "subsidy-grafana"
@@ -46,7 +47,7 @@ def transit_policies(name: str) -> tuple[str, ...]:
     if name in PLATFORM_SERVICES:
         return (CHECKPOINT_WRITER,)
     if name == OPERATOR:
-        return ("key-admin",)
+        return ("key-admin", PUBLISHER)
     return (name,)
 
 

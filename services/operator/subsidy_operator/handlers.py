@@ -2,12 +2,14 @@
 
 - create / update / resume: validate the spec with the rules library (a bad spec: status
   `Invalid` naming the key, a warning Event, `kopf.PermanentError`, and nothing else is
-  touched), publish the program's definition and phase in the programs ConfigMap, roll the
-  services out when the definitions changed (manifests.build_rollout), report the phase;
+  touched), publish the program in Vault (its keys, the services' policies covering them),
+  then its definition and phase in the programs ConfigMap, roll the services out when the
+  definitions changed (manifests.build_rollout), report the phase;
 - a timer (`config.interval`): move the phase with the calendar (each change a Kubernetes
   Event) and, when the contract has ended, erase: refused (status says why) unless two
   different approvers and the ward's handover are recorded; otherwise destroy the Vault
-  keys, purge every service, write the certificate to status and to a ConfigMap.
+  keys (and withdraw the program from the services' policies), purge every service, write
+  the certificate to status and to a ConfigMap.
 
 The erasure keeps its progress in `status.erasure` (kopf applies a timer's patch after every
 attempt, failed ones too): keys destroyed are recorded before any purge, and each service's
@@ -26,7 +28,7 @@ from typing import Any
 
 import kopf
 
-from subsidy_operator.erasure import KeyShredder, ServicePurger
+from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
 from subsidy_operator.kube import KubeApi
 from subsidy_operator.lifecycle import (
     Phase,
@@ -65,6 +67,7 @@ class OperatorConfig:
     now: Callable[[], datetime]
     shredder: Callable[[], KeyShredder]
     purger: Callable[[], ServicePurger]
+    publisher: Callable[[], ProgramPublisher]
     performed_by: str
     interval: float = 60.0
     api: KubeApi | None = None
@@ -105,6 +108,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return
         parsed = _validated(name, spec, body, patch)
         phase = phase_on(parsed, config.today())
+        await _retrying(asyncio.to_thread(config.publisher().publish, parsed.program_id))
         await _publish(config, _namespace(namespace), parsed, phase)
         _report(body, patch, status, parsed, phase)
 
@@ -220,6 +224,7 @@ async def _erase(
         destroyed = await _retrying(asyncio.to_thread(config.shredder().destroy, program_id))
         progress["keys"] = [dataclasses.asdict(k) for k in destroyed]
         patch.status["erasure"] = progress
+        await _retrying(asyncio.to_thread(config.publisher().withdraw))
     purger = config.purger()
     for service in purger.services:
         if service in progress["services"]:

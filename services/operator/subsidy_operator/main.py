@@ -3,7 +3,8 @@
 - `SUBSIDY_NAMESPACE` (default: the pod's namespace from the service account, else
   `default`): the one namespace it watches; its RBAC is a Role there.
 - `VAULT_ADDR` and `VAULT_TOKEN` (or `VAULT_TOKEN_FILE`, e.g. written by the Vault agent): a
-  token holding the `subsidy-key-admin` policy, used only for crypto-shredding;
+  token holding the `subsidy-key-admin` and `subsidy-program-publisher` policies: a new
+  program's keys and the services' policies covering it, and crypto-shredding;
   `VAULT_CACERT`: the CA bundle Vault's TLS certificate is checked against (the system's
   when unset; the check is never turned off).
 - `SUBSIDY_PKI_DIR`: `ca.crt`, `operator.crt`, `operator.key` (the platform PKI's `operator`
@@ -29,7 +30,7 @@ import hvac
 import kopf
 import requests
 
-from subsidy_operator.erasure import KeyShredder, ServicePurger
+from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
 from subsidy_operator.handlers import OperatorConfig, build_registry
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
@@ -73,6 +74,7 @@ def config_from_env(environ: dict[str, str]) -> OperatorConfig:
         today=today_in_japan,
         now=now_utc,
         shredder=lambda: KeyShredder(vault_client(environ)),
+        publisher=lambda: ProgramPublisher(vault_client(environ)),
         purger=lambda: ServicePurger(pki, service_addresses(environ), service_names()),
         performed_by=f"subsidy-operator ({environ.get('POD_NAME', 'unknown pod')})",
         interval=float(environ.get("SUBSIDY_OPERATOR_INTERVAL", "60")),
