@@ -428,3 +428,26 @@ def test_review_pages_its_granted_decisions_with_bounds_and_an_audit(stack: Stac
         ).scalar_one()
     assert seen == list(granted)
     assert audited >= -(-len(seen) // 2)  # one audited read a page
+
+
+def test_review_out_of_reach_makes_the_reconciliation_unavailable_not_balanced(
+    stack: Stack,
+) -> None:
+    """Payments whose review peer does not answer says UNAVAILABLE, never a result."""
+    addresses = {
+        "intake": f"localhost:{stack.intake.process.port}",
+        "review": f"127.0.0.1:{_free_port()}",  # nobody listens there
+    }
+    lonely = build_payments(stack.environment, {PROGRAM: get_program(PROGRAM)}, addresses=addresses)
+    try:
+        with staff_channel(stack.intake.environment.pki, lonely.address) as channel:
+            stub = payments_pb2_grpc.PaymentsServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as raised:
+                stub.ReconcileAcross(
+                    payments_pb2.ReconcileAcrossRequest(program_id=PROGRAM),
+                    metadata=stack.intake.staff("auditor", "reconcile-auditor"),
+                    timeout=120,
+                )
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+    finally:
+        lonely.stop(grace=0.5)

@@ -36,12 +36,24 @@ from subsidy_payments.cross_check import (
     ReviewSide,
 )
 from subsidy_payments.repository import Totals
-from subsidy_payments.service import INTAKE_RETRY, Payments
+from subsidy_payments.service import Payments
 from subsidy_platform.access import Principal
 from subsidy_platform.crypto import CiphertextUnreadable, DataClass
 from subsidy_platform.errors import Conflict, DependencyUnavailable
 
 PAGE = 1000
+# Review could not answer now (down, slow, failing): UNAVAILABLE, worth running again.
+REVIEW_FAILING = frozenset(
+    {
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.CANCELLED,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.UNKNOWN,
+    }
+)
 MAX_PAGES = 10_000  # ten million decisions: a loop that never ends is refused, not run
 STATES = {
     review_pb2.DECISION_GRANTED: DecisionState.GRANTED,
@@ -121,7 +133,7 @@ def review_side(payments: Payments, who: Principal, program_id: str) -> ReviewSi
             )
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
-            if code in INTAKE_RETRY:
+            if code in REVIEW_FAILING:
                 raise DependencyUnavailable("審査サービスから交付決定を読み出せません") from error
             raise Conflict(
                 f"審査サービスが交付決定の読み出しを拒否しました（{code.name}）"
