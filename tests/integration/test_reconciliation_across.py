@@ -298,19 +298,48 @@ def test_a_real_grant_reconciles_balanced_then_each_injected_difference_is_repor
         create_user(session, "reconcile-cli-auditor", "auditor", PASSWORD)
         session.commit()
 
-    # balanced: four real grants, through review's outbox, in a released file
+    # balanced: five real grants, through review's outbox, in a released file; one returned
     before = reconcile(stack)  # what other tests of this module granted
     assert before.balanced, found(before)
-    a, b, c, d = granted_in_review(stack, 4)
+    a, b, c, d, e = granted_in_review(stack, 5)
     batch, parsed, _ = build_and_release(stack.intake, stack.payments)
-    assert batch.total == before.pending.yen + 4 * GRANTED
+    assert batch.total == before.pending.yen + 5 * GRANTED
+    with stack.engine.connect() as connection:
+        ids: dict[str, int] = dict(
+            connection.execute(
+                text(
+                    "SELECT application_number, id FROM payments.instructions "
+                    "WHERE application_number = ANY(:n)"
+                ),
+                {"n": [a, b, e]},
+            ).all()
+        )
+    transfers = {int(t.customer_code): t for t in parsed.transfers}
+    assert transfers[ids[b]].amount == GRANTED
+    returned = transfers[ids[e]]
+    with staff_channel(stack.intake.environment.pki, stack.payments.address) as channel:
+        imported = payments_pb2_grpc.PaymentsServiceStub(channel).ImportReturns(
+            payments_pb2.ImportReturnsRequest(
+                request_id=uuid.uuid4().hex,
+                program_id=PROGRAM,
+                content=(
+                    "指図番号,口座番号,金額,返却理由\r\n"
+                    f"{ids[e]},{returned.account_number},{GRANTED},口座なし\r\n"
+                ).encode(),
+            ),
+            metadata=stack.intake.staff("payments_officer", "reconcile-officer"),
+        )
+    assert imported.accepted and imported.failed == 1, imported
     balanced = reconcile(stack)
     assert balanced.balanced, found(balanced)
     assert balanced.parked_events == 0 and balanced.differences_total == 0
-    granted = before.review_granted.yen + 4 * GRANTED
-    assert balanced.review_granted.count == before.review_granted.count + 4
+    granted = before.review_granted.yen + 5 * GRANTED
+    assert balanced.review_granted.count == before.review_granted.count + 5
     assert balanced.review_granted.yen == balanced.grants.yen == granted
-    assert balanced.sent.yen == before.sent.yen + batch.total and balanced.pending.yen == 0
+    assert balanced.sent.yen == before.sent.yen + batch.total - GRANTED
+    assert balanced.pending.yen == 0
+    assert balanced.returned_awaiting.yen == before.returned_awaiting.yen + GRANTED
+    assert balanced.returned.yen == before.returned.yen + GRANTED
     assert balanced.released_files.count == before.released_files.count + 1
     assert balanced.released_files.yen == before.released_files.yen + batch.total
     ok = auditor_command(stack, "--json")
@@ -325,17 +354,6 @@ def test_a_real_grant_reconciles_balanced_then_each_injected_difference_is_repor
     forget_in_payments(stack.engine, never_arrived)
     forget_in_payments(stack.engine, parked)
     park_in_review(stack.engine, parked)
-    with stack.engine.connect() as connection:
-        ids: dict[str, int] = dict(
-            connection.execute(
-                text(
-                    "SELECT application_number, id FROM payments.instructions "
-                    "WHERE application_number = ANY(:n)"
-                ),
-                {"n": [a, b]},
-            ).all()
-        )
-    assert {int(t.customer_code): t.amount for t in parsed.transfers}[ids[b]] == GRANTED
     alter_instruction_amount(stack.engine, a, GRANTED - 1000)
     forge_released_file(stack, batch.batch_id, ids[b], 96_000)
     revoke_in_review(stack.engine, c)
