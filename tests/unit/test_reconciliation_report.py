@@ -10,7 +10,7 @@ import json
 from subsidy.events.v1 import events_pb2
 from subsidy.payments.v1 import payments_pb2
 from subsidy_payments import cross_report
-from subsidy_review.granted_decisions import parked_of_program, decision_state
+from subsidy_review.granted_decisions import decision_state, parked_of_program
 
 
 def message(**changes: object) -> payments_pb2.CrossReconciliation:
