@@ -121,6 +121,14 @@ FILTERS = {
 }
 
 
+VERDICTS = {
+    review_pb2.REDUCTION_VERDICT_APPROVE: decisions.Verdict.APPROVE,
+    review_pb2.REDUCTION_VERDICT_REJECT: decisions.Verdict.REJECT,
+}
+"""An ApproveReducedGrant's verdict; UNSPECIFIED (or a value not defined) maps to None,
+which the use case refuses."""
+
+
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, review: Review) -> None:
         self.review = review
@@ -354,7 +362,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             current_principal(),
             request.request_id,
             request.application_number,
-            request.approve,
+            VERDICTS.get(request.verdict),
         )
         return self._full(case.application_number)
 
