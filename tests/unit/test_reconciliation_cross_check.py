@@ -15,7 +15,6 @@ from subsidy_payments.cross_check import (
     Decision,
     DecisionState,
     Delivery,
-    FileProblem,
     Grant,
     Instruction,
     Kind,
@@ -24,9 +23,9 @@ from subsidy_payments.cross_check import (
     ReviewSide,
     compare,
     lines,
-    parse_transfer_file,
 )
 from subsidy_payments.zengin import Payee, Requester, transfer_file
+from subsidy_payments.zengin_read import FileProblem, parse_transfer_file
 
 WARD = Requester("1310400001", "ｼﾝｼﾞﾕｸｸ", "0005", "001", "current", "1234567")
 AMOUNT = 20_000
