@@ -51,6 +51,7 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "Reconcile": lambda: payments_pb2.ReconcileRequest(program_id=PROGRAM),
     "ListHeldFiles": lambda: payments_pb2.ListHeldFilesRequest(program_id=PROGRAM),
     "PurgeFiles": lambda: payments_pb2.PurgeFilesRequest(program_id="no-such-program"),
+    "ReconcileAcross": lambda: payments_pb2.ReconcileAcrossRequest(program_id="no-such-program"),
 }
 SERVICES = [f"service:{name}" for name in declarations() if name != "payments"]
 CALLERS = [*ROLES, *SERVICES]

@@ -104,6 +104,8 @@ TARGETS = [
            lambda c: payments_pb2.ListHeldFilesRequest(program_id=PROGRAM)),
     Target("PurgeFiles", "payments_officer", "hostile-officer",
            lambda c: payments_pb2.PurgeFilesRequest(program_id="no-such-program")),
+    Target("ReconcileAcross", "auditor", "hostile-auditor",
+           lambda c: payments_pb2.ReconcileAcrossRequest(program_id=PROGRAM)),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

@@ -76,6 +76,9 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     ),
     "ListHandovers": lambda: review_pb2.ListHandoversRequest(program_id=PROGRAM),
     "ExportHandoverLedger": lambda: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM),
+    "ListGrantedDecisions": lambda: review_pb2.ListGrantedDecisionsRequest(
+        program_id=PROGRAM, limit=1, purpose="権限の確認"
+    ),
 }
 SERVICES = [f"service:{name}" for name in declarations() if name != "review"]
 CALLERS = [*ROLES, *SERVICES]

@@ -234,6 +234,9 @@ TARGETS = [
         program_id=PROGRAM)),
     Target("ExportHandoverLedger", "auditor", "hostile-auditor",
            lambda c: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM)),
+    Target("ListGrantedDecisions", "auditor", "hostile-auditor",
+           lambda c: review_pb2.ListGrantedDecisionsRequest(
+               program_id=PROGRAM, limit=10, purpose="入力の検査")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

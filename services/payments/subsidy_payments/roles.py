@@ -2,9 +2,10 @@
 
 payments_officer: builds batches, cancels them, records the bank's confirmation and its
 returns; approver: the second person, who sees a batch and releases (or cancels) it, and
-never the one who built it (checked in the use case); auditor: reconciliation and the
-files still held, read only; service:review and service:intake: the events of their
-outboxes (decisions; changed bank accounts).
+never the one who built it (checked in the use case); auditor: reconciliation (also
+across services, where payments reads review's granted decisions under its own identity)
+and the files still held, read only; service:review and service:intake: the events of
+their outboxes (decisions; changed bank accounts).
 """
 
 from __future__ import annotations
@@ -31,5 +32,6 @@ TABLE = rpc_roles(
         "Reconcile": READERS,
         "ListHeldFiles": {"payments_officer", "auditor"},
         "PurgeFiles": OFFICER,
+        "ReconcileAcross": READERS,
     },
 )
