@@ -140,11 +140,15 @@ def test_a_second_operators_agreeing_keying_applies_the_change_and_announces_it_
     number = application(intake)
     first_id, second_id = uuid.uuid4().hex, uuid.uuid4().hex
     keying(intake, number, "op-bank-a", request_id=first_id)
-    verified = keying(intake, number, "op-bank-b", request_id=second_id)
+    # the verifier keys the number in full-width digits: the same account as a keyer sees it
+    wide = common_pb2.BankAccount()
+    wide.CopyFrom(NEW)
+    wide.number = "２４６８０１３"
+    verified = keying(intake, number, "op-bank-b", wide, request_id=second_id)
     assert verified.outcome == intake_pb2.ACCEPTED and verified.applied
     assert verified.account_version == 2 == _version(admin_engine, number)
     assert _events(admin_engine, number) == 1
-    retried = keying(intake, number, "op-bank-b", request_id=second_id)
+    retried = keying(intake, number, "op-bank-b", wide, request_id=second_id)
     assert (retried.outcome, retried.applied, retried.replayed, retried.account_version) == (
         intake_pb2.ACCEPTED,
         True,

@@ -27,6 +27,7 @@ from subsidy_intake.orm import (
     ImportRow,
     PaperKeyingRow,
 )
+from subsidy_intake.verification import normalise_keyed
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.errors import NotFound
 
@@ -165,12 +166,16 @@ class EntryRepository:
 
     def comparable(self, record: dict[str, Any]) -> dict[str, Any]:
         """The record with its bank account number and holder as keyed HMACs (one Vault
-        batch), so that two keyings compare without decrypting the bank class."""
+        batch), so that two keyings compare without decrypting the bank class. The values are
+        normalised first as the comparison does (verification.normalise_keyed: ３ and 3,
+        runs of blanks), so that an HMAC forgives no more and no less than a plain field."""
         bank = record.get("bank_account")
         if not isinstance(bank, dict):
             return record
         secret = [k for k in ("number", "holder_kana") if isinstance(bank.get(k), str)]
-        digests = self.cipher.blind_index("keying-bank", [f"{k}\x1e{bank[k]}" for k in secret])
+        digests = self.cipher.blind_index(
+            "keying-bank", [f"{k}\x1e{normalise_keyed(bank[k]) or ''}" for k in secret]
+        )
         return {**record, "bank_account": {**bank, **dict(zip(secret, digests, strict=True))}}
 
     def accept_keying(self, keying_id: int, application_number: str) -> None:
