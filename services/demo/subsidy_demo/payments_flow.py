@@ -93,7 +93,8 @@ class PaymentsDemo:
                 return found
 
     def correct_account(self, number: str, tag: int) -> None:
-        """The applicant's corrected account, keyed twice by the contractor at intake."""
+        """The applicant's corrected account, keyed by two of the contractor's operators at
+        intake (the first keying, then the verification keying by the other)."""
         record = self.review.intake.GetApplication(
             intake_pb2.GetApplicationRequest(
                 application_number=number, unmask=True, purpose="口座訂正の入力"
@@ -107,16 +108,16 @@ class PaymentsDemo:
             number=f"{(tag * 7919) % 10_000_000:07d}",
             holder_kana=record.applicant.name_kana,
         )
-        changed = self.review.intake.RecordBankAccountChange(
-            intake_pb2.RecordBankAccountChangeRequest(
-                request_id=uuid.uuid4().hex,
-                application_number=number,
-                account=account,
-                second_keying=account,
-                note="口座訂正（デモ）",
-            ),
-            metadata=self.review.staff["operator"],
-        )
+        for who in ("operator", "operator2"):
+            changed = self.review.intake.RecordBankAccountChange(
+                intake_pb2.RecordBankAccountChangeRequest(
+                    request_id=uuid.uuid4().hex,
+                    application_number=number,
+                    account=account,
+                    note="口座訂正（デモ）",
+                ),
+                metadata=self.review.staff[who],
+            )
         assert changed.applied
 
     def build(self, transfer_date: str) -> payments_pb2.Batch:
