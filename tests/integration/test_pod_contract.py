@@ -56,6 +56,7 @@ OPTIONAL = {
     "SUBSIDY_DRAIN_SECONDS": "25 s, under Kubernetes' default grace period of 30 s",
     "NOTICES_RETENTION_DAYS": "the print data's retention, a documented default",
     "NOTICES_TEMPLATES": "the notice wording shipped with the package",
+    "NOTICES_POSTAGE_OFFICE": "the post office each program names in its office.yaml",
 }
 """Variables the code may read that a pod need not set: name -> the default that applies."""
 
