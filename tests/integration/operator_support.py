@@ -245,6 +245,7 @@ def config(mock: kmock.KubernetesEmulator, clock: Clock, **changes: Any) -> Oper
         "now": clock.now,
         "shredder": not_used("Vault"),
         "purger": not_used("the services"),
+        "retention": not_used("the services' retention purges"),
         "performed_by": "subsidy-operator (test)",
         "interval": 0.2,
         "deployments": SERVICE_DEPLOYMENTS,

@@ -11,6 +11,11 @@
   keys (and withdraw the program from the services' policies), purge every service, write
   the certificate to status and to a ConfigMap.
 
+- a second timer (`config.retention_interval`, an hour by default): on every live program
+  (Open, Closed, Retention) the retention purges of print data and transfer files
+  (subsidy_operator.retention), the result in `status.retention` and, when anything was
+  deleted, a `RetentionPurged` Event; each service audits the call.
+
 The erasure keeps its progress in `status.erasure` (kopf applies a timer's patch after every
 attempt, failed ones too): keys destroyed are recorded before any purge, and each service's
 counts as soon as it answers, so a retried erasure (`TemporaryError`: Vault or a service
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -52,9 +58,12 @@ from subsidy_operator.manifests import (
     programs_digest,
 )
 from subsidy_operator.resource import GROUP, PLURAL, VERSION
+from subsidy_operator.retention import RetentionPurger
 from subsidy_platform.errors import DependencyUnavailable
 
 Login = Callable[..., kopf.ConnectionInfo | None]
+LIVE = frozenset({Phase.OPEN, Phase.CLOSED, Phase.RETENTION})
+"""Phases whose print data and transfer files may fall due for deletion."""
 RETRY_SECONDS = 30.0
 
 
@@ -68,9 +77,11 @@ class OperatorConfig:
     shredder: Callable[[], KeyShredder]
     purger: Callable[[], ServicePurger]
     publisher: Callable[[], ProgramPublisher]
+    retention: Callable[[], RetentionPurger]
     performed_by: str
     interval: float = 60.0
     api: KubeApi | None = None
+    retention_interval: float = 3600.0
     deployments: tuple[str, ...] = ()
     """The service Deployments that mount the programs ConfigMap (rolled out on a change)."""
 
@@ -135,6 +146,23 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             _report(body, patch, status, parsed, phase)
         if erasure_due(parsed, today):
             await _erase(config, _namespace(namespace), parsed, body, patch, status)
+
+    @kopf.timer(*resource, id="retention", interval=config.retention_interval, registry=registry)
+    async def retention(
+        name: str,
+        status: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        body: kopf.Body,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        if status.get("phase") not in LIVE:
+            return
+        program_id = str(spec.get("definition", {}).get("id") or name)
+        result = await _retrying(asyncio.to_thread(config.retention().purge, program_id))
+        patch.status["retention"] = {"lastRun": config.now().isoformat(), **result.as_status()}
+        if result.anything:
+            kopf.info(body, reason="RetentionPurged", message=json.dumps(result.as_status()))
 
     return registry
 

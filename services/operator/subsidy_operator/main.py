@@ -9,7 +9,8 @@
   when unset; the check is never turned off).
 - `SUBSIDY_PKI_DIR`: `ca.crt`, `operator.crt`, `operator.key` (the platform PKI's `operator`
   identity) for mutual TLS to the services; `<NAME>_ADDRESS` finds each service.
-- `SUBSIDY_OPERATOR_INTERVAL` (seconds, default 60): how often phases are re-evaluated.
+- `SUBSIDY_OPERATOR_INTERVAL` (seconds, default 60): how often phases are re-evaluated;
+  the retention purges run every hour.
 - `POD_NAME`: who performed an erasure, on its certificate.
 
 Two replicas run with kopf peering (`subsidy-operator`, mandatory): one is active, the other
@@ -32,6 +33,7 @@ import requests
 
 from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
 from subsidy_operator.handlers import OperatorConfig, build_registry
+from subsidy_operator.retention import RetentionPurger
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
 from subsidy_platform.k8s.topology import service_ports
@@ -76,6 +78,7 @@ def config_from_env(environ: dict[str, str]) -> OperatorConfig:
         shredder=lambda: KeyShredder(vault_client(environ)),
         publisher=lambda: ProgramPublisher(vault_client(environ)),
         purger=lambda: ServicePurger(pki, service_addresses(environ), service_names()),
+        retention=lambda: RetentionPurger(pki, service_addresses(environ)),
         performed_by=f"subsidy-operator ({environ.get('POD_NAME', 'unknown pod')})",
         interval=float(environ.get("SUBSIDY_OPERATOR_INTERVAL", "60")),
         deployments=tuple(service_ports()),

@@ -5,7 +5,8 @@ returns; approver: the second person, who sees a batch and releases (or cancels)
 never the one who built it (checked in the use case); auditor: reconciliation (also
 across services, where payments reads review's granted decisions under its own identity)
 and the files still held, read only; service:review and service:intake: the events of
-their outboxes (decisions; changed bank accounts).
+their outboxes (decisions; changed bank accounts); service:operator: the retention purge of
+transfer files it runs on every live program (subsidy_operator.retention).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ TABLE = rpc_roles(
         "ImportReturns": OFFICER,
         "Reconcile": READERS,
         "ListHeldFiles": {"payments_officer", "auditor"},
-        "PurgeFiles": OFFICER,
+        "PurgeFiles": OFFICER | {"service:operator"},  # the operator's retention purge
         "ReconcileAcross": READERS,
     },
 )
