@@ -1,0 +1,643 @@
+"""Nothing parks silently (issue 15): an event its receiver refuses for good is parked, and
+that is an alarm, never a quiet row.
+
+On the real services (PostgreSQL, OpenBao, mutual TLS): a review decision event that payments
+refuses for good (payments serving without the program in its programs folder: INVALID_ARGUMENT
+制度IDが登録されていません) parks after five attempts in review's outbox; it is logged once with
+service, destination, topic, key and status code (no payload), counted by `GetOutboxStatus`
+and `subsidy-admin outbox status` (exit 1), listed by `subsidy-admin outbox list`; once the
+cause is fixed (the program served again) `subsidy-admin outbox requeue` delivers it and
+payments records the grant once, however often the event comes again; the requeue is in the
+audit log with who and the reason. The one stand-in: the session's payments process is not
+redeployed without its program and with it again; the test takes the program out of the
+mapping the running process serves and puts it back. Only staff role admin may see or requeue (every
+maintenance RPC x every role and service identity), and hostile input is INVALID_ARGUMENT
+without its value repeated, before any work. The tests' drain fails on a parked event unless
+the test expects it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+import grpc
+import pytest
+from admin_support import PASSWORD, Outcome, account, run
+from intake_support import PROGRAM, Client
+from payments_support import AMOUNT, service_stub, submit
+from review_support import arrive, settle
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+from subsidy.common.v1 import common_pb2
+from subsidy.events.v1 import events_pb2
+from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
+from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
+
+from subsidy_platform.access import ROLES
+from subsidy_platform.db import database_url_for, make_engine
+from subsidy_platform.declaration import declarations
+from subsidy_platform.errors import field_violations
+from subsidy_platform.logs import JsonFormatter
+from subsidy_platform.maintenance import MAINTENANCE_TABLE, SERVICE_NAME, destinations_of
+from subsidy_platform.outbox import (
+    OutboxRelay,
+    UnexpectedParked,
+    enqueue,
+    outbox_ddl,
+    parked_events,
+)
+from subsidy_platform.process import ServiceProcess
+from subsidy_platform.runtime import Environment
+from subsidy_platform.staff_client import CONSOLE, staff_channel
+from subsidy_rules.program import Program
+
+DECISION_METHOD = "/subsidy.payments.v1.PaymentsService/DecisionReceived"
+PROBE = "parkedprobe"
+
+
+# --- the real services ----------------------------------------------------------------------
+
+
+def report(intake: Client, number: str, status: common_pb2.ApplicationStatus.ValueType) -> None:
+    """A status on intake's timeline, reported under review's certificate (as review does)."""
+    with service_stub(
+        intake, f"localhost:{intake.process.port}", "review", intake_pb2_grpc.IntakeServiceStub
+    ) as stub:
+        stub.ReportStatusTransition(  # type: ignore[attr-defined]
+            intake_pb2.ReportStatusTransitionRequest(
+                request_id=f"parked-{uuid.uuid4().hex}",
+                application_number=number,
+                status=status,
+                note="保留イベントの試験",
+            ),
+            timeout=30,
+        )
+
+
+def timeline_status(intake: Client, number: str) -> int:
+    with intake.stub() as stub:
+        found = stub.GetTimeline(
+            intake_pb2.GetTimelineRequest(application_number=number),
+            metadata=intake.staff("ward_officer"),
+            timeout=30,
+        )
+    return int(found.status)
+
+
+def queue_decision(admin: Engine, number: str) -> str:
+    """Review's granted decision for `number`, queued in review's outbox for payments only
+    (the row `enqueue` writes for that subscriber); returns its key."""
+    key = f"decision-{number}"
+    event = events_pb2.DecisionEvent(
+        event_id=key,
+        application_number=number,
+        program_id=PROGRAM,
+        granted=True,
+        amount=AMOUNT,
+        decided_on="2025-07-01",
+        decision_number=f"S-D-{number}",
+    )
+    with admin.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO review.outbox (destination, method, topic, key, payload) "
+                "VALUES ('payments', :m, 'review.decision', :k, :p)"
+            ),
+            {"m": DECISION_METHOD, "k": key, "p": event.SerializeToString()},
+        )
+    return key
+
+
+def outbox_row(admin: Engine, key: str) -> Any:
+    with admin.connect() as connection:
+        return connection.execute(
+            text(
+                "SELECT attempts, last_error, delivered_at, parked_at FROM review.outbox "
+                "WHERE destination = 'payments' AND key = :k"
+            ),
+            {"k": key},
+        ).one()
+
+
+def run_until(review: ServiceProcess, admin: Engine, key: str, done: Callable[[Any], bool]) -> Any:
+    """Run review's relay on the event of `key` (due at once, no back-off) until `done`."""
+    relay = review.context.relay
+    assert relay is not None
+    deadline = time.monotonic() + 120
+    while True:
+        with admin.begin() as connection:
+            connection.execute(
+                text(
+                    "UPDATE review.outbox SET next_attempt_at = now() WHERE key = :k "
+                    "AND delivered_at IS NULL AND parked_at IS NULL"
+                ),
+                {"k": key},
+            )
+        relay.deliver_once()
+        row = outbox_row(admin, key)
+        if done(row):
+            return row
+        assert time.monotonic() < deadline, f"review's event stayed at {row}"
+        time.sleep(0.05)
+
+
+def payments_of(admin: Engine, number: str) -> tuple[int, int, int]:
+    """Grants, instructions and applied decision events payments holds for `number`."""
+    with admin.connect() as connection:
+        return (
+            connection.execute(
+                text("SELECT count(*) FROM payments.grants WHERE application_number = :n"),
+                {"n": number},
+            ).scalar_one(),
+            connection.execute(
+                text("SELECT count(*) FROM payments.instructions WHERE application_number = :n"),
+                {"n": number},
+            ).scalar_one(),
+            connection.execute(
+                text("SELECT count(*) FROM payments.applied_events WHERE event_id = :k"),
+                {"k": f"decision-{number}"},
+            ).scalar_one(),
+        )
+
+
+@pytest.fixture
+def admin_login(admin_engine: Engine) -> str:
+    return account(admin_engine, "admin", "outbox-admin")
+
+
+def outbox_command(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    auth: ServiceProcess,
+    environment: Environment,
+    review: ServiceProcess,
+    login: str,
+    *argv: str,
+) -> Outcome:
+    """`subsidy-admin outbox ARGV --service review --server <review>` signed in as `login`."""
+    return run(
+        capsys,
+        monkeypatch,
+        auth,
+        environment,
+        "outbox",
+        *argv,
+        "--service",
+        "review",
+        "--server",
+        review.address,
+        login=login,
+        stdin=f"{PASSWORD}\n",
+    )
+
+
+def parked_and_shown(
+    relay: OutboxRelay,
+    admin_engine: Engine,
+    key: str,
+    number: str,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    auth: ServiceProcess,
+    environment: Environment,
+    review: ServiceProcess,
+    admin_login: str,
+) -> None:
+    """The parked event: not applied, logged once, counted and listed where an operator looks."""
+    parked = outbox_row(admin_engine, key)
+    assert (parked.attempts, parked.last_error) == (5, "INVALID_ARGUMENT")
+    assert payments_of(admin_engine, number) == (0, 0, 0)
+    relay.check_parked([key])  # the drain helpers' check: this park was expected
+    found = [e for e in parked_events(admin_engine, "review", "payments") if e.key == key]
+    assert [(e.topic, e.last_error) for e in found] == [("review.decision", "INVALID_ARGUMENT")]
+
+    logged = [r for r in caplog.records if getattr(r, "event_key", None) == key]
+    assert len(logged) == 1, "parking is logged once"
+    entry = json.loads(JsonFormatter("review").format(logged[0]))
+    assert entry["service"] == "review" and entry["level"] == "ERROR"
+    assert (entry["peer_service"], entry["topic"], entry["event_key"], entry["code"]) == (
+        "payments",
+        "review.decision",
+        key,
+        "INVALID_ARGUMENT",
+    )
+    assert f"S-D-{number}" not in json.dumps(entry, ensure_ascii=False), "no payload logged"
+
+    status = outbox_command(capsys, monkeypatch, auth, environment, review, admin_login, "status")
+    assert status.code == 1, status  # an alarm for a monitoring job
+    cells = [line.split("\t") for line in status.out.splitlines()[1:]]
+    rows = {row[1]: row for row in cells if len(row) == 7}
+    assert set(rows) == set(destinations_of("review"))
+    assert int(rows["payments"][4]) >= 1
+    listed = outbox_command(capsys, monkeypatch, auth, environment, review, admin_login, "list")
+    assert listed.code == 0, listed
+    mine = [line.split("\t") for line in listed.out.splitlines() if f"\t{key}\t" in line]
+    assert [cells[2:6] for cells in mine] == [
+        ["review.decision", "payments", "5", "INVALID_ARGUMENT"]
+    ]
+
+
+def test_a_refused_decision_parks_raises_the_alarm_and_after_the_fix_a_requeue_delivers_it_once(
+    intake: Client,
+    review: ServiceProcess,
+    payments: ServiceProcess,
+    auth: ServiceProcess,
+    environment: Environment,
+    admin_engine: Engine,
+    admin_login: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    relay = review.context.relay
+    assert relay is not None
+    number = submit(intake)
+    arrive(intake, admin_engine, [number])  # review has the case and reported its status
+    settle(relay, admin_engine, "review", "intake")
+    settle(relay, admin_engine, "review", "payments")
+    report(intake, number, common_pb2.GRANTED)  # the ward's decision, on intake's timeline
+    assert timeline_status(intake, number) == common_pb2.GRANTED
+    caplog.set_level(logging.ERROR, logger="subsidy_platform.outbox")
+    served = cast(dict[str, Program], payments.context.programs)
+    program = served.pop(PROGRAM)  # the cause: payments serving without the program
+    try:
+        key = queue_decision(admin_engine, number)
+        parked = run_until(
+            review, admin_engine, key, lambda row: row.parked_at or row.delivered_at is not None
+        )
+    finally:
+        served[PROGRAM] = program  # the cause fixed: payments serves the program again
+    assert parked.delivered_at is None
+    parked_and_shown(
+        relay,
+        admin_engine,
+        key,
+        number,
+        caplog,
+        capsys,
+        monkeypatch,
+        auth,
+        environment,
+        review,
+        admin_login,
+    )
+
+    reason = "決済サービスに制度定義を配置し直したため再送"
+    requeued = outbox_command(
+        capsys,
+        monkeypatch,
+        auth,
+        environment,
+        review,
+        admin_login,
+        "requeue",
+        "--destination",
+        "payments",
+        "--key",
+        key,
+        "--reason",
+        reason,
+    )
+    assert requeued.code == 0, requeued
+    assert key in requeued.out.splitlines()
+    delivered = run_until(review, admin_engine, key, lambda row: row.delivered_at is not None)
+    assert delivered.parked_at is None and delivered.last_error is None
+    assert payments_of(admin_engine, number) == (1, 1, 1)
+
+    with admin_engine.connect() as connection:
+        audited = connection.execute(
+            text(
+                "SELECT actor, role, rpc, fields, purpose FROM audit.events "
+                "WHERE service = 'review' AND action = 'requeue' AND actor = :a"
+            ),
+            {"a": admin_login},
+        ).all()
+    assert len(audited) == 1
+    assert audited[0].role == "admin"
+    assert audited[0].rpc == f"/{SERVICE_NAME}/RequeueParked"
+    assert audited[0].fields == [f"review.outbox:payments:{key}"]
+    assert reason in audited[0].purpose
+
+    # the same event parked and requeued again (say its acknowledgement was lost): payments
+    # still holds one grant and one instruction, by the unchanged key
+    with admin_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE review.outbox SET delivered_at = NULL, parked_at = now() "
+                "WHERE destination = 'payments' AND key = :k"
+            ),
+            {"k": key},
+        )
+    again = outbox_command(
+        capsys,
+        monkeypatch,
+        auth,
+        environment,
+        review,
+        admin_login,
+        "requeue",
+        "--destination",
+        "payments",
+        "--all",
+        "--reason",
+        reason,
+    )
+    assert again.code == 0, again
+    run_until(review, admin_engine, key, lambda row: row.delivered_at is not None)
+    assert payments_of(admin_engine, number) == (1, 1, 1)
+    assert len([r for r in caplog.records if getattr(r, "event_key", None) == key]) == 1
+
+
+def test_requeueing_a_key_that_is_not_parked_changes_nothing(
+    review: ServiceProcess,
+    intake: Client,
+    admin_engine: Engine,
+    auth: ServiceProcess,
+    environment: Environment,
+    admin_login: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refused = outbox_command(
+        capsys,
+        monkeypatch,
+        auth,
+        environment,
+        review,
+        admin_login,
+        "requeue",
+        "--destination",
+        "payments",
+        "--key",
+        "decision-S2025-never-parked",
+        "--reason",
+        "試験",
+    )
+    assert refused.code == 1, refused
+    assert "FAILED_PRECONDITION" in refused.err
+    assert "never-parked" not in refused.err
+    with admin_engine.connect() as connection:
+        audited = connection.execute(
+            text("SELECT count(*) FROM audit.events WHERE action = 'requeue' AND actor = :a"),
+            {"a": admin_login},
+        ).scalar_one()
+    assert audited == 0
+
+
+# --- who may call ---------------------------------------------------------------------------
+
+
+def maintenance_request(method: str) -> Any:
+    """A request per maintenance RPC that changes nothing whoever is admitted."""
+    return {
+        "PurgeProgram": maintenance_pb2.PurgeProgramRequest(
+            program_id="access-probe-program", erasure_id="access-probe"
+        ),
+        "GetOutboxStatus": maintenance_pb2.GetOutboxStatusRequest(),
+        "ListParkedEvents": maintenance_pb2.ListParkedEventsRequest(limit=1),
+        "RequeueParked": maintenance_pb2.RequeueParkedRequest(
+            destination="payments",
+            scope=maintenance_pb2.REQUEUE_SCOPE_KEYS,
+            keys=["access-probe-not-parked"],
+            reason="権限の試験",
+        ),
+    }[method]
+
+
+SERVICE_CALLERS = [f"service:{name}" for name in (*declarations(), "operator")]
+CALLERS = [*ROLES, *SERVICE_CALLERS]
+ADMITTED = {grpc.StatusCode.OK, grpc.StatusCode.FAILED_PRECONDITION}
+
+
+def call(intake: Client, address: str, method: str, caller: str) -> grpc.StatusCode:
+    if caller.startswith("service:"):
+        identity, metadata = caller.removeprefix("service:"), ()
+    else:
+        identity, metadata = CONSOLE, intake.staff(caller)
+    with staff_channel(intake.environment.pki, address, identity) as channel:
+        stub = maintenance_pb2_grpc.MaintenanceServiceStub(channel)
+        try:
+            getattr(stub, method)(maintenance_request(method), metadata=metadata, timeout=30)
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return]
+    return grpc.StatusCode.OK
+
+
+def test_the_maintenance_table_names_every_maintenance_rpc() -> None:
+    served = maintenance_pb2.DESCRIPTOR.services_by_name["MaintenanceService"].methods_by_name
+    assert {method.rsplit("/", 1)[1] for method in MAINTENANCE_TABLE} == set(served)
+
+
+@pytest.mark.parametrize("method", sorted(m.rsplit("/", 1)[1] for m in MAINTENANCE_TABLE))
+def test_each_maintenance_rpc_admits_exactly_the_callers_of_the_table(
+    intake: Client, review: ServiceProcess, method: str
+) -> None:
+    allowed = MAINTENANCE_TABLE[f"/{SERVICE_NAME}/{method}"]
+    outcome = {caller: call(intake, review.address, method, caller) for caller in CALLERS}
+    denied = {c for c, code in outcome.items() if code == grpc.StatusCode.PERMISSION_DENIED}
+    assert denied == set(CALLERS) - allowed, outcome
+    admitted = {c: code for c, code in outcome.items() if c in allowed}
+    assert set(admitted) == set(CALLERS) & allowed and set(admitted.values()) <= ADMITTED, outcome
+
+
+def test_only_an_administrator_may_requeue_and_a_refused_caller_changes_nothing(
+    review: ServiceProcess,
+    intake: Client,
+    auth: ServiceProcess,
+    environment: Environment,
+    admin_engine: Engine,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    auditor = account(admin_engine, "auditor", "outbox-auditor")
+    refused = outbox_command(
+        capsys,
+        monkeypatch,
+        auth,
+        environment,
+        review,
+        auditor,
+        "requeue",
+        "--destination",
+        "payments",
+        "--all",
+        "--reason",
+        "権限のない再送",
+    )
+    assert refused.code == 1 and "PERMISSION_DENIED" in refused.err, refused
+    with admin_engine.connect() as connection:
+        audited = connection.execute(
+            text("SELECT count(*) FROM audit.events WHERE action = 'requeue' AND actor = :a"),
+            {"a": auditor},
+        ).scalar_one()
+    assert audited == 0
+
+
+# --- hostile input --------------------------------------------------------------------------
+
+HUGE = "k" * 100_000
+HOSTILE = [
+    pytest.param("destination", {"destination": "nosuchdestination"}, "nosuch", id="unknown"),
+    pytest.param("destination", {"destination": "d" * 5000}, "ddddd", id="huge destination"),
+    pytest.param("destination", {"destination": "pay\x00ments"}, "pay", id="NUL destination"),
+    pytest.param("keys[0]", {"keys": [HUGE]}, "kkkkk", id="huge key"),
+    pytest.param("keys[1]", {"keys": ["ok-key", "bad\x00key"]}, "bad", id="NUL in a key"),
+    pytest.param("keys", {"keys": [f"k-{i}" for i in range(101)]}, "k-100", id="101 keys"),
+    pytest.param("reason", {"reason": "理由\x00隠し"}, "隠し", id="NUL in the reason"),
+    pytest.param("reason", {"reason": "長" * 201}, "長長長", id="reason of 201 characters"),
+    pytest.param("reason", {"reason": "   "}, None, id="blank reason"),
+    pytest.param(
+        "scope", {"scope": maintenance_pb2.REQUEUE_SCOPE_UNSPECIFIED}, None, id="no scope"
+    ),
+    pytest.param(
+        "keys",
+        {"scope": maintenance_pb2.REQUEUE_SCOPE_ALL, "keys": ["some-key"]},
+        "some-key",
+        id="all with keys",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def admin_stub(
+    intake: Client, review: ServiceProcess
+) -> Iterator[tuple[maintenance_pb2_grpc.MaintenanceServiceStub, Any]]:
+    with staff_channel(intake.environment.pki, review.address) as channel:
+        yield maintenance_pb2_grpc.MaintenanceServiceStub(channel), intake.staff("admin")
+
+
+def refusal(call: Callable[[], Any]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as raised:
+        call()
+    return raised.value
+
+
+def shown(error: grpc.RpcError) -> str:
+    """Everything the caller gets back: details, field violations, trailing metadata."""
+    parts = [error.details() or ""]
+    parts += [f"{v.field} {v.description}" for v in field_violations(error)]
+    trailing = error.trailing_metadata() if isinstance(error, grpc.Call) else ()
+    parts += [repr(value) for _, value in trailing or ()]
+    return "\n".join(parts)
+
+
+@pytest.mark.parametrize(("field", "changes", "secret"), HOSTILE)
+def test_a_hostile_requeue_is_invalid_argument_naming_the_field_without_its_value(
+    admin_stub: tuple[maintenance_pb2_grpc.MaintenanceServiceStub, Any],
+    admin_engine: Engine,
+    field: str,
+    changes: dict[str, Any],
+    secret: str | None,
+) -> None:
+    stub, metadata = admin_stub
+    fields: dict[str, Any] = {
+        "destination": "payments",
+        "scope": maintenance_pb2.REQUEUE_SCOPE_KEYS,
+        "keys": ["hostile-probe-key"],
+        "reason": "敵対的入力の試験",
+        **changes,
+    }
+    with admin_engine.connect() as connection:
+        before = connection.execute(
+            text("SELECT count(*) FROM audit.events WHERE action = 'requeue'")
+        ).scalar_one()
+    error = refusal(
+        lambda: stub.RequeueParked(
+            maintenance_pb2.RequeueParkedRequest(**fields), metadata=metadata, timeout=30
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field in {v.field for v in field_violations(error)}
+    if secret is not None:
+        assert secret not in shown(error)
+    with admin_engine.connect() as connection:
+        after = connection.execute(
+            text("SELECT count(*) FROM audit.events WHERE action = 'requeue'")
+        ).scalar_one()
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("request_fields", "field"),
+    [
+        pytest.param({"destination": "nosuchdestination"}, "destination", id="unknown"),
+        pytest.param({"destination": "x\x00" * 3000}, "destination", id="huge with NUL"),
+        pytest.param({"limit": 1001}, "limit", id="limit above 1000"),
+        pytest.param({"limit": -1}, "limit", id="negative limit"),
+    ],
+)
+def test_a_hostile_listing_is_invalid_argument_without_its_value(
+    admin_stub: tuple[maintenance_pb2_grpc.MaintenanceServiceStub, Any],
+    request_fields: dict[str, Any],
+    field: str,
+) -> None:
+    stub, metadata = admin_stub
+    error = refusal(
+        lambda: stub.ListParkedEvents(
+            maintenance_pb2.ListParkedEventsRequest(**request_fields),
+            metadata=metadata,
+            timeout=30,
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert {v.field for v in field_violations(error)} == {field}
+    assert "nosuch" not in shown(error) and "x\x00" not in shown(error)
+
+
+# --- the tests' drain -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def probe_engine(environment: Environment, admin_engine: Engine) -> Iterator[Engine]:
+    """An outbox of review's own role apart from review's (as tests/test_outbox.py does)."""
+    with admin_engine.begin() as connection:
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {PROBE} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {PROBE} AUTHORIZATION svc_review"))
+    engine = make_engine(database_url_for(environment.infrastructure.database_url, "svc_review"))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(outbox_ddl(PROBE)))
+        yield engine
+    finally:
+        engine.dispose()
+        with admin_engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA IF EXISTS {PROBE} CASCADE"))
+
+
+def refused_for_good(destination: str, method: str, payload: bytes, key: str) -> None:
+    raise LookupError("a receiver that refuses every event")
+
+
+def write_probe_event(engine: Engine) -> str:
+    key = f"parked-probe-{uuid.uuid4()}"
+    message = intake_pb2.ReportStatusTransitionRequest(request_id=key, note="probe")
+    with Session(engine) as session, session.begin():
+        assert enqueue(session, PROBE, "review.status", key, message) == 1
+    return key
+
+
+def test_the_drain_fails_on_an_event_that_parks_unless_the_test_expects_it(
+    probe_engine: Engine,
+) -> None:
+    relay = OutboxRelay(probe_engine, PROBE, refused_for_good)
+    key = write_probe_event(probe_engine)
+    with pytest.raises(UnexpectedParked) as raised:
+        relay.drain(timeout=60)
+    assert key in str(raised.value)
+    assert relay.drain(timeout=5), "a parked event is reported by one drain, not every later one"
+
+    expected = write_probe_event(probe_engine)
+    assert relay.drain(timeout=60, expect_parked=[expected])
+    other = write_probe_event(probe_engine)
+    with pytest.raises(UnexpectedParked):
+        relay.drain(timeout=60, expect_parked=[expected])
+    assert [e.key for e in parked_events(probe_engine, PROBE)] == [key, expected, other]
+    assert OutboxRelay(probe_engine, PROBE, refused_for_good).drain(timeout=5), (
+        "a new relay reports only what parks after it first looked"
+    )
