@@ -311,7 +311,7 @@ class OutboxRelay:
 
     def start(self) -> None:
         try:  # the parked events already there before this relay (reported by an earlier one)
-            self.newly_parked()
+            self._parked_baseline()
         except Exception:  # a database down at start: the first drain takes the baseline
             log.warning("outbox %s: parked events not read at start", self._schema)
         self._thread = threading.Thread(
@@ -335,7 +335,7 @@ class OutboxRelay:
         Raises `UnexpectedParked` when an event parked since this relay last looked
         (`newly_parked`: at its start or its previous drain) is not one the caller expects:
         `expect_parked` is how many may park, or the keys that may (default: none)."""
-        self.newly_parked()  # a relay that was never started: what was parked before
+        self._parked_baseline()  # a relay never started: what was parked before it looked
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
         done = False
         while datetime.now(UTC) < deadline:
@@ -348,6 +348,12 @@ class OutboxRelay:
         done = done or self.pending() == 0
         self.check_parked(expect_parked)
         return done
+
+    def _parked_baseline(self) -> None:
+        with self._parked_lock:
+            if self._parked_seen is None:
+                found = parked_events(self._engine, self._schema, limit=100_000)
+                self._parked_seen = frozenset(e.id for e in found)
 
     def newly_parked(self) -> list[ParkedEvent]:
         """The events parked since this relay last looked (none the first time it looks);

@@ -12,7 +12,8 @@ audit log with who and the reason. The one stand-in: the session's payments proc
 redeployed without its program and with it again; the test takes the program out of the
 mapping the running process serves and puts it back. Only staff role admin may see or requeue (every
 maintenance RPC x every role and service identity), and hostile input is INVALID_ARGUMENT
-without its value repeated, before any work. The tests' drain fails on a parked event unless
+without its value repeated, before any work; with PostgreSQL down every outbox RPC is
+UNAVAILABLE and nothing is requeued. The tests' drain fails on a parked event unless
 the test expects it.
 """
 
@@ -23,6 +24,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import grpc
@@ -37,10 +39,13 @@ from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
+from subsidy_review.main import build as build_review
 
+from conftest import PrivateDatabase
 from subsidy_platform.access import ROLES
 from subsidy_platform.db import database_url_for, make_engine
 from subsidy_platform.declaration import declarations
+from subsidy_platform.embedded import ensure_postgres, stop_postgres
 from subsidy_platform.errors import field_violations
 from subsidy_platform.logs import JsonFormatter
 from subsidy_platform.maintenance import MAINTENANCE_TABLE, SERVICE_NAME, destinations_of
@@ -54,7 +59,8 @@ from subsidy_platform.outbox import (
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
 from subsidy_platform.staff_client import CONSOLE, staff_channel
-from subsidy_rules.program import Program
+from subsidy_platform.staff_client import TestTokens as Tokens
+from subsidy_rules.program import Program, get_program
 
 DECISION_METHOD = "/subsidy.payments.v1.PaymentsService/DecisionReceived"
 PROBE = "parkedprobe"
@@ -638,6 +644,73 @@ def test_the_drain_fails_on_an_event_that_parks_unless_the_test_expects_it(
     with pytest.raises(UnexpectedParked):
         relay.drain(timeout=60, expect_parked=[expected])
     assert [e.key for e in parked_events(probe_engine, PROBE)] == [key, expected, other]
+
+    meanwhile = write_probe_event(probe_engine)  # parked by another replica between drains
+    assert OutboxRelay(probe_engine, PROBE, refused_for_good).drain(timeout=60, expect_parked=1)
+    with pytest.raises(UnexpectedParked) as raised:
+        relay.drain(timeout=5)
+    assert meanwhile in str(raised.value)
     assert OutboxRelay(probe_engine, PROBE, refused_for_good).drain(timeout=5), (
         "a new relay reports only what parks after it first looked"
     )
+
+
+# --- PostgreSQL down ------------------------------------------------------------------------
+
+
+def test_with_postgres_down_the_outbox_rpcs_answer_unavailable_and_requeue_nothing(
+    environment: Environment,
+    addresses: dict[str, str],
+    private_database: PrivateDatabase,
+    private_state: Path,
+) -> None:
+    engine = make_engine(private_database.url)
+    key = f"decision-{uuid.uuid4().hex[:12]}"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO review.outbox (destination, method, topic, key, payload, attempts, "
+                "last_error, parked_at) VALUES ('payments', :m, 'review.decision', :k, '', 5, "
+                "'INVALID_ARGUMENT', now())"
+            ),
+            {"m": DECISION_METHOD, "k": key},
+        )
+    own = build_review(
+        private_database.environment, {PROGRAM: get_program(PROGRAM)}, addresses=addresses
+    )
+    admin = Tokens.of(environment.settings.state_dir, engine).staff("admin", "down-admin")
+    try:
+        with staff_channel(environment.pki, own.address) as channel:
+            stub = maintenance_pb2_grpc.MaintenanceServiceStub(channel)
+            up = stub.GetOutboxStatus(
+                maintenance_pb2.GetOutboxStatusRequest(), metadata=admin, timeout=30
+            )
+            assert up.parked_total == 1
+            stop_postgres(private_state)
+            requests = {
+                "GetOutboxStatus": maintenance_pb2.GetOutboxStatusRequest(),
+                "ListParkedEvents": maintenance_pb2.ListParkedEventsRequest(),
+                "RequeueParked": maintenance_pb2.RequeueParkedRequest(
+                    destination="payments",
+                    scope=maintenance_pb2.REQUEUE_SCOPE_KEYS,
+                    keys=[key],
+                    reason="データベース停止中の再送",
+                ),
+            }
+            for method, request in requests.items():
+                with pytest.raises(grpc.RpcError) as raised:
+                    getattr(stub, method)(request, metadata=admin, timeout=60)
+                error = raised.value
+                assert error.code() == grpc.StatusCode.UNAVAILABLE, method
+                assert "Traceback" not in (error.details() or "")
+    finally:
+        own.stop(grace=0)
+    ensure_postgres(private_state)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT parked_at, attempts FROM review.outbox WHERE key = :k"), {"k": key}
+            ).one()
+        assert row.parked_at is not None and row.attempts == 5, "nothing half-written"
+    finally:
+        engine.dispose()
