@@ -29,12 +29,9 @@ Parked events (subsidy_platform.outbox: refused for good by their receiver) are 
 only staff role `admin` handles, over the same service: `GetOutboxStatus` counts each
 destination's pending, failing, parked and delivered events, `ListParkedEvents` lists the
 parked ones (key, topic, destination, times, status code name; never the payload), and
-`RequeueParked` makes them due again once the cause is fixed. A requeue is bounded (a
-destination of this service's declared events, 1-100 well-formed keys or the oldest 100,
-a reason of 1-200 characters without control characters), checked before any work, all or
-nothing (a named key that is not parked changes nothing: FAILED_PRECONDITION), and audited
-(action `requeue`: the caller, the destination, the keys as fields and the reason as purpose).
-A refused value is never repeated in the answer.
+`RequeueParked` makes them due again once the cause is fixed: bounded, checked before any
+work, all or nothing and audited (subsidy_platform.outbox_admin). A refused value is never
+repeated in the answer.
 """
 
 from __future__ import annotations
@@ -42,7 +39,6 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import grpc
 from sqlalchemy import text
@@ -50,13 +46,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
 
 from subsidy_platform.access import current_principal
-from subsidy_platform.declaration import edges
-from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
-from subsidy_platform.limits import bounded_text, identifier
-from subsidy_platform.outbox import (
-    destination_status,
-    parked_events,
-    requeue_parked,
+from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.limits import identifier
+from subsidy_platform.outbox import destination_status, parked_events
+from subsidy_platform.outbox_admin import (
+    MAX_LIST,
+    REQUEUE_METHOD,
+    checked_destination,
+    destinations_of,
+    requeue,
+    requeue_command,
+    rfc3339,
 )
 from subsidy_platform.server import Registration
 from subsidy_platform.servicing import rpc_errors
@@ -68,17 +68,12 @@ SERVICE_NAME = "subsidy.maintenance.v1.MaintenanceService"
 PURGE_METHOD = f"/{SERVICE_NAME}/PurgeProgram"
 STATUS_METHOD = f"/{SERVICE_NAME}/GetOutboxStatus"
 LIST_PARKED_METHOD = f"/{SERVICE_NAME}/ListParkedEvents"
-REQUEUE_METHOD = f"/{SERVICE_NAME}/RequeueParked"
 MAINTENANCE_TABLE: Mapping[str, frozenset[str]] = {
     PURGE_METHOD: frozenset({f"service:{OPERATOR_IDENTITY}"}),
     STATUS_METHOD: frozenset({"admin"}),
     LIST_PARKED_METHOD: frozenset({"admin"}),
     REQUEUE_METHOD: frozenset({"admin"}),
 }
-MAX_REQUEUE = 100
-"""Events one RequeueParked call names or takes (`--all` repeats the call)."""
-MAX_LIST = 1000
-EVENT_KEY_LIMIT = 200  # the outbox contract's event ids
 PROGRAM_COLUMN = "program_id"
 
 _TABLES = text(
@@ -222,113 +217,6 @@ def purge_program(
     return PurgeResult(service, tuple(counts), tuple(f"{service}.{t}" for t in plan.kept))
 
 
-def destinations_of(service: str) -> tuple[str, ...]:
-    """The services `service`'s outbox delivers to (its declared events' subscribers)."""
-    return tuple(sorted({e.callee for e in edges() if e.caller == service and e.kind == "outbox"}))
-
-
-def _destination(service: str, value: str, *, required: bool) -> str:
-    if not value and not required:
-        return ""
-    destination = identifier("destination", value, limit=32)
-    if destination not in destinations_of(service):
-        raise InvalidArgument(
-            [FieldViolation("destination", "このサービスのイベントの配信先ではありません")]
-        )
-    return destination
-
-
-@dataclass(frozen=True)
-class RequeueCommand:
-    destination: str
-    keys: tuple[str, ...] | None  # None: the destination's oldest parked events
-    reason: str
-
-
-def requeue_command(service: str, request: maintenance_pb2.RequeueParkedRequest) -> RequeueCommand:
-    """The request checked field by field before any work (module doc); never echoed."""
-    violations: list[FieldViolation] = []
-    destination = ""
-    keys: tuple[str, ...] | None = None
-    reason = ""
-    for check in ("destination", "scope", "reason"):
-        try:
-            if check == "destination":
-                destination = _destination(service, request.destination, required=True)
-            elif check == "scope":
-                keys = _scope_keys(request)
-            else:
-                reason = bounded_text("reason", request.reason, required=True)
-        except InvalidArgument as error:
-            violations.extend(error.violations)
-    if violations:
-        raise InvalidArgument(violations)
-    return RequeueCommand(destination, keys, reason)
-
-
-def _scope_keys(request: maintenance_pb2.RequeueParkedRequest) -> tuple[str, ...] | None:
-    if request.scope == maintenance_pb2.REQUEUE_SCOPE_ALL:
-        if request.keys:
-            raise InvalidArgument([FieldViolation("keys", "全件の再送ではキーを指定しません")])
-        return None
-    if request.scope != maintenance_pb2.REQUEUE_SCOPE_KEYS:
-        raise InvalidArgument(
-            [FieldViolation("scope", "キー指定 (KEYS) か全件 (ALL) かを指定してください")]
-        )
-    if not 1 <= len(request.keys) <= MAX_REQUEUE:
-        raise InvalidArgument(
-            [FieldViolation("keys", f"キーを1件以上{MAX_REQUEUE}件以内で指定してください")]
-        )
-    return tuple(
-        dict.fromkeys(
-            identifier(f"keys[{i}]", key, limit=EVENT_KEY_LIMIT)
-            for i, key in enumerate(request.keys)
-        )
-    )
-
-
-@dataclass(frozen=True)
-class RequeueResult:
-    requeued: tuple[str, ...]
-    remaining: int
-
-
-def requeue(
-    sessions: sessionmaker[Session], service: str, command: RequeueCommand
-) -> RequeueResult:
-    """Requeue the command's parked events in one transaction, audited (module doc)."""
-    uow = UnitOfWork(sessions, service, lambda session: session)
-    with uow() as work:
-        requeued = requeue_parked(
-            work.session, service, command.destination, command.keys, limit=MAX_REQUEUE
-        )
-        if command.keys is not None and len(requeued) != len(command.keys):
-            raise Conflict(
-                f"指定されたキーのうち {len(command.keys) - len(requeued)} 件は保留中"
-                "（parked）のイベントではありません。何も変更していません"
-            )
-        work.audit(
-            current_principal(),
-            REQUEUE_METHOD,
-            "requeue",
-            application=None,
-            fields=[f"{service}.outbox:{command.destination}:{key}" for key in requeued]
-            or [f"{service}.outbox:{command.destination}"],
-            purpose=f"保留イベント {len(requeued)} 件の再送 ({command.destination}): "
-            f"{command.reason}",
-        )
-        remaining = sum(
-            d.parked
-            for d in destination_status(work.session, service)
-            if d.destination == command.destination
-        )
-    return RequeueResult(tuple(requeued), remaining)
-
-
-def _time(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
-
-
 class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     """The maintenance RPCs of one service process."""
 
@@ -367,7 +255,7 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
                 failing=found[name].failing,
                 parked=found[name].parked,
                 delivered=found[name].delivered,
-                oldest_pending_at=_time(found[name].oldest_pending),
+                oldest_pending_at=rfc3339(found[name].oldest_pending),
             )
             if name in found
             else maintenance_pb2.DestinationStatus(destination=name)
@@ -384,7 +272,7 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     def ListParkedEvents(
         self, request: maintenance_pb2.ListParkedEventsRequest, context: grpc.ServicerContext
     ) -> maintenance_pb2.ListParkedEventsResponse:
-        destination = _destination(self._service, request.destination, required=False)
+        destination = checked_destination(self._service, request.destination, required=False)
         if not 0 <= request.limit <= MAX_LIST:
             raise InvalidArgument(
                 [FieldViolation("limit", f"1から{MAX_LIST}までの件数を指定してください")]
@@ -407,8 +295,8 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
                     destination=e.destination,
                     attempts=e.attempts,
                     last_error=e.last_error or "",
-                    created_at=_time(e.created_at),
-                    parked_at=_time(e.parked_at),
+                    created_at=rfc3339(e.created_at),
+                    parked_at=rfc3339(e.parked_at),
                 )
                 for e in events
             ],

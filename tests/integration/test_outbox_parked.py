@@ -48,7 +48,7 @@ from subsidy_platform.declaration import declarations
 from subsidy_platform.embedded import ensure_postgres, stop_postgres
 from subsidy_platform.errors import field_violations
 from subsidy_platform.logs import JsonFormatter
-from subsidy_platform.maintenance import MAINTENANCE_TABLE, SERVICE_NAME, destinations_of
+from subsidy_platform.maintenance import MAINTENANCE_TABLE, SERVICE_NAME
 from subsidy_platform.outbox import (
     OutboxRelay,
     UnexpectedParked,
@@ -56,6 +56,7 @@ from subsidy_platform.outbox import (
     outbox_ddl,
     parked_events,
 )
+from subsidy_platform.outbox_admin import destinations_of
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
 from subsidy_platform.staff_client import CONSOLE, staff_channel
