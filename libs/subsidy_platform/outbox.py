@@ -25,7 +25,7 @@ committed (service, destination, topic, event key and the refusal's status code 
 `extra` fields; never the payload); `destination_status` counts pending, failing and parked
 events per destination (the service's `GetOutboxStatus` maintenance RPC and `subsidy-admin
 outbox status` show it), `parked_events` lists them for any code that needs them, and
-`requeue_parked` (the audited `RequeueParked` RPC, subsidy_platform.maintenance) clears a
+`requeue_parked` (the audited `RequeueParked` RPC, subsidy_platform.outbox_admin) clears a
 parked event's `parked_at` and attempts so that the relay delivers it again, with its key
 unchanged: the receiver still applies it at most once. `OutboxRelay.drain`, which tests use
 to run an outbox to the end, fails when an event parks that the caller did not expect (each
