@@ -147,7 +147,7 @@ def test_applications_follow_real_events_from_intake_to_a_released_file_and_noti
         review_pb2.DecideRequest(
             request_id=uuid.uuid4().hex,
             application_number=paper,
-            granted=True,
+            verdict=review_pb2.DECISION_VERDICT_GRANT,
             amount=RULES_AMOUNT,
         ),
         metadata=ward,

@@ -69,7 +69,10 @@ REQUESTS: dict[str, Callable[[], Any]] = {
         password="access-check-password",
     ),
     "DecideApplication": lambda: review_pb2.DecideRequest(
-        request_id=_rid(), application_number=UNKNOWN, granted=True, amount=1000
+        request_id=_rid(),
+        application_number=UNKNOWN,
+        verdict=review_pb2.DECISION_VERDICT_GRANT,
+        amount=1000,
     ),
     "ApproveReducedGrant": lambda: review_pb2.ApproveReducedGrantRequest(
         request_id=_rid(), application_number=UNKNOWN, verdict=review_pb2.REDUCTION_VERDICT_APPROVE

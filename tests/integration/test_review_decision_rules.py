@@ -88,7 +88,7 @@ def test_a_direct_decision_that_breaks_the_grant_rule_is_refused_and_writes_noth
                 review_pb2.DecideRequest(
                     request_id=_rid(),
                     application_number=number,
-                    granted=True,
+                    verdict=review_pb2.DECISION_VERDICT_GRANT,
                     amount=amount,
                     reduction_reason=reduction,
                 ),
@@ -266,7 +266,7 @@ def test_the_ward_command_approves_or_sends_back_a_reduced_grant_only_when_told_
             review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number=number,
-                granted=True,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
                 amount=11_000,
                 reduction_reason="一部対象外",
             ),

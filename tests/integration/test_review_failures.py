@@ -405,7 +405,7 @@ def test_postgres_down_gives_unavailable_and_nothing_half_written(
                     review_pb2.DecideRequest(
                         request_id=_rid(),
                         application_number=number,
-                        granted=False,
+                        verdict=review_pb2.DECISION_VERDICT_REFUSE,
                         reasons=[common_pb2.NOT_RESIDENT],
                     ),
                     ward,

@@ -126,7 +126,7 @@ def test_applications_go_from_intake_to_the_wards_decision(
             review_pb2.DecideRequest(
                 request_id=uuid.uuid4().hex,
                 application_number=to_correct,
-                granted=True,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
                 amount=1000,
             ),
             metadata=intake.staff("ward_officer"),

@@ -136,7 +136,7 @@ def cases(intake: Client, review: ServiceProcess, admin_engine: Engine) -> Cases
             review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number=numbers["pending"],
-                granted=True,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
                 amount=done.rules_amount - 1000,
                 reduction_reason="見積書との差額",
             ),
@@ -225,7 +225,7 @@ TARGETS = [
                sealed_file=b"PK\x03\x04", password="hostile-input-password"),
            refused=_decision_file_refused),
     Target("DecideApplication", "ward_officer", WARD_A, lambda c: review_pb2.DecideRequest(
-        request_id=_rid(), application_number=c.checked, granted=True, amount=c.rules_amount,
+        request_id=_rid(), application_number=c.checked, verdict=review_pb2.DECISION_VERDICT_GRANT, amount=c.rules_amount,
         note="入力の検査")),
     Target("ApproveReducedGrant", "ward_officer", WARD_B,
            lambda c: review_pb2.ApproveReducedGrantRequest(

@@ -252,7 +252,7 @@ TARGETS = (
         lambda c: review_pb2.DecideRequest(
             request_id=_rid(),
             application_number=c.checked,
-            granted=True,
+            verdict=review_pb2.DECISION_VERDICT_GRANT,
             amount=c.rules_amount,
             note="入力の検査",
         ),
@@ -485,7 +485,7 @@ def test_health_answers_while_megabyte_requests_are_in_flight(
             lambda c: review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number=c.checked,
-                granted=False,
+                verdict=review_pb2.DECISION_VERDICT_REFUSE,
                 reasons=[999],  # type: ignore[list-item]
             ),
             "reasons",
@@ -497,7 +497,7 @@ def test_health_answers_while_megabyte_requests_are_in_flight(
             lambda c: review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number=c.checked,
-                granted=False,
+                verdict=review_pb2.DECISION_VERDICT_REFUSE,
                 reasons=[common_pb2.NOT_RESIDENT, -7],  # type: ignore[list-item]
             ),
             "reasons",
@@ -509,7 +509,7 @@ def test_health_answers_while_megabyte_requests_are_in_flight(
             lambda c: review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number="S2025-999997",
-                granted=False,
+                verdict=review_pb2.DECISION_VERDICT_REFUSE,
                 reasons=[999],  # type: ignore[list-item]
             ),
             "reasons",
@@ -635,7 +635,9 @@ def test_amounts_and_counts_out_of_range_are_invalid_argument(
         return review_pb2.DecideRequest(
             request_id=_rid(),
             application_number=number,
-            granted=granted,
+            verdict=(
+                review_pb2.DECISION_VERDICT_GRANT if granted else review_pb2.DECISION_VERDICT_REFUSE
+            ),
             amount=amount,
             reasons=reasons,
         )
@@ -782,7 +784,7 @@ def test_bad_input_is_refused_before_the_application_is_looked_up(
             review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number=unknown,
-                granted=True,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
                 amount=1000,
                 note="x" * MIB,
             ),
@@ -794,7 +796,7 @@ def test_bad_input_is_refused_before_the_application_is_looked_up(
             review_pb2.DecideRequest(
                 request_id=_rid(),
                 application_number=unknown,
-                granted=True,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
                 amount=1000,
                 reduction_reason="a\x00b",
             ),
@@ -867,7 +869,10 @@ def _by_number(number: str) -> list[tuple[str, str, Message]]:
             "DecideApplication",
             "ward_officer",
             review_pb2.DecideRequest(
-                request_id=_rid(), application_number=number, granted=True, amount=1000
+                request_id=_rid(),
+                application_number=number,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
+                amount=1000,
             ),
         ),
         (

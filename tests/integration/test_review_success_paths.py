@@ -82,7 +82,11 @@ def checked_application(intake: Client, review: ServiceProcess, stub: Any, admin
 def decide(stub: Any, intake: Client, number: str, login: str, amount: int, **extra: Any) -> Any:
     return stub.DecideApplication(
         review_pb2.DecideRequest(
-            request_id=_rid(), application_number=number, granted=True, amount=amount, **extra
+            request_id=_rid(),
+            application_number=number,
+            verdict=review_pb2.DECISION_VERDICT_GRANT,
+            amount=amount,
+            **extra,
         ),
         metadata=intake.staff("ward_officer", login),
     )

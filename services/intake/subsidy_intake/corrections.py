@@ -4,9 +4,10 @@ Review asks the applicant for a correction (補正依頼); the corrected values 
 contractor, who keys in the whole corrected record (`SubmitCorrection`). The record is
 validated like a submission (format v1, blind indexes in Vault: IntakeService.prepare); the
 application number, channel, received date and LoGo answer id stay the stored application's,
-whatever the record carries. A paper application's correction is keyed twice and compared
-field by field (verification.compare_keyings, as for paper forms): two keyings that differ
-apply nothing and return the differing fields.
+whatever the record carries (a received date after the ward's today is refused all the
+same, as on every path: received_date). A paper application's correction is keyed twice
+and compared field by field (verification.compare_keyings, as for paper forms): two
+keyings that differ apply nothing and return the differing fields.
 
 An application already decided or beyond (交付決定・不交付決定 and what follows them, or
 withdrawn: `DECIDED`) is no longer corrected: `Conflict` (FAILED_PRECONDITION), checked
@@ -38,11 +39,13 @@ from typing import Any
 from subsidy_intake import limits
 from subsidy_intake.events import publish_corrected
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
+from subsidy_intake.received_date import check_record
 from subsidy_intake.repository import blind_indexes
 from subsidy_intake.service import PERSONAL_FIELDS, IntakeService, lock_program
 from subsidy_intake.verification import compare_keyings
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
+from subsidy_platform.ward_clock import ward_today
 
 RPC = "SubmitCorrection"
 # stands in for the masked account while the rest of the record is validated
@@ -93,6 +96,10 @@ def submit_correction(
 ) -> CorrectionResult:
     request_id = limits.request_id(request_id) or ""
     note_text = limits.note(note)
+    today = ward_today()
+    check_record(record, today)
+    if second_keying is not None:
+        check_record(second_keying, today, "second_keying.received_on")
     stored = _stored(service, limits.application_number(number))
     program = service.program(stored.program_id)
     corrected = _keep_stored(record, stored)

@@ -1,8 +1,9 @@
 """LoGoフォーム CSV import: all-or-nothing per file, re-imports are no-ops.
 
-The file is parsed and every line validated first (subsidy_intake.logo_csv); any bad
-line means nothing is written and the report lists every bad line (line number,
-column, problem). A good file is stored in one transaction of the unit of work holding
+The file is parsed and every line validated first (subsidy_intake.logo_csv; a row
+received after the ward's today is an error at its line and received-date column,
+subsidy_intake.received_date); any bad line means nothing is written and the report
+lists every bad line (line number, column, problem). A good file is stored in one transaction of the unit of work holding
 the program's lock alone: answers already imported (same 回答ID, by blind index) are
 skipped, the same file (same SHA-256) twice is a no-op, and probable duplicates against
 stored applications and within the file are flagged for a checker. A committed report
@@ -12,12 +13,14 @@ lists every line's application number and flags (subsidy_intake.import_lines).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 
 from subsidy_intake import limits
 from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND
 from subsidy_intake.import_lines import ImportedLine, imported_lines
 from subsidy_intake.logo_csv import LineError, UnknownProgramError, mapping_for, parse_logo_csv
+from subsidy_intake.received_date import future_rows
 from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.service import (
     PERSONAL_FIELDS,
@@ -29,6 +32,7 @@ from subsidy_intake.service import (
 )
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.ward_clock import ward_today
 from subsidy_rules.program import Program
 
 RPC = "ImportLogoCsv"
@@ -66,13 +70,16 @@ def import_logo_file(
     service: IntakeService, who: Principal, program_id: str, file_name: str, data: bytes
 ) -> ImportReport:
     program, file_name = check_header(service, program_id, file_name)
-    parsed = parse_logo_csv(data, mapping_for(program.id))
+    mapping = mapping_for(program.id)
+    parsed = parse_logo_csv(data, mapping)
     line_count = len(parsed.records) + len({e.line for e in parsed.errors if e.line > 1})
     base = ImportReport(
         committed=False, rows=line_count, file_sha256=parsed.sha256, encoding=parsed.encoding
     )
-    if parsed.errors:
-        return replace(base, errors=parsed.errors)
+    received = [(line, date.fromisoformat(r["received_on"])) for line, r in parsed.records]
+    future = future_rows(received, ward_today(), mapping.header_for("received_on"))
+    if parsed.errors or future:
+        return replace(base, errors=tuple(sorted((*parsed.errors, *future), key=_line)))
     try:
         prepared = service.prepare(program, [record for _, record in parsed.records])
     except InvalidArgument as error:  # the parser validated already; kept for safety
@@ -122,6 +129,10 @@ def import_logo_file(
             duplicates_flagged=len({f[0] for f in flags}),
             lines=lines,
         )
+
+
+def _line(error: LineError) -> int:
+    return error.line
 
 
 def _not_yet_imported(

@@ -1,8 +1,9 @@
 """What intake's use cases share, and the first of them: submitting one application.
 
 A use case is `(service, caller, command) -> result` (DESIGN.md "Service shape"). It
-validates (rules library format), normalises and computes blind indexes (Vault HMAC)
-before its transaction, then runs in one transaction of the platform's unit of work
+validates (rules library format; a received date never after the ward's today,
+`received_date`), normalises and computes blind indexes (Vault HMAC) before its
+transaction, then runs in one transaction of the platform's unit of work
 (`service.uow()`, a `Work[IntakeRepository]`): lock the facts it depends on
 (`work.lock`, `repo.lock_facts`), check idempotency, store the encrypted application,
 flag probable duplicates for a checker (never a silent refusal), note the audit events
@@ -21,6 +22,7 @@ from typing import Any
 from subsidy_intake import limits
 from subsidy_intake.events import publish_received
 from subsidy_intake.facts import DUPLICATE_KINDS, EVIDENCE_OF_KIND, application_facts
+from subsidy_intake.received_date import check_received_on
 from subsidy_intake.records import BANK_FIELDS, CONTACT_FIELDS
 from subsidy_intake.repository import (
     Cipher,
@@ -35,6 +37,7 @@ from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import shown
 from subsidy_platform.program_phase import PhaseReader
 from subsidy_platform.unit_of_work import UnitOfWork, Work
+from subsidy_platform.ward_clock import ward_today
 from subsidy_rules.application import Application, FormatError, parse_application
 from subsidy_rules.program import Program
 
@@ -110,9 +113,10 @@ class IntakeService:
     # validation -------------------------------------------------------------------------
 
     def prepare(self, program: Program, records: Sequence[dict[str, Any]]) -> list[Prepared]:
-        """Validate records (format v1: every field within its limit) and compute their blind
-        indexes in Vault batches. The records kept are the parsed ones' numbers in ASCII
-        (`with_ascii_numbers`), so that what is stored is what the indexes were computed of."""
+        """Validate records (format v1: every field within its limit; received on a day that
+        has come) and compute their blind indexes in Vault batches. The records kept are the
+        parsed ones' numbers in ASCII (`with_ascii_numbers`), so that what is stored is what
+        the indexes were computed of."""
         applications = []
         for record in records:
             try:
@@ -123,6 +127,9 @@ class IntakeService:
                 )
             except FormatError as error:
                 raise InvalidArgument([FieldViolation(error.field, error.message)]) from None
+        today = ward_today()
+        for application in applications:
+            check_received_on(application.received_on, today)
         records = [with_ascii_numbers(r, a) for r, a in zip(records, applications, strict=True)]
         facts_per_app = [application_facts(program, a) for a in applications]
         flat = [fact for facts in facts_per_app for fact in facts]

@@ -5,6 +5,12 @@
     subsidy-ward export   --program P [--out DIR]        handover file for the ward (step 5)
     subsidy-ward import   --program P FILE               the ward's decision file (step 7)
     subsidy-ward ledger   --program P [--csv FILE]       the handover ledger (管理簿)
+    subsidy-ward grant NUMBER --amount YEN [--reduction-reason TEXT] [--note TEXT]
+                                                         a ward officer's direct grant (交付決定;
+                                                         below the rules' amount: 減額, which
+                                                         a second officer approves)
+    subsidy-ward refuse NUMBER --reason CODE [--reason CODE ...] [--note TEXT]
+                                                         ... or refusal (不交付決定)
     subsidy-ward approve-reduction NUMBER                a second ward officer approves a
                                                          reduced grant (交付決定（減額）)
     subsidy-ward reject-reduction NUMBER                 ... or sends it back to the ward
@@ -16,9 +22,11 @@ first line of standard input with `--password-stdin`), and calls the review serv
 client certificate of the state folder (`--pki DIR` to name another). `export` writes the
 AES-256 ZIP and prints its password once, for delivery by another route; `import` asks for
 that password (or reads it from the next line of standard input). `expire --as-of` takes
-today (the default, Asia/Tokyo) or a past day, never a future one. A reduced grant is
-approved or sent back only by naming the verdict (two commands, no default). Exit status:
-0 done, 1 refused (a decision file with errors, nothing changed), 2 an error.
+today (the default, Asia/Tokyo) or a past day, never a future one. A decision is made
+only by naming its verdict (`grant` or `refuse`), and a reduced grant approved or sent back
+only by naming the second officer's (`approve-reduction` or `reject-reduction`): two
+commands each, no default. Exit status: 0 done, 1 refused (a decision file with errors,
+nothing changed), 2 an error.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
+from subsidy.common.v1 import common_pb2
 from subsidy.review.v1 import review_pb2, review_pb2_grpc
 
 from subsidy_platform.clients import service_addresses
@@ -77,11 +86,35 @@ def _parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="引渡し管理簿")
     ledger.add_argument("--program", required=True)
     ledger.add_argument("--csv", type=Path, default=None, help="write the ledger as CSV")
+    grant = commands.add_parser("grant", help="交付決定する（減額は2人目の承認待ち）")
+    grant.add_argument("application_number")
+    grant.add_argument("--amount", type=int, required=True, help="交付決定額（円）")
+    grant.add_argument("--reduction-reason", default="", help="減額の理由")
+    grant.add_argument("--note", default="")
+    refuse = commands.add_parser("refuse", help="不交付決定する")
+    refuse.add_argument("application_number")
+    refuse.add_argument(
+        "--reason",
+        dest="reasons",
+        action="append",
+        required=True,
+        type=_reason_code,
+        metavar="CODE",
+        help="不交付の理由コード（例: NOT_RESIDENT）。複数指定できます",
+    )
+    refuse.add_argument("--note", default="")
     approve = commands.add_parser("approve-reduction", help="減額交付決定を承認する（2人目）")
     approve.add_argument("application_number")
     reject = commands.add_parser("reject-reduction", help="減額交付決定を差し戻す（2人目）")
     reject.add_argument("application_number")
     return parser
+
+
+def _reason_code(name: str) -> common_pb2.ReasonCode.ValueType:
+    try:
+        return common_pb2.ReasonCode.Value(name.strip().upper())
+    except ValueError:
+        raise argparse.ArgumentTypeError("理由コードが正しくありません") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -212,6 +245,32 @@ def _ledger(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
     return 0
 
 
+def _decision(verdict: review_pb2.DecisionVerdict.ValueType) -> Command:
+    def run(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+        granting = verdict == review_pb2.DECISION_VERDICT_GRANT
+        case = stub.DecideApplication(
+            review_pb2.DecideRequest(
+                request_id=uuid.uuid4().hex,
+                application_number=args.application_number,
+                verdict=verdict,
+                amount=args.amount if granting else 0,
+                reasons=[] if granting else args.reasons,
+                reduction_reason=args.reduction_reason if granting else "",
+                note=args.note,
+            ),
+            metadata=metadata,
+        )
+        return _print_case(case)
+
+    return run
+
+
+def _print_case(case: review_pb2.Case) -> int:
+    amount = f" {case.granted_amount:,}円" if case.granted_amount else ""
+    print(f"{case.application_number}\t{case.state_label}{amount}")
+    return 0
+
+
 def _verdict(verdict: review_pb2.ReductionVerdict.ValueType) -> Command:
     def run(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
         case = stub.ApproveReducedGrant(
@@ -222,9 +281,7 @@ def _verdict(verdict: review_pb2.ReductionVerdict.ValueType) -> Command:
             ),
             metadata=metadata,
         )
-        amount = f" {case.granted_amount:,}円" if case.granted_amount else ""
-        print(f"{case.application_number}\t{case.state_label}{amount}")
-        return 0
+        return _print_case(case)
 
     return run
 
@@ -235,6 +292,8 @@ COMMANDS: dict[str, Command] = {
     "export": _export,
     "import": _import,
     "ledger": _ledger,
+    "grant": _decision(review_pb2.DECISION_VERDICT_GRANT),
+    "refuse": _decision(review_pb2.DECISION_VERDICT_REFUSE),
     "approve-reduction": _verdict(review_pb2.REDUCTION_VERDICT_APPROVE),
     "reject-reduction": _verdict(review_pb2.REDUCTION_VERDICT_REJECT),
 }

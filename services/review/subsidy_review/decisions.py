@@ -1,11 +1,13 @@
 """The ward's decisions (交付・不交付決定): one per application, ever.
 
-A ward officer grants with an amount or refuses with at least one reason. The amount
-must pass the rules library's grant rule (`subsidy_rules.grant_rule.check_grant`: at
-least 1 yen, at most the rules' amount and the program's cap in force on the decision
-date, a multiple of its rounding unit), the same function payments applies; an amount
-below the rules' amount also needs a reason and a second ward officer, who answers with
-an explicit verdict (`Verdict`: approve or reject; nothing is decided by default). The
+A ward officer names the verdict (`DecisionVerdict`: grant or refuse; a request naming
+neither is refused before any work, never read as a refusal) and grants with an amount
+or refuses with at least one reason. The amount must pass the rules library's grant rule
+(`subsidy_rules.grant_rule.check_grant`: at least 1 yen, at most the rules' amount and
+the program's cap in force on the decision date, a multiple of its rounding unit), the
+same function payments applies; an amount below the rules' amount also needs a reason
+and a second ward officer, who answers with an explicit verdict (`Verdict`: approve or
+reject; nothing is decided by default). The
 decision date is the ward's today (Asia/Tokyo) or, from a decision file, a date that is
 neither in the future nor before the application's receipt or review
 (`decision_file.decision_date_problem`). The decision keeps its date, its decider (and
@@ -39,6 +41,7 @@ from subsidy_rules.reasons import INFORMATIONAL, Reason
 MAX_AMOUNT = MAX_GRANT
 MESSAGE_AMOUNT = "交付決定額は1円以上、制度の上限額以下で指定してください"
 MESSAGE_VERDICT = "減額を承認するか差し戻すかを指定してください"
+MESSAGE_DECISION = "交付か不交付かを指定してください"
 REFUSALS = frozenset(r.value for r in Reason if r not in INFORMATIONAL)
 
 
@@ -47,6 +50,13 @@ class Verdict(StrEnum):
 
     APPROVE = "APPROVE"
     REJECT = "REJECT"
+
+
+class DecisionVerdict(StrEnum):
+    """A ward officer's direct decision: there is no default either."""
+
+    GRANT = "GRANT"
+    REFUSE = "REFUSE"
 
 
 def decision_prefix(program: Program) -> str:
@@ -183,14 +193,19 @@ def decide(
     request_id: str,
     number: str,
     *,
-    granted: bool,
+    verdict: DecisionVerdict | None,
     amount: int,
     reasons: Sequence[str],
     reduction_reason: str,
     note: str,
 ) -> Case:
+    """A ward officer's direct decision; `verdict` None (the request named neither grant nor
+    refusal) is refused before any work."""
     identifier("request_id", request_id)
     identifier("application_number", number)
+    if verdict is None:
+        raise InvalidArgument([FieldViolation("verdict", MESSAGE_DECISION)])
+    granted = verdict is DecisionVerdict.GRANT
     reduction = bounded_text("reduction_reason", reduction_reason)
     remark = bounded_text("note", note)
     checked = check_refusal(reasons) if not granted else ()

@@ -128,6 +128,13 @@ VERDICTS = {
 """An ApproveReducedGrant's verdict; UNSPECIFIED (or a value not defined) maps to None,
 which the use case refuses."""
 
+DECISIONS = {
+    review_pb2.DECISION_VERDICT_GRANT: decisions.DecisionVerdict.GRANT,
+    review_pb2.DECISION_VERDICT_REFUSE: decisions.DecisionVerdict.REFUSE,
+}
+"""A DecideApplication's verdict; UNSPECIFIED (or a value not defined) maps to None, which
+the use case refuses."""
+
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, review: Review) -> None:
@@ -345,7 +352,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             current_principal(),
             request.request_id,
             request.application_number,
-            granted=request.granted,
+            verdict=DECISIONS.get(request.verdict),
             amount=request.amount,
             reasons=reason_names(request.reasons),
             reduction_reason=request.reduction_reason,
