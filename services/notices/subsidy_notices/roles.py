@@ -3,8 +3,8 @@
 operator: the contractor's print operator (batches, downloads, printing and mailing
 confirmations, reprints, returned mail, deletion of print data when due); ward_officer and
 auditor: read the batches, a notice's state and the print data still held; call_center: a
-notice's state (no personal data); service:review: review's decisions and correction
-requests through its outbox.
+notice's state (no personal data); service:review: review's decisions, revocations and
+correction requests through its outbox.
 """
 
 from __future__ import annotations
@@ -32,5 +32,6 @@ TABLE = rpc_roles(
         "GetNotices": READERS | {"call_center"},
         "ListHeldPrintData": READERS,
         "PurgeExpiredPrintData": PRINT,
+        "RevocationMade": {"service:review"},
     },
 )

@@ -1,8 +1,9 @@
 """Who may call each review RPC: the one table the interceptor enforces (DESIGN.md Roles).
 
 checker: the contractor's review (worklist, claims, checks, duplicates, correction
-requests); ward_officer: the ward's handover, decisions and the ledger (and what checkers
-see); call_center: one application's review state (補正依頼日・補正の内容); auditor: the
+requests; a second checker or a ward officer confirms a clearing of strong duplicate
+evidence); ward_officer: the ward's handover, decisions, revocations (交付決定の取消) and the
+ledger (and what checkers see); auditor: also the revocation cases; call_center: one application's review state (補正依頼日・補正の内容); auditor: the
 handover ledger; admin: read-only views; service:intake: the events of intake's outbox.
 """
 
@@ -36,5 +37,9 @@ TABLE = rpc_roles(
         "ApproveReducedGrant": WARD,
         "ListHandovers": WARD | {"auditor"},
         "ExportHandoverLedger": WARD | {"auditor"},
+        "ListPendingClearings": CHECKERS,
+        "ConfirmClearing": CHECKERS,
+        "ListRevocationCases": WARD | {"auditor"},
+        "RevokeGrant": WARD,
     },
 )

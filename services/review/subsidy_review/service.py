@@ -4,7 +4,8 @@ case, status reports to intake's timeline, and reads of applications from intake
 A use case is `(review, caller, command) -> result`. It moves a case only through
 `move(work, case, command)`, which asks the pure state machine (states.py) for the next
 state, stores it and, when the timeline status changes, publishes a `review.status` event
-(intake's ReportStatusTransition, delivered by the outbox). Applications are read from
+(intake's ReportStatusTransition, delivered by the outbox). A move into 交付決定 is first
+checked against the household's other applications (households.py: one live grant). Applications are read from
 intake under review's service identity, with a purpose naming the staff member review acts
 for; bank details never reach review. Intake's answers map to review's statuses: an
 application intake does not know is NOT_FOUND; intake down, slow or failing is UNAVAILABLE
@@ -37,12 +38,14 @@ from subsidy_platform.errors import (
 from subsidy_platform.limits import bounded_text, shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_platform.ward_clock import ward_today
+from subsidy_review.households import refuse_second_grant
 from subsidy_review.repository import Case, Cipher, ReviewRepository
 from subsidy_review.states import CaseState, Command, next_state, timeline_status
 from subsidy_rules.program import Program
 
 STATUS_TOPIC = "review.status"
 DECISION_TOPIC = "review.decision"
+REVOCATION_TOPIC = "review.revocation"
 CORRECTION_TOPIC = "review.correction"
 MAX_PURPOSE = 200
 T = TypeVar("T")
@@ -131,6 +134,8 @@ def move(
     """Apply `command` to `case` (the state machine decides), store it, report the status."""
     before = CaseState(case.state)
     after = next_state(before, command)
+    if after == CaseState.GRANTED:
+        refuse_second_grant(work, case)
     work.repo.update_case(case.application_number, state=str(after), **updates)
     if timeline_status(after) != timeline_status(before):
         report_status(work, case.application_number, after, note)

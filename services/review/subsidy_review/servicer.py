@@ -13,7 +13,16 @@ from subsidy_platform.access import current_principal
 from subsidy_platform.application_proto import CHANNEL_CODES, record_to_proto
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, PlatformError
 from subsidy_platform.servicing import rpc_errors
-from subsidy_review import checks, corrections, decisions, duplicates, ledger, ward, worklist
+from subsidy_review import (
+    checks,
+    corrections,
+    decisions,
+    duplicates,
+    ledger,
+    revocations,
+    ward,
+    worklist,
+)
 from subsidy_review.duplicates import strength
 from subsidy_review.intake_events import apply_application_event
 from subsidy_review.repository import Case, Correction
@@ -369,6 +378,85 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         name, data = ledger.ledger_csv(self.review, request.program_id)
         return review_pb2.LedgerFile(file_name=name, csv=data)
 
+    @rpc
+    def ListPendingClearings(
+        self, request: review_pb2.ListPendingClearingsRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListPendingClearingsResponse:
+        found = duplicates.pending_clearings(self.review, request.program_id)
+        return review_pb2.ListPendingClearingsResponse(
+            clearings=[
+                review_pb2.PendingClearing(
+                    clearing_id=c.clearing_id,
+                    program_id=c.program_id,
+                    application_numbers=list(c.numbers),
+                    evidence=_reasons(c.evidence),
+                    requested_by=c.requested_by,
+                    requested_at=c.requested_at.isoformat(),
+                    reason=c.reason,
+                )
+                for c in found
+            ]
+        )
+
+    @rpc
+    def ConfirmClearing(
+        self, request: review_pb2.ConfirmClearingRequest, context: grpc.ServicerContext
+    ) -> review_pb2.DuplicateGroup:
+        verdicts = {
+            review_pb2.CONFIRM_CLEARING: "CONFIRM_CLEARING",
+            review_pb2.REJECT_CLEARING: "REJECT_CLEARING",
+        }
+        group = duplicates.confirm_clearing(
+            self.review,
+            current_principal(),
+            request.request_id,
+            request.clearing_id,
+            verdicts.get(request.verdict, ""),
+            request.note,
+        )
+        return _group(group)
+
+    @rpc
+    def ListRevocationCases(
+        self, request: review_pb2.ListRevocationCasesRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListRevocationCasesResponse:
+        found = revocations.list_cases(self.review, request.program_id, request.include_closed)
+        return review_pb2.ListRevocationCasesResponse(
+            cases=[
+                review_pb2.RevocationCase(
+                    case_id=c.case_id,
+                    program_id=c.program_id,
+                    granted=list(c.granted),
+                    members=list(c.members),
+                    evidence=_reasons(c.evidence),
+                    open=c.open,
+                )
+                for c in found
+            ]
+        )
+
+    @rpc
+    def RevokeGrant(
+        self, request: review_pb2.RevokeGrantRequest, context: grpc.ServicerContext
+    ) -> review_pb2.Revocation:
+        record, still_open = revocations.revoke(
+            self.review,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            request.reason,
+        )
+        return review_pb2.Revocation(
+            application_number=record.application_number,
+            program_id=record.program_id,
+            revocation_number=record.revocation_number,
+            revoked_on=record.revoked_on.isoformat(),
+            revoked_by=record.revoked_by,
+            amount=record.amount,
+            case_id=record.case_id,
+            case_open=still_open,
+        )
+
 
 def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:
     first = group.cases[0].application_number if group.cases else ""
@@ -408,4 +496,5 @@ def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:
         ],
         strength=group.strength,
         resolved=group.resolved,
+        pending_clearing_id=group.pending_clearing or "",
     )
