@@ -211,7 +211,6 @@ def _keep(
                 Command.REFUSE_AS_DUPLICATE,
                 note="重複のため不交付案",
                 proposal_granted=False,
-                rules_amount=0,
                 proposal_reasons=[str(Reason.DUPLICATE_HOUSEHOLD)],
                 duplicate_of=keep,
                 **extra,
@@ -227,6 +226,8 @@ def _clear(
     numbers: list[str],
     requested_by: str,
     reason: str,
+    *,
+    audited: bool = True,
 ) -> None:
     work.repo.close_flags_within(program_id, numbers, "cleared", requested_by, reason)
     for case in current:
@@ -234,7 +235,8 @@ def _clear(
             case.application_number
         ):
             move(work, case, Command.CLEAR_FLAG, note="重複の疑いを解消")
-    _audit(work, who, "ResolveDuplicates", numbers, "重複の疑いの解除（別世帯）")
+    if audited:
+        _audit(work, who, "ResolveDuplicates", numbers, "重複の疑いの解除（別世帯）")
 
 
 def _request_clearing(
@@ -301,7 +303,16 @@ def confirm_clearing(
         else:
             repo.decide_clearing(clearing_id, "CONFIRMED", who.subject, remark or None)
             current = repo.cases(numbers, for_update=True)
-            _clear(work, who, program_id, current, numbers, clearing.requested_by, clearing.reason)
+            _clear(
+                work,
+                who,
+                program_id,
+                current,
+                numbers,
+                clearing.requested_by,
+                clearing.reason,
+                audited=False,
+            )
             _audit(
                 work,
                 who,
