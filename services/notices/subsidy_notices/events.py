@@ -87,6 +87,10 @@ def _store(notices: Notices, content: NoticeContent, event_id: str) -> bool:
             return False
         if content.kind in DECISIONS and repo.has_decision_notice(content.application_number):
             raise Conflict("この申請の決定通知は既にあります")
+        if content.kind == "REVOCATION" and any(
+            n.kind == "REVOCATION" for n in repo.notices_of(content.application_number)
+        ):
+            raise Conflict("この申請の交付決定取消通知は既にあります")
         number = repo.next_document_number(content.program_id, content.kind)
         repo.add_notice(replace(content, document_number=number), event_id)
     return True

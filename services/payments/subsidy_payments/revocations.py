@@ -18,7 +18,8 @@ Applied at most once by its event id, under the grant's advisory lock, in one tr
   stop; no new instruction will ever be made.
 Every revocation is recorded (`payments.revocations`); the database refuses any new or
 re-batched instruction of a revoked grant. A revocation for a grant payments has not
-received yet is UNAVAILABLE: the outbox retries it after the decision.
+received is FAILED_PRECONDITION (review's outbox delivers the decision first; if that
+decision was parked, the revocation parks behind it and is requeued after it).
 """
 
 from __future__ import annotations
@@ -61,8 +62,8 @@ def revocation_received(
         work.lock(f"grant:{number}")
         grant = work.repo.grant_amount(number)
         if grant is None:
-            raise DependencyUnavailable(
-                "取消された交付決定がまだ届いていません。後で再試行されます"
+            raise Conflict(
+                "取り消された交付決定をまだ受け取っていません（交付決定の受信後に再送してください）"
             )
         if grant[0] != program.id or grant[1] != event.amount:
             raise Conflict("取消の制度または金額が交付決定と一致しません")
