@@ -8,7 +8,9 @@ different people, audited with who did what."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
@@ -296,3 +298,58 @@ def test_the_older_application_with_the_ward_is_kept_and_granted_and_the_newer_r
     assert _decide(review_stub, intake, older).state == review_pb2.GRANTED
     assert case(review_stub, intake, newer).state == review_pb2.CHECKED
     assert _kept_instead(admin_engine, newer) == older
+
+
+def test_two_members_with_the_ward_granted_at_once_give_the_household_one_grant(
+    intake: Client, review: ServiceProcess, review_stub: Any, admin_engine: Engine
+) -> None:
+    """Both with the ward when a late application links them: two ward officers granting
+    them at the same moment give one grant and one refusal naming the other."""
+    facts_a, facts_b = person("同時A"), person("同時B")
+    first, second = submit(intake, **facts_a), submit(intake, **facts_b)
+    deliver(intake, review, admin_engine)
+    for number in (first, second):
+        check(review_stub, intake, number)
+    review_stub.ExportForWard(
+        review_pb2.ExportForWardRequest(request_id=uuid.uuid4().hex, program_id="shinjuku-2025"),
+        metadata=intake.staff(*WARD),
+    )
+    late = submit(
+        intake,
+        **{
+            **person("同時C"),
+            "applicant.address": facts_a["applicant.address"],
+            "bank_account.number": facts_b["bank_account.number"],
+        },
+    )
+    deliver(intake, review, admin_engine)
+    assert case(review_stub, intake, late).state == review_pb2.DUPLICATE_SUSPECTED
+    assert case(review_stub, intake, first).state == review_pb2.HANDED_OVER
+    assert case(review_stub, intake, second).state == review_pb2.HANDED_OVER
+
+    start = threading.Barrier(2)
+
+    def grant(number: str, login: str) -> grpc.StatusCode:
+        start.wait()
+        try:
+            review_stub.DecideApplication(
+                review_pb2.DecideRequest(
+                    request_id=uuid.uuid4().hex,
+                    application_number=number,
+                    granted=True,
+                    amount=16_000,
+                ),
+                metadata=intake.staff("ward_officer", login),
+                timeout=60,
+            )
+        except grpc.RpcError as error:
+            return error.code()  # type: ignore[no-any-return]
+        return grpc.StatusCode.OK
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(
+            pool.map(grant, [first, second], ["ward-concurrent-a", "ward-concurrent-b"])
+        )
+    assert sorted(o.name for o in outcomes) == ["FAILED_PRECONDITION", "OK"]
+    states = {n: case(review_stub, intake, n).state for n in (first, second)}
+    assert sorted(states.values()) == sorted([review_pb2.GRANTED, review_pb2.HANDED_OVER])

@@ -122,6 +122,15 @@ def _notices(notices: ServiceProcess, intake: Client, number: str) -> list[Any]:
     return list(found.notices)
 
 
+def _program_difference(intake: Client, payments: ServiceProcess) -> int:
+    with staff_stub(intake, payments) as pay:
+        reconciled = pay.Reconcile(
+            payments_pb2.ReconcileRequest(program_id=PROGRAM), metadata=intake.staff("auditor")
+        )
+    [program] = [line for line in reconciled.lines if line.scope == "program"]
+    return int(program.difference)
+
+
 def _timeline(intake: Client, number: str) -> list[int]:
     with intake.stub() as stub:
         timeline = stub.GetTimeline(
@@ -139,6 +148,7 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
     review_stub: Any,
     admin_engine: Engine,
 ) -> None:
+    difference_before = _program_difference(intake, payments)
     # three grants paid out in a released file; a fourth waits in a built batch
     released_b, facts_b = _grant(review_stub, intake, review, admin_engine, "取消B")
     released_d, facts_d = _grant(review_stub, intake, review, admin_engine, "取消D")
@@ -279,6 +289,8 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
         )
     assert outcomes == {batched_a: "STOPPED", released_e: "CLAIMED"}
     check_never_twice(admin_engine)
+    # the revocations made no difference in payments' reconciliation
+    assert _program_difference(intake, payments) == difference_before
 
     # each household has one live grant left; the cases are closed
     cases = _cases(review_stub, intake)

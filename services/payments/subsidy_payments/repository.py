@@ -455,7 +455,8 @@ class PaymentsRepository:
     # reconciliation -----------------------------------------------------------------------
 
     def program_totals(self, program_id: str) -> Totals:
-        """Per grant, its live instruction's state (or FAILED when only failed ones exist)."""
+        """Per grant, its live instruction's state (or FAILED when only failed ones exist);
+        a grant revoked before its money left (outcome STOPPED) is no longer granted."""
         row = self._one(
             """
             WITH per_grant AS (
@@ -464,6 +465,9 @@ class PaymentsRepository:
                          WHERE i.application_number = g.application_number
                          ORDER BY (i.state = 'FAILED'), i.id DESC LIMIT 1) AS state
                   FROM payments.grants g WHERE g.program_id = :p
+                   AND NOT EXISTS (SELECT 1 FROM payments.revocations r
+                                    WHERE r.application_number = g.application_number
+                                      AND r.outcome = 'STOPPED')
             )
             SELECT coalesce(sum(amount), 0),
                    coalesce(sum(amount) FILTER (WHERE state = 'PAID'), 0),
