@@ -323,3 +323,102 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
             {"n": batched_a},
         ).one()
     assert "同一世帯" not in stored.reason_ct and stored.revoked_by.endswith("ward-revoke-a")
+
+
+def _returns(rows: list[tuple[int, str, int, str]]) -> bytes:
+    lines = ["指図番号,口座番号,金額,返却理由", *(f"{i},{a},{m},{r}" for i, a, m, r in rows)]
+    return ("\r\n".join(lines) + "\r\n").encode("utf-8-sig")
+
+
+def _change_account(intake: Client, number: str) -> Any:
+    account = common_pb2.BankAccount(
+        bank_code="0005", branch_code="001", type="ordinary", number="4445556",
+        holder_kana="シンサ タロウ",
+    )  # fmt: skip
+    with intake.stub() as stub:
+        return stub.RecordBankAccountChange(
+            intake_pb2.RecordBankAccountChangeRequest(
+                request_id=uuid.uuid4().hex,
+                application_number=number,
+                account=account,
+                second_keying=account,
+            ),
+            metadata=intake.staff("operator"),
+        )
+
+
+def test_a_revoked_grant_in_the_pool_is_never_paid_and_a_returned_transfer_closes_its_claim(
+    intake: Client,
+    review: ServiceProcess,
+    payments: ServiceProcess,
+    notices: ServiceProcess,
+    review_stub: Any,
+    admin_engine: Engine,
+) -> None:
+    kept_q, facts_q = _grant(review_stub, intake, review, admin_engine, "返却Q")
+    kept_s, facts_s = _grant(review_stub, intake, review, admin_engine, "返却S")
+    returned_t, facts_t = _grant(review_stub, intake, review, admin_engine, "返却T")
+    deliver(intake, review, admin_engine)
+    _arrived(admin_engine, [kept_q, kept_s, returned_t])
+    _, parsed, _ = build_and_release(
+        intake, payments, builder="officer-revoke", approver="approver-revoke"
+    )
+    pooled_p, facts_p = _grant(review_stub, intake, review, admin_engine, "返却P")
+    deliver(intake, review, admin_engine)
+    _arrived(admin_engine, [pooled_p])
+    assert _instruction(admin_engine, pooled_p) == [("PENDING", None)]
+    _late(intake, review, admin_engine, facts_p, facts_q)
+    _late(intake, review, admin_engine, facts_s, facts_t)
+
+    _revoke(review_stub, intake, pooled_p)
+    _revoke(review_stub, intake, returned_t)
+    deliver(intake, review, admin_engine)
+    assert _instruction(admin_engine, pooled_p) == [("CANCELLED", None)]
+    [(state, _)] = _instruction(admin_engine, returned_t)
+    assert state == "SENT"
+    with admin_engine.connect() as connection:
+        claim_state = connection.execute(
+            text("SELECT state FROM payments.repayment_claims WHERE application_number = :n"),
+            {"n": returned_t},
+        ).scalar_one()
+        instruction_id = connection.execute(
+            text("SELECT id FROM payments.instructions WHERE application_number = :n"),
+            {"n": returned_t},
+        ).scalar_one()
+    assert claim_state == "OPEN"
+
+    # the bank returns the revoked grant's transfer: the money never left, the claim closes
+    transfer = next(t for t in parsed.transfers if t.customer_code == f"{instruction_id:010d}")
+    with staff_stub(intake, payments) as pay:
+        imported = pay.ImportReturns(
+            payments_pb2.ImportReturnsRequest(
+                request_id=uuid.uuid4().hex,
+                program_id=PROGRAM,
+                content=_returns([(instruction_id, transfer.account_number, AMOUNT, "口座なし")]),
+            ),
+            metadata=intake.staff(*OFFICER),
+        )
+        assert imported.accepted, imported
+        claims = pay.ListRepaymentClaims(
+            payments_pb2.ListRepaymentClaimsRequest(program_id=PROGRAM),
+            metadata=intake.staff("auditor"),
+        )
+    [claim] = [c for c in claims.claims if c.application_number == returned_t]
+    assert claim.state == "RETURNED"
+
+    # a corrected account for either revoked grant makes no new instruction
+    for number in (pooled_p, returned_t):
+        assert _change_account(intake, number).applied
+    deliver(intake, review, admin_engine)
+    with admin_engine.connect() as connection:
+        changes = connection.execute(
+            text(
+                "SELECT key, delivered_at IS NOT NULL, last_error FROM intake.outbox "
+                "WHERE topic = 'intake.bank_account' AND (key LIKE :p OR key LIKE :t)"
+            ),
+            {"p": f"bank-account-{pooled_p}-%", "t": f"bank-account-{returned_t}-%"},
+        ).all()
+    assert len(changes) == 2 and all(done and error is None for _, done, error in changes), changes
+    assert _instruction(admin_engine, pooled_p) == [("CANCELLED", None)]
+    assert [s for s, _ in _instruction(admin_engine, returned_t)] == ["FAILED"]
+    check_never_twice(admin_engine)
