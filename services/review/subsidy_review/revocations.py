@@ -97,8 +97,8 @@ def revoke(
             if not done:
                 raise Conflict("このリクエストIDは別の操作に使われています")
             return done[0], False
+        work.lock(f"case:{number}")  # case locks before the grant lock, as every use case
         work.lock(grant_lock(program.id))
-        work.lock(f"case:{number}")
         case = repo.case(number, for_update=True)
         if CaseState(case.state) != CaseState.GRANTED:
             raise Conflict("交付決定の状態にない申請は取り消せません")
