@@ -315,6 +315,15 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
         assert notices_pb2.REVOCATION in kinds and notices_pb2.GRANT in kinds
         assert kinds[notices_pb2.REVOCATION].document_number
         assert common_pb2.GRANT_REVOKED in _timeline(intake, number)
+    # the revocation notices print in the next batch, laid out without a problem
+    with staff_channel(intake.environment.pki, notices.address) as channel:
+        printing = notices_pb2_grpc.NoticesServiceStub(channel).CreatePrintBatch(
+            notices_pb2.CreatePrintBatchRequest(request_id=uuid.uuid4().hex, program_id=PROGRAM),
+            metadata=intake.staff("operator"),
+            timeout=300,
+        )
+    assert {batched_a, released_e} <= set(printing.application_numbers)
+    assert not {p.application_number for p in printing.problems} & {batched_a, released_e}
     with admin_engine.connect() as connection:
         stored = connection.execute(
             text(

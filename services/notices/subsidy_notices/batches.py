@@ -30,7 +30,7 @@ from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
 
 MAX_BATCH = 20_000
-DECISIONS = frozenset({"GRANT", "REFUSAL"})
+DECISIONS = frozenset({"GRANT", "REFUSAL", "REVOCATION"})  # mailed: NOTICE_SENT
 PRINTED_FIELDS = ("applicant.name", "applicant.postal_code", "applicant.address")
 
 
