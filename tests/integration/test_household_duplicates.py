@@ -196,6 +196,11 @@ def test_clearing_a_shared_dwelling_needs_a_second_person_and_is_audited_with_bo
     )
     assert not asked.resolved and asked.pending_clearing_id
     assert case(review_stub, intake, first).state == review_pb2.DUPLICATE_SUSPECTED
+    seen = review_stub.GetDuplicateGroup(
+        review_pb2.GetDuplicateGroupRequest(application_number=first, purpose="2人目の確認"),
+        metadata=intake.staff("ward_officer", "ward-clear-b"),
+    )
+    assert seen.pending_clearing_id == asked.pending_clearing_id and not seen.resolved
     pending = review_stub.ListPendingClearings(
         review_pb2.ListPendingClearingsRequest(program_id="shinjuku-2025"),
         metadata=intake.staff("ward_officer", "ward-clear-b"),

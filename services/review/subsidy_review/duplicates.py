@@ -33,7 +33,7 @@ from subsidy_platform.unit_of_work import Work
 from subsidy_review.households import grant_lock
 from subsidy_review.repository import Case, Clearing, Flag, ReviewRepository
 from subsidy_review.service import MAX_PURPOSE, Review, move
-from subsidy_review.states import PRE_DECISION, CaseState, Command
+from subsidy_review.states import LABELS, PRE_DECISION, CaseState, Command
 from subsidy_rules.reasons import Reason
 
 STRONG = frozenset({"SAME_HOUSEHOLD", "SAME_BANK_ACCOUNT", "SAME_LOGO_ANSWER"})
@@ -98,6 +98,7 @@ def get_group(review: Review, who: Principal, number: str, purpose: str) -> Grou
         for c in cases
     }
     with review.uow() as work:
+        pending = work.repo.pending_clearing_of(c.application_number for c in cases)
         for case in cases:
             work.audit(
                 who,
@@ -107,7 +108,7 @@ def get_group(review: Review, who: Principal, number: str, purpose: str) -> Grou
                 fields=("name", "address", "birth_date"),
                 purpose=stated,
             )
-    return Group(cases, flags, records)
+    return Group(cases, flags, records, pending)
 
 
 def _request(
@@ -189,6 +190,11 @@ def _keep(
     numbers: list[str],
     keep: str,
 ) -> None:
+    kept = next(c for c in current if c.application_number == keep)
+    if CaseState(kept.state) not in PRE_DECISION | {CaseState.GRANTED}:
+        raise Conflict(
+            f"採用する申請は現在の状態（{LABELS[CaseState(kept.state)]}）のため採用できません"
+        )
     granted = sorted(c.application_number for c in current if c.state == CaseState.GRANTED)
     if len(granted) > 1:
         raise Conflict(MESSAGE_TWO_GRANTS)
