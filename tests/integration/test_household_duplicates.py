@@ -19,7 +19,9 @@ from intake_support import Client
 from review_support import case, check, deliver, person, submit
 from sqlalchemy import Engine, text
 from subsidy.review.v1 import review_pb2
+from subsidy_review.handover import seal, unseal
 
+from subsidy_platform.excel_csv import read_excel_csv, write_excel_csv
 from subsidy_platform.process import ServiceProcess
 
 WARD = ("ward_officer", "ward-household-a")
@@ -358,3 +360,53 @@ def test_two_members_with_the_ward_granted_at_once_give_the_household_one_grant(
     assert sorted(o.name for o in outcomes) == ["FAILED_PRECONDITION", "OK"]
     states = {n: case(review_stub, intake, n).state for n in (first, second)}
     assert sorted(states.values()) == sorted([review_pb2.GRANTED, review_pb2.HANDED_OVER])
+
+
+def _decision_file(export: Any, decide: dict[str, tuple[str, str, str]]) -> bytes:
+    """The ward's file: 決定, 交付決定額, 不交付理由コード filled in for the given rows."""
+    files = unseal(export.sealed_file, export.password)
+    _, rows = read_excel_csv(files["applications.csv"])
+    header, body = rows[0], rows[1:]
+    for row in body:
+        if row[0] in decide:
+            verdict, amount, reason = decide[row[0]]
+            row[header.index("決定")] = verdict
+            row[header.index("交付決定額")] = amount
+            row[header.index("不交付理由コード")] = reason
+    return seal({"applications.csv": write_excel_csv(header, body)}, export.password)
+
+
+def test_a_decision_file_granting_a_member_refused_after_the_handover_is_refused_whole(
+    intake: Client, review: ServiceProcess, review_stub: Any, admin_engine: Engine
+) -> None:
+    facts = person("決定ファイル")
+    older = submit(intake, **facts)
+    deliver(intake, review, admin_engine)
+    check(review_stub, intake, older)
+    ward = intake.staff(*WARD)
+    export = review_stub.ExportForWard(
+        review_pb2.ExportForWardRequest(request_id=uuid.uuid4().hex, program_id="shinjuku-2025"),
+        metadata=ward,
+    )
+    newer = submit(intake, **{**person("決定後"), "applicant.address": facts["applicant.address"]})
+    deliver(intake, review, admin_engine)
+    _keep(review_stub, intake, newer, keep=newer)  # while the ward holds the older one's row
+
+    def imported(verdict: tuple[str, str, str]) -> Any:
+        return review_stub.ImportWardDecisions(
+            review_pb2.ImportWardDecisionsRequest(
+                request_id=uuid.uuid4().hex,
+                program_id="shinjuku-2025",
+                file_name="decisions.zip",
+                sealed_file=_decision_file(export, {older: verdict}),
+                password=export.password,
+            ),
+            metadata=ward,
+        )
+
+    error = _refused(lambda: imported(("交付", "16000", "")))
+    assert newer in error.details()
+    assert case(review_stub, intake, older).state == review_pb2.HANDED_OVER
+    report = imported(("不交付", "", "DUPLICATE_HOUSEHOLD"))
+    assert report.committed and report.not_granted >= 1
+    assert case(review_stub, intake, older).state == review_pb2.NOT_GRANTED
