@@ -75,10 +75,8 @@ def household_of(repo: ReviewRepository, number: str, limit: int = 200) -> set[s
 def refuse_second_grant(work: Work[ReviewRepository], case: Case) -> None:
     """Raise Conflict when granting `case` would give its household a second live grant."""
     work.lock(grant_lock(case.program_id))
-    kept = work.repo.duplicate_of(case.application_number)
+    kept, other = work.repo.second_grant(case.application_number)
     if kept is not None:
         raise Conflict(MESSAGE_KEPT_ANOTHER.format(kept=kept))
-    others = household_of(work.repo, case.application_number) - {case.application_number}
-    for other in work.repo.cases(others):
-        if other.state == "GRANTED":
-            raise Conflict(MESSAGE_GRANTED_ALREADY.format(other=other.application_number))
+    if other is not None:
+        raise Conflict(MESSAGE_GRANTED_ALREADY.format(other=other))

@@ -565,12 +565,31 @@ class ReviewRepository:
 
     # households: duplicate_of, clearings, revocations ---------------------------------------
 
-    def duplicate_of(self, number: str) -> str | None:
-        """The member a group kept, when it refused `number` as a duplicate."""
-        value = self._x(
-            "SELECT duplicate_of FROM review.cases WHERE application_number = :n", n=number
-        ).scalar()
-        return None if value is None else str(value)
+    def second_grant(self, number: str) -> tuple[str | None, str | None]:
+        """(the member its group kept instead of `number`, another granted member of its
+        household): one recursive query over the flags not cleared."""
+        row = self._x(
+            """
+            WITH RECURSIVE members(n) AS (
+                SELECT CAST(:n AS varchar)
+                UNION
+                SELECT CASE WHEN f.first_number = m.n THEN f.second_number
+                            ELSE f.first_number END
+                  FROM review.duplicate_flags f
+                  JOIN members m ON f.first_number = m.n OR f.second_number = m.n
+                 WHERE f.open OR f.resolution IS DISTINCT FROM 'cleared'
+            )
+            SELECT (SELECT duplicate_of FROM review.cases WHERE application_number = :n),
+                   (SELECT min(c.application_number) FROM review.cases c
+                      JOIN members m ON m.n = c.application_number
+                     WHERE c.state = 'GRANTED' AND c.application_number <> :n)
+            """,
+            n=number,
+        ).one()
+        return (
+            None if row[0] is None else str(row[0]),
+            None if row[1] is None else str(row[1]),
+        )
 
     def household_flags(self, program_id: str) -> list[Flag]:
         """Every flag of the program not cleared as "not one household" (open or kept)."""
