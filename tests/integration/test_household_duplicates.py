@@ -118,7 +118,9 @@ def test_keeping_the_newer_application_refuses_the_older_one_in_any_state_before
         _refused(
             lambda: review_stub.ApproveReducedGrant(
                 review_pb2.ApproveReducedGrantRequest(
-                    request_id=uuid.uuid4().hex, application_number=older, approve=True
+                    request_id=uuid.uuid4().hex,
+                    application_number=older,
+                    verdict=review_pb2.REDUCTION_VERDICT_APPROVE,
                 ),
                 metadata=intake.staff("ward_officer", "ward-household-b"),
             )
@@ -220,19 +222,23 @@ def test_clearing_a_shared_dwelling_needs_a_second_person_and_is_audited_with_bo
             metadata=who,
         )
 
-    error = _refused(lambda: confirm(asker, review_pb2.CONFIRM_CLEARING))
+    error = _refused(lambda: confirm(asker, review_pb2.CLEARING_VERDICT_CONFIRM))
     assert "別の職員" in error.details()
     with pytest.raises(grpc.RpcError) as unsaid:
         confirm(intake.staff("checker", "checker-clear-c"), review_pb2.CLEARING_VERDICT_UNSPECIFIED)
     assert unsaid.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert case(review_stub, intake, second).state == review_pb2.DUPLICATE_SUSPECTED
 
-    cleared = confirm(intake.staff("ward_officer", "ward-clear-b"), review_pb2.CONFIRM_CLEARING)
+    cleared = confirm(
+        intake.staff("ward_officer", "ward-clear-b"), review_pb2.CLEARING_VERDICT_CONFIRM
+    )
     assert cleared.resolved and not cleared.pending_clearing_id
     assert case(review_stub, intake, first).state == review_pb2.RECEIVED
     assert case(review_stub, intake, second).state == review_pb2.RECEIVED
     _refused(
-        lambda: confirm(intake.staff("checker", "checker-clear-c"), review_pb2.CONFIRM_CLEARING)
+        lambda: confirm(
+            intake.staff("checker", "checker-clear-c"), review_pb2.CLEARING_VERDICT_CONFIRM
+        )
     )
 
     asked_audit = _audit(admin_engine, "ResolveDuplicates", [first, second])

@@ -24,10 +24,10 @@ import kmock
 import pytest
 from intake_support import Client, make_client
 from operator_support import (
-    NAMESPACE,
     Clock,
     Emulator,
     config,
+    configmap_data,
     create_program,
     events,
     prepare_kmock,
@@ -39,7 +39,7 @@ from review_support import deliver, person, submit
 from sqlalchemy import Engine, text
 from subsidy_intake.main import build as build_intake
 from subsidy_operator.erasure import KeyShredder, ServicePurger
-from subsidy_operator.manifests import verify_certificate
+from subsidy_operator.manifests import CERTIFICATES_CONFIGMAP, verify_certificate
 from subsidy_review.main import build as build_review
 from test_operator import resource
 
@@ -160,14 +160,14 @@ async def test_the_erasure_destroys_the_keys_purges_the_rows_and_certifies_it(
             ),
             "the erasure",
         )
-        printed = dict(kmock.objects["v1/configmaps", NAMESPACE, f"subsidy-erasure-{PROGRAM}"].raw)
+        printed = configmap_data(kmock, CERTIFICATES_CONFIGMAP)
         erased = await wait_for(lambda: events(kmock, "Erased"), "the Erased event")
 
     certificate: dict[str, Any] = erasure["certificate"]
     assert erasure["state"] == "Done"
     assert verify_certificate(certificate)
-    assert json.loads(printed["data"]["certificate.json"]) == certificate
-    assert certificate["sha256"] in printed["data"]["certificate.txt"]
+    assert json.loads(printed[f"{PROGRAM}.json"]) == certificate
+    assert certificate["sha256"] in printed[f"{PROGRAM}.txt"]
     keys = {k["name"]: k for k in certificate["keys"]}
     assert set(keys) == {f"subsidy-{PROGRAM}-{p}" for p in ("contact", "bank", "index")}
     assert all(k["existed"] for k in keys.values()), keys

@@ -72,13 +72,15 @@ REQUESTS: dict[str, Callable[[], Any]] = {
         request_id=_rid(), application_number=UNKNOWN, granted=True, amount=1000
     ),
     "ApproveReducedGrant": lambda: review_pb2.ApproveReducedGrantRequest(
-        request_id=_rid(), application_number=UNKNOWN, approve=True
+        request_id=_rid(), application_number=UNKNOWN, verdict=review_pb2.REDUCTION_VERDICT_APPROVE
     ),
     "ListHandovers": lambda: review_pb2.ListHandoversRequest(program_id=PROGRAM),
     "ExportHandoverLedger": lambda: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM),
     "ListPendingClearings": lambda: review_pb2.ListPendingClearingsRequest(program_id=PROGRAM),
     "ConfirmClearing": lambda: review_pb2.ConfirmClearingRequest(
-        request_id=_rid(), clearing_id=str(uuid.uuid4()), verdict=review_pb2.CONFIRM_CLEARING
+        request_id=_rid(),
+        clearing_id=str(uuid.uuid4()),
+        verdict=review_pb2.CLEARING_VERDICT_CONFIRM,
     ),
     "ListRevocationCases": lambda: review_pb2.ListRevocationCasesRequest(program_id=PROGRAM),
     "RevokeGrant": lambda: review_pb2.RevokeGrantRequest(

@@ -229,7 +229,7 @@ TARGETS = [
         note="入力の検査")),
     Target("ApproveReducedGrant", "ward_officer", WARD_B,
            lambda c: review_pb2.ApproveReducedGrantRequest(
-               request_id=_rid(), application_number=c.pending, approve=True)),
+               request_id=_rid(), application_number=c.pending, verdict=review_pb2.REDUCTION_VERDICT_APPROVE)),
     Target("ListHandovers", "ward_officer", WARD_A, lambda c: review_pb2.ListHandoversRequest(
         program_id=PROGRAM)),
     Target("ExportHandoverLedger", "auditor", "hostile-auditor",
@@ -237,7 +237,7 @@ TARGETS = [
     Target("ListPendingClearings", "checker", CHECKER,
            lambda c: review_pb2.ListPendingClearingsRequest(program_id=PROGRAM)),
     Target("ConfirmClearing", "ward_officer", WARD_B, lambda c: review_pb2.ConfirmClearingRequest(
-        request_id=_rid(), clearing_id=str(uuid.uuid4()), verdict=review_pb2.CONFIRM_CLEARING,
+        request_id=_rid(), clearing_id=str(uuid.uuid4()), verdict=review_pb2.CLEARING_VERDICT_CONFIRM,
         note="入力の検査")),
     Target("ListRevocationCases", "ward_officer", WARD_A,
            lambda c: review_pb2.ListRevocationCasesRequest(program_id=PROGRAM)),

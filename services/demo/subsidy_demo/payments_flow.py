@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import grpc
 from subsidy.common.v1 import common_pb2
@@ -239,8 +240,9 @@ def print_reconciliation(demo: PaymentsDemo) -> bool:
 
 def run_payments(
     review: ReviewDemo, address: str, auth: grpc.Channel, passwords: Mapping[str, str], pki: Pki
-) -> None:
-    """Pay the program's grants, returns and re-transfer included (module docstring)."""
+) -> dict[str, Any]:
+    """Pay the program's grants, returns and re-transfer included (module docstring); the
+    final reconciliation as the summary records it."""
     staff: dict[str, Metadata] = {}
 
     def sign_in_again() -> None:
@@ -304,9 +306,18 @@ def run_payments(
         step("reconciliation (照合): granted = paid + failed awaiting correction + not yet paid")
         if not print_reconciliation(demo):
             raise SystemExit("the reconciliation does not balance")
+        final = demo.reconcile()
         held = demo.stub.ListHeldFiles(
             payments_pb2.ListHeldFilesRequest(program_id=demo.program_id),
             metadata=staff["auditor"],
         )
         print(f"    transfer files still held (encrypted): {len(held.files)}")
         print(f"    files under {Path(demo.out)}: {sorted(p.name for p in demo.out.iterdir())}")
+    return {
+        "balanced": final.balanced,
+        "differences": [
+            {"scope": line.scope, "difference": line.difference}
+            for line in final.lines
+            if line.difference
+        ],
+    }

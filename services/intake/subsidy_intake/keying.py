@@ -42,7 +42,7 @@ def key_paper_form(
     resolve: bool = False,
 ) -> KeyingResult:
     form_id = limits.form_id(form_id)
-    program = service.program(program_id)
+    program = service.open_program(program_id, paper=True)
     record = {**record, "channel": "paper"}
     [prepared] = service.prepare(program, [record])  # validates the keyed record
     with service.uow() as work:

@@ -44,7 +44,7 @@ def strength(evidence: str) -> str:
     return "strong" if evidence in STRONG else "weak"
 
 
-VERDICTS = ("CONFIRM_CLEARING", "REJECT_CLEARING")
+VERDICTS = ("CLEARING_VERDICT_CONFIRM", "CLEARING_VERDICT_REJECT")
 MESSAGE_KEEP_GRANTED = (
     "この世帯の申請（{granted}）は既に交付決定されているため、別の申請を採用できません"
     "（採用できるのは交付決定済みの申請だけです）"
@@ -206,7 +206,7 @@ def _keep(
         if case.application_number == keep:
             work.repo.update_case(keep, duplicate_of=None)
             if state == CaseState.DUPLICATE_SUSPECTED:
-                move(work, case, Command.KEEP_IN_GROUP, note="重複の疑いを解消")
+                move(work, case, Command.KEEP_IN_GROUP, note="重複の疑いを解消", who=who)
         elif state in PRE_DECISION:
             extra: dict[str, Any] = {}
             if state == CaseState.PENDING_APPROVAL:
@@ -216,6 +216,7 @@ def _keep(
                 case,
                 Command.REFUSE_AS_DUPLICATE,
                 note="重複のため不交付案",
+                who=who,
                 proposal_granted=False,
                 proposal_reasons=[str(Reason.DUPLICATE_HOUSEHOLD)],
                 duplicate_of=keep,
@@ -240,7 +241,7 @@ def _clear(
         if CaseState(case.state) == CaseState.DUPLICATE_SUSPECTED and not work.repo.open_flag_count(
             case.application_number
         ):
-            move(work, case, Command.CLEAR_FLAG, note="重複の疑いを解消")
+            move(work, case, Command.CLEAR_FLAG, note="重複の疑いを解消", who=who)
     if audited:
         _audit(work, who, "ResolveDuplicates", numbers, "重複の疑いの解除（別世帯）")
 
@@ -297,7 +298,7 @@ def confirm_clearing(
         if clearing.requested_by == who.subject:
             raise Conflict("重複の解除の確認は申請した職員とは別の職員が行ってください")
         numbers = list(clearing.numbers)
-        if verdict == "REJECT_CLEARING":
+        if verdict == "CLEARING_VERDICT_REJECT":
             repo.decide_clearing(clearing_id, "REJECTED", who.subject, remark or None)
             _audit(
                 work,

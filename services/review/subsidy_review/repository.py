@@ -416,6 +416,15 @@ class ReviewRepository:
             n=number,
         )
 
+    def open_deadline(self, number: str) -> date | None:
+        """The deadline of the application's outstanding correction request, if any."""
+        found: date | None = self._x(
+            "SELECT deadline FROM review.corrections WHERE application_number = :n "
+            "AND corrected_on IS NULL AND NOT expired ORDER BY id DESC LIMIT 1",
+            n=number,
+        ).scalar()
+        return found
+
     def overdue(self, program_id: str, as_of: date) -> list[str]:
         rows = self._x(
             "SELECT c.application_number FROM review.corrections c JOIN review.cases k "

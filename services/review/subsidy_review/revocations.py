@@ -122,7 +122,7 @@ def revoke(
             revoked_on=today(),
             revoked_by=who.subject,
         )
-        move(work, case, Command.REVOKE_GRANT, note="交付決定取消")
+        move(work, case, Command.REVOKE_GRANT, note="交付決定取消", who=who)
         repo.add_revocation(record, stated)
         key = f"revocation-{number}"
         work.publish(

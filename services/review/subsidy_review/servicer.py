@@ -111,6 +111,14 @@ FILTERS = {
 }
 
 
+VERDICTS = {
+    review_pb2.REDUCTION_VERDICT_APPROVE: decisions.Verdict.APPROVE,
+    review_pb2.REDUCTION_VERDICT_REJECT: decisions.Verdict.REJECT,
+}
+"""An ApproveReducedGrant's verdict; UNSPECIFIED (or a value not defined) maps to None,
+which the use case refuses."""
+
+
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     def __init__(self, review: Review) -> None:
         self.review = review
@@ -344,7 +352,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             current_principal(),
             request.request_id,
             request.application_number,
-            request.approve,
+            VERDICTS.get(request.verdict),
         )
         return self._full(case.application_number)
 
@@ -403,8 +411,8 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         self, request: review_pb2.ConfirmClearingRequest, context: grpc.ServicerContext
     ) -> review_pb2.DuplicateGroup:
         verdicts = {
-            review_pb2.CONFIRM_CLEARING: "CONFIRM_CLEARING",
-            review_pb2.REJECT_CLEARING: "REJECT_CLEARING",
+            review_pb2.CLEARING_VERDICT_CONFIRM: "CLEARING_VERDICT_CONFIRM",
+            review_pb2.CLEARING_VERDICT_REJECT: "CLEARING_VERDICT_REJECT",
         }
         group = duplicates.confirm_clearing(
             self.review,
