@@ -17,7 +17,7 @@ the account's blind index replaced, a timeline step, the audit event, and an
 `intake.bank_account` event for payments, which then reads the new account's ciphertext with
 `payment_account`. Every keying is audited with who keyed it. Each keying is idempotent by
 its request id (the same id with other content is `Conflict`); a database check refuses a
-change closed by the operator who keyed it (migration noticesintake_bank_keyings).
+change closed by the operator who keyed it (migration intake_0006).
 
 `payment_account` is payments' read (service:payments only, by the role table): the
 account of an application payments has a grant for (not of one refused or withdrawn) as bank-class ciphertext and its codes, never plaintext,

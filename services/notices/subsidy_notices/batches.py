@@ -31,7 +31,7 @@ from subsidy_platform.limits import identifier
 from subsidy_platform.ward_clock import ward_date
 
 MAX_BATCH = 20_000
-DECISIONS = frozenset({"GRANT", "REFUSAL"})
+DECISIONS = frozenset({"GRANT", "REFUSAL", "REVOCATION"})  # mailed: NOTICE_SENT
 PRINTED_FIELDS = ("applicant.name", "applicant.postal_code", "applicant.address")
 
 

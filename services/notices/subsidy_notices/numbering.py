@@ -7,7 +7,7 @@ a number in the same ward and year. The ward is the program's municipality (two 
 one ward share its series); the year is the fiscal year of the notice's issue date (the
 decision or request date, which the notice prints). The number comes from the counter
 `notices.document_numbers` under its row lock, and the unique constraint
-`uq_notices_ward_year_number` (migration noticesintake_notices_numbers) makes a second use of
+`uq_notices_ward_year_number` (migration notices_0002) makes a second use of
 a number impossible whatever the code does. `number_notice` is the one entry point: a new kind
 of notice is numbered by passing its content, with no change here.
 """

@@ -118,7 +118,7 @@ class NoticesRepository:
         return bool(
             self._x(
                 "SELECT 1 FROM notices.notices WHERE application_number = :n "
-                "AND kind <> 'CORRECTION'",
+                "AND kind IN ('GRANT', 'REFUSAL')",
                 n=number,
             ).first()
         )

@@ -3,7 +3,7 @@
 A program's folder holds `office.yaml` (ward, issuer 区長名, office and its address, document
 symbol for 第…号, program name, call center number and hours, transfer timing) and the
 templates `grant.j2` (交付決定通知書), `refusal.j2` (不交付決定通知書), `correction.j2`
-(補正依頼通知) and `sender.j2` (the sender face of the postcard). A file missing from a
+(補正依頼通知), `revocation.j2` (交付決定取消通知書) and `sender.j2` (the sender face of the postcard). A file missing from a
 program's folder is taken from `default/`. Folders are looked up first under
 `NOTICES_TEMPLATES` (a ward changes a sentence without a release), then in the templates
 shipped with the package. Templates render a few line marks the layout understands (see
@@ -37,8 +37,18 @@ from subsidy_notices.content import NoticeContent
 from subsidy_notices.era import wareki
 
 SHIPPED = Path(__file__).with_name("templates")
-TEMPLATES = {"GRANT": "grant.j2", "REFUSAL": "refusal.j2", "CORRECTION": "correction.j2"}
-TITLES = {"GRANT": "交付決定通知書", "REFUSAL": "不交付決定通知書", "CORRECTION": "補正依頼通知"}
+TEMPLATES = {
+    "GRANT": "grant.j2",
+    "REFUSAL": "refusal.j2",
+    "CORRECTION": "correction.j2",
+    "REVOCATION": "revocation.j2",
+}
+TITLES = {
+    "GRANT": "交付決定通知書",
+    "REFUSAL": "不交付決定通知書",
+    "CORRECTION": "補正依頼通知",
+    "REVOCATION": "交付決定取消通知書",
+}
 OFFICE_FIELDS = (
     "ward",
     "issuer",

@@ -1,7 +1,9 @@
 """Reconciliation (照合) per program and per batch: every yen granted is accounted for.
 
 Program: the granted total = paid + failed awaiting correction (the grant's only
-instructions are FAILED) + not yet paid (pending, in a batch, or sent and not confirmed).
+instructions are FAILED) + not yet paid (pending, in a batch, or sent and not confirmed);
+a grant revoked before its money left is not counted, one revoked after stays where its
+money is (its repayment claim is in `payments.repayment_claims`, revocations.py).
 Batch (not cancelled): its file's total = paid + failed (returned) + still on the way.
 Any difference is an alarm (`balanced` false); the command `subsidy-payments-admin
 reconcile` prints it, and an auditor can run it by RPC (`Reconcile`).

@@ -6,14 +6,21 @@ import grpc
 from subsidy.events.v1 import events_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 
-from subsidy_payments import bank_returns, batches, cross_check, instructions, reconciliation
-from subsidy_payments.repository import Batch, Instruction
+from subsidy_payments import (
+    bank_returns,
+    batches,
+    cross_check,
+    instructions,
+    reconciliation,
+    revocations,
+)
+from subsidy_payments.repository import Batch, Instruction, RepaymentClaim
 from subsidy_payments.service import Payments
 from subsidy_platform.access import current_principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument
 from subsidy_platform.servicing import rpc
 
-STATES = ("PENDING", "BATCHED", "SENT", "PAID", "FAILED")
+STATES = ("PENDING", "BATCHED", "SENT", "PAID", "FAILED", "CANCELLED")
 MAX_LIST = 1000
 MAX_RETURN_BYTES = 8 * 1024 * 1024
 
@@ -87,6 +94,20 @@ def _instruction(i: Instruction) -> payments_pb2.Instruction:
         failure_reason=i.failure_reason or "",
         bank_code=i.bank_code,
         branch_code=i.branch_code,
+    )
+
+
+def _claim(c: RepaymentClaim) -> payments_pb2.RepaymentClaim:
+    return payments_pb2.RepaymentClaim(
+        application_number=c.application_number,
+        program_id=c.program_id,
+        instruction_id=c.instruction_id,
+        amount=c.amount,
+        state=c.state,
+        opened_on=c.opened_on.isoformat(),
+        repaid_on=c.repaid_on.isoformat() if c.repaid_on else "",
+        settled_by=c.settled_by or "",
+        revocation_number=c.revocation_number,
     )
 
 
@@ -257,3 +278,31 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     ) -> payments_pb2.PurgeFilesResponse:
         deleted = batches.purge_files(self.payments, current_principal(), request.program_id)
         return payments_pb2.PurgeFilesResponse(deleted=deleted)
+
+    @rpc
+    def RevocationReceived(
+        self, request: events_pb2.RevocationEvent, context: grpc.ServicerContext
+    ) -> events_pb2.Ack:
+        revocations.revocation_received(self.payments, current_principal(), request)
+        return events_pb2.Ack()
+
+    @rpc
+    def ListRepaymentClaims(
+        self, request: payments_pb2.ListRepaymentClaimsRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.ListRepaymentClaimsResponse:
+        found = revocations.list_claims(self.payments, request.program_id, request.open_only)
+        return payments_pb2.ListRepaymentClaimsResponse(claims=[_claim(c) for c in found])
+
+    @rpc
+    def RecordRepayment(
+        self, request: payments_pb2.RecordRepaymentRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.RepaymentClaim:
+        claim = revocations.record_repayment(
+            self.payments,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            request.repaid_on,
+            request.amount,
+        )
+        return _claim(claim)

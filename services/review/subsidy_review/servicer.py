@@ -20,6 +20,7 @@ from subsidy_review import (
     duplicates,
     granted_decisions,
     ledger,
+    revocations,
     ward,
     worklist,
 )
@@ -434,6 +435,85 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             parked_events=page.parked_events,
         )
 
+    @rpc
+    def ListPendingClearings(
+        self, request: review_pb2.ListPendingClearingsRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListPendingClearingsResponse:
+        found = duplicates.pending_clearings(self.review, request.program_id)
+        return review_pb2.ListPendingClearingsResponse(
+            clearings=[
+                review_pb2.PendingClearing(
+                    clearing_id=c.clearing_id,
+                    program_id=c.program_id,
+                    application_numbers=list(c.numbers),
+                    evidence=_reasons(c.evidence),
+                    requested_by=c.requested_by,
+                    requested_at=c.requested_at.isoformat(),
+                    reason=c.reason,
+                )
+                for c in found
+            ]
+        )
+
+    @rpc
+    def ConfirmClearing(
+        self, request: review_pb2.ConfirmClearingRequest, context: grpc.ServicerContext
+    ) -> review_pb2.DuplicateGroup:
+        verdicts = {
+            review_pb2.CLEARING_VERDICT_CONFIRM: "CLEARING_VERDICT_CONFIRM",
+            review_pb2.CLEARING_VERDICT_REJECT: "CLEARING_VERDICT_REJECT",
+        }
+        group = duplicates.confirm_clearing(
+            self.review,
+            current_principal(),
+            request.request_id,
+            request.clearing_id,
+            verdicts.get(request.verdict, ""),
+            request.note,
+        )
+        return _group(group)
+
+    @rpc
+    def ListRevocationCases(
+        self, request: review_pb2.ListRevocationCasesRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListRevocationCasesResponse:
+        found = revocations.list_cases(self.review, request.program_id, request.include_closed)
+        return review_pb2.ListRevocationCasesResponse(
+            cases=[
+                review_pb2.RevocationCase(
+                    case_id=c.case_id,
+                    program_id=c.program_id,
+                    granted=list(c.granted),
+                    members=list(c.members),
+                    evidence=_reasons(c.evidence),
+                    open=c.open,
+                )
+                for c in found
+            ]
+        )
+
+    @rpc
+    def RevokeGrant(
+        self, request: review_pb2.RevokeGrantRequest, context: grpc.ServicerContext
+    ) -> review_pb2.Revocation:
+        record, still_open = revocations.revoke(
+            self.review,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            request.reason,
+        )
+        return review_pb2.Revocation(
+            application_number=record.application_number,
+            program_id=record.program_id,
+            revocation_number=record.revocation_number,
+            revoked_on=record.revoked_on.isoformat(),
+            revoked_by=record.revoked_by,
+            amount=record.amount,
+            case_id=record.case_id,
+            case_open=still_open,
+        )
+
 
 def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:
     first = group.cases[0].application_number if group.cases else ""
@@ -473,4 +553,5 @@ def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:
         ],
         strength=group.strength,
         resolved=group.resolved,
+        pending_clearing_id=group.pending_clearing or "",
     )

@@ -1,6 +1,6 @@
 """Document numbers (第…号) unique per ward and fiscal year across every kind of notice.
 
-Revision ID: noticesintake_notices_numbers
+Revision ID: notices_0002
 Revises: notices_0001
 Create Date: 2026-12-05
 
@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "noticesintake_notices_numbers"
+revision: str = "notices_0002"
 down_revision: str | None = "notices_0001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

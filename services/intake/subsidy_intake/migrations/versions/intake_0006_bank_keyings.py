@@ -1,6 +1,6 @@
 """A changed bank account needs two operators' keyings, in two requests (issue 15).
 
-Revision ID: noticesintake_bank_keyings
+Revision ID: intake_0006
 Revises: intake_0005
 Create Date: 2026-12-05
 
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "noticesintake_bank_keyings"
+revision: str = "intake_0006"
 down_revision: str | None = "intake_0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
