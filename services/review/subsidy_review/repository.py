@@ -622,6 +622,7 @@ class ReviewRepository:
             l=limit,
         )
         return [(str(r[0]), bytes(r[1])) for r in rows]
+
     # households: duplicate_of, clearings, revocations ---------------------------------------
 
     def second_grant(self, number: str) -> tuple[str | None, str | None]:

@@ -1,7 +1,7 @@
 """Revocation notices (交付決定取消通知書): a fourth kind of notice, one per application.
 
 Revision ID: notices_0003
-Revises: notices_0001
+Revises: notices_0002
 Create Date: 2026-12-05
 
 A revoked grant has its grant notice and its revocation notice: the one-decision-notice
