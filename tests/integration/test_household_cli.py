@@ -96,7 +96,10 @@ def test_the_ward_command_confirms_a_clearing_and_revokes_a_second_grant(
         check(review_stub, intake, number)
         review_stub.DecideApplication(
             review_pb2.DecideRequest(
-                request_id=uuid.uuid4().hex, application_number=number, granted=True, amount=16_000
+                request_id=uuid.uuid4().hex,
+                application_number=number,
+                verdict=review_pb2.DECISION_VERDICT_GRANT,
+                amount=16_000,
             ),
             metadata=intake.staff("ward_officer", "ward-cli-a"),
         )

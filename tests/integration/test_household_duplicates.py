@@ -32,7 +32,7 @@ def _decide(stub: Any, intake: Client, number: str, amount: int = 16_000, **more
         review_pb2.DecideRequest(
             request_id=uuid.uuid4().hex,
             application_number=number,
-            granted=True,
+            verdict=review_pb2.DECISION_VERDICT_GRANT,
             amount=amount,
             **more,
         ),
@@ -349,7 +349,7 @@ def test_two_members_with_the_ward_granted_at_once_give_the_household_one_grant(
                 review_pb2.DecideRequest(
                     request_id=uuid.uuid4().hex,
                     application_number=number,
-                    granted=True,
+                    verdict=review_pb2.DECISION_VERDICT_GRANT,
                     amount=16_000,
                 ),
                 metadata=intake.staff("ward_officer", login),

@@ -45,7 +45,10 @@ def _grant(
     check(stub, intake, number)
     decided = stub.DecideApplication(
         review_pb2.DecideRequest(
-            request_id=uuid.uuid4().hex, application_number=number, granted=True, amount=AMOUNT
+            request_id=uuid.uuid4().hex,
+            application_number=number,
+            verdict=review_pb2.DECISION_VERDICT_GRANT,
+            amount=AMOUNT,
         ),
         metadata=intake.staff(*WARD),
     )
@@ -251,6 +254,9 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
         assert (claim.state, claim.amount) == ("OPEN", AMOUNT)
         assert claim.revocation_number == revoked_e.revocation_number
         assert batched_a not in {c.application_number for c in listed.claims}
+        # the cross-service reconciliation shows the open claim, and the stopped one not
+        assert _reconciled(pay, intake, released_e) == [("REPAYMENT_OPEN", AMOUNT)]
+        assert _reconciled(pay, intake, batched_a) == []
         with pytest.raises(grpc.RpcError) as partial:
             pay.RecordRepayment(
                 payments_pb2.RecordRepaymentRequest(
@@ -277,6 +283,7 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
             metadata=intake.staff("auditor"),
         )
         assert released_e not in {c.application_number for c in still_open.claims}
+        assert _reconciled(pay, intake, released_e) == []  # settled: no longer a difference
     with admin_engine.connect() as connection:
         outcomes = dict(
             connection.execute(
@@ -340,20 +347,21 @@ def _returns(rows: list[tuple[int, str, int, str]]) -> bytes:
 
 
 def _change_account(intake: Client, number: str) -> Any:
+    """The corrected account keyed by two different operators (the second applies it)."""
     account = common_pb2.BankAccount(
         bank_code="0005", branch_code="001", type="ordinary", number="4445556",
         holder_kana="シンサ タロウ",
     )  # fmt: skip
+    changed = None
     with intake.stub() as stub:
-        return stub.RecordBankAccountChange(
-            intake_pb2.RecordBankAccountChangeRequest(
-                request_id=uuid.uuid4().hex,
-                application_number=number,
-                account=account,
-                second_keying=account,
-            ),
-            metadata=intake.staff("operator"),
-        )
+        for login in ("op-revoke-first", "op-revoke-verify"):
+            changed = stub.RecordBankAccountChange(
+                intake_pb2.RecordBankAccountChangeRequest(
+                    request_id=uuid.uuid4().hex, application_number=number, account=account
+                ),
+                metadata=intake.staff("operator", login),
+            )
+    return changed
 
 
 def test_a_revoked_grant_in_the_pool_is_never_paid_and_a_returned_transfer_closes_its_claim(
@@ -431,3 +439,17 @@ def test_a_revoked_grant_in_the_pool_is_never_paid_and_a_returned_transfer_close
     assert _instruction(admin_engine, pooled_p) == [("CANCELLED", None)]
     assert [s for s, _ in _instruction(admin_engine, returned_t)] == ["FAILED"]
     check_never_twice(admin_engine)
+
+
+def _reconciled(pay: Any, intake: Client, number: str) -> list[tuple[str, int]]:
+    """The differences the auditor's reconciliation across services lists for `number`."""
+    result = pay.ReconcileAcross(
+        payments_pb2.ReconcileAcrossRequest(program_id=PROGRAM),
+        metadata=intake.staff("auditor"),
+        timeout=300,
+    )
+    return [
+        (payments_pb2.DifferenceKind.Name(d.kind), int(d.found))
+        for d in result.differences
+        if d.application_number == number
+    ]

@@ -131,7 +131,7 @@ def granted_in_review(stack: Stack, count: int) -> list[str]:
                 review_pb2.DecideRequest(
                     request_id=uuid.uuid4().hex,
                     application_number=number,
-                    granted=True,
+                    verdict=review_pb2.DECISION_VERDICT_GRANT,
                     amount=GRANTED,
                 ),
                 metadata=intake.staff("ward_officer", "reconcile-ward"),

@@ -21,6 +21,7 @@ from subsidy_payments.cross_check import (
     PaymentsSide,
     ReleasedFile,
     ReviewSide,
+    Revoked,
     compare,
     lines,
 )
@@ -296,3 +297,43 @@ def test_the_reader_takes_records_with_or_without_crlf_and_refuses_anything_else
     for bad in (good[:-1], b"2" + good[1:], good[:240] + b"X" * 120 + good[360:]):
         with pytest.raises(FileProblem):
             parse_transfer_file(bad)
+
+
+def _revoke(review: ReviewSide, application: int) -> ReviewSide:
+    decisions = tuple(
+        replace(d, state=DecisionState.REVOKED)
+        if d.application_number == number(application)
+        else d
+        for d in review.decisions
+    )
+    return replace(review, decisions=decisions)
+
+
+def test_a_revocation_whose_payment_was_stopped_balances_with_the_stopped_yen_shown() -> None:
+    review, payments = world()
+    cancelled = tuple(
+        replace(i, state="CANCELLED", batch_id=None) if i.id == 1 else i
+        for i in payments.instructions
+    )
+    stopped = replace(payments, instructions=cancelled, revoked=(Revoked(number(1), None),))
+    result = compare(_revoke(review, 1), stopped)
+    assert result.balanced, result.differences
+    b = result.balance
+    assert b.stopped == Amount(1, AMOUNT) and b.pending == Amount(1, AMOUNT)
+    assert b.review_granted.yen + b.revoked_in_payments.yen == b.grants.yen
+
+
+def test_a_paid_revoked_grant_is_shown_until_its_repayment_is_settled() -> None:
+    review, payments = world()
+    for state, shown in (("OPEN", True), ("SETTLED", False), ("RETURNED", False)):
+        claimed = replace(payments, revoked=(Revoked(number(4), state, AMOUNT),))
+        result = compare(_revoke(review, 4), claimed)
+        found = [(d.application_number, d.kind, d.found) for d in result.differences]
+        assert found == ([(number(4), Kind.REPAYMENT_OPEN, AMOUNT)] if shown else []), state
+        assert result.balanced is not shown
+
+
+def test_a_revoked_grant_still_waiting_in_payments_is_not_stopped() -> None:
+    review, payments = world()
+    known = replace(payments, revoked=(Revoked(number(1), None),))
+    assert kinds(_revoke(review, 1), known) == [(number(1), Kind.REVOKED_NOT_STOPPED)]

@@ -3,10 +3,12 @@ balance and differences out.
 
 Per program, every yen the ward granted must be found, once, all the way to the bank:
 
-    review's granted decisions (in force)  =  payments' grants
+    review's granted decisions (in force) + those revoked since whose grant payments holds
+                      =  payments' grants
     payments' grants  =  instructions pending + in an unreleased batch + released (sent)
                          + paid + returned awaiting correction (the grant's only
-                         instructions came back); re-transfers are counted in their state
+                         instructions came back) + stopped (a revoked grant whose payment
+                         was cancelled); re-transfers are counted in their state
     released 全銀 files' totals (the stored files themselves, decrypted and parsed)
                       - returns  =  sent + paid
 
@@ -14,7 +16,9 @@ Per program, every yen the ward granted must be found, once, all the way to the 
 every difference by application number (or batch, for a whole file) and kind (`Kind`):
 a decision missing in payments (in transit, parked in review's outbox, or delivered and
 lost), an amount that differs at any step, a grant or instruction without its cause, a
-grant revoked in review whose money is waiting, sent or paid, and a released file whose
+grant revoked in review whose money is waiting, sent or paid (payments never learnt of
+the revocation), a revoked grant whose money went out and whose repayment claim (返還請求)
+is still open (shown until it is settled or the transfer came back), and a released file whose
 bytes no longer hash to its release record, whose trailer, records and batch disagree, or
 whose records are not its instructions. The result is balanced only with no difference and
 no parked event. No I/O: the service reads both sides (subsidy_payments.reconciliation)
@@ -63,6 +67,7 @@ class Kind(StrEnum):
     REVOKED_NOT_STOPPED = "REVOKED_NOT_STOPPED"
     RELEASED_BUT_REVOKED = "RELEASED_BUT_REVOKED"
     PAID_BUT_REVOKED = "PAID_BUT_REVOKED"
+    REPAYMENT_OPEN = "REPAYMENT_OPEN"
     FILE_ALTERED = "FILE_ALTERED"
     FILE_UNREADABLE = "FILE_UNREADABLE"
     FILE_TOTAL_DIFFERS = "FILE_TOTAL_DIFFERS"
@@ -86,6 +91,7 @@ LABELS: dict[Kind, str] = {
     Kind.REVOKED_NOT_STOPPED: "取消済み・振込未停止",
     Kind.RELEASED_BUT_REVOKED: "取消済み・振込送信済",
     Kind.PAID_BUT_REVOKED: "取消済み・振込済（返還請求）",
+    Kind.REPAYMENT_OPEN: "取消済み・返還待ち（返還請求中）",
     Kind.FILE_ALTERED: "振込ファイルの改変",
     Kind.FILE_UNREADABLE: "振込ファイルを読めない",
     Kind.FILE_TOTAL_DIFFERS: "振込ファイルの合計不一致",
@@ -130,6 +136,16 @@ class Instruction:
 
 
 @dataclass(frozen=True, slots=True)
+class Revoked:
+    """Payments' record of a revocation it received: its repayment claim's state (None: the
+    payment was stopped before release, no claim) and amount."""
+
+    application_number: str
+    claim_state: str | None  # OPEN | SETTLED | RETURNED
+    claim_amount: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class ReleasedFile:
     """A released batch: its record (count, total, SHA-256 at build), the release record's
     SHA-256, and the stored file as decrypted (None: deleted after retention; `unreadable`:
@@ -149,6 +165,7 @@ class PaymentsSide:
     grants: tuple[Grant, ...]
     instructions: tuple[Instruction, ...]
     files: tuple[ReleasedFile, ...]
+    revoked: tuple[Revoked, ...] = ()
 
 
 # --- the result ---------------------------------------------------------------------------
@@ -180,12 +197,14 @@ class Difference:
 class Balance:
     review_granted: Amount = Amount()
     review_revoked: Amount = Amount()
+    revoked_in_payments: Amount = Amount()
     grants: Amount = Amount()
     pending: Amount = Amount()
     batched: Amount = Amount()
     sent: Amount = Amount()
     paid: Amount = Amount()
     returned_awaiting: Amount = Amount()
+    stopped: Amount = Amount()
     retransferred: Amount = Amount()
     released_files: Amount = Amount()
     returned: Amount = Amount()
@@ -195,7 +214,14 @@ class Balance:
     def instructions_yen(self) -> int:
         return sum(
             a.yen
-            for a in (self.pending, self.batched, self.sent, self.paid, self.returned_awaiting)
+            for a in (
+                self.pending,
+                self.batched,
+                self.sent,
+                self.paid,
+                self.returned_awaiting,
+                self.stopped,
+            )
         )
 
 
@@ -240,6 +266,7 @@ def _applications(review: ReviewSide, payments: PaymentsSide, tally: _Tally) -> 
     totals by state (and the revoked decisions')."""
     decisions = {d.application_number: d for d in review.decisions}
     grants = {g.application_number: g for g in payments.grants}
+    known_revoked = {r.application_number: r for r in payments.revoked}
     instructions: dict[str, list[Instruction]] = defaultdict(list)
     for i in sorted(payments.instructions, key=lambda i: i.id):
         instructions[i.application_number].append(i)
@@ -264,9 +291,9 @@ def _applications(review: ReviewSide, payments: PaymentsSide, tally: _Tally) -> 
         elif decision is not None and grant is not None:
             if decision.amount != grant.amount:
                 tally.add(number, Kind.AMOUNT_DIFFERS, expected=decision.amount, found=grant.amount)
-            revoked = _revoked_kind(live) if decision.state == DecisionState.REVOKED else None
-            if revoked is not None:
-                tally.add(number, revoked, expected=0, found=sum(i.amount for i in live))
+            if decision.state == DecisionState.REVOKED:
+                sums["revoked_in_payments"] = sums["revoked_in_payments"].plus(grant.amount)
+                _revoked(number, live, known_revoked.get(number), tally)
         if grant is None:
             for i in own:
                 tally.add(number, Kind.INSTRUCTION_WITHOUT_GRANT, found=i.amount)
@@ -295,8 +322,24 @@ def _applications(review: ReviewSide, payments: PaymentsSide, tally: _Tally) -> 
             if any(o.state == "FAILED" and o.id < i.id for o in own):
                 sums["retransferred"] = sums["retransferred"].plus(i.amount)
         if not live:
-            sums["returned_awaiting"] = sums["returned_awaiting"].plus(grant.amount)
+            stopped = number in known_revoked or (
+                decision is not None and decision.state == DecisionState.REVOKED
+            )
+            bucket = "stopped" if stopped else "returned_awaiting"
+            sums[bucket] = sums[bucket].plus(grant.amount)
     return sums
+
+
+def _revoked(
+    number: str, live: Sequence[Instruction], known: Revoked | None, tally: _Tally
+) -> None:
+    """A grant revoked in review: payments stopped it, or claims the money back."""
+    if known is None:
+        tally.add(number, _revoked_kind(live), expected=0, found=sum(i.amount for i in live))
+    elif any(i.state in ("PENDING", "BATCHED") for i in live):
+        tally.add(number, Kind.REVOKED_NOT_STOPPED, expected=0, found=sum(i.amount for i in live))
+    elif known.claim_state == "OPEN":
+        tally.add(number, Kind.REPAYMENT_OPEN, expected=0, found=known.claim_amount)
 
 
 def _file(
@@ -402,12 +445,14 @@ def compare(review: ReviewSide, payments: PaymentsSide) -> CrossCheck:
     balance = Balance(
         review_granted=sums["review_granted"],
         review_revoked=sums["review_revoked"],
+        revoked_in_payments=sums["revoked_in_payments"],
         grants=sums["grants"],
         pending=sums["PENDING"],
         batched=sums["BATCHED"],
         sent=sums["SENT"],
         paid=sums["PAID"],
         returned_awaiting=sums["returned_awaiting"],
+        stopped=sums["stopped"],
         retransferred=sums["retransferred"],
         released_files=released,
         returned=returned,
@@ -422,7 +467,11 @@ def compare(review: ReviewSide, payments: PaymentsSide) -> CrossCheck:
 
 def lines(balance: Balance) -> Iterable[tuple[str, int, int]]:
     """The three equations as (label, left, right) in yen; each must be equal."""
-    yield "交付決定（審査）= 交付決定（振込）", balance.review_granted.yen, balance.grants.yen
+    yield (
+        "交付決定（審査、振込側にある取消を含む）= 交付決定（振込）",
+        balance.review_granted.yen + balance.revoked_in_payments.yen,
+        balance.grants.yen,
+    )
     yield "交付決定（振込）= 振込指図の内訳", balance.grants.yen, balance.instructions_yen
     yield (
         "送信済ファイル合計 − 返却 = 送信済 + 振込済",

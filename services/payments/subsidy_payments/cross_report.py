@@ -21,17 +21,27 @@ from subsidy_payments.cross_check import LABELS, Kind
 ROWS = (
     ("review_granted", "交付決定（審査）"),
     ("review_revoked", "交付決定の取消（審査）"),
+    ("revoked_in_payments", "うち振込側に交付決定あり"),
     ("grants", "交付決定（振込）"),
     ("pending", "振込待ち"),
     ("batched", "バッチ作成済（未承認）"),
     ("sent", "送信済（着金未確認）"),
     ("paid", "振込済"),
     ("returned_awaiting", "振込不能（口座訂正待ち）"),
+    ("stopped", "取消により振込停止"),
     ("retransferred", "うち再振込"),
     ("released_files", "送信済振込ファイル"),
     ("returned", "返却"),
 )
-INSTRUCTIONS = ("pending", "batched", "sent", "paid", "returned_awaiting", "retransferred")
+INSTRUCTIONS = (
+    "pending",
+    "batched",
+    "sent",
+    "paid",
+    "returned_awaiting",
+    "stopped",
+    "retransferred",
+)
 
 
 def _amount(value: payments_pb2.Amount) -> dict[str, int]:
@@ -50,9 +60,15 @@ def label(value: int) -> str:
 def lines(message: payments_pb2.CrossReconciliation) -> list[tuple[str, int, int]]:
     """The three equations (subsidy_payments.cross_check.lines) from the message."""
     m = message
-    instructions = sum(a.yen for a in (m.pending, m.batched, m.sent, m.paid, m.returned_awaiting))
+    instructions = sum(
+        a.yen for a in (m.pending, m.batched, m.sent, m.paid, m.returned_awaiting, m.stopped)
+    )
     return [
-        ("交付決定（審査）= 交付決定（振込）", m.review_granted.yen, m.grants.yen),
+        (
+            "交付決定（審査、振込側にある取消を含む）= 交付決定（振込）",
+            m.review_granted.yen + m.revoked_in_payments.yen,
+            m.grants.yen,
+        ),
         ("交付決定（振込）= 振込指図の内訳", m.grants.yen, instructions),
         (
             "送信済ファイル合計 − 返却 = 送信済 + 振込済",

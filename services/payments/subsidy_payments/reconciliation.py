@@ -36,6 +36,7 @@ from subsidy_payments.cross_check import (
     PaymentsSide,
     ReleasedFile,
     ReviewSide,
+    Revoked,
 )
 from subsidy_payments.repository import Totals
 from subsidy_payments.service import Payments
@@ -174,11 +175,12 @@ def payments_side(payments: Payments, program_id: str) -> PaymentsSide:
         grants = tuple(Grant(n, a) for n, a in work.repo.grant_amounts(program_id))
         instructions = tuple(Instruction(*row) for row in work.repo.instruction_states(program_id))
         batches = work.repo.released_batches(program_id)
+        revoked = tuple(Revoked(*row) for row in work.repo.revocation_states(program_id))
     files = []
     for batch_id, count, total, built, released, sealed in batches:
         content, unreadable = _opened(payments, program_id, sealed)
         files.append(ReleasedFile(batch_id, count, total, built, released, content, unreadable))
-    return PaymentsSide(grants, instructions, tuple(files))
+    return PaymentsSide(grants, instructions, tuple(files), revoked)
 
 
 def reconcile_across(payments: Payments, who: Principal, program_id: str) -> CrossCheck:

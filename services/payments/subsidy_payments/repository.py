@@ -528,6 +528,17 @@ class PaymentsRepository:
             for r in rows
         ]
 
+    def revocation_states(self, program_id: str) -> list[tuple[str, str | None, int]]:
+        """(application number, its repayment claim's state or None, the claim's amount) of
+        every revocation payments received for the program."""
+        rows = self._all(
+            "SELECT r.application_number, c.state, coalesce(c.amount, 0) "
+            "FROM payments.revocations r LEFT JOIN payments.repayment_claims c "
+            "ON c.application_number = r.application_number WHERE r.program_id = :p",
+            p=program_id,
+        )
+        return [(str(r[0]), None if r[1] is None else str(r[1]), int(r[2])) for r in rows]
+
     def released_batches(
         self, program_id: str
     ) -> list[tuple[int, int, int, str, str | None, str | None]]:
