@@ -354,6 +354,9 @@ def test_a_real_grant_reconciles_balanced_then_each_injected_difference_is_repor
     forget_in_payments(stack.engine, never_arrived)
     forget_in_payments(stack.engine, parked)
     park_in_review(stack.engine, parked)
+    review_relay = stack.review.context.relay
+    assert review_relay is not None
+    review_relay.check_parked([f"decision-{parked}"])  # parked on purpose: no alarm for it
     alter_instruction_amount(stack.engine, a, GRANTED - 1000)
     forge_released_file(stack, batch.batch_id, ids[b], 96_000)
     revoke_in_review(stack.engine, c)

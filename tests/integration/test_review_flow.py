@@ -369,7 +369,10 @@ def test_a_correction_keyed_in_at_intake_reopens_the_case_for_a_new_check(
             request_id=uuid.uuid4().hex, application_number=number, note="番地の訂正"
         )
         corrected.application.CopyFrom(view.application)
-        corrected.application.applicant.address = "東京都新宿区西新宿二丁目8番1号 訂正荘101"
+        n = uuid.uuid4().int  # a dwelling of its own: no other test's household
+        corrected.application.applicant.address = (
+            f"東京都新宿区西新宿二丁目{n % 97 + 1}番{(n // 97) % 59 + 1}号 訂正荘{n % 900 + 100}"
+        )
         assert stub.SubmitCorrection(corrected, metadata=intake.staff("operator")).applied
     deliver(intake, review, admin_engine)
 
