@@ -1,0 +1,89 @@
+"""The whole pipeline under faults, its dependencies (issue 15): PostgreSQL restarted while
+clients submit, and OpenBao stopped and started again, are ridden out by the running
+service processes without a restart of their own. While the dependency is down their
+health says NOT_SERVING and calls get UNAVAILABLE (never INTERNAL); after it is back,
+health says SERVING, the clients' retried request ids are acknowledged, every acknowledged
+application is stored exactly once and whole, and the audit chain verifies. The embedded
+OpenBao comes back on the address it had.
+
+Each test has a state folder of its own (its own embedded PostgreSQL and OpenBao), so that
+stopping them disturbs no other test. `SUBSIDY_SOAK` (make soak) repeats the outage.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fault_support import (
+    NOT_SERVING,
+    SERVING,
+    FaultStack,
+    HealthWatch,
+    SubmitLoad,
+    check_applications_exactly_once,
+    check_audit_chain,
+    no_internal,
+    soak,
+)
+
+from subsidy_platform.config import Settings
+from subsidy_platform.embedded import ensure_openbao, ensure_postgres, stop_openbao, stop_postgres
+
+pytestmark = pytest.mark.skipif(
+    bool(os.environ.get("DATABASE_URL") or os.environ.get("VAULT_ADDR")),
+    reason="stops and starts the embedded servers",
+)
+
+OUTAGE_SECONDS = 3.0
+
+
+def ride_out(
+    private_state: Path, stop: Callable[[Path], object], start: Callable[[Path], object]
+) -> None:
+    """Intake under load while a dependency is stopped and started `soak()` times."""
+    settings = Settings(private_state, None, None, None, None)
+    with FaultStack.of(settings) as stack:
+        stack.start("intake")
+        pid = stack.processes["intake"].pid
+        with HealthWatch(stack, ["intake"]) as health, SubmitLoad(stack, ["intake"]) as load:
+            load.wait_for(5)
+            for _round in range(soak()):
+                stop(private_state)
+                down = health.wait_for("intake", NOT_SERVING, timeout=30)
+                time.sleep(OUTAGE_SECONDS)
+                failed_while_down = len(load.outcomes.failures)
+                start(private_state)
+                up = health.wait_for("intake", SERVING, timeout=60)
+                assert up > down
+                acknowledged = load.acknowledged()
+                load.wait_for(acknowledged + 5, timeout=90)
+                # calls were made while it was down, and each got UNAVAILABLE
+                assert failed_while_down > 0
+            load.stop()
+        assert stack.alive("intake") and stack.processes["intake"].pid == pid
+        no_internal(load.outcomes)
+        check_applications_exactly_once(stack.admin, load.outcomes.acknowledged)
+        check_audit_chain(stack.environment.infrastructure.database_url)
+
+
+def test_a_postgresql_restart_under_load_is_ridden_out_without_restarting_intake(
+    private_state: Path,
+) -> None:
+    ride_out(private_state, stop_postgres, ensure_postgres)
+
+
+def test_openbao_stopped_and_started_again_keeps_its_address_and_intake_reaches_it(
+    private_state: Path,
+) -> None:
+    addresses: list[str] = []
+
+    def start(state: Path) -> None:
+        addresses.append(ensure_openbao(state).addr)
+
+    addresses.append(ensure_openbao(private_state).addr)
+    ride_out(private_state, stop_openbao, start)
+    assert len(set(addresses)) == 1, addresses
