@@ -362,3 +362,59 @@ def no_internal(outcomes: Outcomes, allowed: Sequence[str] = ("UNAVAILABLE",)) -
     """Calls failed only with the allowed codes (never INTERNAL, UNKNOWN or a refusal)."""
     unexpected = {code: n for code, n in outcomes.codes.items() if code not in allowed}
     assert unexpected == {}, unexpected
+
+
+@contextmanager
+def audit_chain_held(admin: Engine) -> Iterator[None]:
+    """Hold the audit chain's head row locked (`FOR UPDATE`) until the block ends.
+
+    Every unit of work appends its audit events as its last statements, just before its
+    commit, under this lock: a use case that has written everything else then waits here,
+    inside its open transaction, which is where the payments tests kill it."""
+    with admin.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(text("SELECT last_seq FROM audit.chain_head FOR UPDATE"))
+        try:
+            yield
+        finally:
+            transaction.rollback()
+
+
+def blocked_writer(admin: Engine, role: str, written: Sequence[str], timeout: float = 60.0) -> int:
+    """The backend of `role` waiting for the audit chain inside a transaction that has
+    already written each of the tables `written` (the proof that a kill lands mid-operation);
+    its pid."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with admin.connect() as connection:
+            found = connection.execute(
+                text(
+                    "SELECT a.pid FROM pg_stat_activity a WHERE a.usename = :role "
+                    "AND a.wait_event_type = 'Lock' AND a.backend_xid IS NOT NULL "
+                    "AND a.query ILIKE '%chain_head%' AND (SELECT count(DISTINCT l.relation) "
+                    "FROM pg_locks l WHERE l.pid = a.pid AND l.granted "
+                    "AND l.mode = 'RowExclusiveLock' AND l.relation = ANY("
+                    "SELECT to_regclass(t)::oid FROM unnest(CAST(:tables AS text[])) AS t)) = :n"
+                ),
+                {"role": role, "tables": list(written), "n": len(written)},
+            ).scalars()
+            pids = list(found)
+        if pids:
+            assert len(pids) == 1, pids
+            return int(pids[0])
+        time.sleep(0.05)
+    raise AssertionError(f"no {role} transaction waited with {written} written")
+
+
+def wait_backend_gone(admin: Engine, pid: int, timeout: float = 30.0) -> None:
+    """Wait until PostgreSQL has ended backend `pid` (its transaction rolled back)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with admin.connect() as connection:
+            alive = connection.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": pid}
+            ).scalar_one()
+        if not alive:
+            return
+        assert time.monotonic() < deadline, f"backend {pid} lingers"
+        time.sleep(0.05)
