@@ -513,6 +513,9 @@ class Standby:
                     return standby
                 assert time.monotonic() < deadline, states
                 time.sleep(0.1)
+        except BaseException:
+            standby.stop()
+            raise
         finally:
             admin.dispose()
 
