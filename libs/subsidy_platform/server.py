@@ -5,8 +5,9 @@ Interceptors run in this order: tracing first (so refused calls are traced too),
 the access interceptor (authentication by token or service certificate, the RPC x role
 table). Health and reflection are public so that `grpcurl` and Kubernetes probes work
 without a token; they still need a client certificate, like every call. Health says
-SERVING only while the process's dependencies answer (`set_serving`, driven by
-subsidy_platform.health) and NOT_SERVING for good once the server drains.
+SERVING (overall and for each service name) only while the process's dependencies answer
+(`set_serving`, driven by subsidy_platform.health) and NOT_SERVING for good once the server
+drains; the name `LIVENESS` stays SERVING while the process runs, for liveness probes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
+
+LIVENESS = "subsidy.platform.Liveness"
+"""A health service name SERVING for as long as the process runs, whatever its dependencies
+or drain: what a liveness probe asks (a restart would not bring a database back)."""
 
 Registration = tuple[Callable[[Any, grpc.Server], None], Any, str]  # (add_fn, servicer, full name)
 
@@ -99,6 +104,7 @@ def start_server(
     server.start()
     running = RunningServer(server, port, health_servicer, tuple(names))
     running.set_serving(True)
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     return running
 
 
