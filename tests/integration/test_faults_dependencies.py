@@ -7,12 +7,15 @@ application is stored exactly once and whole, and the audit chain verifies. The 
 OpenBao comes back on the address it had.
 
 Each test has a state folder of its own (its own embedded PostgreSQL and OpenBao), so that
-stopping them disturbs no other test. `SUBSIDY_SOAK` (make soak) repeats the outage.
+stopping them disturbs no other test. `SUBSIDY_SOAK` (make soak) repeats the outage. When
+another program took OpenBao's port while it was down, it comes back on a new one and the
+running service follows it (it looks up the state folder's record after a failed connection).
 """
 
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,3 +90,20 @@ def test_openbao_stopped_and_started_again_keeps_its_address_and_intake_reaches_
     addresses.append(ensure_openbao(private_state).addr)
     ride_out(private_state, stop_openbao, start)
     assert len(set(addresses)) == 1, addresses
+
+
+def test_an_openbao_whose_port_was_taken_meanwhile_moves_and_running_intake_follows_it(
+    private_state: Path,
+) -> None:
+    addresses = [ensure_openbao(private_state).addr]
+
+    def start_elsewhere(state: Path) -> None:
+        port = int(addresses[-1].rsplit(":", 1)[1])
+        with socket.socket() as squatter:  # another program took the port while it was down
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()
+            addresses.append(ensure_openbao(state).addr)
+
+    ride_out(private_state, stop_openbao, start_elsewhere)
+    assert len(set(addresses)) == 1 + soak(), addresses
