@@ -6,7 +6,8 @@ while clients submit; while no server accepts writes, intake's health says NOT_S
 calls get UNAVAILABLE; the standby is promoted (`pg_ctl promote`) and the running intake
 processes reach it without a restart of their own. Every application acknowledged before,
 during or after is on the promoted server exactly once and whole (a synchronous standby
-has every commit the primary acknowledged), and its audit chain verifies.
+has every commit the primary acknowledged), and its audit chain verifies. `SUBSIDY_SOAK`
+(make soak) multiplies the load before and after the failover.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from fault_support import (
     free_address,
     kill_postgres,
     no_internal,
+    soak,
 )
 
 from subsidy_platform.config import Settings
@@ -54,7 +56,7 @@ def test_the_primary_killed_mid_load_and_the_standby_promoted_keeps_every_applic
             keys = ["intake", "intake-b"]
             pids = {key: stack.processes[key].pid for key in keys}
             with HealthWatch(stack, keys) as health, SubmitLoad(stack, keys, clients=4) as load:
-                load.wait_for(10)
+                load.wait_for(10 * soak())
                 kill_postgres(private_state / "pg")
                 for key in keys:
                     health.wait_for(key, NOT_SERVING, timeout=30)
@@ -63,7 +65,7 @@ def test_the_primary_killed_mid_load_and_the_standby_promoted_keeps_every_applic
                 standby.promote()
                 for key in keys:
                     health.wait_for(key, SERVING, timeout=60)
-                load.wait_for(load.acknowledged() + 10, timeout=90)
+                load.wait_for(load.acknowledged() + 10 * soak(), timeout=90 * soak())
                 load.stop()
             assert failed_while_down > 0
             assert {key: stack.processes[key].pid for key in keys} == pids
