@@ -141,24 +141,23 @@ def test_payments_killed_mid_build_and_mid_release_leaves_nothing_half_done_and_
     assert instructions(admin_engine, numbers) == before  # back in the pool, untouched
     check_never_twice(admin_engine)
 
-    # the same build retried against a new process: one batch
+    # the same build retried against a new process: one batch; then that process is killed
+    # while it releases the batch: the release record, the batch and its instructions written
     officer = intake.staff("payments_officer", "fault-payments_officer")
     approver = intake.staff("approver", "fault-approver")
-    with payments_process(intake, addresses) as stack, stub(intake, stack) as service:
-        batch = service.BuildBatch(build, metadata=officer, timeout=120)
-        again = service.BuildBatch(build, metadata=officer, timeout=120)
-        assert again.batch_id == batch.batch_id
-        seen = service.GetBatch(
-            payments_pb2.GetBatchRequest(batch_id=batch.batch_id), metadata=approver
-        )
-    mine = instructions(admin_engine, numbers)
-    assert {(state, batch_id) for _, state, batch_id in mine} == {("BATCHED", batch.batch_id)}
-
-    # killed while releasing: the release record, the batch and its instructions were written
-    release = payments_pb2.ReleaseBatchRequest(
-        request_id=uuid.uuid4().hex, batch_id=batch.batch_id, file_sha256=seen.file_sha256
-    )
     with payments_process(intake, addresses) as stack:
+        with stub(intake, stack) as service:
+            batch = service.BuildBatch(build, metadata=officer, timeout=120)
+            again = service.BuildBatch(build, metadata=officer, timeout=120)
+            assert again.batch_id == batch.batch_id
+            seen = service.GetBatch(
+                payments_pb2.GetBatchRequest(batch_id=batch.batch_id), metadata=approver
+            )
+        mine = instructions(admin_engine, numbers)
+        assert {(state, b) for _, state, b in mine} == {("BATCHED", batch.batch_id)}
+        release = payments_pb2.ReleaseBatchRequest(
+            request_id=uuid.uuid4().hex, batch_id=batch.batch_id, file_sha256=seen.file_sha256
+        )
         code = killed_inside(
             intake,
             admin_engine,
