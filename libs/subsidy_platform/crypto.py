@@ -28,8 +28,8 @@ A call that fails to connect (Vault restarted: the pooled connection is gone; or
 `reconnect` points the client at its address again) is made once more before it counts as a
 failure: every transit call the cipher repeats (encrypt, decrypt, data key, HMAC, rewrap)
 changes nothing in Vault, so a second attempt is safe; rotation and deletion are not repeated.
-Failures never fall back to plaintext: Vault down, unreachable or sealed raises
-`DependencyUnavailable`; a policy refusal `AccessDenied`; a missing (destroyed) key
+Failures never fall back to plaintext: Vault down, unreachable, sealed, not yet active or
+asking to be called later (5xx, 429, 412) raises `DependencyUnavailable`; a policy refusal `AccessDenied`; a missing (destroyed) key
 `KeyUnavailable`; damaged or foreign ciphertext `CiphertextUnreadable`. No message carries a
 value.
 """
@@ -103,10 +103,14 @@ def vault_errors(operation: str) -> Iterator[None]:
         raise AccessDenied(f"Vault のポリシーにより拒否されました: {operation}") from error
     except (
         hvac.exceptions.VaultDown,
+        hvac.exceptions.VaultNotInitialized,
         hvac.exceptions.InternalServerError,
         hvac.exceptions.BadGateway,
+        hvac.exceptions.RateLimitExceeded,
+        hvac.exceptions.PreconditionFailed,
         hvac.exceptions.UnexpectedError,
         requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
         requests.exceptions.Timeout,
     ) as error:
         raise DependencyUnavailable(f"Vault に接続できません: {operation}") from error
