@@ -549,3 +549,24 @@ def kill_postgres(pgdata: Path) -> None:
         with contextlib.suppress(psutil.NoSuchProcess):
             victim.kill()
     psutil.wait_procs(victims, timeout=30)
+
+
+def check_cases_exactly_once(admin: Engine, numbers: Sequence[str], timeout: float = 120.0) -> None:
+    """Review holds exactly one case for each of these applications, once intake's outbox
+    has delivered their events (waited for up to `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with admin.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT application_number, count(*) FROM review.cases "
+                    "WHERE application_number = ANY(:n) GROUP BY application_number"
+                ),
+                {"n": list(numbers)},
+            ).all()
+        cases = {str(number): int(n) for number, n in rows}
+        assert all(n == 1 for n in cases.values()), cases
+        if len(cases) == len(set(numbers)):
+            return
+        assert time.monotonic() < deadline, f"{len(cases)} of {len(numbers)} cases"
+        time.sleep(0.5)

@@ -1,15 +1,15 @@
 """The whole pipeline under faults, its dependencies (issue 15): PostgreSQL restarted while
-clients submit, and OpenBao stopped and started again, are ridden out by the running
-service processes without a restart of their own. While the dependency is down their
+clients submit, and OpenBao stopped and started again, are ridden out by the running intake
+and review processes without a restart of their own. While the dependency is down their
 health says NOT_SERVING and calls get UNAVAILABLE (never INTERNAL); after it is back,
 health says SERVING, the clients' retried request ids are acknowledged, every acknowledged
-application is stored exactly once and whole, and the audit chain verifies. The embedded
-OpenBao comes back on the address it had.
+application is stored exactly once and whole, reaches review as exactly one case, and the
+audit chain verifies. The embedded OpenBao comes back on the address it had; when another
+program took its port while it was down, it comes back on a new one and the running
+services follow it (they look up the state folder's record after a failed connection).
 
 Each test has a state folder of its own (its own embedded PostgreSQL and OpenBao), so that
-stopping them disturbs no other test. `SUBSIDY_SOAK` (make soak) repeats the outage. When
-another program took OpenBao's port while it was down, it comes back on a new one and the
-running service follows it (it looks up the state folder's record after a failed connection).
+stopping them disturbs no other test. `SUBSIDY_SOAK` (make soak) repeats the outage.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from fault_support import (
     SubmitLoad,
     check_applications_exactly_once,
     check_audit_chain,
+    check_cases_exactly_once,
     no_internal,
     soak,
 )
@@ -47,39 +48,44 @@ OUTAGE_SECONDS = 3.0
 def ride_out(
     private_state: Path, stop: Callable[[Path], object], start: Callable[[Path], object]
 ) -> None:
-    """Intake under load while a dependency is stopped and started `soak()` times."""
+    """Intake and review under load while a dependency is stopped and started `soak()`
+    times; then intake's events reach review, each application one case."""
     settings = Settings(private_state, None, None, None, None)
+    keys = ["intake", "review"]
     with FaultStack.of(settings) as stack:
-        stack.start("intake")
-        pid = stack.processes["intake"].pid
-        with HealthWatch(stack, ["intake"]) as health, SubmitLoad(stack, ["intake"]) as load:
+        for key in keys:
+            stack.start(key)
+        pids = {key: stack.processes[key].pid for key in keys}
+        with HealthWatch(stack, keys) as health, SubmitLoad(stack, ["intake"]) as load:
             load.wait_for(5)
             for _round in range(soak()):
                 stop(private_state)
-                down = health.wait_for("intake", NOT_SERVING, timeout=30)
+                down = {key: health.wait_for(key, NOT_SERVING, timeout=30) for key in keys}
                 time.sleep(OUTAGE_SECONDS)
                 failed_while_down = len(load.outcomes.failures)
                 start(private_state)
-                up = health.wait_for("intake", SERVING, timeout=60)
-                assert up > down
+                for key in keys:
+                    assert health.wait_for(key, SERVING, timeout=60) > down[key]
                 acknowledged = load.acknowledged()
                 load.wait_for(acknowledged + 5, timeout=90)
                 # calls were made while it was down, and each got UNAVAILABLE
                 assert failed_while_down > 0
             load.stop()
-        assert stack.alive("intake") and stack.processes["intake"].pid == pid
+        assert {key: stack.processes[key].pid for key in keys} == pids
+        assert all(stack.alive(key) for key in keys)
         no_internal(load.outcomes)
         check_applications_exactly_once(stack.admin, load.outcomes.acknowledged)
+        check_cases_exactly_once(stack.admin, list(load.outcomes.acknowledged.values()))
         check_audit_chain(stack.environment.infrastructure.database_url)
 
 
-def test_a_postgresql_restart_under_load_is_ridden_out_without_restarting_intake(
+def test_a_postgresql_restart_under_load_is_ridden_out_without_restarting_the_services(
     private_state: Path,
 ) -> None:
     ride_out(private_state, stop_postgres, ensure_postgres)
 
 
-def test_openbao_stopped_and_started_again_keeps_its_address_and_intake_reaches_it(
+def test_openbao_stopped_and_started_again_keeps_its_address_and_the_services_reach_it(
     private_state: Path,
 ) -> None:
     addresses: list[str] = []
@@ -92,7 +98,7 @@ def test_openbao_stopped_and_started_again_keeps_its_address_and_intake_reaches_
     assert len(set(addresses)) == 1, addresses
 
 
-def test_an_openbao_whose_port_was_taken_meanwhile_moves_and_running_intake_follows_it(
+def test_an_openbao_whose_port_was_taken_meanwhile_moves_and_the_services_follow_it(
     private_state: Path,
 ) -> None:
     addresses = [ensure_openbao(private_state).addr]
