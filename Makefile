@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean up down
+.PHONY: demo test soak lint typecheck unit bench clean up down
 
 PROTOS := $(shell find proto -name '*.proto')
 
@@ -51,6 +51,12 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest -n 2 -q
+
+# The fault suite's longer variant (docs/OPERATIONS.md, "When PostgreSQL or OpenBao goes
+# down"): the same tests with more outages, kills and load per test (SUBSIDY_SOAK).
+SOAK ?= 5
+soak: $(NOTICES_FONT)
+	SUBSIDY_SOAK=$(SOAK) $(BIN)/pytest -n 2 -q tests/integration/test_faults_*.py
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'

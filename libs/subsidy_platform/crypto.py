@@ -24,8 +24,12 @@ of different kinds do not match; returned as hex. The index key is never rotated
 stay comparable). `rotate` + `rewrap` move ciphertext to a new key version without exposing
 plaintext; `destroy_program_keys` deletes all three keys (crypto-shredding).
 
-Failures never fall back to plaintext: Vault down, unreachable or sealed raises
-`DependencyUnavailable`; a policy refusal `AccessDenied`; a missing (destroyed) key
+A call that fails to connect (Vault restarted: the pooled connection is gone; or it moved:
+`reconnect` points the client at its address again) is made once more before it counts as a
+failure: every transit call the cipher repeats (encrypt, decrypt, data key, HMAC, rewrap)
+changes nothing in Vault, so a second attempt is safe; rotation and deletion are not repeated.
+Failures never fall back to plaintext: Vault down, unreachable, sealed, not yet active or
+asking to be called later (5xx, 429, 412) raises `DependencyUnavailable`; a policy refusal `AccessDenied`; a missing (destroyed) key
 `KeyUnavailable`; damaged or foreign ciphertext `CiphertextUnreadable`. No message carries a
 value.
 """
@@ -37,7 +41,7 @@ import binascii
 import contextlib
 import os
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -54,6 +58,8 @@ TRANSIT_MOUNT = "transit"
 TRANSIT_BATCH_SIZE = 499
 Mode = Literal["transit", "envelope"]
 DEFAULT_MODE: Mode = "envelope"
+Reconnect = Callable[[hvac.Client], None]
+"""Points a client at Vault's current address again (after a failed connection)."""
 
 _TRANSIT = "vault:v"
 _ENVELOPE = "env:v"
@@ -97,10 +103,14 @@ def vault_errors(operation: str) -> Iterator[None]:
         raise AccessDenied(f"Vault のポリシーにより拒否されました: {operation}") from error
     except (
         hvac.exceptions.VaultDown,
+        hvac.exceptions.VaultNotInitialized,
         hvac.exceptions.InternalServerError,
         hvac.exceptions.BadGateway,
+        hvac.exceptions.RateLimitExceeded,
+        hvac.exceptions.PreconditionFailed,
         hvac.exceptions.UnexpectedError,
         requests.exceptions.ConnectionError,
+        requests.exceptions.ChunkedEncodingError,
         requests.exceptions.Timeout,
     ) as error:
         raise DependencyUnavailable(f"Vault に接続できません: {operation}") from error
@@ -117,10 +127,12 @@ class FieldCipher:
         mode: Mode = DEFAULT_MODE,
         mount: str = TRANSIT_MOUNT,
         batch_size: int = TRANSIT_BATCH_SIZE,
+        reconnect: Reconnect | None = None,
     ) -> None:
         if mode not in ("transit", "envelope"):
             raise ValueError(f"unknown encryption mode: {mode}")
         self.client = client
+        self.reconnect = reconnect
         self.program_id = program_id
         self.mode: Mode = mode
         self.mount = mount
@@ -236,7 +248,7 @@ class FieldCipher:
         self, key: str, data_class: DataClass, values: Sequence[str]
     ) -> list[str]:
         with self._errors("datakey", key):
-            issued = self.client.adapter.post(f"/v1/{self.mount}/datakey/plaintext/{key}", json={})
+            issued = self._post(f"/v1/{self.mount}/datakey/plaintext/{key}", {})
         aead = AESGCM(_from_b64(issued["data"]["plaintext"]))
         wrapped = str(issued["data"]["ciphertext"])
         aad = self._associated_data(data_class)
@@ -259,8 +271,8 @@ class FieldCipher:
         for start in range(0, len(items), self.batch_size):
             chunk = list(items[start : start + self.batch_size])
             with self._errors(operation, key):
-                response = self.client.adapter.post(
-                    f"/v1/{self.mount}/{operation}/{key}", json={"batch_input": chunk, **options}
+                response = self._post(
+                    f"/v1/{self.mount}/{operation}/{key}", {"batch_input": chunk, **options}
                 )
             batch: list[dict[str, Any]] = response["data"]["batch_results"]
             if len(batch) != len(chunk) or any(item.get("error") for item in batch):
@@ -269,6 +281,16 @@ class FieldCipher:
                 )
             results.extend(batch)
         return results
+
+    def _post(self, path: str, body: dict[str, Any]) -> Any:
+        """POST a transit call that changes nothing in Vault; once more after a failed
+        connection (pointed at Vault's current address first, when `reconnect` is given)."""
+        try:
+            return self.client.adapter.post(path, json=body)
+        except requests.exceptions.ConnectionError:
+            if self.reconnect is not None:
+                self.reconnect(self.client)
+            return self.client.adapter.post(path, json=body)
 
     @contextlib.contextmanager
     def _errors(self, operation: str, key: str) -> Iterator[None]:

@@ -16,7 +16,11 @@ servers named by `DATABASE_URL` / `VAULT_ADDR` (+ `VAULT_TOKEN`), or servers sta
   is for a single machine: whoever reads the state folder holds the keys, so production
   uses an external Vault with auto-unseal (docs/OPERATIONS.md). The one loopback listener
   raises `max_request_json_strings`, so that transit batches of any size are accepted (the
-  default of 1,000 strings allows at most 499 batch items).
+  default of 1,000 strings allows at most 499 batch items). Its ports are chosen once and kept
+  in `bao/ports.json`: a restarted OpenBao listens on the address it had, so that running
+  services reach it again without a restart of their own (a port taken meanwhile by another
+  program is waited for a few seconds, then replaced by a new one, which
+  `openbao_address(state_dir)` tells the services that look again).
 
 Both run detached from the caller (their own session, logs under the state folder) until
 `stop_infrastructure(settings)` stops them; their data stays. Nothing is ever reset: an
@@ -256,10 +260,65 @@ def _running_openbao(folder: Path) -> OpenBaoServer | None:
     return None
 
 
+def openbao_address(state_dir: Path, former: str) -> str | None:
+    """Where the embedded OpenBao of this state folder that listened on `former` listens
+    now (None: not running, or `former` was never its address)."""
+    folder = state_dir / "bao"
+    try:
+        record = json.loads((folder / "server.json").read_text())
+        ports = json.loads((folder / "ports.json").read_text())
+        current = str(record["addr"])
+        known = {int(ports["api"]), *(int(port) for port in ports.get("former", ()))}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if former != current and former not in {f"http://127.0.0.1:{port}" for port in known}:
+        return None
+    return current
+
+
+PORT_WAIT = 5.0
+"""How long a restart waits for its former port to be free before it takes a new one."""
+
+
+def _openbao_ports(folder: Path) -> tuple[int, int]:
+    """The API and cluster ports of this OpenBao: those it had (`ports.json`) when they are
+    free (waiting up to `PORT_WAIT` seconds), new free ones otherwise (then kept)."""
+    kept = folder / "ports.json"
+    try:
+        recorded = json.loads(kept.read_text())
+        previous = (int(recorded["api"]), int(recorded["cluster"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = None
+    if previous is not None:
+        deadline = time.monotonic() + PORT_WAIT
+        while True:
+            if all(_port_free(port) for port in previous):
+                return previous
+            if time.monotonic() > deadline:
+                _log.warning("the embedded OpenBao's former port is taken; it gets a new one")
+                break
+            time.sleep(0.1)
+    api_port, cluster_port = _free_ports(2)
+    former = [] if previous is None else [previous[0], *recorded.get("former", ())]
+    record = {"api": api_port, "cluster": cluster_port, "former": former}
+    kept.write_text(json.dumps(record) + "\n")
+    return api_port, cluster_port
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
 def _start_openbao(folder: Path) -> OpenBaoServer:
     """Start `bao server` on the folder's Raft storage; initialise it the first time (one
     key share), then unseal it with the stored key and wait until it is the active node."""
-    api_port, cluster_port = _free_ports(2)
+    api_port, cluster_port = _openbao_ports(folder)
     addr = f"http://127.0.0.1:{api_port}"
     data = folder / "data"
     data.mkdir(mode=0o700, exist_ok=True)

@@ -18,6 +18,11 @@ plaintext gRPC probes there, health checks only (subsidy_platform.server); with
 `SUBSIDY_VAULT_TOKEN_FILE` set (a pod with a Vault agent) it attaches to what the pod holds
 instead of provisioning (subsidy_platform.deployed).
 Calls the access interceptor refuses are audited in aggregated batches (refusals).
+Health follows the dependencies (subsidy_platform.health): NOT_SERVING while PostgreSQL or
+(for a declared service) Vault does not answer, SERVING again when they do; the engine's
+pool pre-pings and the field ciphers retry a call whose connection failed, after pointing
+the client at the embedded OpenBao's current address, so a restarted dependency is reached
+again without restarting the service.
 The platform's own sign-in service (AuthService) is started by the same skeleton
 (subsidy_platform.auth_main).
 """
@@ -44,6 +49,8 @@ from subsidy_platform.crypto import FieldCipher
 from subsidy_platform.db import database_url_for, make_engine, role_of, session_factory
 from subsidy_platform.declaration import ServiceDeclaration, default_address, peers_of
 from subsidy_platform.deployed import attach, is_deployed
+from subsidy_platform.embedded import openbao_address
+from subsidy_platform.health import DependencyWatch, database_probe, vault_probe
 from subsidy_platform.logs import setup_logging
 from subsidy_platform.maintenance import MAINTENANCE_TABLE, maintenance_registration
 from subsidy_platform.outbox import OutboxRelay
@@ -118,8 +125,20 @@ class ServiceContext:
         """The field cipher of one program under this service's Vault policy (cached)."""
         cipher = self._ciphers.get(program_id)
         if cipher is None:
-            cipher = self._ciphers[program_id] = FieldCipher(self.vault, program_id)
+            cipher = self._ciphers[program_id] = FieldCipher(
+                self.vault, program_id, reconnect=self.reconnect_vault
+            )
         return cipher
+
+    def reconnect_vault(self, client: hvac.Client) -> None:
+        """Point `client` at the embedded OpenBao's current address (it keeps its address
+        across restarts unless its port was taken meanwhile); an external Vault's address
+        is configuration and stays."""
+        if self.settings.vault_addr is None:
+            address = openbao_address(self.settings.state_dir, client.url)
+            if address is not None and address != client.url:
+                log.warning("the embedded OpenBao moved; following it")
+                client.url = address
 
     def unit_of_work(self, repository: Callable[[Session], R]) -> UnitOfWork[R]:
         """Transactions of this service; a commit that published events wakes the relay."""
@@ -176,8 +195,10 @@ def start_process(
     addresses: Mapping[str, str] | None = None,
     outbox: bool = False,
     pool_size: int = 16,
+    vault: bool = False,
 ) -> ServiceProcess:
-    """Start one service's server on `address` (port 0: any free port)."""
+    """Start one service's server on `address` (port 0: any free port); its health follows
+    the database and, with `vault`, Vault under the service's token."""
     settings = environment.settings
     url = database_url_for(environment.infrastructure.database_url, role_of(name))
     engine = make_engine(url, pool_size=pool_size, max_overflow=pool_size)
@@ -218,6 +239,10 @@ def start_process(
         engine.dispose()
         shutdown(provider)
         raise
+    probes = {"database": database_probe(engine)}
+    if vault:
+        probes["vault"] = vault_probe(lambda: context.vault, context.reconnect_vault)
+    context.background.append(DependencyWatch(running, probes).start())
     if context.relay is not None:
         context.relay.start()
     return ServiceProcess(running, context)
@@ -249,6 +274,7 @@ def start_service(
         tls=tls,
         addresses=addresses,
         outbox=True,
+        vault=True,
     )
 
 

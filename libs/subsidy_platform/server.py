@@ -4,7 +4,10 @@ reflection, and a graceful drain on SIGTERM (DESIGN.md principles 11 and 12).
 Interceptors run in this order: tracing first (so refused calls are traced too), then
 the access interceptor (authentication by token or service certificate, the RPC x role
 table). Health and reflection are public so that `grpcurl` and Kubernetes probes work
-without a token; they still need a client certificate, like every call.
+without a token; they still need a client certificate, like every call. Health says
+SERVING (overall and for each service name) only while the process's dependencies answer
+(`set_serving`, driven by subsidy_platform.health) and NOT_SERVING for good once the server
+drains; the name `LIVENESS` stays SERVING while the process runs, for liveness probes.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 from concurrent import futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -22,6 +25,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 log = logging.getLogger(__name__)
+
+LIVENESS = "subsidy.platform.Liveness"
+"""A health service name SERVING for as long as the process runs, whatever its dependencies
+or drain: what a liveness probe asks (a restart would not bring a database back)."""
 
 Registration = tuple[Callable[[Any, grpc.Server], None], Any, str]  # (add_fn, servicer, full name)
 
@@ -32,12 +39,32 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     service_names: tuple[str, ...]
+    _status_lock: threading.Lock = field(default_factory=threading.Lock)
+    _stopping: bool = False
+
+    def set_serving(self, serving: bool) -> None:
+        """Report SERVING or NOT_SERVING for the process and each of its services (a server
+        that drains stays NOT_SERVING)."""
+        with self._status_lock:
+            if self._stopping:
+                return
+            self._report(serving)
 
     def stop(self, grace: float = 10.0) -> None:
         """Report NOT_SERVING, stop taking calls and wait for in-flight calls to finish."""
-        for name in (*self.service_names, ""):
-            self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        with self._status_lock:
+            self._stopping = True
+            self._report(False)
         self.server.stop(grace).wait()
+
+    def _report(self, serving: bool) -> None:
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        for name in (*self.service_names, ""):
+            self.health.set(name, status)
 
 
 def start_server(
@@ -75,9 +102,10 @@ def start_server(
     if port == 0:
         raise RuntimeError(f"cannot listen on {address}")
     server.start()
-    for name in (*names, ""):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return RunningServer(server, port, health_servicer, tuple(names))
+    running = RunningServer(server, port, health_servicer, tuple(names))
+    running.set_serving(True)
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+    return running
 
 
 def start_health_listener(running: RunningServer, address: str) -> tuple[grpc.Server, int]:

@@ -1,5 +1,6 @@
 """The kubelet's native gRPC probes reach a plaintext health-only listener (issue 9): it
-answers the service's health (NOT_SERVING once the drain starts) and nothing else."""
+answers the service's health (NOT_SERVING once the drain starts or while a dependency is
+down, the liveness name SERVING while the process runs) and nothing else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from subsidy_platform.server import RunningServer, start_health_listener, start_server
+from subsidy_platform.server import LIVENESS, RunningServer, start_health_listener, start_server
 
 
 @pytest.fixture
@@ -57,3 +58,18 @@ def test_an_unknown_service_name_is_not_found_on_the_health_port(
     with pytest.raises(grpc.RpcError) as unknown:
         check(port, "subsidy.nothing.v1.Nothing")
     assert unknown.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_dependency_down_turns_readiness_not_serving_but_liveness_stays_serving(
+    served: tuple[RunningServer, int],
+) -> None:
+    running, port = served
+    running.set_serving(False)
+    assert check(port) == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert check(port, LIVENESS) == health_pb2.HealthCheckResponse.SERVING
+    running.set_serving(True)
+    assert check(port) == health_pb2.HealthCheckResponse.SERVING
+    running.stop(0)
+    running.set_serving(True)  # a dependency back after the drain began changes nothing
+    assert check(port) == health_pb2.HealthCheckResponse.NOT_SERVING
+    assert check(port, LIVENESS) == health_pb2.HealthCheckResponse.SERVING

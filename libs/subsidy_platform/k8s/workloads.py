@@ -16,8 +16,10 @@ One image (`topology.IMAGE`) runs every service, chosen by its command (`subsidy
   in the KV secret `subsidy/database/svc_<name>`; `PGPASSFILE`) from the KV secrets `subsidy/token-signing/public` (`private`). No key material is in an image, a ConfigMap or a Secret;
 - answers the kubelet's native gRPC probes on the plaintext health-only port 8081
   (`SUBSIDY_HEALTH_LISTEN`; the service port requires mutual TLS, which the kubelet cannot
-  present): startup and liveness on the overall health, readiness on the service's own
-  name, which turns NOT_SERVING when the drain starts;
+  present): startup on the overall health; liveness on `subsidy.platform.Liveness`, SERVING
+  while the process runs (a PostgreSQL or Vault outage must not restart every pod: the
+  process reconnects by itself); readiness on the service's own name, which turns
+  NOT_SERVING when the drain starts and while PostgreSQL or Vault does not answer;
 - spreads across nodes and zones (topology spread constraints, at most one apart);
 - reads its programs (definitions and the phase the operator publishes) from the
   operator's `subsidy-programs` ConfigMap, mounted read-only as `SUBSIDY_PROGRAMS_DIR`
@@ -41,6 +43,7 @@ from subsidy_platform.k8s.topology import (
     SERVICE_COMPONENT,
     service_ports,
 )
+from subsidy_platform.server import LIVENESS
 
 Manifest = dict[str, Any]
 
@@ -242,7 +245,7 @@ def deployment(name: str, port: int) -> Manifest:
         "resources": {"requests": dict(REQUESTS), "limits": dict(LIMITS)},
         "startupProbe": _probe("", period=5, failures=60),
         "readinessProbe": _probe(_grpc_service_name(name), period=5, failures=2),
-        "livenessProbe": _probe("", period=10, failures=3),
+        "livenessProbe": _probe(LIVENESS, period=10, failures=3),
         "securityContext": security,
         "volumeMounts": [
             {"name": "tmp", "mountPath": "/tmp"},
