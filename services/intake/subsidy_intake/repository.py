@@ -100,6 +100,7 @@ class PaymentAccountRow:
     number_ct: str | None
     holder_ct: str | None
     version: int
+    index: str = ""  # the account's blind index (kind "bank"): compared blind by payments
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +363,11 @@ class IntakeRepository:
     def payment_account(self, application_id: int) -> PaymentAccountRow:
         """The stored account as payments needs it: codes and the bank-class ciphertext."""
         row = self._row(application_id)
+        index = self.session.scalar(
+            select(BlindIndexRow.digest).where(
+                BlindIndexRow.application_id == application_id, BlindIndexRow.kind == "bank"
+            )
+        )
         return PaymentAccountRow(
             row.bank_code,
             row.branch_code,
@@ -369,6 +375,7 @@ class IntakeRepository:
             row.account_number_ct,
             row.account_holder_ct,
             row.account_version or 1,
+            index or "",
         )
 
     def set_attachments(self, application_id: int, kinds: Iterable[str]) -> None:

@@ -322,6 +322,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             holder_kana_ciphertext=account.holder_ct or "",
             status=_status(found.status),
             account_version=account.version,
+            account_index=account.index,
         )
 
     @rpc

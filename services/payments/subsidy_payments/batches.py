@@ -3,7 +3,11 @@
 Build (`BuildBatch`, idempotent by request id): the transfer date must be a bank business
 day (calendar_jp) and not in the past; the pending instructions of the program that no
 other builder holds are claimed into the batch by one statement with `FOR UPDATE SKIP
-LOCKED` (two builders at once never share one); their accounts are decrypted (bank class: payments alone may) and written as
+LOCKED` (two builders at once never share one), each taking its grant's latest account
+(instructions.py) and none held back: an instruction whose account (intake's keyed HMAC,
+never plaintext) is also another grant's live or paid instruction in the program stays out
+until two people cleared that pair (shared_accounts.py; the database refuses it too). Their
+accounts are decrypted (bank class: payments alone may) and written as
 a 全銀 file (zengin.py), which fails naming every application whose bank or branch code is
 unknown or whose payee name cannot be written, before any batch exists. The file is
 stored encrypted (bank class) with its SHA-256, count, total, largest amount and the count
@@ -11,13 +15,20 @@ of amounts above the cap (the database refuses such an amount, so it is 0).
 
 Release (`ReleaseBatch`): by an approver who is not the builder, naming the SHA-256 they
 saw; the stored file is decrypted and hashed again and must match it, and its members
-must still be the batch's count and total. A SHA-256 is released once, whatever batch
+must still be the batch's count and total, and every member must pay its grant's latest
+account (a correction that arrived after the build makes the batch unreleasable: cancel
+and rebuild). A SHA-256 is released once, whatever batch
 carries it (the database's primary key); a batch once. Released instructions are SENT and
 reported PAYMENT_SCHEDULED; the file is returned to be handed to the bank. A retried
-release by the same request id returns the same file. Before release, `CancelBatch`
-returns the instructions to the pool and deletes the file.
+release by the same request id returns the same file. Before release, `CancelBatch` (with
+its reason, kept on the batch and in the audit log) returns the instructions to the pool
+and deletes the file. The approver's check (`GetBatch`) lists, beside the count, total,
+largest amount, amounts over the cap and the builder, every member whose account another
+grant's instruction shares, with who cleared the pair.
 
 Confirm (`ConfirmBatch`): the bank's confirmation; what was sent and not returned is PAID.
+The date confirmed (default: the ward's today, `ward_clock`) is neither in the future nor
+before the transfer date (the database refuses that too) nor before the release.
 Files are deleted `retention_days` after confirmation by `PurgeFiles`; `ListHeldFiles`
 lists what is still held.
 """
@@ -31,7 +42,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from subsidy_payments.calendar_jp import is_bank_business_day, today_in_japan
-from subsidy_payments.repository import Batch, Instruction
+from subsidy_payments.repository import Batch, Instruction, SharedPair
 from subsidy_payments.service import Payments, report_status
 from subsidy_payments.zengin import Payee, TransferFileError, transfer_file
 from subsidy_platform.access import Principal
@@ -42,7 +53,8 @@ from subsidy_platform.errors import (
     InvalidArgument,
     PermissionDenied,
 )
-from subsidy_platform.limits import identifier
+from subsidy_platform.limits import bounded_text, identifier
+from subsidy_platform.ward_clock import JAPAN, ward_today
 
 MAX_BATCH = 200_000
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -120,7 +132,11 @@ def build_batch(
         batch_id = work.repo.open_batch(program.id, request_id, day, who.subject)
         claimed = work.repo.claim_pool(program.id, batch_id, max_instructions or None)
         if not claimed:
-            raise Conflict("振込待ちの指図がありません")
+            held = work.repo.held_back_count(program.id)
+            raise Conflict(
+                "振込待ちの指図がありません"
+                + (f"（共用口座の確認待ちで保留中 {held}件）" if held else "")
+            )
         rows = [instruction for instruction, _ in claimed]
         payees = _payees(payments, program.id, rows)
         try:
@@ -195,6 +211,12 @@ def release_batch(
             raise PermissionDenied("作成した職員は承認できません（別の職員が承認してください）")
         if sha256 != batch.file_sha256:
             raise Conflict("承認者が確認したファイルと現在のファイルが一致しません")
+        stale = work.repo.stale_members(batch.id)
+        if stale:
+            raise Conflict(
+                f"作成後に口座が訂正された申請があります（{'、'.join(stale[:10])}）。"
+                "このバッチを取り消して作り直してください"
+            )
         content = _content(payments, batch, work.repo.batch_file(batch.id))
         members = work.repo.batch_members(batch.id)
         if (
@@ -229,27 +251,38 @@ def _content(payments: Payments, batch: Batch, sealed: str | None) -> bytes:
     return content
 
 
-def cancel_batch(payments: Payments, who: Principal, batch_id: int) -> Batch:
+def shared_pairs(payments: Payments, batch_id: int) -> list[SharedPair]:
+    """The batch's members whose account another grant's instruction shares (approver)."""
     _batch_id(batch_id)
+    with payments.uow() as work:
+        return work.repo.shared_pairs(batch_id)
+
+
+def cancel_batch(payments: Payments, who: Principal, batch_id: int, reason: str) -> Batch:
+    _batch_id(batch_id)
+    why = bounded_text("reason", reason, required=True)
     with payments.uow() as work:
         batch = work.repo.batch(batch_id, for_update=True)
         if batch.state != "BUILT":
             raise Conflict("承認前の振込バッチだけ取り消せます")
-        work.repo.cancel(batch.id, who.subject)
+        work.repo.cancel(batch.id, who.subject, why)
         work.audit(
             who,
             "CancelBatch",
             "update",
             application=None,
             fields=(),
-            purpose=f"振込バッチ {batch.id} の取消",
+            purpose=f"振込バッチ {batch.id} の取消（理由: {why}）",
         )
         return work.repo.batch(batch.id)
 
 
 def confirm_batch(payments: Payments, who: Principal, batch_id: int, confirmed_on: str) -> Batch:
     _batch_id(batch_id)
-    on = parse_day(confirmed_on, "confirmed_on") if confirmed_on else today_in_japan()
+    today = ward_today()
+    on = parse_day(confirmed_on, "confirmed_on") if confirmed_on else today
+    if on > today:
+        raise InvalidArgument([FieldViolation("confirmed_on", "着金確認日が未来の日付です")])
     with payments.uow() as work:
         batch = work.repo.batch(batch_id, for_update=True)
         if batch.state == "CONFIRMED":
@@ -257,7 +290,11 @@ def confirm_batch(payments: Payments, who: Principal, batch_id: int, confirmed_o
         if batch.state != "RELEASED":
             raise Conflict("送信済みの振込バッチだけ着金確認できます")
         if on < batch.transfer_date:
-            raise InvalidArgument([FieldViolation("confirmed_on", "振込日より前の日付です")])
+            raise Conflict(
+                f"振込日（{batch.transfer_date.isoformat()}）より前には着金確認できません"
+            )
+        if batch.released_at is not None and on < batch.released_at.astimezone(JAPAN).date():
+            raise Conflict("承認・送信より前の日付では着金確認できません")
         for number in work.repo.confirm(batch.id, on):
             report_status(work, number, "PAID", "振込済")
         work.audit(

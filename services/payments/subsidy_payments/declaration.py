@@ -29,6 +29,9 @@ DECLARATION = ServiceDeclaration(
             DataClass.BANK,
         ),
         CiphertextColumns("payments.batches", ("file_ct",), DataClass.BANK),
+        CiphertextColumns(
+            "payments.latest_accounts", ("account_number_ct", "account_holder_ct"), DataClass.BANK
+        ),
     ),
     migrations="subsidy_payments.migrations",
     reports=frozenset({"PAYMENT_SCHEDULED", "PAID", "TRANSFER_FAILED"}),

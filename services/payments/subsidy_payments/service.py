@@ -23,7 +23,7 @@ import grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
-from subsidy_payments.repository import PaymentsRepository
+from subsidy_payments.repository import LatestAccount, PaymentsRepository
 from subsidy_payments.settings import PaymentSettings
 from subsidy_platform.clients import ServiceClients
 from subsidy_platform.crypto import DataClass
@@ -60,6 +60,18 @@ class Account:
     number_ct: str
     holder_ct: str
     version: int
+    index: str = ""  # intake's keyed HMAC of bank, branch and number (never plaintext)
+
+    def latest(self) -> LatestAccount:
+        return LatestAccount(
+            self.bank_code,
+            self.branch_code,
+            self.account_type,
+            self.number_ct,
+            self.holder_ct,
+            self.version,
+            self.index or None,
+        )
 
 
 @dataclass
@@ -110,6 +122,7 @@ class Payments:
             found.number_ciphertext,
             found.holder_kana_ciphertext,
             int(found.account_version),
+            found.account_index,
         )
 
 
