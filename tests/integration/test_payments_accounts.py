@@ -15,6 +15,8 @@ corrected account is keyed at intake, no event is made by hand):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 import pytest
@@ -379,3 +381,90 @@ def test_a_batch_is_confirmed_paid_only_from_its_transfer_date(
             text("UPDATE payments.batches SET confirmed_on = transfer_date - 1 WHERE id = :b"),
             {"b": batch.batch_id},
         )
+
+
+@contextmanager
+def _account_events_held(admin: Engine) -> Iterator[None]:
+    """intake's `intake.bank_account` events to payments wait (a slow relay): written with
+    a retry time an hour ahead, then made due and delivered when the block ends."""
+    with admin.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE FUNCTION intake.test_hold_account_events() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN NEW.next_attempt_at = now() + interval '1 hour'; "
+                "RETURN NEW; END $$"
+            )
+        )
+        connection.execute(
+            text(
+                "CREATE TRIGGER test_hold_account_events BEFORE INSERT ON intake.outbox "
+                "FOR EACH ROW WHEN (NEW.topic = 'intake.bank_account' "
+                "AND NEW.destination = 'payments') "
+                "EXECUTE FUNCTION intake.test_hold_account_events()"
+            )
+        )
+    try:
+        yield
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text("DROP TRIGGER test_hold_account_events ON intake.outbox"))
+            connection.execute(text("DROP FUNCTION intake.test_hold_account_events()"))
+
+
+def _undelivered_account_events(admin: Engine, number: str) -> int:
+    with admin.connect() as connection:
+        return int(
+            connection.execute(
+                text(
+                    "SELECT count(*) FROM intake.outbox WHERE topic = 'intake.bank_account' "
+                    "AND destination = 'payments' AND delivered_at IS NULL AND key LIKE :k"
+                ),
+                {"k": f"bank-account-{number}-%"},
+            ).scalar_one()
+        )
+
+
+def test_a_correction_whose_event_has_not_arrived_is_still_the_account_built_and_released(
+    intake: Client, review: ServiceProcess, payments: ServiceProcess, admin_engine: Engine
+) -> None:
+    waiting = submit_for_review(intake, **{"bank_account.number": "7000007"})
+    batched = submit_for_review(intake, **{"bank_account.number": "8000008"})
+    grant_in_review(intake, review, payments, admin_engine, [waiting, batched])
+    with _account_events_held(admin_engine):
+        # corrected while waiting, its event held: the build asks intake and takes it
+        _change_account(intake, batched, "8100008")  # corrected before this build too
+        first = _build(intake, payments)
+        assert _undelivered_account_events(admin_engine, batched) == 1
+        [(batched_id, state, version)] = _instructions(admin_engine, batched)
+        assert (state, version) == ("BATCHED", 2)
+        # corrected again after the build, the event still held: the release asks intake
+        _change_account(intake, batched, "8200008")
+        with staff_stub(intake, payments) as stub, pytest.raises(grpc.RpcError) as behind:
+            stub.ReleaseBatch(
+                payments_pb2.ReleaseBatchRequest(
+                    request_id=uuid.uuid4().hex,
+                    batch_id=first.batch_id,
+                    file_sha256=first.file_sha256,
+                ),
+                metadata=intake.staff(*APPROVER),
+            )
+        assert behind.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert batched in (behind.value.details() or "")
+        _cancel(intake, payments, first.batch_id)
+        _change_account(intake, waiting, "7100007")
+        rebuilt = _build(intake, payments)
+        _seen, parsed = _release(intake, payments, rebuilt.batch_id)
+        [(waiting_id, _, _)] = _instructions(admin_engine, waiting)
+        assert _paid_account(parsed, batched_id) == "8200008"
+        assert _paid_account(parsed, waiting_id) == "7100007"
+    with admin_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE intake.outbox SET next_attempt_at = now() "
+                "WHERE delivered_at IS NULL AND destination = 'payments'"
+            )
+        )
+    _to_payments(intake, admin_engine)  # the late events change nothing
+    assert _instructions(admin_engine, batched) == [(batched_id, "SENT", 3)]
+    assert _instructions(admin_engine, waiting) == [(waiting_id, "SENT", 2)]
+    check_never_twice(admin_engine)

@@ -378,6 +378,16 @@ class IntakeRepository:
             index or "",
         )
 
+    def account_versions(self, program_id: str, numbers: Sequence[str]) -> dict[str, int]:
+        """The current account version of each application of the program found."""
+        rows = self.session.execute(
+            select(ApplicationRow.application_number, ApplicationRow.account_version).where(
+                ApplicationRow.program_id == program_id,
+                ApplicationRow.application_number.in_(list(numbers)),
+            )
+        ).all()
+        return {str(n): int(v or 1) for n, v in rows}
+
     def set_attachments(self, application_id: int, kinds: Iterable[str]) -> None:
         """The attachment kinds now on file for an application (sorted, each once)."""
         self._row(application_id).attachments = sorted(set(kinds))

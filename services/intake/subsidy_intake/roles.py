@@ -37,6 +37,7 @@ INTAKE_ROLES = rpc_roles(
         "RecordAttachments": {"operator", "checker"},
         "SubmitCorrection": {"operator", "checker"},
         "GetPaymentAccount": {"service:payments"},
+        "GetPaymentAccountVersions": {"service:payments"},
         "RecordBankAccountChange": {"operator", "checker"},
     },
 )

@@ -16,8 +16,10 @@ of amounts above the cap (the database refuses such an amount, so it is 0).
 Release (`ReleaseBatch`): by an approver who is not the builder, naming the SHA-256 they
 saw; the stored file is decrypted and hashed again and must match it, and its members
 must still be the batch's count and total, and every member must pay its grant's latest
-account (a correction that arrived after the build makes the batch unreleasable: cancel
-and rebuild). A SHA-256 is released once, whatever batch
+account, and intake must hold no newer one (`GetPaymentAccountVersions`, asked just
+before): a correction recorded after the build makes the batch unreleasable; cancel and
+rebuild. Before claiming, a build brings every waiting grant's account up to intake's
+current version (instructions.catch_up), even when its event has not arrived yet. A SHA-256 is released once, whatever batch
 carries it (the database's primary key); a batch once. Released instructions are SENT and
 reported PAYMENT_SCHEDULED; the file is returned to be handed to the bank. A retried
 release by the same request id returns the same file. Before release, `CancelBatch` (with
@@ -41,6 +43,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from subsidy_payments import instructions
 from subsidy_payments.calendar_jp import is_bank_business_day, today_in_japan
 from subsidy_payments.repository import Batch, Instruction, SharedPair
 from subsidy_payments.service import Payments, report_status
@@ -122,6 +125,7 @@ def build_batch(
         raise InvalidArgument([FieldViolation("transfer_date", "振込日が過去の日付です")])
     if not 0 <= max_instructions <= MAX_BATCH:
         raise InvalidArgument([FieldViolation("max_instructions", f"0〜{MAX_BATCH}件です")])
+    instructions.catch_up(payments, who, program.id)
     with payments.uow() as work:
         work.lock(f"build:{request_id}")
         previous = work.repo.batch_by_request(request_id)
@@ -197,6 +201,7 @@ def release_batch(
     _batch_id(batch_id)
     if not _SHA256.fullmatch(sha256):
         raise InvalidArgument([FieldViolation("file_sha256", "SHA-256 は16進数64桁です")])
+    _accounts_still_current(payments, batch_id)
     with payments.uow() as work:
         batch = work.repo.batch(batch_id, for_update=True)
         if batch.state in ("RELEASED", "CONFIRMED"):
@@ -239,6 +244,27 @@ def release_batch(
             purpose=f"振込バッチ {batch.id} の承認・送信",
         )
         return Released(work.repo.batch(batch.id), content, False)
+
+
+def _accounts_still_current(payments: Payments, batch_id: int) -> None:
+    """Intake holds no newer account for any member of a batch not yet released (asked
+    before the release's transaction; a correction whose event has not arrived yet)."""
+    with payments.uow() as work:
+        batch = work.repo.batch(batch_id)
+        members = work.repo.batch_members(batch.id) if batch.state == "BUILT" else []
+    if not members:
+        return
+    current = payments.account_versions(batch.program_id, [m.application_number for m in members])
+    behind = sorted(
+        m.application_number
+        for m in members
+        if current.get(m.application_number, m.account_version) > m.account_version
+    )
+    if behind:
+        raise Conflict(
+            f"受付で口座が訂正された申請があります（{'、'.join(behind[:10])}）。"
+            "このバッチを取り消して作り直してください"
+        )
 
 
 def _content(payments: Payments, batch: Batch, sealed: str | None) -> bytes:

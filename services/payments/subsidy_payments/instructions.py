@@ -19,6 +19,10 @@ newer version replaces it), then, by the grant's latest instruction:
 - SENT: nothing yet; if the bank returns that transfer, the return re-transfers once to the
   new account (bank_returns.py, `retransfer`) ("after-return");
 - PAID: nothing ("kept"; intake refuses a change after payment).
+The outbox delivers the event within seconds; so that no file is built in between with the
+older account, a build first asks intake for the current versions of the waiting grants'
+accounts (`GetPaymentAccountVersions`) and applies any newer one the same way
+(`catch_up`); a release asks again (batches.py).
 Never two live instructions: the grant's row and its instructions are locked, and a partial
 unique index refuses a second live one whatever happens.
 """
@@ -31,7 +35,7 @@ from sqlalchemy import exc as sa_exc
 from subsidy.events.v1 import events_pb2
 
 from subsidy_payments.repository import LatestAccount, PaymentsRepository
-from subsidy_payments.service import Payments
+from subsidy_payments.service import Account, Payments
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
@@ -126,37 +130,64 @@ def bank_account_changed(
     with payments.uow() as work:
         if not work.repo.event_applied(event_id, program.id):
             return "replayed"
-        work.lock(f"grant:{number}")
-        grant = work.repo.grant_amount(number)
-        assert grant is not None
-        instructions = work.repo.instructions_of(number)
-        if not work.repo.set_latest_account(program.id, number, account.latest()):
-            return "kept"  # an older or the same version: the grant has a newer one
-        work.audit(
-            who, "BankAccountChanged", "update", application=number, fields=("bank_account",)
+        return _apply_account(work, payments, who, number, account)
+
+
+def catch_up(payments: Payments, who: Principal, program_id: str) -> int:
+    """Before a build: every waiting grant whose account intake holds in a newer version
+    than payments knows (its `intake.bank_account` event not arrived yet) takes it now,
+    read from intake as the event would; the event, when it comes, changes nothing. The
+    number of grants brought up to date."""
+    with payments.uow() as work:
+        known = work.repo.pending_account_versions(program_id)
+    if not known:
+        return 0
+    current = payments.account_versions(program_id, sorted(known))
+    behind = sorted(n for n, v in current.items() if v > known.get(n, v))
+    for number in behind:
+        account = payments.account(number, "振込バッチ作成時の口座の確認")
+        with payments.uow() as work:
+            _apply_account(work, payments, who, number, account)
+    return len(behind)
+
+
+def _apply_account(
+    work: Work[PaymentsRepository],
+    payments: Payments,
+    who: Principal,
+    number: str,
+    account: Account,
+) -> str:
+    work.lock(f"grant:{number}")
+    grant = work.repo.grant_amount(number)
+    assert grant is not None
+    program = payments.program(grant[0])
+    instructions = work.repo.instructions_of(number)
+    if not work.repo.set_latest_account(program.id, number, account.latest()):
+        return "kept"  # an older or the same version: the grant has a newer one
+    work.audit(who, "BankAccountChanged", "update", application=number, fields=("bank_account",))
+    latest = instructions[-1] if instructions else None
+    if latest is None or all(i.state == "FAILED" for i in instructions):
+        cap, unit = payments.limits(program, grant[2])
+        try:
+            with work.session.begin_nested():
+                _add(work, program.id, number, grant[1], cap, unit, account.latest())
+        except sa_exc.IntegrityError:
+            raise Conflict("この申請には有効な振込指図が既にあります") from None
+        return "new"
+    if latest.state == "PENDING":
+        work.repo.refresh_account(
+            latest.id,
+            account.bank_code,
+            account.branch_code,
+            account.account_type,
+            account.number_ct,
+            account.holder_ct,
+            account.version,
+            account.index or None,
         )
-        latest = instructions[-1] if instructions else None
-        if latest is None or all(i.state == "FAILED" for i in instructions):
-            cap, unit = payments.limits(program, grant[2])
-            try:
-                with work.session.begin_nested():
-                    _add(work, program.id, number, grant[1], cap, unit, account.latest())
-            except sa_exc.IntegrityError:
-                raise Conflict("この申請には有効な振込指図が既にあります") from None
-            return "new"
-        if latest.state == "PENDING":
-            work.repo.refresh_account(
-                latest.id,
-                account.bank_code,
-                account.branch_code,
-                account.account_type,
-                account.number_ct,
-                account.holder_ct,
-                account.version,
-                account.index or None,
-            )
-            return "refreshed"
-        return {"BATCHED": "rebuild", "SENT": "after-return"}.get(latest.state, "kept")
+        return "refreshed"
+    return {"BATCHED": "rebuild", "SENT": "after-return"}.get(latest.state, "kept")
 
 
 def retransfer(work: Work[PaymentsRepository], payments: Payments, number: str) -> int | None:

@@ -421,6 +421,17 @@ class PaymentsRepository:
         )
         return row is not None
 
+    def pending_account_versions(self, program_id: str) -> dict[str, int]:
+        """The latest account version payments knows of each grant with a PENDING
+        instruction in the program."""
+        rows = self._all(
+            "SELECT i.application_number, a.account_version FROM payments.instructions i "
+            "JOIN payments.latest_accounts a ON a.application_number = i.application_number "
+            "WHERE i.program_id = :p AND i.state = 'PENDING'",
+            p=program_id,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
     def stale_members(self, batch_id: int) -> list[str]:
         """Applications of the batch whose grant has a newer account than the file pays."""
         rows = self._all(

@@ -32,6 +32,7 @@ from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_rules.program import Program
 
 STATUS_TOPIC = "payments.status"
+VERSIONS_PAGE = 1000  # intake's limit per GetPaymentAccountVersions
 MAX_AMOUNT = 100_000_000  # the largest grant review accepts, the cap of a program without one
 INTAKE_RETRY = frozenset(
     {
@@ -98,6 +99,28 @@ class Payments:
             raise Conflict("決定日に有効な制度のパラメータがありません") from None
         cap = parameters.cap if parameters.cap is not None else MAX_AMOUNT
         return cap, parameters.rounding_unit
+
+    def account_versions(self, program_id: str, numbers: Sequence[str]) -> dict[str, int]:
+        """The current account version intake holds for each application (no account
+        data), read in pages of VERSIONS_PAGE; intake down is UNAVAILABLE."""
+        stub = self.clients.stub("intake", intake_pb2_grpc.IntakeServiceStub)
+        found: dict[str, int] = {}
+        for start in range(0, len(numbers), VERSIONS_PAGE):
+            try:
+                page: intake_pb2.PaymentAccountVersions = self.clients.call(
+                    stub.GetPaymentAccountVersions,
+                    intake_pb2.GetPaymentAccountVersionsRequest(
+                        program_id=program_id,
+                        application_numbers=list(numbers[start : start + VERSIONS_PAGE]),
+                    ),
+                    idempotent=True,
+                )
+            except grpc.RpcError as error:
+                raise DependencyUnavailable(
+                    "受付サービスで口座の版を確認できません。後で再試行してください"
+                ) from error
+            found.update((v.application_number, int(v.account_version)) for v in page.versions)
+        return found
 
     def account(self, number: str, purpose: str) -> Account:
         """The application's account from intake (ciphertext), or why not (module doc)."""
