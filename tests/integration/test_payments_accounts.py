@@ -14,9 +14,12 @@ corrected account is keyed at intake, no event is made by hand):
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import grpc
 import pytest
@@ -33,17 +36,20 @@ from payments_support import (
     submit_for_review,
 )
 from sqlalchemy import Engine, exc, text
+from sqlalchemy.orm import Session
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.payments.v1 import payments_pb2
 from zengin_reader import ZenginFile, read_zengin
 
 from subsidy_platform.process import ServiceProcess
+from subsidy_platform.users import create_user
 
 pytestmark = pytest.mark.usefixtures("notices")
 
 OFFICER = ("payments_officer", "officer-accounts")
 APPROVER = ("approver", "approver-accounts")
+CLI_PASSWORD = "accounts passphrase 1"
 
 
 def _change_account(intake: Client, number: str, account_number: str) -> None:
@@ -468,3 +474,57 @@ def test_a_correction_whose_event_has_not_arrived_is_still_the_account_built_and
     assert _instructions(admin_engine, batched) == [(batched_id, "SENT", 3)]
     assert _instructions(admin_engine, waiting) == [(waiting_id, "SENT", 2)]
     check_never_twice(admin_engine)
+
+
+def test_the_commands_list_held_instructions_clear_a_pair_by_two_people_and_show_it(
+    intake: Client,
+    review: ServiceProcess,
+    payments: ServiceProcess,
+    auth: ServiceProcess,
+    admin_engine: Engine,
+    environment: Any,
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    logins = {r: f"cli-{r}-{tag}" for r in ("ward_officer", "payments_officer", "approver")}
+    with Session(admin_engine) as session:
+        for role, login in logins.items():
+            create_user(session, login, role, CLI_PASSWORD)
+        session.commit()
+
+    def run(role: str, *args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable, "-m", "subsidy_payments.cli", "--server", payments.address,
+            "--auth-server", auth.address, "--login", logins[role], "--password-stdin",
+            "--pki", str(environment.settings.state_dir / "pki"), *args,
+        ]  # fmt: skip
+        return subprocess.run(
+            command, input=CLI_PASSWORD + "\n", capture_output=True, text=True, timeout=180
+        )
+
+    shared = f"{uuid.uuid4().int % 10_000_000:07d}"
+    first = submit_for_review(intake, **{"bank_account.number": shared})
+    second = submit_for_review(intake, **{"bank_account.number": shared})
+    settle_outbox(intake.process, admin_engine, "intake", "review")
+    clear_as_namesakes(intake, review, first)
+    grant_in_review(intake, review, payments, admin_engine, [first, second])
+
+    held = run("payments_officer", "held", "--program", PROGRAM)
+    assert held.returncode == 0, held.stderr
+    assert f"{first}\t{AMOUNT:,}円\t同じ口座: {second}\t同じ振込先口座" in held.stdout
+    cleared = run(
+        "ward_officer", "clear-shared", "--program", PROGRAM, first, second, "--reason", "別世帯"
+    )
+    assert cleared.returncode == 0 and "承認待ち" in cleared.stdout, cleared.stderr
+    waiting = run("payments_officer", "held", "--program", PROGRAM)
+    assert f"同じ口座: {second} 承認待ち {second}" in waiting.stdout
+    approved = run("approver", "approve-shared", "--program", PROGRAM, second, first)
+    assert approved.returncode == 0 and f"承認 {logins['approver']}" in approved.stdout
+
+    built = run("payments_officer", "build", "--program", PROGRAM, "--date", next_business_day())
+    assert built.returncode == 0, built.stderr
+    batch_id = built.stdout.split("振込バッチ ")[1].split(" ")[0]
+    shown = run("approver", "show", batch_id)
+    line = f"{first} と {second}（BATCHED バッチ {batch_id}） 確認 {logins['ward_officer']}"
+    assert line in shown.stdout, shown.stdout
+    cancelled = run("payments_officer", "cancel", batch_id, "--reason", "振込日の誤り")
+    assert cancelled.returncode == 0 and "取消理由 振込日の誤り" in cancelled.stdout

@@ -2,7 +2,8 @@
 
 Rows leave as frozen dataclasses. Ciphertext (bank class) is stored as intake hands it or
 as the cipher sealed it; the repository never decrypts. The constraints that make a second
-payment impossible are the database's (migrations/versions/payments_0001_instructions.py);
+payment impossible are the database's (migrations/versions/payments_0001_instructions.py and
+accounts_0001: the latest account, shared accounts, dates of confirmation);
 the statements here take the row locks that keep concurrent builders and releases apart:
 a builder claims pool rows with `FOR UPDATE SKIP LOCKED`, a release or cancel locks its
 batch row `FOR UPDATE`.
