@@ -1,6 +1,8 @@
-"""Helpers for the payments integration tests: granted applications (intake's timeline and
-review's decision event, sent under review's own service certificate), staff stubs, the
-outboxes run on demand, and the invariants every test checks (synthetic people only)."""
+"""Helpers for the payments integration tests: granted applications (through the real
+review service: a checker's check and the ward's decision, whose event review's outbox
+delivers; or, for grants review would not produce, intake's timeline and review's decision
+event sent under review's own service certificate), staff stubs, the outboxes run on
+demand, and the invariants every test checks (synthetic people only)."""
 
 from __future__ import annotations
 
@@ -109,7 +111,22 @@ def grant(
             )
 
 
-def granted_applications(intake: Client, payments: ServiceProcess, count: int) -> list[str]:
+def granted_applications(
+    intake: Client,
+    payments: ServiceProcess,
+    count: int,
+    *,
+    review: ServiceProcess | None = None,
+    admin: Engine | None = None,
+) -> list[str]:
+    """`count` granted applications: through the real review service (a checker's check,
+    the ward's decision, review's outbox) when `review` and `admin` are given; otherwise
+    review's decision event sent here under review's certificate (tests that need a grant
+    in a state review would not produce)."""
+    if review is not None and admin is not None:
+        numbers = [submit_for_review(intake) for _ in range(count)]
+        grant_in_review(intake, review, payments, admin, numbers)
+        return numbers
     numbers = [submit(intake) for _ in range(count)]
     grant(intake, payments, numbers)
     return numbers
@@ -226,8 +243,16 @@ REVIEW_ITEMS = [
 
 
 def submit_for_review(intake: Client, **changes: object) -> str:
-    """An application with its attachments, eligible for AMOUNT (synthetic person)."""
-    fields = {**person(uuid.uuid4().hex[:6]), "purchases": PAYABLE_PURCHASES, **changes}
+    """An application with its attachments, eligible for AMOUNT (synthetic person, in one
+    dwelling of millions: no chance same-household duplicate with another test's)."""
+    n = uuid.uuid4().int
+    dwelling = f"{n % 99 + 1}番{(n // 99) % 60 + 1}号 シハライ荘{(n // 5940) % 9000 + 1000}"
+    fields = {
+        **person(uuid.uuid4().hex[:6]),
+        "applicant.address": f"東京都新宿区西新宿二丁目{dwelling}",
+        "purchases": PAYABLE_PURCHASES,
+        **changes,
+    }
     with intake.stub() as stub:
         response = stub.SubmitApplication(
             intake_pb2.SubmitApplicationRequest(

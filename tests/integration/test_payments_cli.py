@@ -43,6 +43,7 @@ def admin_cli(
 
 def test_officer_approver_and_auditor_from_the_command_line(
     intake: Client,
+    review: ServiceProcess,
     payments: ServiceProcess,
     auth: ServiceProcess,
     admin_engine: Engine,
@@ -55,7 +56,7 @@ def test_officer_approver_and_auditor_from_the_command_line(
         for role, login in logins.items():
             create_user(session, login, role, PASSWORD)
         session.commit()
-    granted_applications(intake, payments, 2)
+    granted_applications(intake, payments, 2, review=review, admin=admin_engine)
 
     def run(role: str, *args: str) -> subprocess.CompletedProcess[str]:
         return admin_cli(environment, auth, payments, logins[role], *args)

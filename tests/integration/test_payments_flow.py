@@ -68,9 +68,9 @@ def _reconcile(intake: Client, payments: ServiceProcess) -> payments_pb2.Reconci
 
 
 def test_grants_are_paid_returned_corrected_and_paid_again(
-    intake: Client, payments: ServiceProcess, admin_engine: Engine
+    intake: Client, review: ServiceProcess, payments: ServiceProcess, admin_engine: Engine
 ) -> None:
-    numbers = granted_applications(intake, payments, 4)
+    numbers = granted_applications(intake, payments, 4, review=review, admin=admin_engine)
     first = _instructions(admin_engine, numbers)
     assert all(len(v) == 1 and v[0][1] == "PENDING" for v in first.values())
     batch, parsed, _content = build_and_release(intake, payments)
