@@ -43,6 +43,8 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from sqlalchemy import exc as sa_exc
+
 from subsidy_payments import instructions
 from subsidy_payments.calendar_jp import is_bank_business_day, today_in_japan
 from subsidy_payments.repository import Batch, Instruction, SharedPair
@@ -60,6 +62,7 @@ from subsidy_platform.limits import bounded_text, identifier
 from subsidy_platform.ward_clock import JAPAN, ward_today
 
 MAX_BATCH = 200_000
+ACCOUNT_RACE = "同時に口座が訂正されました。もう一度実行してください"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -134,7 +137,10 @@ def build_batch(
                 raise Conflict("同じリクエストIDで別の振込バッチが作成されています")
             return previous
         batch_id = work.repo.open_batch(program.id, request_id, day, who.subject)
-        claimed = work.repo.claim_pool(program.id, batch_id, max_instructions or None)
+        try:
+            claimed = work.repo.claim_pool(program.id, batch_id, max_instructions or None)
+        except sa_exc.IntegrityError:  # an account corrected in the same instant (trigger)
+            raise Conflict(ACCOUNT_RACE) from None
         if not claimed:
             held = work.repo.held_back_count(program.id)
             raise Conflict(
@@ -232,7 +238,10 @@ def release_batch(
             raise Conflict("振込バッチの内容が作成時と一致しません")
         if work.repo.file_released(batch.file_sha256) is not None:
             raise Conflict("同じ内容の振込ファイルは既に送信されています")
-        work.repo.release(batch, who.subject, request_id)
+        try:
+            work.repo.release(batch, who.subject, request_id)
+        except sa_exc.IntegrityError:  # an account corrected in the same instant (trigger)
+            raise Conflict(ACCOUNT_RACE) from None
         for member in members:
             report_status(work, member.application_number, "PAYMENT_SCHEDULED", "振込予定")
         work.audit(

@@ -26,6 +26,9 @@ INSTRUCTION_COLUMNS = (
     "account_type, account_number_ct, account_holder_ct, account_version, failure_reason, "
     "account_index"
 )
+# instructions that pay or paid their account (a FAILED one does not; any later state, e.g.
+# a stopped payment, does not either)
+LIVE_OR_PAID = "('PENDING', 'BATCHED', 'SENT', 'PAID')"
 _QUALIFIED = ", ".join(f"i.{c.strip()}" for c in INSTRUCTION_COLUMNS.split(","))
 CLEARANCE_COLUMNS = (
     "id, program_id, application_number, other_application_number, account_index, reason, "
@@ -36,7 +39,8 @@ CLEARANCE_COLUMNS = (
 HELD_BACK = (
     "a.account_index IS NOT NULL AND EXISTS (SELECT 1 FROM payments.instructions o "
     "WHERE o.program_id = i.program_id AND o.account_index = a.account_index "
-    "AND o.application_number <> i.application_number AND o.state <> 'FAILED' "
+    "AND o.application_number <> i.application_number "
+    f"AND o.state IN {LIVE_OR_PAID} "
     "AND NOT EXISTS (SELECT 1 FROM payments.shared_account_clearances c "
     "WHERE c.account_index = a.account_index AND c.approved_by IS NOT NULL "
     "AND c.application_number = least(i.application_number, o.application_number) "
@@ -359,7 +363,7 @@ class PaymentsRepository:
         """Pending instructions held back, each with the grants sharing its account that
         are not cleared, and of those the ones recorded and awaiting an approver."""
         rows = self._all(
-            """
+            f"""
             SELECT i.id, i.application_number, i.amount,
                    array_agg(DISTINCT o.application_number),
                    array_remove(array_agg(DISTINCT CASE WHEN c.id IS NOT NULL
@@ -368,7 +372,7 @@ class PaymentsRepository:
               JOIN payments.latest_accounts a ON a.application_number = i.application_number
               JOIN payments.instructions o ON o.program_id = i.program_id
                    AND o.account_index = a.account_index
-                   AND o.application_number <> i.application_number AND o.state <> 'FAILED'
+                   AND o.application_number <> i.application_number AND o.state IN {LIVE_OR_PAID}
               LEFT JOIN payments.shared_account_clearances c
                    ON c.account_index = a.account_index
                   AND c.application_number = least(i.application_number, o.application_number)
@@ -448,14 +452,14 @@ class PaymentsRepository:
         """Members of the batch whose account another grant's live or paid instruction
         has, with who cleared the pair (module doc of batches)."""
         rows = self._all(
-            """
+            f"""
             SELECT m.application_number, o.application_number, o.state,
                    coalesce(o.batch_id, 0), coalesce(c.recorded_by, ''),
                    coalesce(c.approved_by, '')
               FROM payments.instructions m
               JOIN payments.instructions o ON o.program_id = m.program_id
                    AND o.account_index = m.account_index
-                   AND o.application_number <> m.application_number AND o.state <> 'FAILED'
+                   AND o.application_number <> m.application_number AND o.state IN {LIVE_OR_PAID}
               LEFT JOIN payments.shared_account_clearances c
                    ON c.account_index = m.account_index
                   AND c.application_number = least(m.application_number, o.application_number)
@@ -471,14 +475,14 @@ class PaymentsRepository:
     def common_account(self, first: str, second: str) -> str | None:
         """An account index both grants have (latest, or on a live or paid instruction)."""
         row = self._one(
-            """
+            f"""
             (SELECT account_index FROM payments.latest_accounts WHERE application_number = :a
              UNION SELECT account_index FROM payments.instructions
-                    WHERE application_number = :a AND state <> 'FAILED')
+                    WHERE application_number = :a AND state IN {LIVE_OR_PAID})
             INTERSECT
             (SELECT account_index FROM payments.latest_accounts WHERE application_number = :b
              UNION SELECT account_index FROM payments.instructions
-                    WHERE application_number = :b AND state <> 'FAILED')
+                    WHERE application_number = :b AND state IN {LIVE_OR_PAID})
             ORDER BY 1 LIMIT 1
             """,
             a=first,

@@ -57,7 +57,7 @@ STATEMENTS = (
       FROM payments.instructions ORDER BY application_number, account_version DESC, id DESC
     """,
     "CREATE INDEX ix_instructions_account ON payments.instructions (program_id, account_index) "
-    "WHERE account_index IS NOT NULL AND state <> 'FAILED'",
+    "WHERE account_index IS NOT NULL",
     """
     CREATE TABLE payments.shared_account_clearances (
         id bigserial PRIMARY KEY,
@@ -97,7 +97,7 @@ STATEMENTS = (
                 WHERE o.program_id = NEW.program_id
                   AND o.account_index = NEW.account_index
                   AND o.application_number <> NEW.application_number
-                  AND o.state <> 'FAILED'
+                  AND o.state IN ('PENDING', 'BATCHED', 'SENT', 'PAID')
                   AND NOT EXISTS (
                       SELECT 1 FROM payments.shared_account_clearances c
                        WHERE c.account_index = NEW.account_index
