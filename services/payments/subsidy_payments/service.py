@@ -8,6 +8,8 @@ decrypted except to write a transfer file. Intake's answers map to payments' sta
 intake down or failing is UNAVAILABLE (the outbox retries the event); intake not yet
 knowing the grant (its timeline has not seen the decision) is UNAVAILABLE too, so that
 the event is retried until intake has it; intake refusing for good is FAILED_PRECONDITION.
+The current version of many applications' accounts (`GetPaymentAccountVersions`, no
+account data) is asked before a build and a release; intake not answering is UNAVAILABLE.
 Statuses reach intake's timeline through the outbox (`payments.status`).
 """
 
