@@ -282,6 +282,19 @@ def test_two_grants_sharing_one_account_wait_for_two_people_and_the_approver_see
         assert list(mine[first].other_application_numbers) == [second]
         assert list(mine[second].other_application_numbers) == [first]
         assert "同じ振込先口座" in mine[first].reason
+        assert alone not in mine
+        with pytest.raises(grpc.RpcError) as unrelated:  # two accounts: nothing to clear
+            stub.ClearSharedAccount(
+                payments_pb2.ClearSharedAccountRequest(
+                    request_id=uuid.uuid4().hex,
+                    program_id=PROGRAM,
+                    application_number=first,
+                    other_application_number=alone,
+                    reason="別世帯",
+                ),
+                metadata=ward,
+            )
+        assert unrelated.value.code() == grpc.StatusCode.FAILED_PRECONDITION
 
         recorded = stub.ClearSharedAccount(
             payments_pb2.ClearSharedAccountRequest(
@@ -528,3 +541,59 @@ def test_the_commands_list_held_instructions_clear_a_pair_by_two_people_and_show
     assert line in shown.stdout, shown.stdout
     cancelled = run("payments_officer", "cancel", batch_id, "--reason", "振込日の誤り")
     assert cancelled.returncode == 0 and "取消理由 振込日の誤り" in cancelled.stdout
+
+
+def test_a_later_grant_to_an_account_already_paid_is_held_back(
+    intake: Client, review: ServiceProcess, payments: ServiceProcess, admin_engine: Engine
+) -> None:
+    shared = f"{uuid.uuid4().int % 10_000_000:07d}"
+    paid = submit_for_review(intake, **{"bank_account.number": shared})
+    grant_in_review(intake, review, payments, admin_engine, [paid])
+    batch = _build(intake, payments)
+    _release(intake, payments, batch.batch_id)
+    with staff_stub(intake, payments) as stub:
+        stub.ConfirmBatch(
+            payments_pb2.ConfirmBatchRequest(
+                batch_id=batch.batch_id, confirmed_on=backdate(admin_engine, batch.batch_id)
+            ),
+            metadata=intake.staff(*OFFICER),
+        )
+    assert [s for _, s, _ in _instructions(admin_engine, paid)] == ["PAID"]
+
+    later = submit_for_review(intake, **{"bank_account.number": shared})
+    settle_outbox(intake.process, admin_engine, "intake", "review")
+    clear_as_namesakes(intake, review, later)
+    grant_in_review(intake, review, payments, admin_engine, [later])
+    with staff_stub(intake, payments) as stub:
+        held = stub.ListHeldInstructions(
+            payments_pb2.ListHeldInstructionsRequest(program_id=PROGRAM),
+            metadata=intake.staff("auditor"),
+        )
+    [mine] = [h for h in held.instructions if h.application_number == later]
+    assert list(mine.other_application_numbers) == [paid]
+    assert paid not in {h.application_number for h in held.instructions}  # paid: not held
+    with staff_stub(intake, payments) as stub:
+        try:  # other tests' instructions may be waiting: a batch without this one
+            built = stub.BuildBatch(
+                payments_pb2.BuildBatchRequest(
+                    request_id=uuid.uuid4().hex,
+                    program_id=PROGRAM,
+                    transfer_date=next_business_day(),
+                ),
+                metadata=intake.staff(*OFFICER),
+            )
+            assert built.held_back >= 1
+            _cancel(intake, payments, built.batch_id)
+        except grpc.RpcError as nothing:
+            assert nothing.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert "保留中" in (nothing.details() or "")
+    assert [s for _, s, _ in _instructions(admin_engine, later)] == ["PENDING"]
+    # the database refuses to batch it whatever the code does
+    with pytest.raises(exc.IntegrityError), admin_engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE payments.instructions SET state = 'BATCHED', batch_id = :b "
+                "WHERE application_number = :n"
+            ),
+            {"b": batch.batch_id, "n": later},
+        )
