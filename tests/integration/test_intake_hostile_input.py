@@ -143,8 +143,7 @@ TARGETS = [
            lambda n: intake_pb2.GetPaymentAccountVersionsRequest(
                program_id=PROGRAM, application_numbers=[n.target])),
     Target("RecordBankAccountChange", "operator", lambda n: intake_pb2.RecordBankAccountChangeRequest(
-        request_id=_tag(), application_number=n.target, account=_ACCOUNT, second_keying=_ACCOUNT,
-        note="口座訂正")),
+        request_id=_tag(), application_number=n.target, account=_ACCOUNT, note="口座訂正")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

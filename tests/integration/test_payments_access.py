@@ -51,6 +51,7 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "Reconcile": lambda: payments_pb2.ReconcileRequest(program_id=PROGRAM),
     "ListHeldFiles": lambda: payments_pb2.ListHeldFilesRequest(program_id=PROGRAM),
     "PurgeFiles": lambda: payments_pb2.PurgeFilesRequest(program_id="no-such-program"),
+    "ReconcileAcross": lambda: payments_pb2.ReconcileAcrossRequest(program_id="no-such-program"),
     "ListHeldInstructions": lambda: payments_pb2.ListHeldInstructionsRequest(program_id=PROGRAM),
     "ClearSharedAccount": lambda: payments_pb2.ClearSharedAccountRequest(
         request_id=_rid(), program_id="no-such-program", application_number="S2025-999991",

@@ -53,7 +53,8 @@ CLI_PASSWORD = "accounts passphrase 1"
 
 
 def _change_account(intake: Client, number: str, account_number: str) -> None:
-    """A corrected account keyed twice at intake (RecordBankAccountChange)."""
+    """A corrected account keyed at intake by two operators (RecordBankAccountChange:
+    the first keying, then the verification keying that applies it)."""
     account = common_pb2.BankAccount(
         bank_code="0001",
         branch_code="001",
@@ -62,16 +63,16 @@ def _change_account(intake: Client, number: str, account_number: str) -> None:
         holder_kana="シハライ ハナコ",
     )
     with intake.stub() as stub:
-        changed = stub.RecordBankAccountChange(
-            intake_pb2.RecordBankAccountChangeRequest(
-                request_id=uuid.uuid4().hex,
-                application_number=number,
-                account=account,
-                second_keying=account,
-                note="口座訂正",
-            ),
-            metadata=intake.staff("operator"),
-        )
+        for login in ("op-first-accounts", "op-verify-accounts"):
+            changed = stub.RecordBankAccountChange(
+                intake_pb2.RecordBankAccountChangeRequest(
+                    request_id=uuid.uuid4().hex,
+                    application_number=number,
+                    account=account,
+                    note="口座訂正",
+                ),
+                metadata=intake.staff("operator", login),
+            )
     assert changed.applied
 
 

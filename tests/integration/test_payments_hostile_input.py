@@ -106,6 +106,8 @@ TARGETS = [
            lambda c: payments_pb2.ListHeldFilesRequest(program_id=PROGRAM)),
     Target("PurgeFiles", "payments_officer", "hostile-officer",
            lambda c: payments_pb2.PurgeFilesRequest(program_id="no-such-program")),
+    Target("ReconcileAcross", "auditor", "hostile-auditor",
+           lambda c: payments_pb2.ReconcileAcrossRequest(program_id=PROGRAM)),
     Target("ListHeldInstructions", "ward_officer", "hostile-ward",
            lambda c: payments_pb2.ListHeldInstructionsRequest(program_id=PROGRAM)),
     Target("ClearSharedAccount", "ward_officer", "hostile-ward",

@@ -72,10 +72,13 @@ REQUESTS: dict[str, Callable[[], Any]] = {
         request_id=_rid(), application_number=UNKNOWN, granted=True, amount=1000
     ),
     "ApproveReducedGrant": lambda: review_pb2.ApproveReducedGrantRequest(
-        request_id=_rid(), application_number=UNKNOWN, approve=True
+        request_id=_rid(), application_number=UNKNOWN, verdict=review_pb2.REDUCTION_VERDICT_APPROVE
     ),
     "ListHandovers": lambda: review_pb2.ListHandoversRequest(program_id=PROGRAM),
     "ExportHandoverLedger": lambda: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM),
+    "ListGrantedDecisions": lambda: review_pb2.ListGrantedDecisionsRequest(
+        program_id=PROGRAM, limit=1, purpose="権限の確認"
+    ),
 }
 SERVICES = [f"service:{name}" for name in declarations() if name != "review"]
 CALLERS = [*ROLES, *SERVICES]

@@ -229,11 +229,14 @@ TARGETS = [
         note="入力の検査")),
     Target("ApproveReducedGrant", "ward_officer", WARD_B,
            lambda c: review_pb2.ApproveReducedGrantRequest(
-               request_id=_rid(), application_number=c.pending, approve=True)),
+               request_id=_rid(), application_number=c.pending, verdict=review_pb2.REDUCTION_VERDICT_APPROVE)),
     Target("ListHandovers", "ward_officer", WARD_A, lambda c: review_pb2.ListHandoversRequest(
         program_id=PROGRAM)),
     Target("ExportHandoverLedger", "auditor", "hostile-auditor",
            lambda c: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM)),
+    Target("ListGrantedDecisions", "auditor", "hostile-auditor",
+           lambda c: review_pb2.ListGrantedDecisionsRequest(
+               program_id=PROGRAM, limit=10, purpose="入力の検査")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

@@ -263,7 +263,9 @@ TARGETS = (
         "ApproveReducedGrant",
         "ward_officer",
         lambda c: review_pb2.ApproveReducedGrantRequest(
-            request_id=_rid(), application_number=c.checked, approve=True
+            request_id=_rid(),
+            application_number=c.checked,
+            verdict=review_pb2.REDUCTION_VERDICT_APPROVE,
         ),
         ids=("request_id", "application_number"),
     ),
@@ -872,7 +874,9 @@ def _by_number(number: str) -> list[tuple[str, str, Message]]:
             "ApproveReducedGrant",
             "ward_officer",
             review_pb2.ApproveReducedGrantRequest(
-                request_id=_rid(), application_number=number, approve=True
+                request_id=_rid(),
+                application_number=number,
+                verdict=review_pb2.REDUCTION_VERDICT_APPROVE,
             ),
         ),
     ]

@@ -1,4 +1,5 @@
-"""The ward's decision file: every rule, mixed decisions, CP932 from Excel, all errors reported."""
+"""The ward's decision file: every rule, mixed decisions, CP932 from Excel, all errors reported;
+amounts by the rules library's grant rule and decision dates against the ward's today."""
 
 from __future__ import annotations
 
@@ -13,17 +14,23 @@ from subsidy_review.decision_file import (
     ExportedCase,
     RowError,
     WardDecision,
+    decision_date_problem,
     excerpt,
     read_decision_file,
 )
 from subsidy_review.handover import HEADER, HandoverRow, handover_csv
 
 from subsidy_platform.excel_csv import BOM, write_excel_csv
+from subsidy_rules.program import get_program
 from subsidy_rules.reasons import Reason
 
 PROGRAM = "shinjuku-2025"
+SHINJUKU = get_program(PROGRAM)
+RECEIVED = date(2025, 5, 12)
+CHECKED = date(2025, 6, 2)
+TODAY = date(2025, 7, 15)  # the ward's today in these tests
 EXPORTED = {
-    number: ExportedCase(number, PROGRAM, amount)
+    number: ExportedCase(number, PROGRAM, amount, RECEIVED, CHECKED)
     for number, amount in [("R7-000001", 20000), ("R7-000002", 15000), ("R7-000003", 8000)]
 }
 
@@ -41,7 +48,7 @@ def csv_file(*rows: dict[str, str]) -> bytes:
 
 
 def read(*rows: dict[str, str]) -> DecisionFileResult:
-    return read_decision_file(csv_file(*rows), EXPORTED)
+    return read_decision_file(csv_file(*rows), EXPORTED, SHINJUKU, TODAY)
 
 
 def only_error(result: DecisionFileResult) -> RowError:
@@ -91,7 +98,7 @@ def test_the_handover_file_itself_reads_back_as_all_undecided() -> None:
         "R7-000001", PROGRAM, "2025-05-12", "online", "", "=cmd", "", "1980-01-02", "160-0022",
         "新宿区", 20000, 20000, "交付", (), "", "", "",
     )  # fmt: skip
-    result = read_decision_file(handover_csv([handed]), EXPORTED)
+    result = read_decision_file(handover_csv([handed]), EXPORTED, SHINJUKU, TODAY)
     assert result.ok
     assert (result.undecided, result.decisions) == (1, ())
 
@@ -107,11 +114,11 @@ def test_a_cp932_file_as_excel_saves_it_is_accepted() -> None:
         "NOT_RESIDENT，TAX_ARREARS,,2025/6/3,住民登録なし～確認済"
     )
     data = ("\r\n".join(lines) + "\r\n").encode("cp932")
-    result = read_decision_file(data, EXPORTED)
+    result = read_decision_file(data, EXPORTED, SHINJUKU, TODAY)
     assert result.encoding == "cp932"
     assert [error.column for error in result.errors] == ["交付決定額"]  # 20,000 is not digits
     fixed = data.replace("２０，０００".encode("cp932"), "２００００".encode("cp932"))
-    result = read_decision_file(fixed, EXPORTED)
+    result = read_decision_file(fixed, EXPORTED, SHINJUKU, TODAY)
     assert result.ok, result.errors
     first, second = result.decisions
     assert (first.amount, first.decided_on) == (20000, date(2025, 6, 3))
@@ -145,12 +152,14 @@ def test_the_header_must_be_the_handover_header() -> None:
     renamed = [*HEADER]
     renamed[18] = "=金額"
     data = write_excel_csv(renamed, [])
-    error = only_error(read_decision_file(data, EXPORTED))
+    error = only_error(read_decision_file(data, EXPORTED, SHINJUKU, TODAY))
     assert (error.line, error.column) == (1, "交付決定額")
     assert "19列目" in error.message
     extra = write_excel_csv([*HEADER, "追加"], [])
-    assert "列が多すぎます" in only_error(read_decision_file(extra, EXPORTED)).message
-    assert only_error(read_decision_file(BOM, EXPORTED)).line == 1
+    assert (
+        "列が多すぎます" in only_error(read_decision_file(extra, EXPORTED, SHINJUKU, TODAY)).message
+    )
+    assert only_error(read_decision_file(BOM, EXPORTED, SHINJUKU, TODAY)).line == 1
 
 
 def test_an_unknown_application_is_an_error() -> None:
@@ -201,10 +210,54 @@ def test_a_grant_needs_an_amount_of_at_least_one_yen() -> None:
     assert "1円以上" in only_error(read(row(決定="交付", 交付決定額="0"))).message
 
 
-def test_an_amount_above_the_rules_amount_names_both_numbers() -> None:
-    error = only_error(read(row("R7-000003", 決定="交付", 交付決定額="8001")))
-    assert "8,001円" in error.message
-    assert "8,000円" in error.message
+def test_an_amount_above_the_rules_amount_names_the_rules_amount_not_the_cell() -> None:
+    error = only_error(read(row("R7-000003", 決定="交付", 交付決定額="9000")))
+    assert error.column == "交付決定額" and "算定額（8,000円）" in error.message
+    assert "9,000" not in error.message
+
+
+def test_an_amount_in_part_of_a_thousand_yen_is_refused_at_its_row() -> None:
+    # shinjuku-2025 rounds down to 1,000 yen: 14,500 is below the rules' 15,000 and the cap
+    result = read(
+        row("R7-000001", 決定="交付", 交付決定額="20000"),
+        row("R7-000002", 決定="交付", 交付決定額="14500", 減額理由="一部対象外"),
+    )
+    error = only_error(result)  # the file is not ok: the caller applies none of it
+    assert (error.line, error.column) == (3, "交付決定額")
+    assert error.message.startswith("3行目「交付決定額」") and "1,000円単位" in error.message
+
+
+def test_an_amount_above_the_programs_cap_is_refused_even_for_an_unknown_application() -> None:
+    result = read(row("R7-999999", 決定="交付", 交付決定額="25000"))
+    assert [e.column for e in result.errors] == ["申請番号", "交付決定額"]
+    assert "上限額（20,000円）" in result.errors[1].message
+
+
+@pytest.mark.parametrize(
+    ("decided_on", "problem"),
+    [
+        ("2025-07-16", "未来の日付"),  # the day after the ward's today
+        ("2025-05-11", "受付日（2025-05-12）より前"),
+        ("2025-06-01", "審査日（2025-06-02）より前"),
+    ],
+)
+def test_a_decision_date_in_the_future_or_before_receipt_or_review_is_refused(
+    decided_on: str, problem: str
+) -> None:
+    for verdict in ({"決定": "交付", "交付決定額": "20000"},
+                    {"決定": "不交付", "不交付理由コード": "TAX_ARREARS"}):  # fmt: skip
+        error = only_error(read(row(決定日=decided_on, **verdict)))
+        assert error.column == "決定日" and problem in error.message
+    assert read(row(決定="交付", 交付決定額="20000", 決定日="2025-07-15")).ok  # today
+    assert read(row(決定="交付", 交付決定額="20000", 決定日="2025-06-02")).ok  # the review day
+
+
+def test_the_decision_date_rule_is_one_function_for_files_and_direct_decisions() -> None:
+    assert decision_date_problem(TODAY, TODAY, RECEIVED, CHECKED) is None
+    assert decision_date_problem(TODAY, TODAY, RECEIVED, None) is None
+    assert decision_date_problem(date(2025, 5, 20), TODAY, RECEIVED, None) is None
+    future = decision_date_problem(date(2025, 7, 16), TODAY, RECEIVED, CHECKED)
+    assert future is not None and "2025-07-15" in future
 
 
 def test_a_reduced_grant_needs_a_reason() -> None:
@@ -304,27 +357,27 @@ def test_cells_neutralised_by_our_writer_are_read_without_the_apostrophe() -> No
 
 def test_a_row_of_the_wrong_width_is_an_error() -> None:
     data = csv_file(row()) + b"R7-000002,shinjuku-2025\r\n"
-    error = only_error(read_decision_file(data, EXPORTED))
+    error = only_error(read_decision_file(data, EXPORTED, SHINJUKU, TODAY))
     assert (error.line, error.column) == (3, "")
 
 
 def test_empty_rows_excel_writes_are_skipped() -> None:
     data = csv_file(row(決定="交付", 交付決定額="20000")) + b"," * (len(HEADER) - 1) + b"\r\n"
-    result = read_decision_file(data, EXPORTED)
+    result = read_decision_file(data, EXPORTED, SHINJUKU, TODAY)
     assert result.ok
     assert len(result.decisions) == 1
 
 
 def test_an_undecodable_file_is_one_error_at_its_first_bad_line() -> None:
     data = csv_file(row()) + "R7-000002,佐藤\r\n".encode("cp932")
-    error = only_error(read_decision_file(data, EXPORTED))
+    error = only_error(read_decision_file(data, EXPORTED, SHINJUKU, TODAY))
     assert (error.line, error.column) == (3, "")
 
 
 def test_more_than_100000_rows_is_an_error() -> None:
     line = ",".join(row("R7-000001")[column] for column in HEADER).encode() + b"\r\n"
     data = BOM + ",".join(HEADER).encode() + b"\r\n" + line * (MAX_ROWS + 1)
-    error = only_error(read_decision_file(data, EXPORTED))
+    error = only_error(read_decision_file(data, EXPORTED, SHINJUKU, TODAY))
     assert error.line == MAX_ROWS + 2
     assert "100,000行" in error.message
 

@@ -1,13 +1,16 @@
 """`make demo`: start the platform, push a synthetic Shinjuku program through it, report.
 
 Steps (each printed as it happens): bring up embedded PostgreSQL and OpenBao, migrate,
-provision Vault and certificates; start the intake service over mutual TLS; sign in as
-a contractor operator and import the program's LoGoフォーム CSV export over gRPC — first a
-file with bad lines (refused whole, every bad line reported), then the good file, then
-the same file again (a no-op); look an applicant up as the call center (masked) and try
-to unmask (refused); show what the database holds (ciphertext and blind indexes only);
-verify the audit chain; decide every application with the rules library and print the
-ward's summary. Everything started is stopped at the end.
+provision Vault and certificates; start every service as its own process over mutual TLS;
+sign in as a contractor operator and import the program's LoGoフォーム CSV export over gRPC
+(first a file with bad lines, refused whole with every bad line reported, then the good
+file, then the same file again: a no-op); key the paper forms twice; look an applicant up
+as the call center (masked) and try to unmask (refused); carry every application through
+review to the ward's decision (`review_flow`), pay the grants (`payments_flow`), print and
+mail the notices (`notices_flow`); verify the audit chain; and write `out/summary.json`
+(`summary`): counts, yen, the released files read back, the reconciliation, the audit
+check and each step's seconds. The run fails if the reconciliation does not balance or the
+audit chain does not verify. Everything started is stopped at the end.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import secrets
 import socket
 import time
@@ -37,6 +41,7 @@ from subsidy_demo.notices_flow import run_notices
 from subsidy_demo.payments_flow import run_payments
 from subsidy_demo.review_flow import Metadata, ReviewDemo, run_review
 from subsidy_demo.staff import signed_in
+from subsidy_demo.summary import Stopwatch, write_summary
 from subsidy_platform.audit import verify
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
@@ -79,9 +84,11 @@ def report(result: intake_pb2.ImportReport) -> None:
 def run(count: int, seed: int, keep: bool, out: Path) -> None:
     settings = Settings.from_env()
     programs = load_programs()
+    clock = Stopwatch()
     step(f"platform: embedded PostgreSQL + OpenBao under {settings.state_dir}")
     started = time.perf_counter()
-    environment = prepare(settings, list(programs))
+    with clock.step("platform"):
+        environment = prepare(settings, list(programs))
     print(
         f"ready in {time.perf_counter() - started:.1f} s; Vault {environment.infrastructure.vault_addr}"
     )
@@ -96,7 +103,8 @@ def run(count: int, seed: int, keep: bool, out: Path) -> None:
             create_user(session, login, role, passwords[login])
         session.commit()
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("auth", *declarations())}
-    stack = start_stack(settings, environment.pki, addresses)
+    with clock.step("platform"):
+        stack = start_stack(settings, environment.pki, addresses)
     try:
         step("services, each its own process (mutual TLS, tokens, audit, traces, outboxes)")
         for name, address in addresses.items():
@@ -107,11 +115,12 @@ def run(count: int, seed: int, keep: bool, out: Path) -> None:
             grpc.secure_channel(addresses["auth"], credentials) as auth_channel,
             grpc.secure_channel(addresses["review"], credentials) as review_channel,
         ):
-            exercise(channel, auth_channel, passwords, count, seed)
+            exercise(channel, auth_channel, passwords, count, seed, clock)
             staff = {
                 key: sign_in(auth_channel, login, passwords[login])
                 for key, login in (
                     ("operator", "demo-operator"),
+                    ("operator2", "demo-operator2"),
                     ("checker", "demo-checker"),
                     ("ward", "demo-ward"),
                     ("ward2", "demo-ward2"),
@@ -125,13 +134,34 @@ def run(count: int, seed: int, keep: bool, out: Path) -> None:
                 out,
             )
             expected = count_rows(admin, "SELECT count(*) FROM intake.applications")
-            run_review(demo, expected)
-            run_payments(demo, addresses["payments"], auth_channel, passwords, environment.pki)
-            run_notices(addresses, credentials, passwords, admin, out.parent / "notices")
+            with clock.step("review"):
+                run_review(demo, expected)
+            with clock.step("payments"):
+                reconciliation = run_payments(
+                    demo, addresses["payments"], auth_channel, passwords, environment.pki
+                )
+            with clock.step("notices"):
+                run_notices(addresses, credentials, passwords, admin, out.parent / "notices")
         print_decisions(admin)
         step("audit chain")
-        result = verify(admin)
+        with clock.step("audit"):
+            result = verify(admin)
         print(f"ok={result.ok} rows={result.rows}")
+        reconciliation["parked"] = parked_events(admin)
+        reconciliation["balanced"] = reconciliation["balanced"] and not reconciliation["parked"]
+        summary = write_summary(
+            out.parent / "summary.json",
+            engine=admin,
+            program_id=PROGRAM,
+            payments_out=out.parent / "payments",
+            reconciliation=reconciliation,
+            audit={"ok": result.ok, "rows": result.rows},
+            stopwatch=clock,
+        )
+        step(f"summary: {out.parent / 'summary.json'}")
+        print(json.dumps(summary, ensure_ascii=False, indent=2))
+        if not (summary["reconciliation"]["balanced"] and result.ok):
+            raise SystemExit("the reconciliation or the audit chain failed: see the summary")
     finally:
         print(f"\nstopped: {', '.join(stack.stop())}")
         admin.dispose()
@@ -158,6 +188,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def parked_events(engine: Engine) -> int:
+    """Events some receiver refused for good, in every service's outbox."""
+    schemas = [*declarations()]
+    return sum(
+        count_rows(engine, f"SELECT count(*) FROM {schema}.outbox WHERE parked_at IS NOT NULL")
+        for schema in schemas
+    )
 
 
 def count_rows(engine: Engine, sql: str) -> int:
@@ -191,7 +230,12 @@ def sign_in(channel: grpc.Channel, login: str, password: str) -> Metadata:
 
 
 def exercise(
-    channel: grpc.Channel, auth: grpc.Channel, passwords: dict[str, str], count: int, seed: int
+    channel: grpc.Channel,
+    auth: grpc.Channel,
+    passwords: dict[str, str],
+    count: int,
+    seed: int,
+    clock: Stopwatch,
 ) -> None:
     intake = intake_pb2_grpc.IntakeServiceStub(channel)
     synthetic = list(generate(count, seed))
@@ -209,11 +253,12 @@ def exercise(
     step(f"LoGo CSV export of {len(online):,} online applications, streamed over gRPC")
     data = to_logo_csv(online, mapping)
     started = time.perf_counter()
-    report(
-        intake.ImportLogoCsv(
-            chunks(PROGRAM, "logo-export.csv", data), metadata=operator, timeout=600
+    with clock.step("intake_logo_import"):
+        report(
+            intake.ImportLogoCsv(
+                chunks(PROGRAM, "logo-export.csv", data), metadata=operator, timeout=600
+            )
         )
-    )
     print(f"imported in {time.perf_counter() - started:.1f} s")
     step("the same file again: a no-op")
     report(
@@ -228,7 +273,8 @@ def exercise(
         for login in ("demo-operator", "demo-operator2", "demo-checker")
     }
     started = time.perf_counter()
-    outcomes = key_paper_forms(intake, paper, staff)
+    with clock.step("intake_paper_keying"):
+        outcomes = key_paper_forms(intake, paper, staff)
     print(f"outcomes {dict(outcomes)} in {time.perf_counter() - started:.1f} s")
 
     step("call center: look-up by name kana + birth date (masked), unmask refused")

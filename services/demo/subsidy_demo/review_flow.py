@@ -5,7 +5,8 @@ decision the way the contractor and the ward would: wait until review has learnt
 application (intake's outbox), resolve every duplicate group (strong evidence: keep the
 earliest; name kana + birth date alone: namesakes, cleared), record the attachments a
 contractor received, request corrections where a document is missing, key some of the
-corrections in (others let the deadline pass), check every application, hand the ready ones
+corrections in (the others wait for their deadline: expiry never names a future day, so
+they stay 補正依頼中 in this run), check every application, hand the ready ones
 to the ward as an AES-256 ZIP under `out/ward/`, let a simulated ward fill in its decisions
 (one grant reduced, approved by a second ward officer), import the decision file, and print
 the decisions and the handover ledger (管理簿).
@@ -269,7 +270,9 @@ class ReviewDemo:
     def approve(self, number: str) -> review_pb2.Case:
         case: review_pb2.Case = self.review.ApproveReducedGrant(
             review_pb2.ApproveReducedGrantRequest(
-                request_id=request_id(), application_number=number, approve=True
+                request_id=request_id(),
+                application_number=number,
+                verdict=review_pb2.REDUCTION_VERDICT_APPROVE,
             ),
             metadata=self.staff["ward2"],
         )
@@ -310,14 +313,19 @@ def run_review(demo: ReviewDemo, expected: int) -> None:
         print(f"    {outcome}: {n}")
     print(f"    in {time.perf_counter() - started:.1f} s")
 
-    step("corrections (補正): half of the applicants answer, the others let the deadline pass")
+    step("corrections (補正): half of the applicants answer, the others have until the deadline")
     answered = demo.key_corrections(0.5)
     print(f"    corrections keyed in: {answered}")
     demo.wait_for_cases(expected)
     time.sleep(2.0)  # intake's CORRECTED events reach review through the outbox
     for outcome, n in sorted(demo.check_all().items()):
         print(f"    re-checked: {outcome}: {n}")
-    print(f"    expired (to the ward as not granted): {demo.expire_corrections('2099-12-31')}")
+    # expiry judges deadlines on the ward's today and never on a future day: the requests
+    # made today (deadline 14 days on) stay 補正依頼中 and are not handed over in this run
+    expired = demo.expire_corrections("")
+    print(f"    expired on the ward's today (to the ward as not granted): {expired}")
+    waiting = len(demo.worklist(review_pb2.AWAITING_CORRECTION_FILTER))
+    print(f"    still awaiting a correction (deadline not yet passed): {waiting}")
 
     step("handover to the ward (step 5): AES-256 ZIP, password for separate delivery")
     export = demo.hand_over()

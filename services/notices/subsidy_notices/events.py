@@ -3,8 +3,9 @@
 Each event is checked whole before anything is read, and applied at most once by its event
 id (notices.processed_events); one decision notice per application, ever. The application
 is read from intake (service.read_application): only what the notice shows is kept
-(content.py), encrypted with the program's contact key, with the program's next document
-number (第…号) of the notice's kind. The notice waits for the next print batch.
+(content.py), encrypted with the program's contact key, with the next document number (第…号)
+of its ward's series for the fiscal year, shared by every kind of notice
+(numbering.py). The notice waits for the next print batch.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from subsidy_notices.content import (
     item_names,
     masked_account,
 )
+from subsidy_notices.numbering import number_notice
 from subsidy_notices.repository import MAX_NUMBER
 from subsidy_notices.service import Notices, parse_date
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
@@ -75,6 +77,9 @@ def _record_content(
 
 
 def _store(notices: Notices, content: NoticeContent, event_id: str) -> bool:
+    """Store a notice of any kind, numbered in its ward's series (numbering.py)."""
+    program = notices.program(content.program_id)
+    same_ward = [p.id for p in notices.programs.values() if p.municipality == program.municipality]
     with notices.uow() as work:
         repo = notices.repo(work, content.program_id)
         work.lock(f"notices:numbers:{content.program_id}")
@@ -82,8 +87,8 @@ def _store(notices: Notices, content: NoticeContent, event_id: str) -> bool:
             return False
         if content.kind != "CORRECTION" and repo.has_decision_notice(content.application_number):
             raise Conflict("この申請の決定通知は既にあります")
-        number = repo.next_document_number(content.program_id, content.kind)
-        repo.add_notice(replace(content, document_number=number), event_id)
+        numbered, series = number_notice(repo, program, same_ward, content)
+        repo.add_notice(numbered, event_id, series.ward, series.year)
     return True
 
 

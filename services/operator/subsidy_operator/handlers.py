@@ -2,11 +2,14 @@
 
 - create / update / resume: validate the spec with the rules library (a bad spec: status
   `Invalid` naming the key, a warning Event, `kopf.PermanentError`, and nothing else is
-  touched), render the program's ConfigMap, report the phase;
+  touched), publish the program in Vault (its keys, the services' policies covering them),
+  then its definition and phase in the programs ConfigMap, roll the services out when the
+  definitions changed (manifests.build_rollout), report the phase;
 - a timer (`config.interval`): move the phase with the calendar (each change a Kubernetes
   Event) and, when the contract has ended, erase: refused (status says why) unless two
   different approvers and the ward's handover are recorded; otherwise destroy the Vault
-  keys, purge every service, write the certificate to status and to a ConfigMap.
+  keys (and withdraw the program from the services' policies), purge every service, write
+  the certificate to status and to a ConfigMap.
 
 The erasure keeps its progress in `status.erasure` (kopf applies a timer's patch after every
 attempt, failed ones too): keys destroyed are recorded before any purge, and each service's
@@ -25,7 +28,7 @@ from typing import Any
 
 import kopf
 
-from subsidy_operator.erasure import KeyShredder, ServicePurger
+from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
 from subsidy_operator.kube import KubeApi
 from subsidy_operator.lifecycle import (
     Phase,
@@ -37,14 +40,16 @@ from subsidy_operator.lifecycle import (
     phase_on,
 )
 from subsidy_operator.manifests import (
+    CERTIFICATES_CONFIGMAP,
+    PROGRAMS_CONFIGMAP,
     DestroyedKey,
     ServicePurge,
     build_certificate,
-    build_certificate_configmap,
-    build_program_configmap,
+    build_certificate_entry,
+    build_program_entry,
+    build_rollout,
     build_status,
-    certificate_configmap_name,
-    program_configmap_name,
+    programs_digest,
 )
 from subsidy_operator.resource import GROUP, PLURAL, VERSION
 from subsidy_platform.errors import DependencyUnavailable
@@ -62,9 +67,12 @@ class OperatorConfig:
     now: Callable[[], datetime]
     shredder: Callable[[], KeyShredder]
     purger: Callable[[], ServicePurger]
+    publisher: Callable[[], ProgramPublisher]
     performed_by: str
     interval: float = 60.0
     api: KubeApi | None = None
+    deployments: tuple[str, ...] = ()
+    """The service Deployments that mount the programs ConfigMap (rolled out on a change)."""
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -100,11 +108,8 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return
         parsed = _validated(name, spec, body, patch)
         phase = phase_on(parsed, config.today())
-        await config.kube().apply_configmap(
-            build_program_configmap(
-                _namespace(namespace), parsed.program_id, parsed.definition, phase
-            )
-        )
+        await _retrying(asyncio.to_thread(config.publisher().publish, parsed.program_id))
+        await _publish(config, _namespace(namespace), parsed, phase)
         _report(body, patch, status, parsed, phase)
 
     @kopf.timer(*resource, id="advance", interval=config.interval, registry=registry)
@@ -126,16 +131,27 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         today = config.today()
         phase = phase_on(parsed, today)
         if phase != status.get("phase"):
-            await config.kube().apply_configmap(
-                build_program_configmap(
-                    _namespace(namespace), parsed.program_id, parsed.definition, phase
-                )
-            )
+            await _publish(config, _namespace(namespace), parsed, phase)
             _report(body, patch, status, parsed, phase)
         if erasure_due(parsed, today):
             await _erase(config, _namespace(namespace), parsed, body, patch, status)
 
     return registry
+
+
+async def _publish(
+    config: OperatorConfig, namespace: str, parsed: ProgramSpec, phase: Phase
+) -> None:
+    """The program's definition and phase into the programs ConfigMap; then every service
+    Deployment's pod template carries the digest of the definitions (a no-op for Kubernetes
+    when they did not change, a rollout when they did)."""
+    kube = config.kube()
+    published = await kube.patch_configmap(
+        build_program_entry(namespace, parsed.program_id, parsed.definition, phase)
+    )
+    rollout = build_rollout(programs_digest(published.get("data") or {}))
+    for deployment in config.deployments:
+        await kube.patch_deployment(namespace, deployment, rollout)
 
 
 def _namespace(namespace: str | None) -> str:
@@ -169,7 +185,7 @@ def _report(
             phase,
             f"{parsed.program.name}: {phase}",
             program_id=parsed.program_id,
-            configmap=program_configmap_name(parsed.program_id),
+            configmap=PROGRAMS_CONFIGMAP,
         )
     )
     if previous != phase:
@@ -208,6 +224,7 @@ async def _erase(
         destroyed = await _retrying(asyncio.to_thread(config.shredder().destroy, program_id))
         progress["keys"] = [dataclasses.asdict(k) for k in destroyed]
         patch.status["erasure"] = progress
+        await _retrying(asyncio.to_thread(config.publisher().withdraw))
     purger = config.purger()
     for service in purger.services:
         if service in progress["services"]:
@@ -231,8 +248,7 @@ async def _erase(
         performed_at=config.now(),
         performed_by=config.performed_by,
     )
-    configmap = build_certificate_configmap(namespace, certificate)
-    await config.kube().apply_configmap(configmap)
+    await config.kube().patch_configmap(build_certificate_entry(namespace, certificate))
     patch.status["erasure"] = {
         "state": "Done",
         "reason": None,
@@ -241,7 +257,7 @@ async def _erase(
         "keys": None,
         "services": None,
         "certificate": certificate,
-        "certificateConfigMap": certificate_configmap_name(program_id),
+        "certificateConfigMap": CERTIFICATES_CONFIGMAP,
     }
     patch.status["phase"] = str(Phase.ERASED)
     patch.status["message"] = f"{parsed.program.name}: 消去済み (SHA-256 {certificate['sha256']})"

@@ -5,8 +5,9 @@ Payments is the only service whose Vault policy may decrypt the bank data class:
 the bank account intake hands it (as ciphertext, never retyped) on each payment
 instruction, decrypts it only to write a transfer file, and keeps that file encrypted in
 the same class. It subscribes to review's decisions and to intake's changed bank
-accounts, calls intake directly (the account of a granted application, the current versions of
-accounts before a build or release), and reports
+accounts, calls intake directly (the account of a granted application, the current
+versions of accounts before a build or release) and review (its granted decisions, for the
+reconciliation across services), and reports
 PAYMENT_SCHEDULED, PAID and TRANSFER_FAILED to intake's timeline.
 """
 
@@ -40,5 +41,5 @@ DECLARATION = ServiceDeclaration(
         "review.decision": f"/{PAYMENTS}/DecisionReceived",
         "intake.bank_account": f"/{PAYMENTS}/BankAccountChanged",
     },
-    calls=frozenset({"intake"}),
+    calls=frozenset({"intake", "review"}),
 )

@@ -3,10 +3,12 @@
 A granted decision (`review.decision`, applied at most once by its event id) reads the
 application's account from intake first, then records, in one transaction, the grant (one
 per application: the database's primary key), its latest account (`latest_accounts`), and
-one PENDING instruction with the decided amount, the program's cap and rounding unit (the
-database refuses an amount above the cap or not a multiple of the unit), and the
-application's bank account as intake hands it (bank-class ciphertext and intake's keyed
-HMAC of the account, `GetPaymentAccount`). A refusal records nothing.
+one PENDING instruction with the decided amount, checked first by the rules library's
+grant rule (`subsidy_rules.grant_rule.check_grant`, the one review applies to every
+decision), the program's cap and rounding unit (the database refuses an amount above the
+cap or not a multiple of the unit too), and the application's bank account as intake
+hands it (bank-class ciphertext and intake's keyed HMAC of the account,
+`GetPaymentAccount`). A refusal records nothing.
 
 The account an instruction pays is always the grant's latest one when its file is built.
 A changed account (`intake.bank_account`) first becomes the grant's latest account (only a
@@ -40,6 +42,7 @@ from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
 from subsidy_platform.unit_of_work import Work
+from subsidy_rules.grant_rule import check_grant
 
 PURPOSE = "振込指図の作成"
 MAX_EVENT_ID = 200
@@ -63,10 +66,9 @@ def decision_received(payments: Payments, who: Principal, event: events_pb2.Deci
     decided_on = _day(event.decided_on, "decided_on")
     decision_number = identifier("decision_number", event.decision_number)
     cap, unit = payments.limits(program, decided_on)
-    if not 1 <= event.amount <= cap or event.amount % unit:
-        raise InvalidArgument(
-            [FieldViolation("amount", "交付額が制度の上限または単位に合いません")]
-        )
+    allowed = check_grant(program, event.amount, decided_on)
+    if not allowed.allowed:
+        raise InvalidArgument([FieldViolation("amount", allowed.message)])
     with payments.uow() as work:
         if work.repo.event_seen(event_id):
             return

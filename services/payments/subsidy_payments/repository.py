@@ -746,6 +746,49 @@ class PaymentsRepository:
         )
         return [(int(r[0]), str(r[1]), Totals(*(int(v) for v in r[2:]))) for r in rows]
 
+    # reconciliation across services -------------------------------------------------------
+
+    def snapshot(self) -> None:
+        """Every later read of this transaction sees one snapshot (the first statement)."""
+        self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+    def grant_amounts(self, program_id: str) -> list[tuple[str, int]]:
+        """(application number, amount) of every grant of the program."""
+        rows = self._all(
+            "SELECT application_number, amount FROM payments.grants WHERE program_id = :p",
+            p=program_id,
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def instruction_states(self, program_id: str) -> list[tuple[int, str, int, str, int | None]]:
+        """(id, application number, amount, state, batch id) of every instruction of the
+        program."""
+        rows = self._all(
+            "SELECT id, application_number, amount, state, batch_id FROM payments.instructions "
+            "WHERE program_id = :p",
+            p=program_id,
+        )
+        return [
+            (int(r[0]), str(r[1]), int(r[2]), str(r[3]), None if r[4] is None else int(r[4]))
+            for r in rows
+        ]
+
+    def released_batches(
+        self, program_id: str
+    ) -> list[tuple[int, int, int, str, str | None, str | None]]:
+        """(batch id, count, total, SHA-256 at build, the release record's SHA-256, the
+        stored file's ciphertext or None once deleted) of every released batch."""
+        rows = self._all(
+            "SELECT b.id, b.count, b.total, b.file_sha256, r.file_sha256, b.file_ct "
+            "FROM payments.batches b LEFT JOIN payments.released_files r ON r.batch_id = b.id "
+            "WHERE b.program_id = :p AND b.state IN ('RELEASED', 'CONFIRMED') ORDER BY b.id",
+            p=program_id,
+        )
+        return [
+            (int(r[0]), int(r[1]), int(r[2]), str(r[3]), None if r[4] is None else str(r[4]), r[5])
+            for r in rows
+        ]
+
     # files --------------------------------------------------------------------------------
 
     def held_files(self, program_id: str) -> list[Batch]:

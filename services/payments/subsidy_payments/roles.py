@@ -2,9 +2,10 @@
 
 payments_officer: builds batches, cancels them, records the bank's confirmation and its
 returns; approver: the second person, who sees a batch and releases (or cancels) it, and
-never the one who built it (checked in the use case); auditor: reconciliation and the
-files still held, read only; service:review and service:intake: the events of their
-outboxes (decisions; changed bank accounts). Two grants sharing one account
+never the one who built it (checked in the use case); auditor: reconciliation (also
+across services, where payments reads review's granted decisions under its own identity)
+and the files still held, read only; service:review and service:intake: the events of
+their outboxes (decisions; changed bank accounts). Two grants sharing one account
 (shared_accounts.py): a ward_officer (who settles the household question) or a
 payments_officer records the clearance, an approver who is not the recorder approves it;
 the held instructions are read by those and the auditor.
@@ -37,5 +38,6 @@ TABLE = rpc_roles(
         "ListHeldInstructions": {*READERS, "ward_officer"},
         "ClearSharedAccount": {"ward_officer", "payments_officer"},
         "ApproveSharedAccountClearance": {"approver"},
+        "ReconcileAcross": READERS,
     },
 )

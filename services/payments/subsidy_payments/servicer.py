@@ -6,7 +6,14 @@ import grpc
 from subsidy.events.v1 import events_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 
-from subsidy_payments import bank_returns, batches, instructions, reconciliation, shared_accounts
+from subsidy_payments import (
+    bank_returns,
+    batches,
+    cross_check,
+    instructions,
+    reconciliation,
+    shared_accounts,
+)
 from subsidy_payments.repository import Batch, Clearance, Instruction, SharedPair
 from subsidy_payments.service import Payments
 from subsidy_platform.access import current_principal
@@ -61,6 +68,47 @@ def _batch(
         held_back=held_back,
         shared_accounts=_pairs(pairs or []),
         cancel_reason=batch.cancel_reason or "",
+    )
+
+
+def _amount(amount: cross_check.Amount) -> payments_pb2.Amount:
+    return payments_pb2.Amount(count=amount.count, yen=amount.yen)
+
+
+MAX_DIFFERENCES = 1000
+
+
+def cross_reconciliation(
+    program_id: str, result: cross_check.CrossCheck
+) -> payments_pb2.CrossReconciliation:
+    b = result.balance
+    return payments_pb2.CrossReconciliation(
+        program_id=program_id,
+        balanced=result.balanced,
+        parked_events=result.parked_events,
+        review_granted=_amount(b.review_granted),
+        review_revoked=_amount(b.review_revoked),
+        grants=_amount(b.grants),
+        pending=_amount(b.pending),
+        batched=_amount(b.batched),
+        sent=_amount(b.sent),
+        paid=_amount(b.paid),
+        returned_awaiting=_amount(b.returned_awaiting),
+        retransferred=_amount(b.retransferred),
+        released_files=_amount(b.released_files),
+        returned=_amount(b.returned),
+        files_unverified=b.files_unverified,
+        differences=[
+            payments_pb2.Difference(
+                application_number=d.application_number,
+                kind=payments_pb2.DifferenceKind.Value(d.kind.value),
+                batch_id=d.batch_id,
+                expected=d.expected,
+                found=d.found,
+            )
+            for d in result.differences[:MAX_DIFFERENCES]
+        ],
+        differences_total=len(result.differences),
     )
 
 
@@ -216,6 +264,14 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
                 for line in result.lines
             ],
         )
+
+    @rpc
+    def ReconcileAcross(
+        self, request: payments_pb2.ReconcileAcrossRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.CrossReconciliation:
+        program = self.payments.program(request.program_id)
+        result = reconciliation.reconcile_across(self.payments, current_principal(), program.id)
+        return cross_reconciliation(program.id, result)
 
     @rpc
     def ListHeldFiles(

@@ -7,7 +7,9 @@ gives every reason; the checker confirms what only a person can see in the attac
 account proof matches the account). The result is the case's proposal for the ward:
 granted with the rules' amount when the rules find it eligible and every manual item is
 confirmed, otherwise not granted with the reasons (DOCUMENTS_DEFICIENT for an unconfirmed
-item). A case is worked by one checker at a time: a claim that expires.
+item). A case is worked by one checker at a time: a claim that expires. The review date
+(審査日) is the ward's today (Asia/Tokyo) and never before the application's received date.
+Claims, releases and checks are audit events of the application with who made them.
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ def claim(review: Review, who: Principal, number: str, minutes: int) -> Case:
         work.repo.update_case(
             number, claimed_by=who.subject, claim_expires_at=now + timedelta(minutes=minutes)
         )
+        work.audit(
+            who,
+            "ClaimApplication",
+            "update",
+            application=number,
+            fields=("claim",),
+            purpose=f"審査の担当取得（{minutes}分）",
+        )
         return work.repo.case(number)
 
 
@@ -80,6 +90,14 @@ def release(review: Review, who: Principal, number: str) -> Case:
         if _claim_holder(case, datetime.now(UTC)) not in (None, who.subject):
             raise Conflict(MESSAGE_CLAIMED)
         work.repo.update_case(number, claimed_by=None, claim_expires_at=None)
+        work.audit(
+            who,
+            "ReleaseClaim",
+            "update",
+            application=number,
+            fields=("claim",),
+            purpose="審査の担当解除",
+        )
         return work.repo.case(number)
 
 
@@ -151,6 +169,12 @@ def record_check(
         case = work.repo.case(number, for_update=True)
         if _claim_holder(case, datetime.now(UTC)) != who.subject:
             raise Conflict(MESSAGE_NOT_CLAIMED)
+        checked_on = today()
+        if checked_on < case.received_on:
+            raise Conflict(
+                f"審査日（今日 {checked_on.isoformat()}）が申請の受付日"
+                f"（{case.received_on.isoformat()}）より前になります"
+            )
         reasons = [str(r) for r in decision.reasons if not r.informational]
         complete = set(confirmed) >= set(MANUAL_ITEMS)
         if not complete:
@@ -160,7 +184,8 @@ def record_check(
             work,
             case,
             Command.RECORD_CHECK,
-            checked_on=today(),
+            who=who,
+            checked_on=checked_on,
             checked_by=who.subject,
             confirmed_items=sorted(set(confirmed)),
             attachments_complete=True,

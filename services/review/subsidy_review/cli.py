@@ -5,6 +5,9 @@
     subsidy-ward export   --program P [--out DIR]        handover file for the ward (step 5)
     subsidy-ward import   --program P FILE               the ward's decision file (step 7)
     subsidy-ward ledger   --program P [--csv FILE]       the handover ledger (管理簿)
+    subsidy-ward approve-reduction NUMBER                a second ward officer approves a
+                                                         reduced grant (交付決定（減額）)
+    subsidy-ward reject-reduction NUMBER                 ... or sends it back to the ward
 
 Every command signs in at the platform's sign-in service (`--auth-server`, default
 `AUTH_ADDRESS` or 127.0.0.1:50050) with `--login` and a password asked for (or read from the
@@ -12,8 +15,10 @@ first line of standard input with `--password-stdin`), and calls the review serv
 (`--server`, default `REVIEW_ADDRESS` or 127.0.0.1:50052) over mutual TLS with the staff
 client certificate of the state folder (`--pki DIR` to name another). `export` writes the
 AES-256 ZIP and prints its password once, for delivery by another route; `import` asks for
-that password (or reads it from the next line of standard input). Exit status: 0 done,
-1 refused (a decision file with errors, nothing changed), 2 an error.
+that password (or reads it from the next line of standard input). `expire --as-of` takes
+today (the default, Asia/Tokyo) or a past day, never a future one. A reduced grant is
+approved or sent back only by naming the verdict (two commands, no default). Exit status:
+0 done, 1 refused (a decision file with errors, nothing changed), 2 an error.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import argparse
 import getpass
 import sys
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import grpc
@@ -72,6 +77,10 @@ def _parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="引渡し管理簿")
     ledger.add_argument("--program", required=True)
     ledger.add_argument("--csv", type=Path, default=None, help="write the ledger as CSV")
+    approve = commands.add_parser("approve-reduction", help="減額交付決定を承認する（2人目）")
+    approve.add_argument("application_number")
+    reject = commands.add_parser("reject-reduction", help="減額交付決定を差し戻す（2人目）")
+    reject.add_argument("application_number")
     return parser
 
 
@@ -102,6 +111,7 @@ def _secret(from_stdin: bool, prompt: str) -> str:
 
 Stub = review_pb2_grpc.ReviewServiceStub
 Metadata = tuple[tuple[str, str], ...]
+Command = Callable[[Stub, Metadata, argparse.Namespace], int]
 
 
 def _worklist(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
@@ -202,12 +212,31 @@ def _ledger(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {
+def _verdict(verdict: review_pb2.ReductionVerdict.ValueType) -> Command:
+    def run(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+        case = stub.ApproveReducedGrant(
+            review_pb2.ApproveReducedGrantRequest(
+                request_id=uuid.uuid4().hex,
+                application_number=args.application_number,
+                verdict=verdict,
+            ),
+            metadata=metadata,
+        )
+        amount = f" {case.granted_amount:,}円" if case.granted_amount else ""
+        print(f"{case.application_number}\t{case.state_label}{amount}")
+        return 0
+
+    return run
+
+
+COMMANDS: dict[str, Command] = {
     "worklist": _worklist,
     "expire": _expire,
     "export": _export,
     "import": _import,
     "ledger": _ledger,
+    "approve-reduction": _verdict(review_pb2.REDUCTION_VERDICT_APPROVE),
+    "reject-reduction": _verdict(review_pb2.REDUCTION_VERDICT_REJECT),
 }
 
 

@@ -7,6 +7,12 @@ correction itself comes back through intake, whose event reopens the case. Past 
 deadline, `expire` sends the case to the ward proposed as not granted
 (CORRECTION_NOT_SUBMITTED) unless the deadline was extended. 補正依頼日 and 補正の内容 are
 kept (the items encrypted) and shown to the call center with the case.
+
+Dates are the ward's (Asia/Tokyo, `ward_clock.ward_today`): a deadline is after today and
+at most 120 days on; an extension moves the deadline later, never earlier; `expire`'s
+`as_of` is today or a past day, never a future one, so that no correction expires before
+its deadline has passed. Every request, extension and expiry is an audit event of the
+application with who made it (`service.move`).
 """
 
 from __future__ import annotations
@@ -71,6 +77,7 @@ def request_correction(
             case,
             Command.REQUEST_CORRECTION,
             note="補正依頼",
+            who=who,
             claimed_by=None,
             claim_expires_at=None,
         )
@@ -106,8 +113,19 @@ def extend_deadline(
     with review.uow() as work:
         if work.repo.command_seen(request_id, "ExtendCorrectionDeadline", number, who.subject):
             return work.repo.case(number)
+        work.lock(f"case:{number}")
         case = work.repo.case(number, for_update=True)
-        move(work, case, Command.EXTEND_DEADLINE)
+        move(work, case, Command.EXTEND_DEADLINE, who=who)
+        current = work.repo.open_deadline(number)
+        if current is not None and deadline <= current:
+            raise InvalidArgument(
+                [
+                    FieldViolation(
+                        "deadline",
+                        f"延長後の期限は現在の期限（{current.isoformat()}）より後の日付にしてください",
+                    )
+                ]
+            )
         work.repo.extend_correction(number, deadline)
         return work.repo.case(number)
 
@@ -127,6 +145,7 @@ def expire(review: Review, who: Principal, program_id: str, as_of_text: str) -> 
                 case,
                 Command.CORRECTION_EXPIRED,
                 note="補正期限切れ",
+                who=who,
                 proposal_granted=False,
                 rules_amount=0,
                 proposal_reasons=[str(Reason.CORRECTION_NOT_SUBMITTED)],
@@ -135,11 +154,23 @@ def expire(review: Review, who: Principal, program_id: str, as_of_text: str) -> 
 
 
 def _as_of(value: str) -> date:
+    """The day on which deadlines are judged: today by default, never a future day."""
     if not value:
         return today()
     try:
-        return date.fromisoformat(value)
+        as_of = date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
+        as_of = None
+    if as_of is None:
+        raise InvalidArgument([FieldViolation("as_of", "日付は YYYY-MM-DD で入力してください")])
+    if as_of > today():
         raise InvalidArgument(
-            [FieldViolation("as_of", "日付は YYYY-MM-DD で入力してください")]
-        ) from None
+            [
+                FieldViolation(
+                    "as_of",
+                    f"基準日に未来の日付は指定できません（今日は{today().isoformat()}です）。"
+                    "期限が来ていない補正依頼は期限切れにできません",
+                )
+            ]
+        )
+    return as_of

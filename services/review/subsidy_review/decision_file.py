@@ -12,13 +12,19 @@ Rules, per row:
 - 申請番号 is one of ``exported`` and appears once; 制度ID is that case's program.
 - 決定 empty: undecided (counted, skipped); 交付決定額, 不交付理由コード, 減額理由 and 決定日
   must then be empty too. Otherwise 決定 is 交付 or 不交付.
-- 交付: 交付決定額 is ASCII or full-width digits, 1 <= amount <= the rules' amount
-  (算定額); an amount below it needs a 減額理由 (and a second ward officer's approval,
-  which the caller handles); 不交付理由コード is empty.
+- 交付: 交付決定額 is ASCII or full-width digits and passes the rules library's grant rule
+  (`subsidy_rules.grant_rule.check_grant`, the one payments applies) as of the row's
+  decision date: 1 <= amount <= the rules' amount (算定額) and the program's cap, a
+  multiple of the rounding unit (shinjuku-2025: whole thousands of yen); an amount below
+  the rules' amount needs a 減額理由 (and a second ward officer's approval, which the
+  caller handles); 不交付理由コード is empty.
 - 不交付: at least one refusal reason code (``subsidy_rules.reasons.Reason``, without the
   informational and duplicate-evidence codes), separated by spaces, commas or 「／」;
   交付決定額 empty or 0; 減額理由 empty.
-- 決定日: empty, YYYY-MM-DD or YYYY/MM/DD (Excel writes 2025/6/3 for a date cell).
+- 決定日: empty (the day of the import), YYYY-MM-DD or YYYY/MM/DD (Excel writes 2025/6/3
+  for a date cell); never after the ward's today (Asia/Tokyo, given by the caller), nor
+  before the application's received date (受付日) or review date (審査日)
+  (`decision_date_problem`, which direct decisions apply too).
 - 減額理由 and 備考: at most 200 characters (longer is an error, never cut).
 - Cells our writer neutralised (a leading ``'``) are read back without it.
 - At most 100,000 data rows.
@@ -40,6 +46,8 @@ from subsidy_platform.excel_csv import (
     strip_neutralisation,
 )
 from subsidy_review.handover import GRANT, HEADER, NOT_GRANT
+from subsidy_rules.grant_rule import check_grant
+from subsidy_rules.program import Program
 from subsidy_rules.reasons import EVIDENCE, INFORMATIONAL, Reason
 
 MAX_ROWS = 100_000
@@ -64,6 +72,8 @@ class ExportedCase:
     application_number: str
     program_id: str
     rules_amount: int
+    received_on: date | None = None
+    checked_on: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +114,20 @@ class DecisionFileResult:
         return not self.errors
 
 
+def decision_date_problem(
+    decided_on: date, today: date, received_on: date | None, checked_on: date | None
+) -> str | None:
+    """Why a decision may not carry `decided_on` (Japanese, for staff), or None: a decision
+    date is never after the ward's `today`, nor before the application's receipt or review."""
+    if decided_on > today:
+        return f"決定日に未来の日付は指定できません（今日は{today.isoformat()}です）"
+    if received_on is not None and decided_on < received_on:
+        return f"決定日が申請の受付日（{received_on.isoformat()}）より前です"
+    if checked_on is not None and decided_on < checked_on:
+        return f"決定日が審査日（{checked_on.isoformat()}）より前です"
+    return None
+
+
 def excerpt(value: str) -> str:
     """A short, printable excerpt of a hostile cell for a message (never the whole cell)."""
     cut = value[:EXCERPT]
@@ -115,8 +139,11 @@ def _fold(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
-def read_decision_file(data: bytes, exported: Mapping[str, ExportedCase]) -> DecisionFileResult:
-    """Read and check a returned decision file whole (see the module docstring)."""
+def read_decision_file(
+    data: bytes, exported: Mapping[str, ExportedCase], program: Program, today: date
+) -> DecisionFileResult:
+    """Read and check a returned decision file of `program` whole, on the ward's `today`
+    (see the module docstring)."""
     try:
         encoding, rows = read_excel_csv_lines(data, max_rows=MAX_ROWS + 1)
     except CsvTooManyRows as error:
@@ -127,7 +154,7 @@ def read_decision_file(data: bytes, exported: Mapping[str, ExportedCase]) -> Dec
     header_errors = _check_header(rows[0][1] if rows else None)
     if header_errors:
         return DecisionFileResult((), header_errors, 0, encoding)
-    reader = _Reader(exported)
+    reader = _Reader(exported, program, today)
     for line, cells in rows[1:]:
         reader.row(line, cells)
     return DecisionFileResult(
@@ -156,8 +183,10 @@ def _check_header(header: list[str] | None) -> tuple[RowError, ...]:
 class _Reader:
     """Checks rows one by one, collecting decisions and errors."""
 
-    def __init__(self, exported: Mapping[str, ExportedCase]) -> None:
+    def __init__(self, exported: Mapping[str, ExportedCase], program: Program, today: date) -> None:
         self.exported = exported
+        self.program = program
+        self.today = today
         self.decisions: list[WardDecision] = []
         self.errors: list[RowError] = []
         self.undecided = 0
@@ -218,11 +247,11 @@ class _Reader:
                 "決定", f"は「{GRANT}」か「{NOT_GRANT}」で入力してください（入力: 「{entered}」）"
             )
             return None
-        decided_on = _decided_on(row)
+        decided_on = _decided_on(row, case, self.today)
         amount: int | None = 0
         reasons: tuple[str, ...] = ()
         if verdict == GRANT:
-            amount = _grant(row, case, reduction_reason)
+            amount = _grant(row, case, reduction_reason, self.program, decided_on or self.today)
         else:
             reasons = _refusal(row, reduction_reason)
         if case is None or amount is None:
@@ -276,7 +305,9 @@ def _amount(row: _Row) -> int | None:
     return int(text.translate(_FULL_WIDTH_DIGITS))
 
 
-def _grant(row: _Row, case: ExportedCase | None, reduction_reason: str) -> int | None:
+def _grant(
+    row: _Row, case: ExportedCase | None, reduction_reason: str, program: Program, on: date
+) -> int | None:
     if row.text("不交付理由コード"):
         row.error("不交付理由コード", "は交付の場合は空欄にしてください")
     had_errors = len(row.errors)
@@ -285,15 +316,13 @@ def _grant(row: _Row, case: ExportedCase | None, reduction_reason: str) -> int |
         if len(row.errors) == had_errors:
             row.error("交付決定額", "が空欄です（交付の場合は必須です）")
         return None
-    if amount < 1:
-        row.error("交付決定額", "は1円以上で入力してください")
+    rules_amount = None if case is None else case.rules_amount
+    allowed = check_grant(program, amount, on, rules_amount)
+    if not allowed.allowed:
+        row.error("交付決定額", f"：{allowed.message}")
         return None
     if case is None:
         return amount
-    if amount > case.rules_amount:
-        detail = f"（{amount:,}円）が算定額（{case.rules_amount:,}円）を超えています"
-        row.error("交付決定額", detail)
-        return None
     if amount < case.rules_amount and not reduction_reason:
         detail = f"交付決定額（{amount:,}円）が算定額（{case.rules_amount:,}円）より少ない場合"
         row.error("減額理由", f"が空欄です。{detail}は必須です")
@@ -321,17 +350,24 @@ def _refusal(row: _Row, reduction_reason: str) -> tuple[str, ...]:
     return codes
 
 
-def _decided_on(row: _Row) -> date | None:
+def _decided_on(row: _Row, case: ExportedCase | None, today: date) -> date | None:
     text = _fold(row.cell("決定日"))
     if not text:
         return None
     match = _DATE.fullmatch(text)
-    if match is not None:
-        try:
-            return date(int(match.group(1)), int(match.group(3)), int(match.group(4)))
-        except ValueError:
-            row.error("決定日", f"「{excerpt(text)}」は存在しない日付です")
-            return None
-    detail = "は「2025-06-30」または「2025/06/30」の形で入力してください"
-    row.error("決定日", f"{detail}（入力: 「{excerpt(text)}」）")
-    return None
+    if match is None:
+        detail = "は「2025-06-30」または「2025/06/30」の形で入力してください"
+        row.error("決定日", f"{detail}（入力: 「{excerpt(text)}」）")
+        return None
+    try:
+        decided_on = date(int(match.group(1)), int(match.group(3)), int(match.group(4)))
+    except ValueError:
+        row.error("決定日", f"「{excerpt(text)}」は存在しない日付です")
+        return None
+    received_on = None if case is None else case.received_on
+    checked_on = None if case is None else case.checked_on
+    problem = decision_date_problem(decided_on, today, received_on, checked_on)
+    if problem is not None:
+        row.error("決定日", f"：{problem}")
+        return None
+    return decided_on

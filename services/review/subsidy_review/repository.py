@@ -88,6 +88,19 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class GrantedDecisionRow:
+    """A granted decision as reconciliation reads it: the case's state now, and where the
+    decision's event to payments is in the outbox (missing, pending, delivered, parked)."""
+
+    application_number: str
+    amount: int
+    decision_number: str
+    decided_on: date
+    case_state: str
+    delivery: str
+
+
+@dataclass(frozen=True, slots=True)
 class Handover:
     handover_id: str
     at: datetime
@@ -386,6 +399,15 @@ class ReviewRepository:
             n=number,
         )
 
+    def open_deadline(self, number: str) -> date | None:
+        """The deadline of the application's outstanding correction request, if any."""
+        found: date | None = self._x(
+            "SELECT deadline FROM review.corrections WHERE application_number = :n "
+            "AND corrected_on IS NULL AND NOT expired ORDER BY id DESC LIMIT 1",
+            n=number,
+        ).scalar()
+        return found
+
     def overdue(self, program_id: str, as_of: date) -> list[str]:
         rows = self._x(
             "SELECT c.application_number FROM review.corrections c JOIN review.cases k "
@@ -532,3 +554,41 @@ class ReviewRepository:
             ).first()
             is not None
         )
+
+    # reconciliation -----------------------------------------------------------------
+
+    def granted_decisions(
+        self, program_id: str, after: str, limit: int, event_key_prefix: str
+    ) -> list[GrantedDecisionRow]:
+        """A page of the program's granted decisions by application number (keyset paging
+        after `after`), each with its case's state and its event to payments (the outbox row
+        keyed `<event_key_prefix><application number>`)."""
+        rows = self._x(
+            "SELECT d.application_number, d.amount, d.decision_number, d.decided_on, c.state, "
+            "CASE WHEN o.id IS NULL THEN 'MISSING' WHEN o.delivered_at IS NOT NULL THEN "
+            "'DELIVERED' WHEN o.parked_at IS NOT NULL THEN 'PARKED' ELSE 'PENDING' END "
+            "FROM review.decisions d JOIN review.cases c "
+            "ON c.application_number = d.application_number "
+            "LEFT JOIN review.outbox o ON o.destination = 'payments' "
+            "AND o.key = :k || d.application_number "
+            "WHERE d.program_id = :p AND d.granted AND d.application_number > :a "
+            "ORDER BY d.application_number LIMIT :l",
+            p=program_id,
+            a=after,
+            l=limit,
+            k=event_key_prefix,
+        )
+        return [
+            GrantedDecisionRow(str(r[0]), int(r[1]), str(r[2]), r[3], str(r[4]), str(r[5]))
+            for r in rows
+        ]
+
+    def parked_to_payments(self, limit: int) -> list[tuple[str, bytes]]:
+        """(topic, payload) of the events to payments parked in review's outbox (refused for
+        good), at most `limit`, oldest first."""
+        rows = self._x(
+            "SELECT topic, payload FROM review.outbox WHERE destination = 'payments' "
+            "AND parked_at IS NOT NULL AND delivered_at IS NULL ORDER BY id LIMIT :l",
+            l=limit,
+        )
+        return [(str(r[0]), bytes(r[1])) for r in rows]

@@ -3,7 +3,8 @@
 checker: the contractor's review (worklist, claims, checks, duplicates, correction
 requests); ward_officer: the ward's handover, decisions and the ledger (and what checkers
 see); call_center: one application's review state (補正依頼日・補正の内容); auditor: the
-handover ledger; admin: read-only views; service:intake: the events of intake's outbox.
+handover ledger; admin: read-only views; service:intake: the events of intake's outbox;
+service:payments and auditor: the granted decisions for the reconciliation across services.
 """
 
 from __future__ import annotations
@@ -36,5 +37,6 @@ TABLE = rpc_roles(
         "ApproveReducedGrant": WARD,
         "ListHandovers": WARD | {"auditor"},
         "ExportHandoverLedger": WARD | {"auditor"},
+        "ListGrantedDecisions": {"service:payments", "auditor"},
     },
 )

@@ -3,8 +3,11 @@ case, status reports to intake's timeline, and reads of applications from intake
 
 A use case is `(review, caller, command) -> result`. It moves a case only through
 `move(work, case, command)`, which asks the pure state machine (states.py) for the next
-state, stores it and, when the timeline status changes, publishes a `review.status` event
-(intake's ReportStatusTransition, delivered by the outbox). Applications are read from
+state, stores it, writes an audit event of the application naming the staff member and
+the change (so that the auditor's search by application shows every step: a reduced
+decision, its rejection or approval, an expiry, an extension, a duplicate resolution)
+and, when the timeline status changes, publishes a `review.status` event (intake's
+ReportStatusTransition, delivered by the outbox). Applications are read from
 intake under review's service identity, with a purpose naming the staff member review acts
 for; bank details never reach review. Intake's answers map to review's statuses: an
 application intake does not know is NOT_FOUND; intake down, slow or failing is UNAVAILABLE
@@ -24,7 +27,7 @@ import grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
-from subsidy_platform.access import Principal
+from subsidy_platform.access import Principal, current_principal
 from subsidy_platform.application_proto import record_from_proto
 from subsidy_platform.clients import ServiceClients
 from subsidy_platform.errors import (
@@ -38,12 +41,21 @@ from subsidy_platform.limits import bounded_text, shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_platform.ward_clock import ward_today
 from subsidy_review.repository import Case, Cipher, ReviewRepository
-from subsidy_review.states import CaseState, Command, next_state, timeline_status
+from subsidy_review.states import (
+    COMMAND_LABELS,
+    LABELS,
+    CaseState,
+    Command,
+    next_state,
+    timeline_status,
+)
 from subsidy_rules.program import Program
 
 STATUS_TOPIC = "review.status"
 DECISION_TOPIC = "review.decision"
 CORRECTION_TOPIC = "review.correction"
+STATE_CHANGE_RPC = "ChangeCaseState"
+"""The audit events' `rpc` of a case's state change (`audit_change`)."""
 MAX_PURPOSE = 200
 T = TypeVar("T")
 # Intake could not answer now: worth retrying later.
@@ -126,15 +138,43 @@ def move(
     command: Command,
     *,
     note: str = "",
+    who: Principal | None = None,
     **updates: Any,
 ) -> CaseState:
-    """Apply `command` to `case` (the state machine decides), store it, report the status."""
+    """Apply `command` to `case` (the state machine decides), store it, report the status,
+    and audit the change (`audit_change`)."""
     before = CaseState(case.state)
     after = next_state(before, command)
     work.repo.update_case(case.application_number, state=str(after), **updates)
     if timeline_status(after) != timeline_status(before):
         report_status(work, case.application_number, after, note)
+    audit_change(work, who, case.application_number, command, before, after)
     return after
+
+
+def audit_change(
+    work: Work[ReviewRepository],
+    who: Principal | None,
+    number: str,
+    command: Command,
+    before: CaseState,
+    after: CaseState,
+) -> None:
+    """Every change a staff member makes to a case is an audit event of the application:
+    who (`who`, or the caller of the RPC being handled), what and why (the command and the
+    states, in Japanese; never a free text staff wrote). A change that another service's
+    event makes (intake's correction or duplicate flag) is audited by that service."""
+    actor = who if who is not None else current_principal()
+    if actor.kind != "staff":
+        return
+    work.audit(
+        actor,
+        STATE_CHANGE_RPC,
+        "update",
+        application=number,
+        fields=("state",),
+        purpose=f"{COMMAND_LABELS[command]}（{LABELS[before]}→{LABELS[after]}）",
+    )
 
 
 def report_status(

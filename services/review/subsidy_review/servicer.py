@@ -13,7 +13,16 @@ from subsidy_platform.access import current_principal
 from subsidy_platform.application_proto import CHANNEL_CODES, record_to_proto
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, PlatformError
 from subsidy_platform.servicing import rpc_errors
-from subsidy_review import checks, corrections, decisions, duplicates, ledger, ward, worklist
+from subsidy_review import (
+    checks,
+    corrections,
+    decisions,
+    duplicates,
+    granted_decisions,
+    ledger,
+    ward,
+    worklist,
+)
 from subsidy_review.duplicates import strength
 from subsidy_review.intake_events import apply_application_event
 from subsidy_review.repository import Case, Correction
@@ -28,6 +37,16 @@ def _translate(error: Exception) -> PlatformError | None:
 
 
 rpc = rpc_errors(_translate)
+DECISION_STATES = {
+    granted_decisions.GRANTED_STATE: review_pb2.DECISION_GRANTED,
+    granted_decisions.REVOKED_STATE: review_pb2.DECISION_REVOKED,
+}
+DELIVERIES = {
+    "MISSING": review_pb2.EVENT_MISSING,
+    "PENDING": review_pb2.EVENT_PENDING,
+    "DELIVERED": review_pb2.EVENT_DELIVERED,
+    "PARKED": review_pb2.EVENT_PARKED,
+}
 
 
 def _reasons(codes: Any) -> list[common_pb2.ReasonCode.ValueType]:
@@ -100,6 +119,14 @@ FILTERS = {
     review_pb2.READY_FOR_WARD: "READY_FOR_WARD",
     review_pb2.WITH_THE_WARD: "WITH_THE_WARD",
 }
+
+
+VERDICTS = {
+    review_pb2.REDUCTION_VERDICT_APPROVE: decisions.Verdict.APPROVE,
+    review_pb2.REDUCTION_VERDICT_REJECT: decisions.Verdict.REJECT,
+}
+"""An ApproveReducedGrant's verdict; UNSPECIFIED (or a value not defined) maps to None,
+which the use case refuses."""
 
 
 class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
@@ -335,7 +362,7 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
             current_principal(),
             request.request_id,
             request.application_number,
-            request.approve,
+            VERDICTS.get(request.verdict),
         )
         return self._full(case.application_number)
 
@@ -368,6 +395,37 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
     ) -> review_pb2.LedgerFile:
         name, data = ledger.ledger_csv(self.review, request.program_id)
         return review_pb2.LedgerFile(file_name=name, csv=data)
+
+    @rpc
+    def ListGrantedDecisions(
+        self, request: review_pb2.ListGrantedDecisionsRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListGrantedDecisionsResponse:
+        page = granted_decisions.list_granted_decisions(
+            self.review,
+            current_principal(),
+            request.program_id,
+            request.after_application_number,
+            request.limit,
+            request.purpose,
+        )
+        return review_pb2.ListGrantedDecisionsResponse(
+            decisions=[
+                review_pb2.GrantedDecision(
+                    application_number=d.application_number,
+                    amount=d.amount,
+                    decision_number=d.decision_number,
+                    decided_on=d.decided_on.isoformat(),
+                    state=DECISION_STATES.get(
+                        granted_decisions.decision_state(d.case_state),
+                        review_pb2.DECISION_STATE_UNSPECIFIED,
+                    ),
+                    delivery=DELIVERIES[d.delivery],
+                )
+                for d in page.decisions
+            ],
+            next_after=page.next_after,
+            parked_events=page.parked_events,
+        )
 
 
 def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:

@@ -9,8 +9,9 @@ never stored. The cases become 区へ引渡し済, and the handover is written i
 
 Import: the same file comes back with the decisions filled in. It is opened with the
 password, checked whole (every row must match an application handed over and still
-awaiting a decision; an amount may not exceed the rules' amount; a refusal needs a reason
-code), and either applied in one transaction and written in the ledger, or refused whole
+awaiting a decision; an amount must pass the grant rule: within the rules' amount and the
+program's cap, in whole rounding units; a decision date is neither in the future nor
+before the application's receipt or review; a refusal needs a reason code), and either applied in one transaction and written in the ledger, or refused whole
 with a report per row and nothing changed. A file already imported is refused.
 """
 
@@ -25,7 +26,7 @@ from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 from subsidy_review.decision_file import ExportedCase, RowError, read_decision_file
-from subsidy_review.decisions import apply_decision, decision_prefix
+from subsidy_review.decisions import apply_decision
 from subsidy_review.handover import (
     GRANT,
     NOT_GRANT,
@@ -160,7 +161,7 @@ def export_for_ward(
             items=[(c.application_number, c.rules_amount) for c in current],
         )
         for case in current:
-            move(work, case, Command.HAND_OVER, note="区へ引渡し", handover_id=handover_id)
+            move(work, case, Command.HAND_OVER, note="区へ引渡し", who=who, handover_id=handover_id)
             work.audit(
                 who,
                 "ExportForWard",
@@ -209,11 +210,18 @@ def import_decisions(
     if set(files) != {CSV_NAME}:
         return refused((RowError(0, "", f"ZIPの中身は {CSV_NAME} の1ファイルにしてください"),))
     with review.uow() as work:
+        items = work.repo.handover_items(program.id)
         exported = {
-            n: ExportedCase(n, program.id, amount)
-            for n, (amount, _) in work.repo.handover_items(program.id).items()
+            c.application_number: ExportedCase(
+                c.application_number,
+                program.id,
+                items[c.application_number][0],
+                c.received_on,
+                c.checked_on,
+            )
+            for c in work.repo.cases(items)
         }
-    result = read_decision_file(files[CSV_NAME], exported)
+    result = read_decision_file(files[CSV_NAME], exported, program, today())
     rows = len(result.decisions) + result.undecided + len({e.line for e in result.errors})
     if result.errors:
         return refused(result.errors, rows, result.encoding)
@@ -236,13 +244,13 @@ def import_decisions(
                 work,
                 case,
                 who,
+                program,
                 granted=decision.granted,
                 amount=decision.amount,
                 reasons=decision.reasons,
                 reduction_reason=decision.reduction_reason,
                 note=decision.note,
                 decided_on=decision.decided_on,
-                prefix=decision_prefix(program),
             )
             counts[state] += 1
         handover_id = repo.add_handover(
