@@ -1,6 +1,8 @@
-"""Helpers for the payments integration tests: granted applications (intake's timeline and
-review's decision event, sent under review's own service certificate), staff stubs, the
-outboxes run on demand, and the invariants every test checks (synthetic people only)."""
+"""Helpers for the payments integration tests: granted applications (through the real
+review service: a checker's check and the ward's decision, whose event review's outbox
+delivers; or, for grants review would not produce, intake's timeline and review's decision
+event sent under review's own service certificate), staff stubs, the outboxes run on
+demand, and the invariants every test checks (synthetic people only)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
+from subsidy.review.v1 import review_pb2, review_pb2_grpc
 from subsidy_payments.calendar_jp import next_bank_business_day, today_in_japan
 from zengin_reader import ZenginFile, read_zengin
 
@@ -108,7 +111,22 @@ def grant(
             )
 
 
-def granted_applications(intake: Client, payments: ServiceProcess, count: int) -> list[str]:
+def granted_applications(
+    intake: Client,
+    payments: ServiceProcess,
+    count: int,
+    *,
+    review: ServiceProcess | None = None,
+    admin: Engine | None = None,
+) -> list[str]:
+    """`count` granted applications: through the real review service (a checker's check,
+    the ward's decision, review's outbox) when `review` and `admin` are given; otherwise
+    review's decision event sent here under review's certificate (tests that need a grant
+    in a state review would not produce)."""
+    if review is not None and admin is not None:
+        numbers = [submit_for_review(intake) for _ in range(count)]
+        grant_in_review(intake, review, payments, admin, numbers)
+        return numbers
     numbers = [submit(intake) for _ in range(count)]
     grant(intake, payments, numbers)
     return numbers
@@ -218,3 +236,165 @@ def check_never_twice(admin: Engine) -> None:
 
 def today() -> date:
     return today_in_japan()
+
+
+# Grants through the real services: intake -> review (a checker's check, the ward's direct
+# decision) -> review's outbox -> payments, no event made by hand (test_payments_accounts).
+
+PAYABLE_PURCHASES = [  # half of 40,000 yen is the cap: the rules' amount is AMOUNT
+    {"item": "security_camera", "kind": "purchase", "amount": 40000, "purchased_on": "2025-05-01"}
+]
+REVIEW_ATTACHMENTS = ["receipt", "photo_after_installation", "id_copy", "bank_account_proof"]
+REVIEW_ITEMS = [
+    "attachments_legible",
+    "receipt_matches",
+    "photo_shows_installation",
+    "account_proof_matches",
+]
+
+
+def submit_for_review(intake: Client, **changes: object) -> str:
+    """An application with its attachments, eligible for AMOUNT (synthetic person, in one
+    dwelling of millions: no chance same-household duplicate with another test's)."""
+    n = uuid.uuid4().int
+    dwelling = f"{n % 99 + 1}番{(n // 99) % 60 + 1}号 シハライ荘{(n // 5940) % 9000 + 1000}"
+    fields = {
+        **person(uuid.uuid4().hex[:6]),
+        "applicant.address": f"東京都新宿区西新宿二丁目{dwelling}",
+        "purchases": PAYABLE_PURCHASES,
+        **changes,
+    }
+    with intake.stub() as stub:
+        response = stub.SubmitApplication(
+            intake_pb2.SubmitApplicationRequest(
+                request_id=uuid.uuid4().hex, program_id=PROGRAM, application=proto(**fields)
+            ),
+            metadata=intake.staff("operator"),
+        )
+        stub.RecordAttachments(
+            intake_pb2.RecordAttachmentsRequest(
+                application_number=response.application_number, present=REVIEW_ATTACHMENTS
+            ),
+            metadata=intake.staff("operator"),
+        )
+    return str(response.application_number)
+
+
+def settle_outbox(process: ServiceProcess, admin: Engine, schema: str, destination: str) -> None:
+    """Every event of `schema`'s outbox for `destination` delivered now; a parked one fails."""
+    relay = process.context.relay
+    assert relay is not None
+    deadline = time.monotonic() + 120
+    while True:
+        with admin.begin() as connection:
+            connection.execute(
+                text(
+                    f"UPDATE {schema}.outbox SET next_attempt_at = now() WHERE id IN (SELECT id "
+                    f"FROM {schema}.outbox WHERE delivered_at IS NULL AND destination = :d "
+                    "ORDER BY id FOR UPDATE SKIP LOCKED)"
+                ),
+                {"d": destination},
+            )
+            waiting, parked = connection.execute(
+                text(
+                    f"SELECT count(*) FILTER (WHERE parked_at IS NULL), "
+                    f"count(*) FILTER (WHERE parked_at IS NOT NULL AND created_at > "
+                    "now() - interval '10 minutes') "
+                    f"FROM {schema}.outbox WHERE destination = :d AND delivered_at IS NULL"
+                ),
+                {"d": destination},
+            ).one()
+        assert parked == 0, f"{parked} events of {schema} for {destination} parked"
+        if waiting == 0:
+            return
+        assert time.monotonic() < deadline, f"{waiting} events of {schema} undelivered"
+        relay.deliver_once()
+        time.sleep(0.1)
+
+
+def arrive_in_review(intake: Client, admin: Engine, numbers: Sequence[str]) -> None:
+    """Wait until review has the cases of `numbers` (intake's outbox run now)."""
+    deadline = time.monotonic() + 120
+    while True:
+        settle_outbox(intake.process, admin, "intake", "review")
+        with admin.connect() as connection:
+            arrived = connection.execute(
+                text("SELECT count(*) FROM review.cases WHERE application_number = ANY(:n)"),
+                {"n": list(numbers)},
+            ).scalar_one()
+        if arrived == len(numbers):
+            return
+        assert time.monotonic() < deadline, "intake's events did not reach review"
+        time.sleep(0.2)
+
+
+def clear_as_namesakes(intake: Client, review: ServiceProcess, number: str) -> None:
+    """A checker clears the duplicate group of `number` (not one household)."""
+    with staff_channel(intake.environment.pki, review.address) as channel:
+        review_pb2_grpc.ReviewServiceStub(channel).ResolveDuplicates(
+            review_pb2.ResolveDuplicatesRequest(
+                request_id=uuid.uuid4().hex,
+                application_number=number,
+                clear_reason="同姓同名の別人",
+            ),
+            metadata=intake.staff("checker", "checker-accounts"),
+        )
+
+
+def grant_in_review(
+    intake: Client,
+    review: ServiceProcess,
+    payments: ServiceProcess,
+    admin: Engine,
+    numbers: Sequence[str],
+) -> None:
+    """Each application checked by a checker and granted the rules' amount by the ward
+    (a direct decision), then review's decision events delivered to payments."""
+    arrive_in_review(intake, admin, numbers)
+    checker = intake.staff("checker", "checker-accounts")
+    ward = intake.staff("ward_officer", "ward-accounts")
+    with staff_channel(intake.environment.pki, review.address) as channel:
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        for number in numbers:
+            stub.ClaimApplication(
+                review_pb2.ClaimRequest(application_number=number), metadata=checker
+            )
+            checked = stub.RecordCheck(
+                review_pb2.RecordCheckRequest(
+                    request_id=uuid.uuid4().hex, application_number=number, confirmed=REVIEW_ITEMS
+                ),
+                metadata=checker,
+            )
+            assert checked.proposal_granted and checked.rules_amount == AMOUNT, checked
+            stub.DecideApplication(
+                review_pb2.DecideRequest(
+                    request_id=uuid.uuid4().hex,
+                    application_number=number,
+                    granted=True,
+                    amount=checked.rules_amount,
+                ),
+                metadata=ward,
+            )
+    settle_outbox(review, admin, "review", "payments")
+    with admin.connect() as connection:
+        granted = connection.execute(
+            text("SELECT count(*) FROM payments.grants WHERE application_number = ANY(:n)"),
+            {"n": list(numbers)},
+        ).scalar_one()
+    assert granted == len(numbers)
+
+
+def backdate(admin: Engine, batch_id: int, days: int = 14) -> str:
+    """The batch as if built and released `days` ago: its transfer date has passed (the
+    bank confirms only then). Returns the new transfer date."""
+    with admin.begin() as connection:
+        moved = connection.execute(
+            text(
+                "UPDATE payments.batches SET transfer_date = transfer_date - :d, "
+                "released_at = released_at - make_interval(days => :d), "
+                "built_at = built_at - make_interval(days => :d) "
+                "WHERE id = :b RETURNING transfer_date"
+            ),
+            {"b": batch_id, "d": days},
+        ).scalar_one()
+    return str(moved.isoformat())

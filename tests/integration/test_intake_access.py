@@ -51,6 +51,9 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "GetPaymentAccount": lambda: intake_pb2.GetPaymentAccountRequest(
         application_number="S2025-999999", purpose="権限の確認"
     ),
+    "GetPaymentAccountVersions": lambda: intake_pb2.GetPaymentAccountVersionsRequest(
+        program_id=PROGRAM, application_numbers=["S2025-999999"]
+    ),
     "RecordBankAccountChange": lambda: intake_pb2.RecordBankAccountChangeRequest(
         request_id="access-bank-change", application_number="S2025-999999"
     ),

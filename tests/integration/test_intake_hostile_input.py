@@ -139,6 +139,9 @@ TARGETS = [
     Target("SubmitCorrection", "operator", _correction),
     Target("GetPaymentAccount", "service:payments", lambda n: intake_pb2.GetPaymentAccountRequest(
         application_number=n.target, purpose="振込指図の作成")),
+    Target("GetPaymentAccountVersions", "service:payments",
+           lambda n: intake_pb2.GetPaymentAccountVersionsRequest(
+               program_id=PROGRAM, application_numbers=[n.target])),
     Target("RecordBankAccountChange", "operator", lambda n: intake_pb2.RecordBankAccountChangeRequest(
         request_id=_tag(), application_number=n.target, account=_ACCOUNT, note="口座訂正")),
 ]  # fmt: skip

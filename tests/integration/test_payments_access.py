@@ -60,7 +60,16 @@ REQUESTS: dict[str, Callable[[], Any]] = {
         repaid_on="2025-07-01",
         amount=1000,
     ),
-}
+    "ListHeldInstructions": lambda: payments_pb2.ListHeldInstructionsRequest(program_id=PROGRAM),
+    "ClearSharedAccount": lambda: payments_pb2.ClearSharedAccountRequest(
+        request_id=_rid(), program_id="no-such-program", application_number="S2025-999991",
+        other_application_number="S2025-999992", reason="別世帯",
+    ),
+    "ApproveSharedAccountClearance": lambda: payments_pb2.ApproveSharedAccountClearanceRequest(
+        request_id=_rid(), program_id="no-such-program", application_number="S2025-999991",
+        other_application_number="S2025-999992",
+    ),
+}  # fmt: skip
 SERVICES = [f"service:{name}" for name in declarations() if name != "payments"]
 CALLERS = [*ROLES, *SERVICES]
 ADMITTED_CODES = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from intake_support import PROGRAM, Client
-from payments_support import granted_applications, next_business_day, staff_stub
+from payments_support import backdate, granted_applications, next_business_day, staff_stub
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from subsidy.payments.v1 import payments_pb2
@@ -43,6 +43,7 @@ def admin_cli(
 
 def test_officer_approver_and_auditor_from_the_command_line(
     intake: Client,
+    review: ServiceProcess,
     payments: ServiceProcess,
     auth: ServiceProcess,
     admin_engine: Engine,
@@ -55,7 +56,7 @@ def test_officer_approver_and_auditor_from_the_command_line(
         for role, login in logins.items():
             create_user(session, login, role, PASSWORD)
         session.commit()
-    granted_applications(intake, payments, 2)
+    granted_applications(intake, payments, 2, review=review, admin=admin_engine)
 
     def run(role: str, *args: str) -> subprocess.CompletedProcess[str]:
         return admin_cli(environment, auth, payments, logins[role], *args)
@@ -97,9 +98,9 @@ def test_a_confirmed_file_is_deleted_after_its_retention_and_no_longer_held(
             request_id=uuid.uuid4().hex, batch_id=batch.batch_id, file_sha256=batch.file_sha256
         )
         stub.ReleaseBatch(release, metadata=approver)
-        stub.ConfirmBatch(
+        stub.ConfirmBatch(  # the transfer date passed (confirmed from then on)
             payments_pb2.ConfirmBatchRequest(
-                batch_id=batch.batch_id, confirmed_on=batch.transfer_date
+                batch_id=batch.batch_id, confirmed_on=backdate(admin_engine, batch.batch_id)
             ),
             metadata=officer,
         )
@@ -115,7 +116,10 @@ def test_a_confirmed_file_is_deleted_after_its_retention_and_no_longer_held(
         assert batch.batch_id in {f.batch_id for f in still.files}  # within its retention
         with admin_engine.begin() as connection:  # the retention has passed
             connection.execute(
-                text("UPDATE payments.batches SET confirmed_on = confirmed_on - 60 WHERE id = :b"),
+                text(
+                    "UPDATE payments.batches SET confirmed_on = confirmed_on - 60, "
+                    "transfer_date = transfer_date - 60 WHERE id = :b"
+                ),
                 {"b": batch.batch_id},
             )
         purged = stub.PurgeFiles(

@@ -14,6 +14,7 @@ import pytest
 from intake_support import PROGRAM, Client
 from payments_support import (
     AMOUNT,
+    backdate,
     build_and_release,
     check_never_twice,
     deliver,
@@ -67,9 +68,9 @@ def _reconcile(intake: Client, payments: ServiceProcess) -> payments_pb2.Reconci
 
 
 def test_grants_are_paid_returned_corrected_and_paid_again(
-    intake: Client, payments: ServiceProcess, admin_engine: Engine
+    intake: Client, review: ServiceProcess, payments: ServiceProcess, admin_engine: Engine
 ) -> None:
-    numbers = granted_applications(intake, payments, 4)
+    numbers = granted_applications(intake, payments, 4, review=review, admin=admin_engine)
     first = _instructions(admin_engine, numbers)
     assert all(len(v) == 1 and v[0][1] == "PENDING" for v in first.values())
     batch, parsed, _content = build_and_release(intake, payments)
@@ -127,9 +128,9 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
             metadata=officer,
         )
         assert imported.accepted and imported.failed == 2, imported
-        confirmed = stub.ConfirmBatch(
+        confirmed = stub.ConfirmBatch(  # the transfer date passed (confirmed from then on)
             payments_pb2.ConfirmBatchRequest(
-                batch_id=batch.batch_id, confirmed_on=batch.transfer_date
+                batch_id=batch.batch_id, confirmed_on=backdate(admin_engine, batch.batch_id)
             ),
             metadata=officer,
         )
@@ -151,11 +152,11 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
     other = common_pb2.BankAccount(**{**_fields(account), "number": "1112224"})
 
     def change(
-        number: str, second: common_pb2.BankAccount
+        number: str, second: common_pb2.BankAccount, first: common_pb2.BankAccount = account
     ) -> intake_pb2.RecordBankAccountChangeResponse:
         changed = intake_pb2.RecordBankAccountChangeResponse()
         with intake.stub() as stub:
-            for login, keyed in (("op-first", account), ("op-verify", second)):
+            for login, keyed in (("op-first", first), ("op-verify", second)):
                 changed = stub.RecordBankAccountChange(
                     intake_pb2.RecordBankAccountChangeRequest(
                         request_id=uuid.uuid4().hex, application_number=number, account=keyed
@@ -166,8 +167,9 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
 
     differing = change(failed[0], other)
     assert not differing.applied and list(differing.differing_fields) == ["bank_account.number"]
-    for number in failed:
-        assert change(number, account).applied
+    for n, number in enumerate(failed):  # each its own account (one shared would be held)
+        own = common_pb2.BankAccount(**{**_fields(account), "number": f"{1112230 + n}"})
+        assert change(number, own, own).applied
     with pytest.raises(grpc.RpcError) as paid:
         change(numbers[3], account)
     assert paid.value.code() == grpc.StatusCode.FAILED_PRECONDITION

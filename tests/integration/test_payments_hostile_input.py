@@ -48,6 +48,8 @@ WRITES = (
     "SELECT count(*) FROM payments.return_imports",
     "SELECT count(*) FROM payments.applied_events",
     "SELECT count(*) FROM payments.outbox",
+    "SELECT count(*) FROM payments.shared_account_clearances",
+    "SELECT count(*) FROM payments.latest_accounts",
     # refused calls are audited in batches, flushed every few seconds (refusals)
     f"SELECT count(*) FROM audit.events WHERE true{NOT_REFUSALS}",
 )
@@ -95,7 +97,7 @@ TARGETS = [
     Target("ReleaseBatch", "approver", "hostile-approver", lambda c: payments_pb2.ReleaseBatchRequest(
         request_id=_rid(), batch_id=c.batch, file_sha256="f" * 64)),
     Target("CancelBatch", "payments_officer", "hostile-officer",
-           lambda c: payments_pb2.CancelBatchRequest(batch_id=987_654_321)),
+           lambda c: payments_pb2.CancelBatchRequest(batch_id=987_654_321, reason="作り直し")),
     Target("ConfirmBatch", "payments_officer", "hostile-officer",
            lambda c: payments_pb2.ConfirmBatchRequest(batch_id=c.batch, confirmed_on="2030-01-04")),
     Target("ImportReturns", "payments_officer", "hostile-officer", lambda c: payments_pb2.ImportReturnsRequest(
@@ -117,6 +119,16 @@ TARGETS = [
            lambda c: payments_pb2.RecordRepaymentRequest(
                request_id=_rid(), application_number=c.granted, repaid_on="2025-09-01",
                amount=20000)),
+    Target("ListHeldInstructions", "ward_officer", "hostile-ward",
+           lambda c: payments_pb2.ListHeldInstructionsRequest(program_id=PROGRAM)),
+    Target("ClearSharedAccount", "ward_officer", "hostile-ward",
+           lambda c: payments_pb2.ClearSharedAccountRequest(
+               request_id=_rid(), program_id=PROGRAM, application_number=c.granted,
+               other_application_number="S2025-999997", reason="別世帯")),
+    Target("ApproveSharedAccountClearance", "approver", "hostile-approver",
+           lambda c: payments_pb2.ApproveSharedAccountClearanceRequest(
+               request_id=_rid(), program_id=PROGRAM, application_number=c.granted,
+               other_application_number="S2025-999997")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

@@ -185,7 +185,7 @@ def auditor_command(stack: Stack, *args: str) -> subprocess.CompletedProcess[str
 def forget_in_payments(engine: Engine, number: str) -> None:
     """The decision's effect gone from payments: as if its event never arrived."""
     with engine.begin() as connection:
-        for table in ("instructions", "grants"):
+        for table in ("instructions", "latest_accounts", "grants"):
             connection.execute(
                 text(f"DELETE FROM payments.{table} WHERE application_number = :n"), {"n": number}
             )

@@ -38,6 +38,7 @@ from subsidy_demo.review_flow import ReviewDemo, step
 from subsidy_demo.staff import Metadata, bearer
 from subsidy_platform.errors import field_violations
 from subsidy_platform.tls import Pki, channel_credentials, client_identity
+from subsidy_platform.ward_clock import ward_today
 
 RETURN_REASONS = ("口座なし", "名義相違", "解約済")
 CORRECTED_BANK = ("0005", "001")  # a bank and branch zengin-code knows
@@ -199,6 +200,14 @@ class PaymentsDemo:
         return released.batch, released.content
 
     def confirm(self, batch: payments_pb2.Batch) -> None:
+        """The bank's confirmation, which comes on or after the transfer date: before it,
+        payments refuses it (the transfers stay SENT, on their way)."""
+        if ward_today().isoformat() < batch.transfer_date:
+            print(
+                f"    batch {batch.batch_id}: confirmation waits for the transfer date "
+                f"{batch.transfer_date} (payments refuses it before)"
+            )
+            return
         confirmed = self.stub.ConfirmBatch(
             payments_pb2.ConfirmBatchRequest(
                 batch_id=batch.batch_id, confirmed_on=batch.transfer_date

@@ -99,6 +99,7 @@ class PaymentAccountRow:
     number_ct: str | None
     holder_ct: str | None
     version: int
+    index: str = ""  # the account's blind index (kind "bank"): compared blind by payments
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,6 +327,11 @@ class IntakeRepository:
     def payment_account(self, application_id: int) -> PaymentAccountRow:
         """The stored account as payments needs it: codes and the bank-class ciphertext."""
         row = self._row(application_id)
+        index = self.session.scalar(
+            select(BlindIndexRow.digest).where(
+                BlindIndexRow.application_id == application_id, BlindIndexRow.kind == "bank"
+            )
+        )
         return PaymentAccountRow(
             row.bank_code,
             row.branch_code,
@@ -333,7 +339,18 @@ class IntakeRepository:
             row.account_number_ct,
             row.account_holder_ct,
             row.account_version or 1,
+            index or "",
         )
+
+    def account_versions(self, program_id: str, numbers: Sequence[str]) -> dict[str, int]:
+        """The current account version of each application of the program found."""
+        rows = self.session.execute(
+            select(ApplicationRow.application_number, ApplicationRow.account_version).where(
+                ApplicationRow.program_id == program_id,
+                ApplicationRow.application_number.in_(list(numbers)),
+            )
+        ).all()
+        return {str(n): int(v or 1) for n, v in rows}
 
     def set_attachments(self, application_id: int, kinds: Iterable[str]) -> None:
         """The attachment kinds now on file for an application (sorted, each once)."""

@@ -7,7 +7,7 @@ payments_officer: timeline only; auditor and approver: nothing here (the audit l
 read through `subsidy-admin audit`); service:<name>: the other services' identities
 (review reads applications for its checks: contact details, never bank details;
 payments alone reads a granted application's bank account, as ciphertext only intake
-cannot decrypt).
+cannot decrypt, and the current version of applications' accounts).
 Staff sign in at the platform's sign-in service (subsidy_platform.auth_main), not here.
 """
 
@@ -37,6 +37,7 @@ INTAKE_ROLES = rpc_roles(
         "RecordAttachments": {"operator", "checker"},
         "SubmitCorrection": {"operator", "checker"},
         "GetPaymentAccount": {"service:payments"},
+        "GetPaymentAccountVersions": {"service:payments"},
         "RecordBankAccountChange": {"operator", "checker"},
     },
 )

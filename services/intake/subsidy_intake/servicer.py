@@ -10,7 +10,11 @@ from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
 from subsidy_intake import inquiries, lookup
-from subsidy_intake.bank_changes import payment_account, record_bank_account_change
+from subsidy_intake.bank_changes import (
+    account_versions,
+    payment_account,
+    record_bank_account_change,
+)
 from subsidy_intake.convert import CHANNEL_CODES, record_from_proto, record_to_proto
 from subsidy_intake.corrections import submit_correction
 from subsidy_intake.imports import check_header, import_logo_file
@@ -322,6 +326,21 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             holder_kana_ciphertext=account.holder_ct or "",
             status=_status(found.status),
             account_version=account.version,
+            account_index=account.index,
+        )
+
+    @rpc
+    def GetPaymentAccountVersions(
+        self, request: intake_pb2.GetPaymentAccountVersionsRequest, context: grpc.ServicerContext
+    ) -> intake_pb2.PaymentAccountVersions:
+        found = account_versions(
+            self.service, request.program_id, list(request.application_numbers)
+        )
+        return intake_pb2.PaymentAccountVersions(
+            versions=[
+                intake_pb2.PaymentAccountVersion(application_number=n, account_version=v)
+                for n, v in found
+            ]
         )
 
     @rpc

@@ -6,7 +6,11 @@ one decrypted from the instruction) and its amount are the ones the bank reports
 problem rejects the whole file with the per-row report and writes nothing. Otherwise, in
 one transaction: the import recorded (by request id and by the file's SHA-256: the same
 file twice is a replay), each instruction FAILED with its reason, and 口座不備 reported to
-intake's timeline (TRANSFER_FAILED with the reason), where the call center sees it.
+intake's timeline (TRANSFER_FAILED with the reason), where the call center sees it. When
+intake's corrected account reached payments while the transfer was on its way (the
+grant's latest account is newer than the returned one), the same transaction makes one new
+PENDING instruction with it (instructions.retransfer): a return after a correction is
+re-transferred once, to the new account, by the next batch.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from subsidy_payments.instructions import retransfer
 from subsidy_payments.returns import Problem, parse_returns
 from subsidy_payments.service import Payments, report_status
 from subsidy_platform.access import Principal
@@ -76,6 +81,15 @@ def import_returns(
             report_status(
                 work, instruction.application_number, "TRANSFER_FAILED", f"口座不備（{row.reason}）"
             )
+            if retransfer(work, payments, instruction.application_number) is not None:
+                work.audit(
+                    who,
+                    "ImportReturns",
+                    "create",
+                    application=instruction.application_number,
+                    fields=("bank_account",),
+                    purpose="訂正済み口座への再振込",
+                )
             work.audit(
                 who,
                 "ImportReturns",

@@ -6,9 +6,13 @@
     subsidy-payments-admin held-files --program P       transfer files still held (encrypted)
     subsidy-payments-admin purge-files --program P      delete files past their retention
     subsidy-payments-admin build   --program P --date YYYY-MM-DD    build a batch (officer)
-    subsidy-payments-admin show    BATCH                count, total, largest, over cap, SHA-256
+    subsidy-payments-admin show    BATCH                count, total, largest, over cap, SHA-256,
+                                                        shared-account pairs in the batch
     subsidy-payments-admin release BATCH --sha256 H [--out DIR]     release (approver)
-    subsidy-payments-admin cancel  BATCH                before release: back to the pool
+    subsidy-payments-admin cancel  BATCH --reason R     before release: back to the pool
+    subsidy-payments-admin held    --program P          instructions held back (shared account)
+    subsidy-payments-admin clear-shared   --program P A B --reason R    record (officer)
+    subsidy-payments-admin approve-shared --program P A B               approve (approver)
     subsidy-payments-admin confirm BATCH [--on YYYY-MM-DD]          the bank confirmed
     subsidy-payments-admin returns --program P FILE     import the bank's return CSV
 
@@ -73,8 +77,23 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--program", required=True)
     build.add_argument("--date", required=True)
     build.add_argument("--max", type=int, default=0)
-    for name, text in (("show", "振込バッチの確認"), ("cancel", "承認前の取消")):
-        commands.add_parser(name, help=text).add_argument("batch", type=int)
+    commands.add_parser("show", help="振込バッチの確認").add_argument("batch", type=int)
+    cancel = commands.add_parser("cancel", help="承認前の取消")
+    cancel.add_argument("batch", type=int)
+    cancel.add_argument("--reason", required=True)
+    commands.add_parser("held", help="共用口座で保留中の振込指図").add_argument(
+        "--program", required=True
+    )
+    for name, text in (
+        ("clear-shared", "共用口座の確認の記録"),
+        ("approve-shared", "共用口座の確認の承認"),
+    ):
+        pair = commands.add_parser(name, help=text)
+        pair.add_argument("--program", required=True)
+        pair.add_argument("application")
+        pair.add_argument("other")
+        if name == "clear-shared":
+            pair.add_argument("--reason", required=True)
     release = commands.add_parser("release", help="振込バッチの承認・送信")
     release.add_argument("batch", type=int)
     release.add_argument("--sha256", required=True)
@@ -104,12 +123,26 @@ def reconciliation_of(message: payments_pb2.Reconciliation) -> Reconciliation:
 
 
 def show_batch(batch: payments_pb2.Batch) -> str:
-    return (
+    """The approver's check: count, total, largest, over the cap, builder, SHA-256, and
+    every member whose account another grant shares (cleared by two people)."""
+    lines = [
         f"振込バッチ {batch.batch_id} ({batch.state}) 振込日 {batch.transfer_date}: "
         f"{batch.count:,}件 合計 {batch.total:,}円 最大 {batch.largest:,}円 "
-        f"上限超過 {batch.over_cap}件 作成 {batch.built_by} 承認 {batch.released_by or '-'}\n"
-        f"  SHA-256 {batch.file_sha256}"
-    )
+        f"上限超過 {batch.over_cap}件 作成 {batch.built_by} 承認 {batch.released_by or '-'}",
+        f"  SHA-256 {batch.file_sha256}",
+        f"  共用口座 {len(batch.shared_accounts)}組",
+    ]
+    lines += [
+        f"    {p.application_number} と {p.other_application_number}"
+        f"（{p.other_state}{f' バッチ {p.other_batch_id}' if p.other_batch_id else ''}）"
+        f" 確認 {p.recorded_by or '-'} 承認 {p.approved_by or '-'}"
+        for p in batch.shared_accounts
+    ]
+    if batch.held_back:
+        lines.append(f"  保留（共用口座の確認待ち） {batch.held_back}件")
+    if batch.cancel_reason:
+        lines.append(f"  取消理由 {batch.cancel_reason}")
+    return "\n".join(lines)
 
 
 def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
@@ -161,7 +194,7 @@ def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
         return 0
     if args.command == "cancel":
         cancelled = stub.CancelBatch(
-            payments_pb2.CancelBatchRequest(batch_id=args.batch), metadata=md
+            payments_pb2.CancelBatchRequest(batch_id=args.batch, reason=args.reason), metadata=md
         )
         print(show_batch(cancelled))
         return 0
@@ -177,6 +210,42 @@ def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
         path.write_bytes(released.content)
         print(show_batch(released.batch))
         print(f"  -> {path}")
+        return 0
+    if args.command == "held":
+        holds = stub.ListHeldInstructions(
+            payments_pb2.ListHeldInstructionsRequest(program_id=args.program), metadata=md
+        )
+        for h in holds.instructions:
+            waiting = f" 承認待ち {','.join(h.awaiting_approval)}" if h.awaiting_approval else ""
+            print(
+                f"{h.instruction_id}\t{h.application_number}\t{h.amount:,}円\t"
+                f"同じ口座: {','.join(h.other_application_numbers)}{waiting}\t{h.reason}"
+            )
+        print(f"{len(holds.instructions)}件保留中")
+        return 0
+    if args.command in ("clear-shared", "approve-shared"):
+        if args.command == "clear-shared":
+            cleared = stub.ClearSharedAccount(
+                payments_pb2.ClearSharedAccountRequest(
+                    request_id=uuid.uuid4().hex, program_id=args.program,
+                    application_number=args.application, other_application_number=args.other,
+                    reason=args.reason,
+                ),
+                metadata=md,
+            )  # fmt: skip
+        else:
+            cleared = stub.ApproveSharedAccountClearance(
+                payments_pb2.ApproveSharedAccountClearanceRequest(
+                    request_id=uuid.uuid4().hex, program_id=args.program,
+                    application_number=args.application, other_application_number=args.other,
+                ),
+                metadata=md,
+            )  # fmt: skip
+        state = f"承認 {cleared.approved_by}" if cleared.approved_by else "承認待ち"
+        print(
+            f"共用口座の確認 {cleared.application_number}・{cleared.other_application_number}: "
+            f"記録 {cleared.recorded_by} {state}"
+        )
         return 0
     if args.command == "confirm":
         print(

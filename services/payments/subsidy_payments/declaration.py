@@ -5,8 +5,9 @@ Payments is the only service whose Vault policy may decrypt the bank data class:
 the bank account intake hands it (as ciphertext, never retyped) on each payment
 instruction, decrypts it only to write a transfer file, and keeps that file encrypted in
 the same class. It subscribes to review's decisions and revocations and to intake's
-changed bank accounts, calls intake directly (the account of a granted application) and
-review (its granted decisions, for the reconciliation across services), and reports
+changed bank accounts, calls intake directly (the account of a granted application, the
+current versions of accounts before a build or release) and review (its granted
+decisions, for the reconciliation across services), and reports
 PAYMENT_SCHEDULED, PAID and TRANSFER_FAILED to intake's timeline.
 """
 
@@ -30,6 +31,9 @@ DECLARATION = ServiceDeclaration(
             DataClass.BANK,
         ),
         CiphertextColumns("payments.batches", ("file_ct",), DataClass.BANK),
+        CiphertextColumns(
+            "payments.latest_accounts", ("account_number_ct", "account_holder_ct"), DataClass.BANK
+        ),
     ),
     migrations="subsidy_payments.migrations",
     reports=frozenset({"PAYMENT_SCHEDULED", "PAID", "TRANSFER_FAILED"}),

@@ -2,19 +2,32 @@
 
 A granted decision (`review.decision`, applied at most once by its event id) reads the
 application's account from intake first, then records, in one transaction, the grant (one
-per application: the database's primary key) and one PENDING instruction with
-the decided amount, checked first by the rules library's grant rule
-(`subsidy_rules.grant_rule.check_grant`, the one review applies to every decision), the
-program's cap and rounding unit (the database refuses an amount above the cap or not a
-multiple of the unit too), and the application's bank account as intake
-hands it (bank-class ciphertext, `GetPaymentAccount`). A refusal records nothing.
+per application: the database's primary key), its latest account (`latest_accounts`), and
+one PENDING instruction with the decided amount, checked first by the rules library's
+grant rule (`subsidy_rules.grant_rule.check_grant`, the one review applies to every
+decision), the program's cap and rounding unit (the database refuses an amount above the
+cap or not a multiple of the unit too), and the application's bank account as intake
+hands it (bank-class ciphertext and intake's keyed HMAC of the account,
+`GetPaymentAccount`). A refusal records nothing.
 
-A changed account (`intake.bank_account`): when the grant's latest instruction is FAILED
-(口座不備), a new PENDING instruction for the same grant with the new account; when it is
-still PENDING (in no batch), its account is replaced; otherwise (in a batch, sent, paid)
-nothing changes; for a revoked grant (revocations.py), nothing ever. Never two live
-instructions: the grant's row and its instructions are locked, and a partial unique index
-refuses a second live one whatever happens.
+The account an instruction pays is always the grant's latest one when its file is built.
+A changed account (`intake.bank_account`) first becomes the grant's latest account (only a
+newer version replaces it), then, by the grant's latest instruction:
+- none, or FAILED (口座不備): a new PENDING instruction with the new account ("new");
+- PENDING: its account is replaced ("refreshed");
+- BATCHED (in a batch not released): the batch can no longer be released (the database
+  refuses to send an instruction with an older account than its grant's); cancelling it
+  returns the instruction to the pool and the next build takes the new account ("rebuild");
+- SENT: nothing yet; if the bank returns that transfer, the return re-transfers once to the
+  new account (bank_returns.py, `retransfer`) ("after-return");
+- PAID: nothing ("kept"; intake refuses a change after payment);
+- a revoked grant (revocations.py): nothing, ever ("revoked").
+The outbox delivers the event within seconds; so that no file is built in between with the
+older account, a build first asks intake for the current versions of the waiting grants'
+accounts (`GetPaymentAccountVersions`) and applies any newer one the same way
+(`catch_up`); a release asks again (batches.py).
+Never two live instructions: the grant's row and its instructions are locked, and a partial
+unique index refuses a second live one whatever happens.
 """
 
 from __future__ import annotations
@@ -24,7 +37,7 @@ from datetime import date
 from sqlalchemy import exc as sa_exc
 from subsidy.events.v1 import events_pb2
 
-from subsidy_payments.repository import PaymentsRepository
+from subsidy_payments.repository import LatestAccount, PaymentsRepository
 from subsidy_payments.service import Account, Payments
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
@@ -73,7 +86,8 @@ def decision_received(payments: Payments, who: Principal, event: events_pb2.Deci
                 raise Conflict("この申請には既に別の金額の交付決定があります")
             return
         work.repo.add_grant(number, program.id, event.amount, decision_number, decided_on)
-        _add(work, program.id, number, event.amount, cap, unit, account)
+        work.repo.set_latest_account(program.id, number, account.latest())
+        _add(work, program.id, number, event.amount, cap, unit, account.latest())
         work.audit(who, "DecisionReceived", "create", application=number, fields=("bank_account",))
 
 
@@ -84,7 +98,7 @@ def _add(
     amount: int,
     cap: int,
     unit: int,
-    account: Account,
+    account: LatestAccount,
 ) -> int:
     work.repo.ensure_limits(program_id, cap, unit)
     return work.repo.add_instruction(
@@ -99,13 +113,15 @@ def _add(
         number_ct=account.number_ct,
         holder_ct=account.holder_ct,
         account_version=account.version,
+        account_index=account.index,
     )
 
 
 def bank_account_changed(
     payments: Payments, who: Principal, event: events_pb2.BankAccountChangedEvent
 ) -> str:
-    """Apply a changed account (module doc); what happened: new, refreshed, kept, unknown."""
+    """Apply a changed account (module doc); what happened: new, refreshed, rebuild,
+    after-return, kept, unknown or replayed."""
     event_id = identifier("event_id", event.event_id, limit=MAX_EVENT_ID)
     number = identifier("application_number", event.application_number, limit=32)
     program = payments.program(event.program_id)
@@ -117,38 +133,82 @@ def bank_account_changed(
     with payments.uow() as work:
         if not work.repo.event_applied(event_id, program.id):
             return "replayed"
-        work.lock(f"grant:{number}")
-        grant = work.repo.grant_amount(number)
-        assert grant is not None
-        if work.repo.revoked(number):
-            return "revoked"
-        instructions = work.repo.instructions_of(number)
-        latest = instructions[-1] if instructions else None
-        if latest is not None and account.version <= latest.account_version:
-            return "kept"
-        if latest is None or all(i.state == "FAILED" for i in instructions):
-            cap, unit = payments.limits(program, grant[2])
-            try:
-                with work.session.begin_nested():
-                    _add(work, program.id, number, grant[1], cap, unit, account)
-            except sa_exc.IntegrityError:
-                raise Conflict("この申請には有効な振込指図が既にあります") from None
-            work.audit(
-                who, "BankAccountChanged", "create", application=number, fields=("bank_account",)
-            )
-            return "new"
-        if latest.state == "PENDING":
-            work.repo.refresh_account(
-                latest.id,
-                account.bank_code,
-                account.branch_code,
-                account.account_type,
-                account.number_ct,
-                account.holder_ct,
-                account.version,
-            )
-            work.audit(
-                who, "BankAccountChanged", "update", application=number, fields=("bank_account",)
-            )
-            return "refreshed"
-        return "kept"
+        return _apply_account(work, payments, who, number, account)
+
+
+def catch_up(payments: Payments, who: Principal, program_id: str) -> int:
+    """Before a build: every waiting grant whose account intake holds in a newer version
+    than payments knows (its `intake.bank_account` event not arrived yet) takes it now,
+    read from intake as the event would; the event, when it comes, changes nothing. The
+    number of grants brought up to date."""
+    with payments.uow() as work:
+        known = work.repo.pending_account_versions(program_id)
+    if not known:
+        return 0
+    current = payments.account_versions(program_id, sorted(known))
+    behind = sorted(n for n, v in current.items() if v > known.get(n, v))
+    for number in behind:
+        account = payments.account(number, "振込バッチ作成時の口座の確認")
+        with payments.uow() as work:
+            _apply_account(work, payments, who, number, account)
+    return len(behind)
+
+
+def _apply_account(
+    work: Work[PaymentsRepository],
+    payments: Payments,
+    who: Principal,
+    number: str,
+    account: Account,
+) -> str:
+    work.lock(f"grant:{number}")
+    grant = work.repo.grant_amount(number)
+    assert grant is not None
+    if work.repo.revoked(number):
+        return "revoked"
+    program = payments.program(grant[0])
+    instructions = work.repo.instructions_of(number)
+    if not work.repo.set_latest_account(program.id, number, account.latest()):
+        return "kept"  # an older or the same version: the grant has a newer one
+    work.audit(who, "BankAccountChanged", "update", application=number, fields=("bank_account",))
+    latest = instructions[-1] if instructions else None
+    if latest is None or all(i.state == "FAILED" for i in instructions):
+        cap, unit = payments.limits(program, grant[2])
+        try:
+            with work.session.begin_nested():
+                _add(work, program.id, number, grant[1], cap, unit, account.latest())
+        except sa_exc.IntegrityError:
+            raise Conflict("この申請には有効な振込指図が既にあります") from None
+        return "new"
+    if latest.state == "PENDING":
+        work.repo.refresh_account(
+            latest.id,
+            account.bank_code,
+            account.branch_code,
+            account.account_type,
+            account.number_ct,
+            account.holder_ct,
+            account.version,
+            account.index or None,
+        )
+        return "refreshed"
+    return {"BATCHED": "rebuild", "SENT": "after-return"}.get(latest.state, "kept")
+
+
+def retransfer(work: Work[PaymentsRepository], payments: Payments, number: str) -> int | None:
+    """After a return: a new PENDING instruction with the grant's latest account when it is
+    newer than every failed one's and the grant has no live instruction; its id, or None.
+    Called in the transaction that failed the returned instruction (at most once per
+    account version: the next return of the new instruction finds no newer account)."""
+    grant = work.repo.grant_amount(number)
+    latest = work.repo.latest_account(number)
+    if grant is None or latest is None or work.repo.revoked(number):
+        return None  # a revoked grant is never paid again (its claim follows the return)
+    instructions = work.repo.instructions_of(number)
+    if any(i.state != "FAILED" for i in instructions):
+        return None
+    if instructions and latest.version <= max(i.account_version for i in instructions):
+        return None
+    program = payments.program(grant[0])
+    cap, unit = payments.limits(program, grant[2])
+    return _add(work, program.id, number, grant[1], cap, unit, latest)

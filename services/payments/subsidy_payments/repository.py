@@ -2,7 +2,8 @@
 
 Rows leave as frozen dataclasses. Ciphertext (bank class) is stored as intake hands it or
 as the cipher sealed it; the repository never decrypts. The constraints that make a second
-payment impossible are the database's (migrations/versions/payments_0001_instructions.py);
+payment impossible are the database's (migrations/versions/payments_0001_instructions.py and
+payments_0003: the latest account, shared accounts, dates of confirmation);
 the statements here take the row locks that keep concurrent builders and releases apart:
 a builder claims pool rows with `FOR UPDATE SKIP LOCKED`, a release or cancel locks its
 batch row `FOR UPDATE`.
@@ -22,12 +23,33 @@ from subsidy_platform.errors import NotFound
 
 INSTRUCTION_COLUMNS = (
     "id, program_id, application_number, amount, state, batch_id, bank_code, branch_code, "
-    "account_type, account_number_ct, account_holder_ct, account_version, failure_reason"
+    "account_type, account_number_ct, account_holder_ct, account_version, failure_reason, "
+    "account_index"
+)
+# instructions that pay or paid their account (a FAILED one does not; any later state, e.g.
+# a stopped payment, does not either)
+LIVE_OR_PAID = "('PENDING', 'BATCHED', 'SENT', 'PAID')"
+_QUALIFIED = ", ".join(f"i.{c.strip()}" for c in INSTRUCTION_COLUMNS.split(","))
+CLEARANCE_COLUMNS = (
+    "id, program_id, application_number, other_application_number, account_index, reason, "
+    "request_id, recorded_by, approved_by, approve_request_id"
+)
+# a pending instruction `i` whose grant's latest account `a` is also another grant's live or
+# paid instruction in the program, the pair not cleared by two people
+HELD_BACK = (
+    "a.account_index IS NOT NULL AND EXISTS (SELECT 1 FROM payments.instructions o "
+    "WHERE o.program_id = i.program_id AND o.account_index = a.account_index "
+    "AND o.application_number <> i.application_number "
+    f"AND o.state IN {LIVE_OR_PAID} "
+    "AND NOT EXISTS (SELECT 1 FROM payments.shared_account_clearances c "
+    "WHERE c.account_index = a.account_index AND c.approved_by IS NOT NULL "
+    "AND c.application_number = least(i.application_number, o.application_number) "
+    "AND c.other_application_number = greatest(i.application_number, o.application_number)))"
 )
 BATCH_COLUMNS = (
     "id, program_id, request_id, transfer_date, state, count, total, largest, over_cap, "
     "file_sha256, built_by, released_by, release_request_id, confirmed_on, built_at, "
-    "file_deleted_at, file_ct IS NOT NULL AS held"
+    "file_deleted_at, file_ct IS NOT NULL AS held, released_at, cancel_reason"
 )
 
 
@@ -46,6 +68,7 @@ class Instruction:
     holder_ct: str
     account_version: int
     failure_reason: str | None
+    account_index: str | None = None  # intake's keyed HMAC of the account (never plaintext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +90,8 @@ class Batch:
     built_at: datetime
     file_deleted_at: datetime | None
     held: bool
+    released_at: datetime | None = None
+    cancel_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +126,55 @@ CLAIM_COLUMNS = (
     "c.application_number, c.program_id, c.instruction_id, c.amount, c.state, c.opened_on, "
     "c.repaid_on, c.settled_by, c.settle_request_id, r.revocation_number"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LatestAccount:
+    """A grant's latest account from intake: codes, bank-class ciphertext, version, and
+    intake's keyed HMAC of bank, branch and number (empty when intake has none)."""
+
+    bank_code: str
+    branch_code: str
+    account_type: str
+    number_ct: str
+    holder_ct: str
+    version: int
+    index: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldBack:
+    """A pending instruction held back from every batch: its account is other grants'."""
+
+    id: int
+    application_number: str
+    amount: int
+    others: tuple[str, ...]
+    awaiting_approval: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedPair:
+    application_number: str
+    other_application_number: str
+    other_state: str
+    other_batch_id: int
+    recorded_by: str
+    approved_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clearance:
+    id: int
+    program_id: str
+    application_number: str
+    other_application_number: str
+    account_index: str
+    reason: str
+    request_id: str
+    recorded_by: str
+    approved_by: str | None
+    approve_request_id: str | None
 
 
 def _instruction(row: Any) -> Instruction:
@@ -187,11 +261,13 @@ class PaymentsRepository:
         number_ct: str,
         holder_ct: str,
         account_version: int,
+        account_index: str | None = None,
     ) -> int:
         row = self._one(
             "INSERT INTO payments.instructions (program_id, application_number, amount, cap, "
             "unit, bank_code, branch_code, account_type, account_number_ct, account_holder_ct, "
-            "account_version) VALUES (:p, :n, :a, :c, :u, :b, :r, :t, :nc, :hc, :v) RETURNING id",
+            "account_version, account_index) "
+            "VALUES (:p, :n, :a, :c, :u, :b, :r, :t, :nc, :hc, :v, :x) RETURNING id",
             p=program_id,
             n=number,
             a=amount,
@@ -203,6 +279,7 @@ class PaymentsRepository:
             nc=number_ct,
             hc=holder_ct,
             v=account_version,
+            x=account_index,
         )
         return int(row[0])
 
@@ -224,13 +301,14 @@ class PaymentsRepository:
         number_ct: str,
         holder_ct: str,
         version: int,
+        index: str | None = None,
     ) -> None:
         """A pending instruction's account replaced by a newer one from intake."""
         self.session.execute(
             text(
                 "UPDATE payments.instructions SET bank_code = :b, branch_code = :r, "
                 "account_type = :t, account_number_ct = :nc, account_holder_ct = :hc, "
-                "account_version = :v WHERE id = :i AND state = 'PENDING'"
+                "account_version = :v, account_index = :x WHERE id = :i AND state = 'PENDING'"
             ),
             {
                 "i": instruction_id,
@@ -240,6 +318,7 @@ class PaymentsRepository:
                 "nc": number_ct,
                 "hc": holder_ct,
                 "v": version,
+                "x": index,
             },
         )
 
@@ -271,19 +350,210 @@ class PaymentsRepository:
     def claim_pool(
         self, program_id: str, batch_id: int, limit: int | None
     ) -> list[tuple[Instruction, int]]:
-        """Pending instructions no other transaction holds, put in the batch in the same
-        statement (locked with `FOR UPDATE SKIP LOCKED`: two builders never share one);
-        each with its cap, oldest first."""
+        """Pending instructions no other transaction holds and none held back (HELD_BACK),
+        put in the batch in the same statement with their grant's latest account (locked
+        with `FOR UPDATE SKIP LOCKED`: two builders never share one); each with its cap,
+        oldest first."""
         rows = self._all(
-            "UPDATE payments.instructions SET state = 'BATCHED', batch_id = :b WHERE id IN ("
-            "SELECT id FROM payments.instructions WHERE program_id = :p AND state = 'PENDING' "
-            f"ORDER BY id LIMIT :l FOR UPDATE SKIP LOCKED) RETURNING {INSTRUCTION_COLUMNS}, cap",
+            "WITH candidates AS (SELECT i.id FROM payments.instructions i "
+            "JOIN payments.latest_accounts a ON a.application_number = i.application_number "
+            f"WHERE i.program_id = :p AND i.state = 'PENDING' AND NOT ({HELD_BACK}) "
+            "ORDER BY i.id LIMIT :l FOR UPDATE OF i SKIP LOCKED) "
+            "UPDATE payments.instructions i SET state = 'BATCHED', batch_id = :b, "
+            "bank_code = a.bank_code, branch_code = a.branch_code, account_type = a.account_type, "
+            "account_number_ct = a.account_number_ct, account_holder_ct = a.account_holder_ct, "
+            "account_version = a.account_version, account_index = a.account_index "
+            "FROM payments.latest_accounts a WHERE a.application_number = i.application_number "
+            f"AND i.id IN (SELECT id FROM candidates) RETURNING {_QUALIFIED}, i.cap",
             p=program_id,
             b=batch_id,
             l=limit,
         )
         found = [(_instruction(r[:-1]), int(r[-1])) for r in rows]
         return sorted(found, key=lambda pair: pair[0].id)
+
+    def held_back_count(self, program_id: str) -> int:
+        row = self._one(
+            "SELECT count(*) FROM payments.instructions i JOIN payments.latest_accounts a "
+            "ON a.application_number = i.application_number "
+            f"WHERE i.program_id = :p AND i.state = 'PENDING' AND {HELD_BACK}",
+            p=program_id,
+        )
+        return int(row[0])
+
+    def held_instructions(self, program_id: str) -> list[HeldBack]:
+        """Pending instructions held back, each with the grants sharing its account that
+        are not cleared, and of those the ones recorded and awaiting an approver."""
+        rows = self._all(
+            f"""
+            SELECT i.id, i.application_number, i.amount,
+                   array_agg(DISTINCT o.application_number),
+                   array_remove(array_agg(DISTINCT CASE WHEN c.id IS NOT NULL
+                       THEN o.application_number END), NULL)
+              FROM payments.instructions i
+              JOIN payments.latest_accounts a ON a.application_number = i.application_number
+              JOIN payments.instructions o ON o.program_id = i.program_id
+                   AND o.account_index = a.account_index
+                   AND o.application_number <> i.application_number AND o.state IN {LIVE_OR_PAID}
+              LEFT JOIN payments.shared_account_clearances c
+                   ON c.account_index = a.account_index
+                  AND c.application_number = least(i.application_number, o.application_number)
+                  AND c.other_application_number
+                      = greatest(i.application_number, o.application_number)
+             WHERE i.program_id = :p AND i.state = 'PENDING'
+               AND (c.id IS NULL OR c.approved_by IS NULL)
+             GROUP BY i.id, i.application_number, i.amount ORDER BY i.id
+            """,
+            p=program_id,
+        )
+        return [
+            HeldBack(int(r[0]), str(r[1]), int(r[2]), tuple(sorted(r[3])), tuple(sorted(r[4])))
+            for r in rows
+        ]
+
+    # accounts -----------------------------------------------------------------------------
+
+    def latest_account(self, number: str) -> LatestAccount | None:
+        """The grant's latest account as payments knows it, its row locked."""
+        row = self._one(
+            "SELECT bank_code, branch_code, account_type, account_number_ct, account_holder_ct, "
+            "account_version, account_index FROM payments.latest_accounts "
+            "WHERE application_number = :n FOR UPDATE",
+            n=number,
+        )
+        return LatestAccount(*row) if row is not None else None
+
+    def set_latest_account(self, program_id: str, number: str, account: LatestAccount) -> bool:
+        """The grant's latest account, replaced only by a newer version; False otherwise."""
+        row = self._one(
+            "INSERT INTO payments.latest_accounts AS la (program_id, application_number, "
+            "bank_code, branch_code, account_type, account_number_ct, account_holder_ct, "
+            "account_version, account_index) VALUES (:p, :n, :b, :r, :t, :nc, :hc, :v, :x) "
+            "ON CONFLICT (application_number) DO UPDATE SET bank_code = excluded.bank_code, "
+            "branch_code = excluded.branch_code, account_type = excluded.account_type, "
+            "account_number_ct = excluded.account_number_ct, "
+            "account_holder_ct = excluded.account_holder_ct, "
+            "account_version = excluded.account_version, account_index = excluded.account_index, "
+            "updated_at = now() WHERE la.account_version < excluded.account_version "
+            "RETURNING application_number",
+            p=program_id,
+            n=number,
+            b=account.bank_code,
+            r=account.branch_code,
+            t=account.account_type,
+            nc=account.number_ct,
+            hc=account.holder_ct,
+            v=account.version,
+            x=account.index or None,
+        )
+        return row is not None
+
+    def pending_account_versions(self, program_id: str) -> dict[str, int]:
+        """The latest account version payments knows of each grant with a PENDING
+        instruction in the program."""
+        rows = self._all(
+            "SELECT i.application_number, a.account_version FROM payments.instructions i "
+            "JOIN payments.latest_accounts a ON a.application_number = i.application_number "
+            "WHERE i.program_id = :p AND i.state = 'PENDING'",
+            p=program_id,
+        )
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def stale_members(self, batch_id: int) -> list[str]:
+        """Applications of the batch whose grant has a newer account than the file pays."""
+        rows = self._all(
+            "SELECT i.application_number FROM payments.instructions i "
+            "JOIN payments.latest_accounts a ON a.application_number = i.application_number "
+            "WHERE i.batch_id = :b AND a.account_version > i.account_version "
+            "ORDER BY i.application_number",
+            b=batch_id,
+        )
+        return [str(r[0]) for r in rows]
+
+    def shared_pairs(self, batch_id: int) -> list[SharedPair]:
+        """Members of the batch whose account another grant's live or paid instruction
+        has, with who cleared the pair (module doc of batches)."""
+        rows = self._all(
+            f"""
+            SELECT m.application_number, o.application_number, o.state,
+                   coalesce(o.batch_id, 0), coalesce(c.recorded_by, ''),
+                   coalesce(c.approved_by, '')
+              FROM payments.instructions m
+              JOIN payments.instructions o ON o.program_id = m.program_id
+                   AND o.account_index = m.account_index
+                   AND o.application_number <> m.application_number AND o.state IN {LIVE_OR_PAID}
+              LEFT JOIN payments.shared_account_clearances c
+                   ON c.account_index = m.account_index
+                  AND c.application_number = least(m.application_number, o.application_number)
+                  AND c.other_application_number
+                      = greatest(m.application_number, o.application_number)
+             WHERE m.batch_id = :b AND m.account_index IS NOT NULL
+             ORDER BY m.application_number, o.application_number
+            """,
+            b=batch_id,
+        )
+        return [SharedPair(str(r[0]), str(r[1]), str(r[2]), int(r[3]), r[4], r[5]) for r in rows]
+
+    def common_account(self, first: str, second: str) -> str | None:
+        """An account index both grants have (latest, or on a live or paid instruction)."""
+        row = self._one(
+            f"""
+            (SELECT account_index FROM payments.latest_accounts WHERE application_number = :a
+             UNION SELECT account_index FROM payments.instructions
+                    WHERE application_number = :a AND state IN {LIVE_OR_PAID})
+            INTERSECT
+            (SELECT account_index FROM payments.latest_accounts WHERE application_number = :b
+             UNION SELECT account_index FROM payments.instructions
+                    WHERE application_number = :b AND state IN {LIVE_OR_PAID})
+            ORDER BY 1 LIMIT 1
+            """,
+            a=first,
+            b=second,
+        )
+        return str(row[0]) if row is not None and row[0] is not None else None
+
+    def clearance(self, first: str, second: str, index: str) -> Clearance | None:
+        row = self._one(
+            f"SELECT {CLEARANCE_COLUMNS} FROM payments.shared_account_clearances "
+            "WHERE application_number = :a AND other_application_number = :b "
+            "AND account_index = :x FOR UPDATE",
+            a=first,
+            b=second,
+            x=index,
+        )
+        return Clearance(*row) if row is not None else None
+
+    def clearance_by_request(self, request_id: str) -> Clearance | None:
+        row = self._one(
+            f"SELECT {CLEARANCE_COLUMNS} FROM payments.shared_account_clearances "
+            "WHERE request_id = :r OR approve_request_id = :r",
+            r=request_id,
+        )
+        return Clearance(*row) if row is not None else None
+
+    def record_clearance(
+        self, program_id: str, first: str, second: str, index: str, reason: str,
+        request_id: str, who: str,
+    ) -> None:  # fmt: skip
+        self.session.execute(
+            text(
+                "INSERT INTO payments.shared_account_clearances (program_id, application_number, "
+                "other_application_number, account_index, reason, request_id, recorded_by) "
+                "VALUES (:p, :a, :b, :x, :w, :r, :by)"
+            ),
+            {"p": program_id, "a": first, "b": second, "x": index, "w": reason,
+             "r": request_id, "by": who},
+        )  # fmt: skip
+
+    def approve_clearance(self, clearance_id: int, request_id: str, who: str) -> None:
+        self.session.execute(
+            text(
+                "UPDATE payments.shared_account_clearances SET approved_by = :w, "
+                "approved_at = now(), approve_request_id = :r "
+                "WHERE id = :i AND approved_by IS NULL"
+            ),
+            {"i": clearance_id, "w": who, "r": request_id},
+        )
 
     def open_batch(self, program_id: str, request_id: str, transfer_date: date, who: str) -> int:
         """A batch row to claim instructions into; `complete_batch` gives its real figures
@@ -383,7 +653,7 @@ class PaymentsRepository:
             {"b": batch.id},
         )
 
-    def cancel(self, batch_id: int, who: str) -> None:
+    def cancel(self, batch_id: int, who: str, reason: str) -> None:
         self.session.execute(
             text(
                 "UPDATE payments.instructions SET state = 'PENDING', batch_id = NULL "
@@ -394,9 +664,10 @@ class PaymentsRepository:
         self.session.execute(
             text(
                 "UPDATE payments.batches SET state = 'CANCELLED', cancelled_by = :w, "
-                "file_ct = NULL, file_deleted_at = now() WHERE id = :b AND state = 'BUILT'"
+                "cancel_reason = :r, file_ct = NULL, file_deleted_at = now() "
+                "WHERE id = :b AND state = 'BUILT'"
             ),
-            {"b": batch_id, "w": who},
+            {"b": batch_id, "w": who, "r": reason},
         )
 
     def confirm(self, batch_id: int, on: date) -> list[str]:

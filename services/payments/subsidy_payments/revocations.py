@@ -83,7 +83,9 @@ def revocation_received(
         if current is not None and current.state == "BATCHED":
             assert current.batch_id is not None
             cancelled = current.batch_id
-            work.repo.cancel(current.batch_id, who.subject)
+            work.repo.cancel(
+                current.batch_id, who.subject, f"交付決定の取消（{revocation_number}）"
+            )
             work.repo.cancel_instruction(current.id)
         elif current is not None and current.state == "PENDING":
             work.repo.cancel_instruction(current.id)

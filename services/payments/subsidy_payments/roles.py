@@ -7,7 +7,10 @@ use case); auditor: reconciliation (also across services, where payments reads r
 granted decisions under its own identity), repayment claims and the files still held, read
 only; service:review and service:intake: the events of their outboxes (decisions and
 revocations; changed bank accounts); service:operator: the retention purge of transfer
-files it runs on every live program (subsidy_operator.retention).
+files it runs on every live program (subsidy_operator.retention). Two grants sharing one account
+(shared_accounts.py): a ward_officer (who settles the household question) or a
+payments_officer records the clearance, an approver who is not the recorder approves it;
+the held instructions are read by those and the auditor.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ TABLE = rpc_roles(
         "Reconcile": READERS,
         "ListHeldFiles": {"payments_officer", "auditor"},
         "PurgeFiles": OFFICER | {"service:operator"},  # the operator's retention purge
+        "ListHeldInstructions": {*READERS, "ward_officer"},
+        "ClearSharedAccount": {"ward_officer", "payments_officer"},
+        "ApproveSharedAccountClearance": {"approver"},
         "ReconcileAcross": READERS,
         "RevocationReceived": {"service:review"},
         "ListRepaymentClaims": READERS,

@@ -8,6 +8,8 @@ decrypted except to write a transfer file. Intake's answers map to payments' sta
 intake down or failing is UNAVAILABLE (the outbox retries the event); intake not yet
 knowing the grant (its timeline has not seen the decision) is UNAVAILABLE too, so that
 the event is retried until intake has it; intake refusing for good is FAILED_PRECONDITION.
+The current version of many applications' accounts (`GetPaymentAccountVersions`, no
+account data) is asked before a build and a release; intake not answering is UNAVAILABLE.
 Statuses reach intake's timeline through the outbox (`payments.status`).
 """
 
@@ -23,7 +25,7 @@ import grpc
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 
-from subsidy_payments.repository import PaymentsRepository
+from subsidy_payments.repository import LatestAccount, PaymentsRepository
 from subsidy_payments.settings import PaymentSettings
 from subsidy_platform.clients import ServiceClients
 from subsidy_platform.crypto import DataClass
@@ -32,6 +34,7 @@ from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_rules.program import Program
 
 STATUS_TOPIC = "payments.status"
+VERSIONS_PAGE = 1000  # intake's limit per GetPaymentAccountVersions
 MAX_AMOUNT = 100_000_000  # the largest grant review accepts, the cap of a program without one
 INTAKE_RETRY = frozenset(
     {
@@ -60,6 +63,18 @@ class Account:
     number_ct: str
     holder_ct: str
     version: int
+    index: str = ""  # intake's keyed HMAC of bank, branch and number (never plaintext)
+
+    def latest(self) -> LatestAccount:
+        return LatestAccount(
+            self.bank_code,
+            self.branch_code,
+            self.account_type,
+            self.number_ct,
+            self.holder_ct,
+            self.version,
+            self.index or None,
+        )
 
 
 @dataclass
@@ -87,6 +102,28 @@ class Payments:
         cap = parameters.cap if parameters.cap is not None else MAX_AMOUNT
         return cap, parameters.rounding_unit
 
+    def account_versions(self, program_id: str, numbers: Sequence[str]) -> dict[str, int]:
+        """The current account version intake holds for each application (no account
+        data), read in pages of VERSIONS_PAGE; intake down is UNAVAILABLE."""
+        stub = self.clients.stub("intake", intake_pb2_grpc.IntakeServiceStub)
+        found: dict[str, int] = {}
+        for start in range(0, len(numbers), VERSIONS_PAGE):
+            try:
+                page: intake_pb2.PaymentAccountVersions = self.clients.call(
+                    stub.GetPaymentAccountVersions,
+                    intake_pb2.GetPaymentAccountVersionsRequest(
+                        program_id=program_id,
+                        application_numbers=list(numbers[start : start + VERSIONS_PAGE]),
+                    ),
+                    idempotent=True,
+                )
+            except grpc.RpcError as error:
+                raise DependencyUnavailable(
+                    "受付サービスで口座の版を確認できません。後で再試行してください"
+                ) from error
+            found.update((v.application_number, int(v.account_version)) for v in page.versions)
+        return found
+
     def account(self, number: str, purpose: str) -> Account:
         """The application's account from intake (ciphertext), or why not (module doc)."""
         stub = self.clients.stub("intake", intake_pb2_grpc.IntakeServiceStub)
@@ -110,6 +147,7 @@ class Payments:
             found.number_ciphertext,
             found.holder_kana_ciphertext,
             int(found.account_version),
+            found.account_index,
         )
 
 

@@ -13,8 +13,9 @@ from subsidy_payments import (
     instructions,
     reconciliation,
     revocations,
+    shared_accounts,
 )
-from subsidy_payments.repository import Batch, Instruction, RepaymentClaim
+from subsidy_payments.repository import Batch, Clearance, Instruction, RepaymentClaim, SharedPair
 from subsidy_payments.service import Payments
 from subsidy_platform.access import current_principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument
@@ -25,7 +26,33 @@ MAX_LIST = 1000
 MAX_RETURN_BYTES = 8 * 1024 * 1024
 
 
-def _batch(batch: Batch) -> payments_pb2.Batch:
+def _pairs(pairs: list[SharedPair]) -> list[payments_pb2.SharedAccountPair]:
+    return [
+        payments_pb2.SharedAccountPair(
+            application_number=p.application_number,
+            other_application_number=p.other_application_number,
+            other_state=p.other_state,
+            other_batch_id=p.other_batch_id,
+            recorded_by=p.recorded_by,
+            approved_by=p.approved_by,
+        )
+        for p in pairs
+    ]
+
+
+def _clearance(found: Clearance, replayed: bool) -> payments_pb2.SharedAccountClearance:
+    return payments_pb2.SharedAccountClearance(
+        application_number=found.application_number,
+        other_application_number=found.other_application_number,
+        recorded_by=found.recorded_by,
+        approved_by=found.approved_by or "",
+        replayed=replayed,
+    )
+
+
+def _batch(
+    batch: Batch, pairs: list[SharedPair] | None = None, held_back: int = 0
+) -> payments_pb2.Batch:
     return payments_pb2.Batch(
         batch_id=batch.id,
         program_id=batch.program_id,
@@ -39,6 +66,9 @@ def _batch(batch: Batch) -> payments_pb2.Batch:
         built_by=batch.built_by,
         released_by=batch.released_by or "",
         file_name=batches.file_name(batch),
+        held_back=held_back,
+        shared_accounts=_pairs(pairs or []),
+        cancel_reason=batch.cancel_reason or "",
     )
 
 
@@ -152,22 +182,23 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     def BuildBatch(
         self, request: payments_pb2.BuildBatchRequest, context: grpc.ServicerContext
     ) -> payments_pb2.Batch:
-        return _batch(
-            batches.build_batch(
-                self.payments,
-                current_principal(),
-                request.request_id,
-                request.program_id,
-                request.transfer_date,
-                request.max_instructions,
-            )
+        batch = batches.build_batch(
+            self.payments,
+            current_principal(),
+            request.request_id,
+            request.program_id,
+            request.transfer_date,
+            request.max_instructions,
         )
+        held = shared_accounts.held_instructions(self.payments, batch.program_id)
+        return _batch(batch, batches.shared_pairs(self.payments, batch.id), len(held))
 
     @rpc
     def GetBatch(
         self, request: payments_pb2.GetBatchRequest, context: grpc.ServicerContext
     ) -> payments_pb2.Batch:
-        return _batch(batches.get_batch(self.payments, request.batch_id))
+        batch = batches.get_batch(self.payments, request.batch_id)
+        return _batch(batch, batches.shared_pairs(self.payments, batch.id))
 
     @rpc
     def ReleaseBatch(
@@ -188,7 +219,11 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     def CancelBatch(
         self, request: payments_pb2.CancelBatchRequest, context: grpc.ServicerContext
     ) -> payments_pb2.Batch:
-        return _batch(batches.cancel_batch(self.payments, current_principal(), request.batch_id))
+        return _batch(
+            batches.cancel_batch(
+                self.payments, current_principal(), request.batch_id, request.reason
+            )
+        )
 
     @rpc
     def ConfirmBatch(
@@ -308,3 +343,55 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
             request.amount,
         )
         return _claim(claim)
+
+    @rpc
+    def ListHeldInstructions(
+        self, request: payments_pb2.ListHeldInstructionsRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.ListHeldInstructionsResponse:
+        held = shared_accounts.held_instructions(self.payments, request.program_id)
+        return payments_pb2.ListHeldInstructionsResponse(
+            instructions=[
+                payments_pb2.HeldInstruction(
+                    instruction_id=h.id,
+                    application_number=h.application_number,
+                    amount=h.amount,
+                    reason=shared_accounts.REASON,
+                    other_application_numbers=list(h.others),
+                    awaiting_approval=list(h.awaiting_approval),
+                )
+                for h in held[:MAX_LIST]
+            ]
+        )
+
+    @rpc
+    def ClearSharedAccount(
+        self, request: payments_pb2.ClearSharedAccountRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.SharedAccountClearance:
+        return _clearance(
+            *shared_accounts.clear_shared_account(
+                self.payments,
+                current_principal(),
+                request.request_id,
+                request.program_id,
+                request.application_number,
+                request.other_application_number,
+                request.reason,
+            )
+        )
+
+    @rpc
+    def ApproveSharedAccountClearance(
+        self,
+        request: payments_pb2.ApproveSharedAccountClearanceRequest,
+        context: grpc.ServicerContext,
+    ) -> payments_pb2.SharedAccountClearance:
+        return _clearance(
+            *shared_accounts.approve_clearance(
+                self.payments,
+                current_principal(),
+                request.request_id,
+                request.program_id,
+                request.application_number,
+                request.other_application_number,
+            )
+        )
