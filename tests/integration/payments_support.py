@@ -329,9 +329,11 @@ def arrive_in_review(intake: Client, admin: Engine, numbers: Sequence[str]) -> N
 
 
 def clear_as_namesakes(intake: Client, review: ServiceProcess, number: str) -> None:
-    """A checker clears the duplicate group of `number` (not one household)."""
+    """A checker clears the duplicate group of `number` (not one household); strong
+    evidence (a shared dwelling or account) is confirmed by a second checker."""
     with staff_channel(intake.environment.pki, review.address) as channel:
-        review_pb2_grpc.ReviewServiceStub(channel).ResolveDuplicates(
+        stub = review_pb2_grpc.ReviewServiceStub(channel)
+        group = stub.ResolveDuplicates(
             review_pb2.ResolveDuplicatesRequest(
                 request_id=uuid.uuid4().hex,
                 application_number=number,
@@ -339,6 +341,16 @@ def clear_as_namesakes(intake: Client, review: ServiceProcess, number: str) -> N
             ),
             metadata=intake.staff("checker", "checker-accounts"),
         )
+        if group.pending_clearing_id:
+            stub.ConfirmClearing(
+                review_pb2.ConfirmClearingRequest(
+                    request_id=uuid.uuid4().hex,
+                    clearing_id=group.pending_clearing_id,
+                    verdict=review_pb2.CLEARING_VERDICT_CONFIRM,
+                    note="二人目の確認",
+                ),
+                metadata=intake.staff("checker", "checker-accounts-second"),
+            )
 
 
 def grant_in_review(
@@ -370,7 +382,7 @@ def grant_in_review(
                 review_pb2.DecideRequest(
                     request_id=uuid.uuid4().hex,
                     application_number=number,
-                    granted=True,
+                    verdict=review_pb2.DECISION_VERDICT_GRANT,
                     amount=checked.rules_amount,
                 ),
                 metadata=ward,
