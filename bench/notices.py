@@ -128,7 +128,7 @@ def run(count: int) -> dict[str, Any]:
         with Session(engine) as session, session.begin():
             repo = NoticesRepository(session, cipher)
             for content in notices:
-                repo.add_notice(content, f"bench:{content.application_number}")
+                repo.add_notice(content, f"bench:{content.application_number}", "新宿区", 2025)
         metadata = TestTokens.of(state, engine).staff("operator", "bench-printer")
         engine.dispose()
         credentials = channel_credentials(environment.pki, client_identity("console"))

@@ -121,11 +121,20 @@ vault write auth/kubernetes/role/subsidy-review \
   token_policies=subsidy-review,subsidy-review-identity \
   token_no_default_policy=true token_period=24h
 
+vault write pki/roles/subsidy-operator allowed_domains=operator \
+  allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \
+  key_type=ec key_bits=256 server_flag=false client_flag=true max_ttl=72h
+vault policy write subsidy-operator-identity - <<'EOF'
+path "pki/issue/subsidy-operator" {
+  capabilities = ["update"]
+}
+EOF
+
 vault write auth/kubernetes/role/subsidy-operator \
   bound_service_account_names=operator \
   bound_service_account_namespaces=subsidy \
   audience=vault \
-  token_policies=subsidy-key-admin \
+  token_policies=subsidy-key-admin,subsidy-program-publisher,subsidy-operator-identity \
   token_no_default_policy=true token_period=24h
 
 vault policy write subsidy-grafana - <<'EOF'

@@ -12,6 +12,10 @@
     subsidy-admin audit list|search|summary [filters] [--csv FILE]
                                            the auditor's search and regular review (sign
                                            in as role auditor; subsidy_platform.admin_audit)
+    subsidy-admin outbox status|list|requeue
+                                           events between services: counts per destination,
+                                           the parked ones, requeue once the cause is fixed
+                                           (sign in as role admin; subsidy_platform.admin_outbox)
     subsidy-admin audit verify             check the audit log's hash chain and checkpoints
     subsidy-admin audit checkpoint         sign the audit log's head in Vault (a checkpoint)
     subsidy-admin keys rotate --program P --class contact|bank
@@ -93,6 +97,12 @@ def _audit(argv: Sequence[str]) -> int:
     return audit_main(argv)
 
 
+def _outbox(argv: Sequence[str]) -> int:
+    from subsidy_platform.admin_outbox import main as outbox_main
+
+    return outbox_main(argv)
+
+
 def _db(argv: Sequence[str]) -> int:
     from subsidy_platform.db import main as db_main
 
@@ -125,6 +135,7 @@ COMMANDS = {
     "down": _down,
     "users": _users,
     "audit": _audit,
+    "outbox": _outbox,
     "db": _db,
     "keys": _keys,
     "protos": _protos,

@@ -44,10 +44,15 @@ RECONNECT_OPTIONS = (
 MESSAGE_PEER_DOWN = "連携先のサービスに接続できません"
 
 
-def service_addresses(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """host:port of every service (declared ones and sign-in), from `<NAME>_ADDRESS`."""
-    names: Iterable[str] = (*PLATFORM_SERVICES, *declarations())
-    return {name: environ.get(f"{name.upper()}_ADDRESS") or default_address(name) for name in names}
+def service_addresses(
+    environ: Mapping[str, str] = os.environ, names: Iterable[str] | None = None
+) -> dict[str, str]:
+    """host:port of the named services (default: every declared one and sign-in), from
+    `<NAME>_ADDRESS`; a service process reads only its peers' (what its pod is given)."""
+    wanted: Iterable[str] = (*PLATFORM_SERVICES, *declarations()) if names is None else names
+    return {
+        name: environ.get(f"{name.upper()}_ADDRESS") or default_address(name) for name in wanted
+    }
 
 
 class ServiceClients:

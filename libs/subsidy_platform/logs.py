@@ -51,6 +51,8 @@ ALLOWED_EXTRA_KEYS = frozenset(
         "duration_ms",
         "port",
         "phase",
+        "topic",
+        "event_key",
     }
 )
 """Keys that carry identifiers, counts and states, never a person's data."""

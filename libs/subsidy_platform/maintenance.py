@@ -1,4 +1,5 @@
-"""Platform maintenance served by every declared service: purging a program (issue 9).
+"""Platform maintenance served by every declared service: purging a program (issue 9), and
+the administrator's view and requeue of the service's parked outbox events (issue 15).
 
 At the end of a contract the operator erases a program (the seed: "return and erase, with a
 written report"). After destroying the program's Vault keys it asks every service, over
@@ -23,6 +24,14 @@ Tables neither carrying `program_id` nor referencing a purged table are listed a
 append-only ledger (a table with a BEFORE DELETE trigger, such as review's handover ledger
 管理簿, which records who handed what over and when, never personal data): the database refuses
 its deletion by design, so it is kept and named as kept; the rows referencing it are purged.
+
+Parked events (subsidy_platform.outbox: refused for good by their receiver) are an alarm that
+only staff role `admin` handles, over the same service: `GetOutboxStatus` counts each
+destination's pending, failing, parked and delivered events, `ListParkedEvents` lists the
+parked ones (key, topic, destination, times, status code name; never the payload), and
+`RequeueParked` makes them due again once the cause is fixed: bounded, checked before any
+work, all or nothing and audited (subsidy_platform.outbox_admin). A refused value is never
+repeated in the answer.
 """
 
 from __future__ import annotations
@@ -37,7 +46,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
 
 from subsidy_platform.access import current_principal
+from subsidy_platform.errors import FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
+from subsidy_platform.outbox import destination_status, parked_events
+from subsidy_platform.outbox_admin import (
+    MAX_LIST,
+    REQUEUE_METHOD,
+    checked_destination,
+    destinations_of,
+    requeue,
+    requeue_command,
+    rfc3339,
+)
 from subsidy_platform.server import Registration
 from subsidy_platform.servicing import rpc_errors
 from subsidy_platform.unit_of_work import UnitOfWork
@@ -46,8 +66,13 @@ OPERATOR_IDENTITY = "operator"
 """The operator's certificate common name: the only caller of the maintenance RPCs."""
 SERVICE_NAME = "subsidy.maintenance.v1.MaintenanceService"
 PURGE_METHOD = f"/{SERVICE_NAME}/PurgeProgram"
+STATUS_METHOD = f"/{SERVICE_NAME}/GetOutboxStatus"
+LIST_PARKED_METHOD = f"/{SERVICE_NAME}/ListParkedEvents"
 MAINTENANCE_TABLE: Mapping[str, frozenset[str]] = {
     PURGE_METHOD: frozenset({f"service:{OPERATOR_IDENTITY}"}),
+    STATUS_METHOD: frozenset({"admin"}),
+    LIST_PARKED_METHOD: frozenset({"admin"}),
+    REQUEUE_METHOD: frozenset({"admin"}),
 }
 PROGRAM_COLUMN = "program_id"
 
@@ -211,6 +236,84 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
             tables=[maintenance_pb2.TablePurge(table=t, rows=n) for t, n in result.tables],
             total_rows=result.total,
             kept_tables=list(result.kept),
+        )
+
+    def _read(self) -> UnitOfWork[Session]:
+        return UnitOfWork(self._sessions, self._service, lambda session: session)
+
+    @rpc_errors()
+    def GetOutboxStatus(
+        self, request: maintenance_pb2.GetOutboxStatusRequest, context: grpc.ServicerContext
+    ) -> maintenance_pb2.GetOutboxStatusResponse:
+        with self._read()() as work:
+            found = {d.destination: d for d in destination_status(work.session, self._service)}
+        names = sorted(set(destinations_of(self._service)) | set(found))
+        rows = [
+            maintenance_pb2.DestinationStatus(
+                destination=name,
+                pending=found[name].pending,
+                failing=found[name].failing,
+                parked=found[name].parked,
+                delivered=found[name].delivered,
+                oldest_pending_at=rfc3339(found[name].oldest_pending),
+            )
+            if name in found
+            else maintenance_pb2.DestinationStatus(destination=name)
+            for name in names
+        ]
+        return maintenance_pb2.GetOutboxStatusResponse(
+            service=self._service,
+            destinations=rows,
+            parked_total=sum(r.parked for r in rows),
+            pending_total=sum(r.pending for r in rows),
+        )
+
+    @rpc_errors()
+    def ListParkedEvents(
+        self, request: maintenance_pb2.ListParkedEventsRequest, context: grpc.ServicerContext
+    ) -> maintenance_pb2.ListParkedEventsResponse:
+        destination = checked_destination(self._service, request.destination, required=False)
+        if not 0 <= request.limit <= MAX_LIST:
+            raise InvalidArgument(
+                [FieldViolation("limit", f"1から{MAX_LIST}までの件数を指定してください")]
+            )
+        with self._read()() as work:
+            events = parked_events(
+                work.session, self._service, destination or None, limit=request.limit or 100
+            )
+            total = sum(
+                d.parked
+                for d in destination_status(work.session, self._service)
+                if not destination or d.destination == destination
+            )
+        return maintenance_pb2.ListParkedEventsResponse(
+            service=self._service,
+            events=[
+                maintenance_pb2.ParkedEvent(
+                    key=e.key,
+                    topic=e.topic,
+                    destination=e.destination,
+                    attempts=e.attempts,
+                    last_error=e.last_error or "",
+                    created_at=rfc3339(e.created_at),
+                    parked_at=rfc3339(e.parked_at),
+                )
+                for e in events
+            ],
+            total=total,
+        )
+
+    @rpc_errors()
+    def RequeueParked(
+        self, request: maintenance_pb2.RequeueParkedRequest, context: grpc.ServicerContext
+    ) -> maintenance_pb2.RequeueParkedResponse:
+        command = requeue_command(self._service, request)
+        result = requeue(self._sessions, self._service, command)
+        return maintenance_pb2.RequeueParkedResponse(
+            service=self._service,
+            destination=command.destination,
+            requeued_keys=list(result.requeued),
+            remaining_parked=result.remaining,
         )
 
 

@@ -16,9 +16,20 @@ back the later rows to that destination until it is delivered (one relay at a ti
 on a destination: a transaction-scoped advisory lock per destination, so several replicas
 can relay at once without reordering). An event the receiver refuses for good (invalid,
 not found, not permitted) is parked after a few attempts: kept, no longer retried, no
-longer holding back the others, and reported by `outbox_status`. Receivers apply an event
-at most once by its key, so a redelivery after a lost acknowledgement changes nothing: no
-event is lost while a receiver is down, and none is applied twice.
+longer holding back the others. Receivers apply an event at most once by its key, so a
+redelivery after a lost acknowledgement changes nothing: no event is lost while a receiver
+is down, and none is applied twice.
+
+Nothing parks silently (issue 15). Parking logs one ERROR line once its transaction has
+committed (service, destination, topic, event key and the refusal's status code name, as
+`extra` fields; never the payload); `destination_status` counts pending, failing and parked
+events per destination (the service's `GetOutboxStatus` maintenance RPC and `subsidy-admin
+outbox status` show it), `parked_events` lists them for any code that needs them, and
+`requeue_parked` (the audited `RequeueParked` RPC, subsidy_platform.outbox_admin) clears a
+parked event's `parked_at` and attempts so that the relay delivers it again, with its key
+unchanged: the receiver still applies it at most once. `OutboxRelay.drain`, which tests use
+to run an outbox to the end, fails when an event parks that the caller did not expect (each
+parked event is reported by the first drain after it parked, whoever parked it).
 
 The table (created by each service's migration with `outbox_ddl(schema)`):
 id, destination, method, topic, key, payload, traceparent, created_at, attempts,
@@ -32,7 +43,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,7 +52,7 @@ import grpc
 from google.protobuf.message import Message
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, TextClause, text
 from sqlalchemy.orm import Session
 
 from subsidy_platform.declaration import subscribers
@@ -126,6 +137,17 @@ def enqueue(session: Session, schema: str, topic: str, key: str, message: Messag
     return written
 
 
+Source = Engine | Connection | Session
+"""Where the reads below run: an engine (a connection of their own) or an open transaction."""
+
+
+def _rows(source: Source, statement: TextClause, values: dict[str, Any]) -> Sequence[Any]:
+    if isinstance(source, Engine):
+        with source.connect() as connection:
+            return connection.execute(statement, values).all()
+    return source.execute(statement, values).all()
+
+
 @dataclass(frozen=True)
 class OutboxStatus:
     """What an operator wants to know of an outbox: pending rows and the oldest of them."""
@@ -137,19 +159,131 @@ class OutboxStatus:
     parked: int  # refused for good; an operator looks at them
 
 
-def outbox_status(engine: Engine, schema: str) -> OutboxStatus:
-    with engine.connect() as connection:
-        row = connection.execute(
-            text(
-                "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
-                "count(*) FILTER (WHERE delivered_at IS NOT NULL), "
-                "min(created_at) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
-                "count(*) FILTER (WHERE delivered_at IS NULL AND attempts > 0), "
-                "count(*) FILTER (WHERE parked_at IS NOT NULL) "
-                f"FROM {_schema(schema)}.outbox"
-            )
-        ).one()
+def outbox_status(source: Source, schema: str) -> OutboxStatus:
+    row = _rows(
+        source,
+        text(
+            "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
+            "count(*) FILTER (WHERE delivered_at IS NOT NULL), "
+            "min(created_at) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
+            "count(*) FILTER (WHERE delivered_at IS NULL AND attempts > 0), "
+            "count(*) FILTER (WHERE parked_at IS NOT NULL) "
+            f"FROM {_schema(schema)}.outbox"
+        ),
+        {},
+    )[0]
     return OutboxStatus(int(row[0]), int(row[1]), row[2], int(row[3]), int(row[4]))
+
+
+@dataclass(frozen=True)
+class DestinationStatus:
+    """One destination of an outbox: events waiting (`failing` of them failed at least once
+    and are retried), parked (refused for good: an alarm) and delivered."""
+
+    destination: str
+    pending: int
+    failing: int
+    parked: int
+    delivered: int
+    oldest_pending: datetime | None
+
+
+def destination_status(source: Source, schema: str) -> list[DestinationStatus]:
+    """Per destination with any event, in name order."""
+    rows = _rows(
+        source,
+        text(
+            "SELECT destination, "
+            "count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL), "
+            "count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL AND attempts > 0), "
+            "count(*) FILTER (WHERE delivered_at IS NULL AND parked_at IS NOT NULL), "
+            "count(*) FILTER (WHERE delivered_at IS NOT NULL), "
+            "min(created_at) FILTER (WHERE delivered_at IS NULL AND parked_at IS NULL) "
+            f"FROM {_schema(schema)}.outbox GROUP BY destination ORDER BY destination"
+        ),
+        {},
+    )
+    return [
+        DestinationStatus(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), r[5]) for r in rows
+    ]
+
+
+@dataclass(frozen=True)
+class ParkedEvent:
+    """An event refused for good: what finds its cause, never its payload."""
+
+    id: int
+    destination: str
+    topic: str
+    key: str
+    attempts: int
+    last_error: str | None  # the refusal's status code name
+    created_at: datetime
+    parked_at: datetime
+
+
+def parked_events(
+    source: Source, schema: str, destination: str | None = None, *, limit: int = 1000
+) -> list[ParkedEvent]:
+    """The parked events of `schema`'s outbox (of one destination), oldest first."""
+    rows = _rows(
+        source,
+        text(
+            "SELECT id, destination, topic, key, attempts, last_error, created_at, parked_at "
+            f"FROM {_schema(schema)}.outbox WHERE parked_at IS NOT NULL "
+            "AND delivered_at IS NULL AND (CAST(:d AS text) IS NULL OR destination = :d) "
+            "ORDER BY id LIMIT :n"
+        ),
+        {"d": destination, "n": limit},
+    )
+    return [
+        ParkedEvent(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4]), r[5], r[6], r[7])
+        for r in rows
+    ]
+
+
+def requeue_parked(
+    source: Connection | Session,
+    schema: str,
+    destination: str,
+    keys: Collection[str] | None,
+    *,
+    limit: int = 100,
+) -> list[str]:
+    """Deliver parked events again (in the caller's transaction): `keys` of `destination`,
+    or with None its oldest `limit` parked events. Clears `parked_at` and the attempts and
+    makes them due now; the key stays, so the receiver applies each at most once. Returns
+    the keys requeued, oldest first (a key that is not parked is left alone)."""
+    name = _schema(schema)
+    rows = source.execute(
+        text(
+            f"UPDATE {name}.outbox SET parked_at = NULL, attempts = 0, next_attempt_at = now() "
+            f"WHERE id IN (SELECT id FROM {name}.outbox WHERE destination = :d "
+            "AND parked_at IS NOT NULL AND delivered_at IS NULL "
+            "AND (CAST(:all AS boolean) OR key = ANY(:keys)) ORDER BY id LIMIT :n FOR UPDATE) "
+            "RETURNING id, key"
+        ),
+        {
+            "d": destination,
+            "all": keys is None,
+            "keys": sorted(keys or ()),
+            "n": limit if keys is None else max(len(keys), 1),
+        },
+    ).all()
+    return [str(key) for _, key in sorted(rows)]
+
+
+class UnexpectedParked(RuntimeError):
+    """Events parked that the caller of `OutboxRelay.drain` did not expect."""
+
+    def __init__(self, schema: str, events: Sequence[ParkedEvent], expected: str) -> None:
+        listed = "; ".join(
+            f"{e.destination} {e.topic} {e.key} ({e.last_error})" for e in events[:20]
+        )
+        super().__init__(
+            f"outbox {schema}: {len(events)} event(s) parked, expected {expected}: {listed}"
+        )
+        self.events = tuple(events)
 
 
 class OutboxRelay:
@@ -172,8 +306,14 @@ class OutboxRelay:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._parked_seen: frozenset[int] | None = None
+        self._parked_lock = threading.Lock()
 
     def start(self) -> None:
+        try:  # the parked events already there before this relay (reported by an earlier one)
+            self._parked_baseline()
+        except Exception:  # a database down at start: the first drain takes the baseline
+            log.warning("outbox %s: parked events not read at start", self._schema)
         self._thread = threading.Thread(
             target=self._run, name=f"outbox-{self._schema}", daemon=True
         )
@@ -188,17 +328,51 @@ class OutboxRelay:
         if self._thread is not None:
             self._thread.join(timeout)
 
-    def drain(self, timeout: float = 30.0) -> bool:
+    def drain(self, timeout: float = 30.0, *, expect_parked: int | Collection[str] = 0) -> bool:
         """Deliver in this thread until nothing is pending; False when some rows are still
-        undelivered at the deadline (a receiver down, or retries waiting)."""
+        undelivered at the deadline (a receiver down, or retries waiting).
+
+        Raises `UnexpectedParked` when an event parked since this relay last looked
+        (`newly_parked`: at its start or its previous drain) is not one the caller expects:
+        `expect_parked` is how many may park, or the keys that may (default: none)."""
+        self._parked_baseline()  # a relay never started: what was parked before it looked
         deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        done = False
         while datetime.now(UTC) < deadline:
             if self.deliver_once() == 0:
                 if self.pending() == 0:
-                    return True
+                    done = True
+                    break
                 if self._pending_due() == 0:
                     time.sleep(0.1)
-        return self.pending() == 0
+        done = done or self.pending() == 0
+        self.check_parked(expect_parked)
+        return done
+
+    def _parked_baseline(self) -> None:
+        with self._parked_lock:
+            if self._parked_seen is None:
+                found = parked_events(self._engine, self._schema, limit=100_000)
+                self._parked_seen = frozenset(e.id for e in found)
+
+    def newly_parked(self) -> list[ParkedEvent]:
+        """The events parked since this relay last looked (none the first time it looks);
+        an event requeued and parked again counts again."""
+        with self._parked_lock:
+            parked = parked_events(self._engine, self._schema, limit=100_000)
+            seen = self._parked_seen
+            self._parked_seen = frozenset(e.id for e in parked)
+            return [] if seen is None else [e for e in parked if e.id not in seen]
+
+    def check_parked(self, expect_parked: int | Collection[str] = 0) -> None:
+        """`UnexpectedParked` when more events parked since this relay last looked than
+        `expect_parked` allows, or one whose key it does not name."""
+        parked = self.newly_parked()
+        if isinstance(expect_parked, int):
+            if len(parked) > expect_parked:
+                raise UnexpectedParked(self._schema, parked, f"at most {expect_parked}")
+        elif not {e.key for e in parked} <= set(expect_parked):
+            raise UnexpectedParked(self._schema, parked, "only " + ", ".join(sorted(expect_parked)))
 
     def deliver_once(self) -> int:
         """One pass over every destination with due rows; returns how many were delivered."""
@@ -224,6 +398,7 @@ class OutboxRelay:
         every later row of its destination, so order is kept across passes and replicas.
         """
         delivered = 0
+        parked: list[tuple[Any, int, str]] = []
         with self._engine.begin() as connection:
             mine = connection.execute(
                 text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 1))"),
@@ -233,7 +408,7 @@ class OutboxRelay:
                 return 0
             rows = connection.execute(
                 text(
-                    "SELECT id, destination, method, key, payload, traceparent, attempts, "
+                    "SELECT id, destination, method, topic, key, payload, traceparent, attempts, "
                     f"next_attempt_at <= now() AS due FROM {self._schema}.outbox "
                     "WHERE destination = :d AND delivered_at IS NULL AND parked_at IS NULL "
                     "ORDER BY id LIMIT :n"
@@ -266,15 +441,25 @@ class OutboxRelay:
                     {"id": row.id, "a": attempts, "e": problem, "b": backoff, "park": park},
                 )
                 if park:
-                    log.error(
-                        "outbox %s: event %s to %s parked after %d refusals (%s)",
-                        self._schema,
-                        row.id,
-                        destination,
-                        attempts,
-                        problem,
-                    )
+                    parked.append((row, attempts, problem))
                 break
+        for row, attempts, problem in parked:  # once, now that the parking has committed
+            log.error(
+                "outbox %s: event %s (%s) to %s parked after %d refusals (%s)",
+                self._schema,
+                row.key,
+                row.topic,
+                row.destination,
+                attempts,
+                problem,
+                extra={
+                    "peer_service": row.destination,
+                    "topic": row.topic,
+                    "event_key": row.key,
+                    "code": problem,
+                    "attempt": attempts,
+                },
+            )
         return delivered
 
     def _deliver(self, row: Any) -> str | None:

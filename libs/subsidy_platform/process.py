@@ -183,12 +183,13 @@ def start_process(
     engine = make_engine(url, pool_size=pool_size, max_overflow=pool_size)
     provider = setup_telemetry(name, settings)
     instrument_engine(engine, provider)
+    peers = peers_of(name)
     clients = ServiceClients(
         environment.pki,
         name,
-        service_addresses() if addresses is None else addresses,
+        service_addresses(names=sorted(peers or ())) if addresses is None else addresses,
         provider,
-        peers=peers_of(name),
+        peers=peers,
     )
     context = ServiceContext(
         name, environment, programs, engine, session_factory(engine), provider, clients

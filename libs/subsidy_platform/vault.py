@@ -9,8 +9,10 @@ needs) and the Vault/OpenBao transit API. For every program `<p>`:
 What each service may do it says in its declaration (subsidy_platform.declaration: the data
 classes it encrypts and decrypts, and whether it computes blind indexes);
 `policy_documents(programs)` renders them as one HCL policy per service, `subsidy-<service>`,
-plus `subsidy-key-admin` (rotation, rewrap and crypto-shredding, for the key-rotation command
-and the operator). "encrypt" grants both transit encryption and data-key generation (envelope
+plus `subsidy-key-admin` (rotation, rewrap and crypto-shredding of every program's keys, for
+the key-rotation command and the operator) and `subsidy-program-publisher` (the operator's
+second policy: rewrite the services' policies to cover a new program, whose keys the key
+administrator's policy creates; subsidy_platform.program_keys). "encrypt" grants both transit encryption and data-key generation (envelope
 encryption), "decrypt" grants transit decryption (which also unwraps envelope data keys), and
 only a service that declares blind indexes may use the HMAC key. Intake keys applications in
 and shows them back (call center, verification keying), so it may decrypt both classes; review
@@ -64,6 +66,8 @@ CHECKPOINT_WRITER = "audit-checkpoint"
 """The platform's audit checkpoint writer: its Vault policy and token (not a service)."""
 CHECKPOINT_KEY = "subsidy-audit-checkpoint"
 """The ed25519 transit key that signs audit checkpoints (never exported)."""
+PUBLISHER = "program-publisher"
+"""The operator's second policy: a new program's keys and the services' policies."""
 
 log = logging.getLogger(__name__)
 
@@ -123,19 +127,43 @@ def policy_documents(
         f"{header}# the audit checkpoint writer: signs checkpoints, reads the public keys\n"
         f"{checkpoint_rules}{_SELF_SERVICE}"
     )
-    admin: list[str] = []
-    for program in ordered:
-        for suffix in KEY_SUFFIXES:
-            key = key_name(program, suffix)
-            admin.append(
-                f'\npath "{mount}/keys/{key}" {{\n  capabilities = ["read", "delete"]\n}}\n'
-                f'path "{mount}/keys/{key}/*" {{\n  capabilities = ["update"]\n}}\n'
-                f'path "{mount}/rewrap/{key}" {{\n  capabilities = ["update"]\n}}\n'
-            )
-    documents["subsidy-key-admin"] = (
-        header + "# rotation, rewrap and crypto-shredding\n" + "".join(admin)
+    documents["subsidy-key-admin"] = header + key_admin_rules(mount)
+    documents[policy_name(PUBLISHER)] = header + publisher_rules(
+        mount, declarations() if services is None else services
     )
     return documents
+
+
+def key_admin_rules(mount: str = TRANSIT_MOUNT) -> str:
+    """Creation, rotation, rewrap and crypto-shredding of every program's keys, whatever
+    programs come later (so that no one must rewrite this policy when a program appears),
+    never the audit checkpoint key (the more specific deny wins)."""
+    checkpoint = f"{mount}/keys/{CHECKPOINT_KEY}"
+    return (
+        "# creation, rotation, rewrap and crypto-shredding of every program's keys\n"
+        f'\npath "{mount}/keys/{KEY_PREFIX}*" {{\n  capabilities = ["read", "update", "delete"]\n}}\n'
+        f'path "{mount}/rewrap/{KEY_PREFIX}*" {{\n  capabilities = ["update"]\n}}\n'
+        "\n# never the audit checkpoint key\n"
+        f'path "{checkpoint}" {{\n  capabilities = ["deny"]\n}}\n'
+        f'path "{checkpoint}/*" {{\n  capabilities = ["deny"]\n}}\n'
+        f'path "{mount}/rewrap/{CHECKPOINT_KEY}" {{\n  capabilities = ["deny"]\n}}\n'
+    )
+
+
+def publisher_rules(mount: str, services: Mapping[str, ServiceDeclaration]) -> str:
+    """What publishing a new program needs beyond the key administrator's policy (which
+    creates its keys; subsidy_platform.program_keys): list the keys, and rewrite the
+    services' policies (never the key administrator's, the checkpoint writer's or its own)."""
+    rules = (
+        "# publishing a program: the services' policies cover its keys\n"
+        f'\npath "{mount}/keys" {{\n  capabilities = ["list"]\n}}\n'
+    )
+    for service in sorted(services):
+        rules += (
+            f'path "sys/policies/acl/{policy_name(service)}" {{\n'
+            '  capabilities = ["create", "update", "read"]\n}\n'
+        )
+    return rules + _SELF_SERVICE
 
 
 def provision_vault(
@@ -260,10 +288,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def valid_program_id(program: str) -> str:
+    """The program id, when it can name Vault keys (lower-case letters, digits, hyphens)."""
+    return _program(program)
+
+
 def _program(program: str) -> str:
     if not _PROGRAM.match(program):
         raise ValueError(f"制度IDは英小文字・数字・ハイフンで指定してください: {program!r}")
     return program
+
+
+def programs_with_keys(client: hvac.Client, mount: str = TRANSIT_MOUNT) -> set[str]:
+    """The programs whose three keys are all in the mount (keys of others are never counted)."""
+    return _programs_with_keys(client, mount)
 
 
 def _programs_with_keys(client: hvac.Client, mount: str) -> set[str]:

@@ -20,3 +20,10 @@ def ward_now() -> datetime:
 def ward_today() -> date:
     """Today's date in Japan, whatever the process's time zone."""
     return ward_now().date()
+
+
+def ward_date(moment: datetime) -> date:
+    """The date in Japan of an instant (a stored timestamp), never of the process's zone."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime has no instant: give its time zone")
+    return moment.astimezone(JAPAN).date()

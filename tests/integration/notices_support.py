@@ -5,6 +5,7 @@ to notices under review's certificate, the operator's batch, and the outboxes ru
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import date
 from typing import Any
 
@@ -86,8 +87,11 @@ def download(stub: Any, intake: Client, batch_id: str) -> tuple[str, bytes]:
     return manifest, bytes(data)
 
 
-def deliver_statuses(notices: ServiceProcess, admin: Engine) -> None:
-    """Run notices' outbox now (statuses to intake's timeline)."""
+def deliver_statuses(
+    notices: ServiceProcess, admin: Engine, *, expect_parked: int | Collection[str] = 0
+) -> None:
+    """Run notices' outbox now (statuses to intake's timeline); fails when an event parks
+    beyond what `expect_parked` allows (a number, or keys)."""
     with admin.begin() as connection:
         connection.execute(
             text(
@@ -97,4 +101,4 @@ def deliver_statuses(notices: ServiceProcess, admin: Engine) -> None:
         )
     relay = notices.context.relay
     assert relay is not None
-    assert relay.drain(timeout=60)
+    assert relay.drain(timeout=60, expect_parked=expect_parked)

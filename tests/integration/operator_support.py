@@ -21,10 +21,15 @@ from typing import Any
 
 import aiohttp.web
 import attrs
+import hvac
 import kmock
 import kopf
 from subsidy_operator.handlers import OperatorConfig, build_registry
+from subsidy_operator.manifests import CERTIFICATES_CONFIGMAP, PROGRAMS_CONFIGMAP, PROGRAMS_DIGEST
 from subsidy_operator.resource import GROUP, KIND, PLURAL, VERSION, build_crd
+
+from subsidy_platform.runtime import Environment
+from subsidy_platform.vault import PUBLISHER, policy_name
 
 NAMESPACE = "subsidy"
 RESOURCE = f"{GROUP}/{VERSION}/{PLURAL}"
@@ -159,8 +164,13 @@ def _merge_diff(old: Any, new: Any) -> Any:
     return out
 
 
+SERVICE_DEPLOYMENTS = ("auth", "intake", "review", "payments", "notices")
+
+
 def prepare_kmock(mock: kmock.KubernetesEmulator) -> None:
-    """The resources kopf and the operator use, and the CRD object kopf looks for."""
+    """The resources kopf and the operator use, the CRD object kopf looks for, and what the
+    base manifests make before the operator runs: the programs and certificates ConfigMaps
+    (empty) and the services' Deployments."""
     mock.resources["v1/namespaces"] = kmock.ResourceInfo(kind="Namespace", namespaced=False)
     mock.resources["v1/events"] = kmock.ResourceInfo(kind="Event", namespaced=True)
     mock.resources["v1/configmaps"] = kmock.ResourceInfo(kind="ConfigMap", namespaced=True)
@@ -174,7 +184,22 @@ def prepare_kmock(mock: kmock.KubernetesEmulator) -> None:
         verbs={"list", "watch", "get", "patch", "create"},
         subresources={"status"},
     )
+    mock.resources["apps/v1/deployments"] = kmock.ResourceInfo(kind="Deployment", namespaced=True)
     mock.objects["v1/namespaces", None, NAMESPACE] = {"metadata": {"name": NAMESPACE}}
+    for name in (PROGRAMS_CONFIGMAP, CERTIFICATES_CONFIGMAP):
+        mock.objects["v1/configmaps", NAMESPACE, name] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "1"},
+            "data": {},
+        }
+    for name in SERVICE_DEPLOYMENTS:
+        mock.objects["apps/v1/deployments", NAMESPACE, name] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NAMESPACE, "resourceVersion": "1"},
+            "spec": {"template": {"metadata": {"labels": {"app.kubernetes.io/name": name}}}},
+        }
     crd = build_crd()
     mock.objects[
         "apiextensions.k8s.io/v1/customresourcedefinitions", None, crd["metadata"]["name"]
@@ -194,6 +219,17 @@ class Clock:
         return datetime(self.day.year, self.day.month, self.day.day, 9, 0, tzinfo=UTC)
 
 
+def operator_vault(environment: Environment) -> hvac.Client:
+    """A Vault client with what the operator's role carries: the key administrator's and the
+    program publisher's policies, nothing else."""
+    vault = environment.infrastructure.vault_addr
+    admin = hvac.Client(url=vault, token=environment.infrastructure.vault_admin_token)
+    created = admin.auth.token.create(
+        policies=["subsidy-key-admin", policy_name(PUBLISHER)], no_default_policy=True, ttl="1h"
+    )
+    return hvac.Client(url=vault, token=created["auth"]["client_token"])
+
+
 def not_used(what: str) -> Callable[[], Any]:
     def refuse() -> Any:
         raise AssertionError(f"{what} must not be used here")
@@ -209,8 +245,10 @@ def config(mock: kmock.KubernetesEmulator, clock: Clock, **changes: Any) -> Oper
         "now": clock.now,
         "shredder": not_used("Vault"),
         "purger": not_used("the services"),
+        "retention": not_used("the services' retention purges"),
         "performed_by": "subsidy-operator (test)",
         "interval": 0.2,
+        "deployments": SERVICE_DEPLOYMENTS,
     }
     fields.update(changes)
     return OperatorConfig(**fields)
@@ -236,6 +274,16 @@ async def running_operator(configuration: OperatorConfig) -> AsyncIterator[None]
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+
+
+def configmap_data(mock: kmock.KubernetesEmulator, name: str) -> dict[str, str]:
+    return dict(mock.objects["v1/configmaps", NAMESPACE, name].raw.get("data") or {})
+
+
+def rollout_digest(mock: kmock.KubernetesEmulator, deployment: str) -> str | None:
+    raw = mock.objects["apps/v1/deployments", NAMESPACE, deployment].raw
+    annotations = raw["spec"]["template"]["metadata"].get("annotations") or {}
+    return annotations.get(PROGRAMS_DIGEST)
 
 
 def program_object(mock: kmock.KubernetesEmulator, name: str) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
 
@@ -114,8 +114,15 @@ def granted_applications(intake: Client, payments: ServiceProcess, count: int) -
     return numbers
 
 
-def deliver(intake: Client, payments: ServiceProcess, admin: Engine) -> None:
-    """Run intake's and payments' outboxes now (instead of the relays' next pass)."""
+def deliver(
+    intake: Client,
+    payments: ServiceProcess,
+    admin: Engine,
+    *,
+    expect_parked: int | Collection[str] = 0,
+) -> None:
+    """Run intake's and payments' outboxes now (instead of the relays' next pass); fails
+    when an event parks beyond what `expect_parked` allows (a number, or keys)."""
     for _ in range(2):
         with admin.begin() as connection:
             for schema in ("intake", "payments"):
@@ -131,6 +138,10 @@ def deliver(intake: Client, payments: ServiceProcess, admin: Engine) -> None:
             assert relay is not None
             relay.deliver_once()
         time.sleep(0.1)
+    for process in (intake.process, payments):
+        relay = process.context.relay
+        assert relay is not None
+        relay.check_parked(expect_parked)
 
 
 def statuses(intake: Client, number: str) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from intake_support import PROGRAM, Client, proto
@@ -25,8 +25,15 @@ ALL_ITEMS = [
 ]
 
 
-def deliver(intake: Client, review: ServiceProcess, admin: Engine) -> None:
-    """Run both outboxes now (instead of waiting for the relays' next pass)."""
+def deliver(
+    intake: Client,
+    review: ServiceProcess,
+    admin: Engine,
+    *,
+    expect_parked: int | Collection[str] = 0,
+) -> None:
+    """Run both outboxes now (instead of waiting for the relays' next pass); fails when an
+    event parks (refused for good) beyond what `expect_parked` allows (a number, or keys)."""
     for _ in range(2):
         with admin.begin() as connection:
             for schema in ("intake", "review"):
@@ -40,7 +47,7 @@ def deliver(intake: Client, review: ServiceProcess, admin: Engine) -> None:
         for process in (intake.process, review):
             relay = process.context.relay
             assert relay is not None
-            assert relay.drain(timeout=60)
+            assert relay.drain(timeout=60, expect_parked=expect_parked)
 
 
 def person(tag: str, *, address: str | None = None) -> dict[str, object]:
@@ -101,9 +108,17 @@ DUE_NOW = text(
 )
 
 
-def settle(relay: OutboxRelay, admin: Engine, schema: str, destination: str) -> None:
-    """Every event of `schema`'s outbox for `destination` delivered (or parked): backlog
-    that other tests left, arriving in the middle of a test, would change what it compares."""
+def settle(
+    relay: OutboxRelay,
+    admin: Engine,
+    schema: str,
+    destination: str,
+    *,
+    expect_parked: int | Collection[str] = 0,
+) -> None:
+    """Every event of `schema`'s outbox for `destination` delivered: backlog that other tests
+    left, arriving in the middle of a test, would change what it compares. An event parked
+    meanwhile fails it, unless `expect_parked` allows it (OutboxRelay.check_parked)."""
     due_now = text(
         f"UPDATE {schema}.outbox SET next_attempt_at = now() WHERE id IN (SELECT id FROM "
         f"{schema}.outbox WHERE delivered_at IS NULL ORDER BY id FOR UPDATE SKIP LOCKED)"
@@ -118,6 +133,7 @@ def settle(relay: OutboxRelay, admin: Engine, schema: str, destination: str) -> 
             connection.execute(due_now)
             pending = connection.execute(pending_sql, {"d": destination}).scalar_one()
         if pending == 0:
+            relay.check_parked(expect_parked)
             return
         assert time.monotonic() < deadline, f"{pending} events of {schema} still undelivered"
         relay.deliver_once()

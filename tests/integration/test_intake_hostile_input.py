@@ -140,8 +140,7 @@ TARGETS = [
     Target("GetPaymentAccount", "service:payments", lambda n: intake_pb2.GetPaymentAccountRequest(
         application_number=n.target, purpose="振込指図の作成")),
     Target("RecordBankAccountChange", "operator", lambda n: intake_pb2.RecordBankAccountChangeRequest(
-        request_id=_tag(), application_number=n.target, account=_ACCOUNT, second_keying=_ACCOUNT,
-        note="口座訂正")),
+        request_id=_tag(), application_number=n.target, account=_ACCOUNT, note="口座訂正")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

@@ -54,6 +54,7 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "PurgeExpiredPrintData": lambda: notices_pb2.PurgeExpiredPrintDataRequest(
         program_id="no-such-program"
     ),
+    "RevocationMade": lambda: events_pb2.RevocationEvent(),
 }
 SERVICES = [f"service:{name}" for name in declarations() if name != "notices"]
 CALLERS = [*ROLES, *SERVICES]

@@ -338,7 +338,7 @@ def test_key_rotation_rewraps_the_notices_and_print_files_which_still_read(
     manifest = {"batch_id": batch_id, "sha256": hashlib.sha256(pdf).hexdigest()}
     with Session(admin_engine) as session, session.begin():
         repo = NoticesRepository(session, cipher)
-        repo.add_notice(content, f"rotation:{number}")
+        repo.add_notice(content, f"rotation:{number}", program, 2025)
         stored = repo.notice(number, "GRANT")
         repo.add_batch(program, uuid.uuid4().hex, manifest, pdf, [(stored, False)], "tester")
     counts = rotate_and_rewrap(

@@ -166,6 +166,10 @@ TARGETS = [
         program_id=PROGRAM)),
     Target("PurgeExpiredPrintData", "operator",
            lambda n: notices_pb2.PurgeExpiredPrintDataRequest(program_id=PROGRAM, as_of=TODAY)),
+    Target("RevocationMade", "service:review", lambda n: events_pb2.RevocationEvent(
+        event_id=_rid(), application_number=n.waiting, program_id=PROGRAM, revoked_on=TODAY,
+        revocation_number="S2025-R-999001", decision_number="S2025-D-999002", amount=9_000,
+        reasons=[common_pb2.DUPLICATE_HOUSEHOLD])),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

@@ -6,6 +6,7 @@ handover is complete."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -14,19 +15,26 @@ import pytest
 import yaml
 from operator_support import (
     NAMESPACE,
+    SERVICE_DEPLOYMENTS,
     Clock,
     Emulator,
     config,
+    configmap_data,
     create_program,
     events,
+    operator_vault,
     patch_program,
     prepare_kmock,
     program_object,
+    rollout_digest,
     running_operator,
     wait_for,
 )
+from subsidy_operator.erasure import ProgramPublisher
+from subsidy_operator.manifests import PROGRAMS_CONFIGMAP, programs_digest
 from subsidy_operator.resource import API_VERSION, KIND
 
+from subsidy_platform.runtime import Environment
 from subsidy_rules.program import PROGRAMS_DIR
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.kmock(cls=Emulator)]
@@ -38,6 +46,16 @@ LIFECYCLE: dict[str, Any] = {
     "erasureApprovers": [{"name": "危機管理 一郎"}, {"name": "委託 花子"}],
     "handover": {"completed": False},
 }
+
+
+Publisher = Callable[[], ProgramPublisher]
+
+
+@pytest.fixture
+def publisher(environment: Environment) -> Publisher:
+    """Publishing in the session's OpenBao with the operator's policies."""
+    client = operator_vault(environment)
+    return lambda: ProgramPublisher(client)
 
 
 def definition() -> dict[str, Any]:
@@ -67,8 +85,9 @@ def resource(**lifecycle: Any) -> dict[str, Any]:
     }
 
 
-def configmap(mock: kmock.KubernetesEmulator) -> dict[str, Any]:
-    return dict(mock.objects["v1/configmaps", NAMESPACE, f"subsidy-program-{PROGRAM}"].raw)
+def published(mock: kmock.KubernetesEmulator) -> dict[str, str]:
+    """The programs ConfigMap's files."""
+    return configmap_data(mock, PROGRAMS_CONFIGMAP)
 
 
 def phase(mock: kmock.KubernetesEmulator) -> str | None:
@@ -77,42 +96,73 @@ def phase(mock: kmock.KubernetesEmulator) -> str | None:
 
 async def test_a_valid_program_gets_its_configmap_and_its_phase(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
-    async with running_operator(config(kmock, Clock(date(2025, 6, 1)))):
+    async with running_operator(config(kmock, Clock(date(2025, 6, 1)), publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Open", "phase Open")
-        made = configmap(kmock)
-    file = made["data"][f"{PROGRAM}.yaml"]
-    assert yaml.safe_load(file)["parameters"]["cap"]["value"] == 20000
-    assert made["metadata"]["annotations"]["subsidy-platform.jp/phase"] == "Open"
+        files = published(kmock)
+        digests = {name: rollout_digest(kmock, name) for name in SERVICE_DEPLOYMENTS}
+    assert yaml.safe_load(files[f"{PROGRAM}.yaml"])["parameters"]["cap"]["value"] == 20000
+    assert files[f"{PROGRAM}.phase"] == "Open\n"
+    assert set(digests.values()) == {programs_digest(files)}  # every service rolled out
     assert events(kmock, "PhaseChanged") == ["- -> Open"]
+
+
+async def test_a_phase_change_is_published_without_a_rollout_and_a_new_definition_rolls_out(
+    kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
+) -> None:
+    prepare_kmock(kmock)
+    clock = Clock(date(2025, 6, 1))
+    async with running_operator(config(kmock, clock, publisher=publisher)):
+        await create_program(kmock, resource())
+        await wait_for(lambda: phase(kmock) == "Open", "phase Open")
+        first = rollout_digest(kmock, "intake")
+        clock.day = date(2026, 2, 1)
+        await wait_for(lambda: published(kmock)[f"{PROGRAM}.phase"] == "Closed\n", "Closed")
+        assert rollout_digest(kmock, "intake") == first  # intake reads the phase in place
+        changed = copy.deepcopy(resource()["spec"])
+        changed["definition"]["name"] = changed["definition"]["name"] + "（改定）"
+        await patch_program(kmock, PROGRAM, {"spec": changed})
+        await wait_for(lambda: "（改定）" in published(kmock)[f"{PROGRAM}.yaml"], "new definition")
+        await wait_for(
+            lambda: (
+                {rollout_digest(kmock, n) for n in SERVICE_DEPLOYMENTS}
+                == {programs_digest(published(kmock))}
+            ),
+            "every service rolled out",
+        )
+        assert rollout_digest(kmock, "intake") != first
 
 
 async def test_a_bad_spec_is_invalid_naming_the_key_and_changes_nothing_else(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
-    async with running_operator(config(kmock, Clock(date(2025, 6, 1)))):
+    async with running_operator(config(kmock, Clock(date(2025, 6, 1)), publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Open", "phase Open")
-        before = configmap(kmock)["data"]
+        before = published(kmock)
         bad = copy.deepcopy(resource()["spec"])
         bad["definition"]["parameters"]["rate"]["value"] = "3/2"
         await patch_program(kmock, PROGRAM, {"spec": bad})
         await wait_for(lambda: phase(kmock) == "Invalid", "phase Invalid")
         status = program_object(kmock, PROGRAM)["status"]
-        assert configmap(kmock)["data"] == before
+        assert published(kmock) == before
     assert "spec.definition.parameters.rate.value" in status["message"]
     assert "parameters.rate" in events(kmock, "InvalidSpec")[0]
 
 
 async def test_every_phase_change_is_an_event_as_the_days_pass(
     kmock: kmock.KubernetesEmulator,
+    publisher: Publisher,
 ) -> None:
     prepare_kmock(kmock)
     clock = Clock(date(2025, 4, 15))
-    async with running_operator(config(kmock, clock)):
+    async with running_operator(config(kmock, clock, publisher=publisher)):
         await create_program(kmock, resource())
         await wait_for(lambda: phase(kmock) == "Draft", "phase Draft")
         for day, expected in [
@@ -122,9 +172,7 @@ async def test_every_phase_change_is_an_event_as_the_days_pass(
         ]:
             clock.day = day
             await wait_for(lambda e=expected: phase(kmock) == e, f"phase {expected}")
-            assert (
-                configmap(kmock)["metadata"]["annotations"]["subsidy-platform.jp/phase"] == expected
-            )
+            assert published(kmock)[f"{PROGRAM}.phase"] == f"{expected}\n"
     assert events(kmock, "PhaseChanged") == [
         "- -> Draft",
         "Draft -> Open",
@@ -151,10 +199,10 @@ async def test_every_phase_change_is_an_event_as_the_days_pass(
     ],
 )
 async def test_the_erasure_is_refused_without_two_approvers_or_the_handover(
-    kmock: kmock.KubernetesEmulator, lifecycle: dict[str, Any], why: str
+    kmock: kmock.KubernetesEmulator, publisher: Publisher, lifecycle: dict[str, Any], why: str
 ) -> None:
     prepare_kmock(kmock)
-    async with running_operator(config(kmock, Clock(date(2026, 3, 31)))):
+    async with running_operator(config(kmock, Clock(date(2026, 3, 31)), publisher=publisher)):
         await create_program(kmock, resource(**lifecycle))
         erasure = await wait_for(
             lambda: program_object(kmock, PROGRAM).get("status", {}).get("erasure"), "erasure"

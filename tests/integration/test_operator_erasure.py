@@ -24,12 +24,13 @@ import kmock
 import pytest
 from intake_support import Client, make_client
 from operator_support import (
-    NAMESPACE,
     Clock,
     Emulator,
     config,
+    configmap_data,
     create_program,
     events,
+    operator_vault,
     prepare_kmock,
     program_object,
     running_operator,
@@ -38,8 +39,8 @@ from operator_support import (
 from review_support import deliver, person, submit
 from sqlalchemy import Engine, text
 from subsidy_intake.main import build as build_intake
-from subsidy_operator.erasure import KeyShredder, ServicePurger
-from subsidy_operator.manifests import verify_certificate
+from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
+from subsidy_operator.manifests import CERTIFICATES_CONFIGMAP, verify_certificate
 from subsidy_review.main import build as build_review
 from test_operator import resource
 
@@ -47,6 +48,7 @@ from subsidy_platform.config import Settings
 from subsidy_platform.crypto import DataClass, FieldCipher, KeyUnavailable
 from subsidy_platform.db import make_engine
 from subsidy_platform.declaration import declaration, declarations
+from subsidy_platform.errors import AccessDenied
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment, prepare
 from subsidy_rules.program import get_program
@@ -147,6 +149,7 @@ async def test_the_erasure_destroys_the_keys_purges_the_rows_and_certifies_it(
         Clock(date(2026, 3, 31)),
         shredder=lambda: KeyShredder(key_admin(platform.environment)),
         purger=lambda: ServicePurger(pki, addresses, SERVICES),
+        publisher=lambda: ProgramPublisher(operator_vault(platform.environment)),
     )
     async with running_operator(configuration):
         await create_program(
@@ -160,14 +163,14 @@ async def test_the_erasure_destroys_the_keys_purges_the_rows_and_certifies_it(
             ),
             "the erasure",
         )
-        printed = dict(kmock.objects["v1/configmaps", NAMESPACE, f"subsidy-erasure-{PROGRAM}"].raw)
+        printed = configmap_data(kmock, CERTIFICATES_CONFIGMAP)
         erased = await wait_for(lambda: events(kmock, "Erased"), "the Erased event")
 
     certificate: dict[str, Any] = erasure["certificate"]
     assert erasure["state"] == "Done"
     assert verify_certificate(certificate)
-    assert json.loads(printed["data"]["certificate.json"]) == certificate
-    assert certificate["sha256"] in printed["data"]["certificate.txt"]
+    assert json.loads(printed[f"{PROGRAM}.json"]) == certificate
+    assert certificate["sha256"] in printed[f"{PROGRAM}.txt"]
     keys = {k["name"]: k for k in certificate["keys"]}
     assert set(keys) == {f"subsidy-{PROGRAM}-{p}" for p in ("contact", "bank", "index")}
     assert all(k["existed"] for k in keys.values()), keys
@@ -189,9 +192,16 @@ async def test_the_erasure_destroys_the_keys_purges_the_rows_and_certifies_it(
         "intake": 0,
         "review": 0,
     }
-    with pytest.raises(KeyUnavailable):
+    with pytest.raises((KeyUnavailable, AccessDenied)):  # the key is gone, its grant too
         FieldCipher(platform.environment.vault_client("intake"), PROGRAM).decrypt(
             data_class, [ciphertext]
         )
     with pytest.raises(hvac.exceptions.InvalidPath):
         key_admin(platform.environment).adapter.get(f"/v1/transit/keys/subsidy-{PROGRAM}-contact")
+    vault = hvac.Client(
+        url=platform.environment.infrastructure.vault_addr,
+        token=platform.environment.infrastructure.vault_admin_token,
+    )
+    for service in SERVICES:  # the program is withdrawn from every service's policy
+        rules = vault.sys.read_acl_policy(name=f"subsidy-{service}")["data"]["policy"]
+        assert f"subsidy-{PROGRAM}-" not in rules, service

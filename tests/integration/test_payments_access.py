@@ -51,6 +51,15 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     "Reconcile": lambda: payments_pb2.ReconcileRequest(program_id=PROGRAM),
     "ListHeldFiles": lambda: payments_pb2.ListHeldFilesRequest(program_id=PROGRAM),
     "PurgeFiles": lambda: payments_pb2.PurgeFilesRequest(program_id="no-such-program"),
+    "ReconcileAcross": lambda: payments_pb2.ReconcileAcrossRequest(program_id="no-such-program"),
+    "RevocationReceived": lambda: events_pb2.RevocationEvent(),
+    "ListRepaymentClaims": lambda: payments_pb2.ListRepaymentClaimsRequest(program_id=PROGRAM),
+    "RecordRepayment": lambda: payments_pb2.RecordRepaymentRequest(
+        request_id=uuid.uuid4().hex,
+        application_number="S-NO-SUCH-APPLICATION",
+        repaid_on="2025-07-01",
+        amount=1000,
+    ),
 }
 SERVICES = [f"service:{name}" for name in declarations() if name != "payments"]
 CALLERS = [*ROLES, *SERVICES]

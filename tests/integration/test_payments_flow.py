@@ -142,7 +142,8 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
     result = _reconcile(intake, payments)
     assert result.balanced and result.lines[0].failed_awaiting >= 2 * AMOUNT
 
-    # a corrected account keyed twice at intake: a new instruction, for the failed ones only
+    # a corrected account keyed by two operators at intake: a new instruction, for the failed
+    # ones only
     account = common_pb2.BankAccount(
         bank_code="0005", branch_code="001", type="ordinary", number="1112223",
         holder_kana="シハライ ハナコ",
@@ -152,16 +153,15 @@ def test_grants_are_paid_returned_corrected_and_paid_again(
     def change(
         number: str, second: common_pb2.BankAccount
     ) -> intake_pb2.RecordBankAccountChangeResponse:
+        changed = intake_pb2.RecordBankAccountChangeResponse()
         with intake.stub() as stub:
-            changed: intake_pb2.RecordBankAccountChangeResponse = stub.RecordBankAccountChange(
-                intake_pb2.RecordBankAccountChangeRequest(
-                    request_id=uuid.uuid4().hex,
-                    application_number=number,
-                    account=account,
-                    second_keying=second,
-                ),
-                metadata=intake.staff("operator"),
-            )
+            for login, keyed in (("op-first", account), ("op-verify", second)):
+                changed = stub.RecordBankAccountChange(
+                    intake_pb2.RecordBankAccountChangeRequest(
+                        request_id=uuid.uuid4().hex, application_number=number, account=keyed
+                    ),
+                    metadata=intake.staff("operator", login),
+                )
         return changed
 
     differing = change(failed[0], other)

@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, settings
 from intake_support import NOT_REFUSALS, PROGRAM, Client
 from payments_support import granted_applications, next_business_day, staff_stub, submit
 from sqlalchemy import Engine, text
+from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 
@@ -104,6 +105,18 @@ TARGETS = [
            lambda c: payments_pb2.ListHeldFilesRequest(program_id=PROGRAM)),
     Target("PurgeFiles", "payments_officer", "hostile-officer",
            lambda c: payments_pb2.PurgeFilesRequest(program_id="no-such-program")),
+    Target("ReconcileAcross", "auditor", "hostile-auditor",
+           lambda c: payments_pb2.ReconcileAcrossRequest(program_id=PROGRAM)),
+    Target("RevocationReceived", "service:review", "", lambda c: events_pb2.RevocationEvent(
+        event_id=_rid(), application_number=c.granted, program_id=PROGRAM,
+        revoked_on="2025-09-01", revocation_number="S-R-hostile", decision_number="S-D-hostile",
+        amount=20000, reasons=[common_pb2.DUPLICATE_HOUSEHOLD])),
+    Target("ListRepaymentClaims", "auditor", "hostile-auditor",
+           lambda c: payments_pb2.ListRepaymentClaimsRequest(program_id=PROGRAM, open_only=True)),
+    Target("RecordRepayment", "payments_officer", "hostile-officer",
+           lambda c: payments_pb2.RecordRepaymentRequest(
+               request_id=_rid(), application_number=c.granted, repaid_on="2025-09-01",
+               amount=20000)),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

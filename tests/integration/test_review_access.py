@@ -79,6 +79,19 @@ REQUESTS: dict[str, Callable[[], Any]] = {
     ),
     "ListHandovers": lambda: review_pb2.ListHandoversRequest(program_id=PROGRAM),
     "ExportHandoverLedger": lambda: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM),
+    "ListGrantedDecisions": lambda: review_pb2.ListGrantedDecisionsRequest(
+        program_id=PROGRAM, limit=1, purpose="権限の確認"
+    ),
+    "ListPendingClearings": lambda: review_pb2.ListPendingClearingsRequest(program_id=PROGRAM),
+    "ConfirmClearing": lambda: review_pb2.ConfirmClearingRequest(
+        request_id=_rid(),
+        clearing_id=str(uuid.uuid4()),
+        verdict=review_pb2.CLEARING_VERDICT_CONFIRM,
+    ),
+    "ListRevocationCases": lambda: review_pb2.ListRevocationCasesRequest(program_id=PROGRAM),
+    "RevokeGrant": lambda: review_pb2.RevokeGrantRequest(
+        request_id=_rid(), application_number=UNKNOWN, reason="権限の確認"
+    ),
 }
 SERVICES = [f"service:{name}" for name in declarations() if name != "review"]
 CALLERS = [*ROLES, *SERVICES]

@@ -234,6 +234,18 @@ TARGETS = [
         program_id=PROGRAM)),
     Target("ExportHandoverLedger", "auditor", "hostile-auditor",
            lambda c: review_pb2.ExportHandoverLedgerRequest(program_id=PROGRAM)),
+    Target("ListGrantedDecisions", "auditor", "hostile-auditor",
+           lambda c: review_pb2.ListGrantedDecisionsRequest(
+               program_id=PROGRAM, limit=10, purpose="入力の検査")),
+    Target("ListPendingClearings", "checker", CHECKER,
+           lambda c: review_pb2.ListPendingClearingsRequest(program_id=PROGRAM)),
+    Target("ConfirmClearing", "ward_officer", WARD_B, lambda c: review_pb2.ConfirmClearingRequest(
+        request_id=_rid(), clearing_id=str(uuid.uuid4()), verdict=review_pb2.CLEARING_VERDICT_CONFIRM,
+        note="入力の検査")),
+    Target("ListRevocationCases", "ward_officer", WARD_A,
+           lambda c: review_pb2.ListRevocationCasesRequest(program_id=PROGRAM)),
+    Target("RevokeGrant", "ward_officer", WARD_A, lambda c: review_pb2.RevokeGrantRequest(
+        request_id=_rid(), application_number=c.received, reason="同一世帯の2件目")),
 ]  # fmt: skip
 for _target in TARGETS:
     _target.paths = list(leaf_paths(SERVICE.methods_by_name[_target.rpc].input_type))

@@ -200,7 +200,12 @@ def test_provisioning_again_keeps_keys_and_reuses_the_stored_tokens(
 def test_the_kubernetes_policy_files_are_the_rendered_policies() -> None:
     folder = REPOSITORY / "k8s" / "vault" / "policies"
     files = sorted(folder.glob("*.hcl"))
-    assert {f.stem for f in files} == {*declarations(), "key-admin", "audit-checkpoint"}
+    assert {f.stem for f in files} == {
+        *declarations(),
+        "key-admin",
+        "audit-checkpoint",
+        "program-publisher",
+    }
     for path in files:
         document = path.read_text()
         programs = document.splitlines()[1].removeprefix("# programs: ").split(", ")

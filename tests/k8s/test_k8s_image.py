@@ -5,9 +5,10 @@ without pip or compilers, with the generated protos; one image for every service
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
 
-from k8s_support import K8S
+from k8s_support import K8S, REPOSITORY, Manifest, containers, label_name, workloads
 
 CONTAINERFILE = K8S / "image" / "Containerfile"
 BUILD_TOOLS = re.compile(
@@ -105,10 +106,47 @@ def test_the_build_stage_installs_the_project_and_generates_the_protos() -> None
     copies = [rest for keyword, rest in build.instructions if keyword == "COPY"]
     assert any(c.startswith("proto/") for c in copies)
     assert "pip install" in runs and "protogen import generate" in runs
-    assert "pip uninstall --yes pip" in runs
 
 
 def test_the_final_stage_has_no_default_service() -> None:
     final = stages(CONTAINERFILE.read_text())[-1]
     [cmd] = [rest for keyword, rest in final.instructions if keyword == "CMD"]
     assert "subsidy-admin" in cmd and not [k for k, _ in final.instructions if k == "ENTRYPOINT"]
+
+
+def test_the_image_carries_the_notices_font_where_the_notices_deployment_looks(
+    production: list[Manifest],
+) -> None:
+    build = stages(CONTAINERFILE.read_text())[0]
+    runs = " ".join(rest for keyword, rest in build.instructions if keyword == "RUN")
+    fetched = re.findall(r"-m subsidy_notices\.fonts fetch (\S+)", runs)
+    [notices] = [w for w in workloads(production) if label_name(w) == "notices"]
+    [container] = notices["spec"]["template"]["spec"]["containers"]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    assert fetched == [env["NOTICES_FONT"]]
+    assert runs.index("fonts fetch") < runs.index("pip uninstall")  # fetched with pip
+
+
+def test_the_build_tools_are_removed_before_the_environment_is_copied() -> None:
+    build = stages(CONTAINERFILE.read_text())[0]
+    runs = " ".join(rest for keyword, rest in build.instructions if keyword == "RUN")
+    removed = re.search(r"pip uninstall --yes ([^&]+)", runs)
+    assert removed is not None
+    assert {"grpcio-tools", "mypy-protobuf", "pip", "setuptools", "wheel"} <= set(
+        removed[1].split()
+    )
+
+
+def test_every_command_a_workload_runs_is_a_console_script_of_the_project(
+    production: list[Manifest],
+) -> None:
+    scripts = set(tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["scripts"])
+    ours = [
+        w
+        for w in workloads(production)
+        if any("/subsidy-platform" in f"/{c['image']}" for c in containers(w))
+    ]
+    assert len(ours) >= 6
+    for workload in ours:
+        for container in containers(workload):
+            assert container["command"][0] in scripts, container["command"]

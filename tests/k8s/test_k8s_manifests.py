@@ -335,3 +335,31 @@ def test_a_machine_without_kubectl_fails_saying_so(
     monkeypatch.setattr(k8s_support, "KUBECTL_FALLBACK", tmp_path / "kubectl")
     with pytest.raises(pytest.fail.Exception, match="kubectl is required"):
         render(K8S / "overlays" / "dev")
+
+
+EXTERNAL_CONFIGMAPS = {"vault-ca"}
+"""ConfigMaps the cluster's Vault installation makes (docs/OPERATIONS.md, prerequisites)."""
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_configmap_a_pod_reads_is_rendered_with_the_keys_it_reads(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    docs = rendered[overlay]
+    configmaps = {
+        d["metadata"]["name"]: set(d.get("data") or {}) for d in docs if d["kind"] == "ConfigMap"
+    }
+    for workload in workloads(docs):
+        pod = workload["spec"]["template"]["spec"]
+        for volume in pod.get("volumes", []):
+            name = volume.get("configMap", {}).get("name")
+            if name and name not in EXTERNAL_CONFIGMAPS:
+                assert name in configmaps, (workload["metadata"]["name"], name)
+        for container in pod["containers"]:
+            for variable in container.get("env", []):
+                reference = variable.get("valueFrom", {}).get("configMapKeyRef")
+                if reference is not None:
+                    assert reference["key"] in configmaps.get(reference["name"], set()), (
+                        workload["metadata"]["name"],
+                        variable["name"],
+                    )

@@ -12,6 +12,7 @@ import pytest
 from k8s_support import OVERLAYS, Manifest, label_name, of_kind, workloads
 
 from subsidy_platform.declaration import AUTH_PORT, declarations, edges
+from subsidy_platform.k8s.topology import KUBERNETES_API_NETWORK, OBJECT_STORAGE_NETWORK
 
 OPERATOR = "operator"
 STAFF_CIDR = "10.128.0.0/16"
@@ -87,7 +88,8 @@ def expected_edges() -> set[tuple[str, str, int]]:
         }
     found |= {(OPERATOR, name, port) for name, port in ports.items() if name != "auth"}
     found |= {(OPERATOR, "dns", 53), (OPERATOR, "vault", 8200)}
-    found |= {(OPERATOR, "cidr:0.0.0.0/0", 443), (OPERATOR, "cidr:0.0.0.0/0", 6443)}
+    api = f"cidr:{KUBERNETES_API_NETWORK}"
+    found |= {(OPERATOR, api, 443), (OPERATOR, api, 6443)}
     found |= {("staff", name, ports[name]) for name in staff_facing()}
     return found
 
@@ -189,3 +191,22 @@ def test_no_policy_admits_everything(production: list[Manifest]) -> None:
                 assert rule.get("ports"), (
                     f"{policy['metadata']['name']}: a {direction} rule on every port"
                 )
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_pod_may_open_a_connection_outside_the_named_networks(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    named = {KUBERNETES_API_NETWORK, OBJECT_STORAGE_NETWORK}
+    blocks = [
+        (policy["metadata"]["name"], peer["ipBlock"])
+        for policy in of_kind(rendered[overlay], "NetworkPolicy")
+        for rule in policy["spec"].get("egress", [])
+        for peer in rule.get("to", [])
+        if "ipBlock" in peer
+    ]
+    assert blocks, "the operator reaches the API server by address"
+    for name, block in blocks:
+        assert block["cidr"] in named and not block.get("except"), (name, block)
+    by_policy = {name for name, _ in blocks}
+    assert by_policy == {"allow-operator", "allow-postgres", "allow-tempo"}

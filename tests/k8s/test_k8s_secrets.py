@@ -115,7 +115,10 @@ def test_each_service_account_is_bound_to_its_own_policies_from_the_policy_files
         assert transit and set(transit) <= policy_files
     for name in declarations():
         assert roles[f"subsidy-{name}"]["token_policies"].split(",")[0] == f"subsidy-{name}"
-    assert roles["subsidy-operator"]["token_policies"] == "subsidy-key-admin"
+    assert (
+        roles["subsidy-operator"]["token_policies"]
+        == "subsidy-key-admin,subsidy-program-publisher,subsidy-operator-identity"
+    )
     assert roles["subsidy-auth"]["token_policies"].startswith("subsidy-audit-checkpoint")
 
 
@@ -158,7 +161,7 @@ def test_every_service_connects_through_the_read_write_service_as_its_own_role(
         if workload["metadata"]["labels"].get("app.kubernetes.io/component") != "grpc-service":
             continue
         [container] = workload["spec"]["template"]["spec"]["containers"]
-        env = {e["name"]: e["value"] for e in container["env"]}
+        env = {e["name"]: e.get("value") for e in container["env"]}
         name = label_name(workload)
         assert env["DATABASE_URL"].startswith(f"postgresql+psycopg://svc_{name}@subsidy-db-rw.")
         assert ":" not in env["DATABASE_URL"].split("//", 1)[1].split("@", 1)[0]
@@ -167,3 +170,95 @@ def test_every_service_connects_through_the_read_write_service_as_its_own_role(
 def test_the_repository_holds_no_kubernetes_secret_manifest() -> None:
     for path in REPOSITORY.joinpath("k8s").rglob("*.yaml"):
         assert not re.search(r"^kind:\s*Secret\s*$", path.read_text(), re.M), path
+
+
+def _policies() -> dict[str, dict[str, set[str]]]:
+    """Policy name -> path -> capabilities, from the policy files and the script's heredocs."""
+    documents = {
+        f"subsidy-{p.stem}": p.read_text() for p in (K8S / "vault" / "policies").glob("*.hcl")
+    }
+    script = (K8S / "vault" / "kubernetes-auth.sh").read_text()
+    for match in re.finditer(r"vault policy write (\S+) - <<'EOF'\n(.*?)\nEOF", script, re.S):
+        documents[match[1]] = match[2]
+    return {
+        name: {
+            path: set(re.findall(r'"(\w+)"', capabilities))
+            for path, capabilities in re.findall(
+                r'path "([^"]+)" \{\s*capabilities = \[([^\]]*)\]', document
+            )
+        }
+        for name, document in documents.items()
+    }
+
+
+def _granted(rules: dict[str, set[str]], path: str, capability: str) -> bool:
+    for pattern, capabilities in rules.items():
+        regex = re.escape(pattern).replace(r"\+", "[^/]+")
+        regex = regex[:-2] + ".*" if pattern.endswith("*") else regex
+        if re.fullmatch(regex, path) and capability in capabilities:
+            return True
+    return False
+
+
+def _agent_reads(annotations: dict[str, str]) -> set[tuple[str, str]]:
+    """(Vault path, capability) of every secret and certificate the Vault agent renders."""
+    reads = set()
+    for key, value in annotations.items():
+        if key.startswith("vault.hashicorp.com/agent-inject-template-"):
+            for path in re.findall(r'pkiCert "([^"]+)"', value):
+                reads.add((path, "update"))
+            for path in re.findall(r'secret "([^"]+)"', value):
+                reads.add((path, "read"))
+    return reads
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_path_a_vault_agent_reads_is_granted_by_its_roles_policies(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    roles, policies = _vault_roles(), _policies()
+    checked = set()
+    for workload in workloads(rendered[overlay]):
+        annotations = workload["spec"]["template"]["metadata"].get("annotations", {})
+        if annotations.get("vault.hashicorp.com/agent-inject") != "true":
+            continue
+        role = roles[annotations["vault.hashicorp.com/role"]]
+        rules: dict[str, set[str]] = {}
+        for policy in role["token_policies"].split(","):
+            assert policy in policies, f"{policy} is written by no file and no script line"
+            rules.update(policies[policy])
+        reads = _agent_reads(annotations)
+        assert reads, workload["metadata"]["name"]
+        for path, capability in reads:
+            assert _granted(rules, path, capability), (workload["metadata"]["name"], path)
+        checked.add(label_name(workload))
+    assert {"operator", "auth", *declarations()} <= checked
+
+
+def test_the_operators_pki_role_issues_client_certificates_for_its_name_alone() -> None:
+    script = (K8S / "vault" / "kubernetes-auth.sh").read_text().replace("\\\n", " ")
+    [line] = [
+        line
+        for line in script.splitlines()
+        if line.startswith("vault write pki/roles/subsidy-operator ")
+    ]
+    settings = dict(part.split("=", 1) for part in line.split()[3:])
+    assert settings["allowed_domains"] == "operator"
+    assert (settings["server_flag"], settings["client_flag"]) == ("false", "true")
+    assert settings["allow_subdomains"] == "false" and settings["allow_ip_sans"] == "false"
+
+
+def test_the_operator_trusts_vault_through_the_ca_every_workload_mounts(
+    production: list[Manifest],
+) -> None:
+    [operator] = [w for w in workloads(production) if label_name(w) == "operator"]
+    annotations = operator["spec"]["template"]["metadata"]["annotations"]
+    [container] = operator["spec"]["template"]["spec"]["containers"]
+    env = {v["name"]: v.get("value") for v in container["env"]}
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in operator["spec"]["template"]["spec"]["volumes"]}
+    assert env["VAULT_CACERT"] == annotations["vault.hashicorp.com/ca-cert"] == "/vault/tls/ca.crt"
+    assert volumes[mounts["/vault/tls"]]["configMap"]["name"] == "vault-ca"
+    services = [w for w in workloads(production) if label_name(w) == "intake"]
+    [intake] = [c for w in services for c in w["spec"]["template"]["spec"]["containers"]]
+    assert env["VAULT_ADDR"] == {v["name"]: v.get("value") for v in intake["env"]}["VAULT_ADDR"]

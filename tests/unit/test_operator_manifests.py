@@ -25,8 +25,10 @@ from subsidy_operator.manifests import (
     DestroyedKey,
     ServicePurge,
     build_certificate,
-    build_certificate_configmap,
-    build_program_configmap,
+    build_certificate_entry,
+    build_program_entry,
+    build_rollout,
+    programs_digest,
     verify_certificate,
 )
 from subsidy_operator.resource import API_VERSION, KIND, PARAMETER_VALUES, build_crd, crd_yaml
@@ -174,12 +176,24 @@ def test_a_bad_spec_names_the_key() -> None:
         spec(contractEnd="2026-02-01")
 
 
-def test_the_program_configmap_holds_the_definition_as_the_rules_library_reads_it() -> None:
-    made = build_program_configmap("subsidy", "shinjuku-2025", definition(), Phase.OPEN)
+def test_the_program_entry_holds_the_definition_as_the_rules_library_reads_it() -> None:
+    made = build_program_entry("subsidy", "shinjuku-2025", definition(), Phase.OPEN)
     file = made["data"]["shinjuku-2025.yaml"]
     assert parse_program(yaml.safe_load(file), "cm").id == "shinjuku-2025"
-    assert made["metadata"]["name"] == "subsidy-program-shinjuku-2025"
+    assert made["data"]["shinjuku-2025.phase"] == "Open\n"
+    assert made["metadata"]["name"] == "subsidy-programs"
     kubernetes_validate.validate(made, "1.37.0", strict=True)
+
+
+def test_the_rollout_digest_changes_with_a_definition_and_not_with_a_phase() -> None:
+    open_ = build_program_entry("subsidy", "shinjuku-2025", definition(), Phase.OPEN)["data"]
+    closed = build_program_entry("subsidy", "shinjuku-2025", definition(), Phase.CLOSED)["data"]
+    renamed = {**definition(), "name": "改定"}
+    changed = build_program_entry("subsidy", "shinjuku-2025", renamed, Phase.OPEN)["data"]
+    assert programs_digest(open_) == programs_digest(closed) != programs_digest(changed)
+    patch = build_rollout(programs_digest(open_))
+    annotations = patch["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"subsidy-platform.jp/programs-sha256": programs_digest(open_)}
 
 
 def certificate() -> dict[str, Any]:
@@ -204,9 +218,10 @@ def test_the_certificate_digest_covers_everything_in_it() -> None:
         altered = copy.deepcopy(made)
         altered[field] = 0
         assert not verify_certificate(altered), field
-    printed = build_certificate_configmap("subsidy", made)
-    assert "消去証明書" in printed["data"]["certificate.txt"]
-    assert made["sha256"] in printed["data"]["certificate.txt"]
+    printed = build_certificate_entry("subsidy", made)
+    assert printed["metadata"]["name"] == "subsidy-erasure-certificates"
+    assert "消去証明書" in printed["data"]["shinjuku-2025.txt"]
+    assert made["sha256"] in printed["data"]["shinjuku-2025.txt"]
     kubernetes_validate.validate(printed, "1.37.0", strict=True)
 
 

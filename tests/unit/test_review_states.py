@@ -1,4 +1,7 @@
-"""The review state machine: every allowed transition, refusals, and random command runs."""
+"""The review state machine: every allowed transition, refusals, and random command runs.
+
+One household, one live grant: a duplicate refusal applies in every state before the
+ward's decision, and a grant accepts only its revocation (交付決定の取消)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from subsidy_review.states import (
     COMMAND_LABELS,
+    DECIDED,
     DECISION_COMMANDS,
     LABELS,
+    PRE_DECISION,
     PROPOSED_REFUSALS,
     TERMINAL,
     TRANSITIONS,
@@ -29,6 +34,7 @@ from subsidy_rules.reasons import Reason
 S = CaseState
 C = Command
 NON_TERMINAL = [state for state in S if state not in TERMINAL]
+BEFORE_DECISION = [state for state in S if state not in DECIDED]
 
 ALLOWED: list[tuple[CaseState | None, Command, CaseState]] = [
     (None, C.RECEIVE_CLEAN, S.RECEIVED),
@@ -39,6 +45,11 @@ ALLOWED: list[tuple[CaseState | None, Command, CaseState]] = [
     (S.DUPLICATE_SUSPECTED, C.KEEP_IN_GROUP, S.RECEIVED),
     (S.DUPLICATE_SUSPECTED, C.CLEAR_FLAG, S.RECEIVED),
     (S.DUPLICATE_SUSPECTED, C.REFUSE_AS_DUPLICATE, S.CHECKED),
+    (S.RECEIVED, C.REFUSE_AS_DUPLICATE, S.CHECKED),
+    (S.AWAITING_CORRECTION, C.REFUSE_AS_DUPLICATE, S.CHECKED),
+    (S.CHECKED, C.REFUSE_AS_DUPLICATE, S.CHECKED),
+    (S.HANDED_OVER, C.REFUSE_AS_DUPLICATE, S.HANDED_OVER),
+    (S.PENDING_APPROVAL, C.REFUSE_AS_DUPLICATE, S.HANDED_OVER),
     (S.RECEIVED, C.RECORD_CHECK, S.CHECKED),
     (S.RECEIVED, C.REQUEST_CORRECTION, S.AWAITING_CORRECTION),
     (S.CHECKED, C.REQUEST_CORRECTION, S.AWAITING_CORRECTION),
@@ -54,7 +65,8 @@ ALLOWED: list[tuple[CaseState | None, Command, CaseState]] = [
     (S.PENDING_APPROVAL, C.REJECT_REDUCTION, S.HANDED_OVER),
     (S.CHECKED, C.DECIDE_NOT_GRANT, S.NOT_GRANTED),
     (S.HANDED_OVER, C.DECIDE_NOT_GRANT, S.NOT_GRANTED),
-    *[(state, C.WITHDRAW, S.WITHDRAWN) for state in NON_TERMINAL],
+    (S.GRANTED, C.REVOKE_GRANT, S.REVOKED),
+    *[(state, C.WITHDRAW, S.WITHDRAWN) for state in BEFORE_DECISION],
 ]
 
 REFUSED: list[tuple[CaseState | None, Command]] = [
@@ -80,6 +92,11 @@ REFUSED: list[tuple[CaseState | None, Command]] = [
     (S.GRANTED, C.DECIDE_NOT_GRANT),
     (S.NOT_GRANTED, C.DECIDE_GRANT),
     (S.WITHDRAWN, C.RECEIVE_CLEAN),
+    (S.GRANTED, C.REFUSE_AS_DUPLICATE),
+    (S.NOT_GRANTED, C.REVOKE_GRANT),
+    (S.REVOKED, C.REVOKE_GRANT),
+    (S.REVOKED, C.DECIDE_GRANT),
+    (S.HANDED_OVER, C.REVOKE_GRANT),
 ]
 
 
@@ -127,9 +144,34 @@ def test_a_terminal_state_accepts_no_command(state: CaseState) -> None:
             next_state(state, command)
 
 
-def test_only_granted_not_granted_and_withdrawn_are_terminal() -> None:
-    assert {state for state in S if is_terminal(state)} == {S.GRANTED, S.NOT_GRANTED, S.WITHDRAWN}
+def test_only_not_granted_withdrawn_and_revoked_are_terminal() -> None:
+    assert {state for state in S if is_terminal(state)} == {S.NOT_GRANTED, S.WITHDRAWN, S.REVOKED}
     assert not is_terminal(None)
+
+
+def test_a_grant_accepts_only_its_revocation() -> None:
+    assert allowed_commands(S.GRANTED) == {C.REVOKE_GRANT}
+    assert next_state(S.GRANTED, C.REVOKE_GRANT) is S.REVOKED
+
+
+@pytest.mark.parametrize("state", sorted(PRE_DECISION))
+def test_keeping_another_member_refuses_a_case_in_every_state_before_the_decision(
+    state: CaseState,
+) -> None:
+    after = next_state(state, C.REFUSE_AS_DUPLICATE)
+    assert after in {S.CHECKED, S.HANDED_OVER}
+    assert after not in DECIDED
+
+
+def test_a_case_with_the_ward_stays_with_the_ward_when_refused_as_a_duplicate() -> None:
+    assert next_state(S.HANDED_OVER, C.REFUSE_AS_DUPLICATE) is S.HANDED_OVER
+    assert next_state(S.PENDING_APPROVAL, C.REFUSE_AS_DUPLICATE) is S.HANDED_OVER
+
+
+@pytest.mark.parametrize("state", sorted(DECIDED))
+def test_a_decided_case_is_never_refused_as_a_duplicate(state: CaseState) -> None:
+    with pytest.raises(TransitionRefused):
+        next_state(state, C.REFUSE_AS_DUPLICATE)
 
 
 def test_allowed_commands_agree_with_the_table() -> None:
@@ -168,6 +210,7 @@ def test_every_state_and_command_has_a_japanese_label() -> None:
         S.GRANTED: "交付決定",
         S.NOT_GRANTED: "不交付決定",
         S.WITHDRAWN: "取下げ",
+        S.REVOKED: "交付決定取消",
     }
     assert set(COMMAND_LABELS) == set(C)
 
@@ -184,6 +227,7 @@ def test_every_state_and_command_has_a_japanese_label() -> None:
         (S.GRANTED, "GRANTED"),
         (S.NOT_GRANTED, "NOT_GRANTED"),
         (S.WITHDRAWN, "WITHDRAWN"),
+        (S.REVOKED, "GRANT_REVOKED"),
     ],
 )
 def test_each_state_reports_its_intake_timeline_status(state: CaseState, status: str) -> None:

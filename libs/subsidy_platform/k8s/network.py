@@ -21,6 +21,7 @@ from subsidy_platform.k8s.topology import (
     KUBERNETES_API,
     NAME_LABEL,
     NAMESPACE,
+    OBJECT_STORAGE,
     OPERATOR,
     OTEL,
     PART_OF,
@@ -178,6 +179,7 @@ def infrastructure_policies(edges: tuple[AllowedEdge, ...]) -> list[Manifest]:
                 "to": [_selector(KUBERNETES_API)],
                 "ports": _ports(KUBERNETES_API, 443) + _ports(KUBERNETES_API, 6443),
             },
+            {"to": [_selector(OBJECT_STORAGE)], "ports": _ports(OBJECT_STORAGE, 443)},
             _dns(),
         ],
     )
@@ -197,7 +199,7 @@ def infrastructure_policies(edges: tuple[AllowedEdge, ...]) -> list[Manifest]:
         ],
         [
             {"to": [_peer(None, {NAME_LABEL: TEMPO})], "ports": _tcp(TEMPO_MEMBERLIST_PORT)},
-            {"to": [_selector(KUBERNETES_API)], "ports": _ports(KUBERNETES_API, 443)},
+            {"to": [_selector(OBJECT_STORAGE)], "ports": _ports(OBJECT_STORAGE, 443)},
             _dns(),
         ],
     )

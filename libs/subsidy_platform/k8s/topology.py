@@ -36,11 +36,22 @@ AUTH = "auth"
 STAFF_NETWORK = "10.128.0.0/16"
 """The ward's and the contractor's staff network (VPN range) allowed in; set per site."""
 
+KUBERNETES_API_NETWORK = "10.0.0.0/24"
+"""Where the cluster's API server answers (on EKS: the control plane's network interfaces in
+the cluster's subnets); set per site. Only the operator and the PostgreSQL instances (the
+CloudNativePG instance manager) may reach it."""
+
+OBJECT_STORAGE_NETWORK = "10.0.64.0/24"
+"""The object storage endpoints in the cluster's network (on EKS: the S3 interface VPC
+endpoints' subnet), for PostgreSQL's backups and WAL and Tempo's traces; set per site. No
+workload may open a connection to an address outside the named networks."""
+
 DNS = "dns"
 POSTGRES = "postgres"
 VAULT = "vault"
 OTEL = "otel-collector"
 KUBERNETES_API = "kubernetes-api"
+OBJECT_STORAGE = "object-storage"
 STAFF = "staff"
 
 
@@ -59,7 +70,8 @@ INFRASTRUCTURE: Mapping[str, Peer] = {
     POSTGRES: Peer(None, {"cnpg.io/cluster": "subsidy-db"}, (("TCP", 5432),)),
     VAULT: Peer("vault", {NAME_LABEL: "vault"}, (("TCP", 8200),)),
     OTEL: Peer(None, {NAME_LABEL: "otel-collector"}, (("TCP", 4317),)),
-    KUBERNETES_API: Peer("", {}, (("TCP", 443), ("TCP", 6443)), cidr="0.0.0.0/0"),
+    KUBERNETES_API: Peer("", {}, (("TCP", 443), ("TCP", 6443)), cidr=KUBERNETES_API_NETWORK),
+    OBJECT_STORAGE: Peer("", {}, (("TCP", 443),), cidr=OBJECT_STORAGE_NETWORK),
     STAFF: Peer("", {}, (), cidr=STAFF_NETWORK),
 }
 

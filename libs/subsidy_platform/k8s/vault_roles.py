@@ -3,11 +3,17 @@
 The transit policies are the files the embedded default provisions, kept in
 `k8s/vault/policies/` (subsidy_platform.vault): `subsidy-<service>` for each service,
 `subsidy-audit-checkpoint` for the sign-in service (which writes the signed audit
-checkpoints) and `subsidy-key-admin` for the operator (crypto-shredding). Each gRPC
+checkpoints), and `subsidy-key-admin` and `subsidy-program-publisher` for the operator (a new
+program's keys and the services' policies covering it, and crypto-shredding). Each gRPC
 workload also gets `subsidy-<name>-identity`: issuing its own mTLS certificate from the PKI
 role `subsidy-<name>` (common name = its identity, the cluster DNS names as SANs) and
 reading the staff-token verification key (`subsidy/token-signing/public`; the sign-in
 service alone also the signing key, `.../private`).
+
+The operator is a client only: its PKI role `subsidy-operator` issues a client certificate
+with the common name `operator` (no SANs, no server use), which the services' role tables
+admit for `MaintenanceService/PurgeProgram` alone; its identity policy may issue that
+certificate and nothing else (it reads no staff-token key and has no database login).
 
 Roles are bound to one service account in one namespace, to the audience `vault` of the
 projected token, and issue periodic tokens without the `default` policy: each lives 24
@@ -28,7 +34,7 @@ from subsidy_platform.k8s.workloads import (
     signing_key_halves,
     vault_role,
 )
-from subsidy_platform.vault import CHECKPOINT_WRITER, TOKEN_TTL, policy_name
+from subsidy_platform.vault import CHECKPOINT_WRITER, PUBLISHER, TOKEN_TTL, policy_name
 
 AUTH_MOUNT = "kubernetes"
 GRAFANA_ROLE = "subsidy-grafana"
@@ -41,12 +47,14 @@ def transit_policies(name: str) -> tuple[str, ...]:
     if name in PLATFORM_SERVICES:
         return (CHECKPOINT_WRITER,)
     if name == OPERATOR:
-        return ("key-admin",)
+        return ("key-admin", PUBLISHER)
     return (name,)
 
 
 def identity_policy(name: str) -> str:
     """Issue its own certificate; read the staff-token key halves it needs and its DB password."""
+    if name == OPERATOR:
+        return f'path "{PKI_MOUNT}/issue/{vault_role(name)}" {{\n  capabilities = ["update"]\n}}\n'
     return (
         f'path "{PKI_MOUNT}/issue/{vault_role(name)}" {{\n  capabilities = ["update"]\n}}\n'
         + "".join(
@@ -58,13 +66,30 @@ def identity_policy(name: str) -> str:
     )
 
 
+def pki_role(name: str) -> list[str]:
+    """The PKI role issuing a workload's certificate: a server and client one for a service
+    (its cluster DNS names), a client-only one with its bare name for the operator."""
+    role = vault_role(name)
+    if name == OPERATOR:
+        return [
+            f"vault write {PKI_MOUNT}/roles/{role} allowed_domains={name} \\",
+            "  allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \\",
+            "  key_type=ec key_bits=256 server_flag=false client_flag=true max_ttl=72h",
+        ]
+    dns = f"{name}.{NAMESPACE}.svc,{name}.{NAMESPACE}.svc.cluster.local"
+    return [
+        f"vault write {PKI_MOUNT}/roles/{role} allowed_domains={name},{dns} \\",
+        "  allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \\",
+        "  key_type=ec key_bits=256 server_flag=true client_flag=true max_ttl=72h",
+    ]
+
+
 def roles() -> dict[str, list[str]]:
     """Vault role -> the policies it carries, for every workload."""
     found = {}
     for name in (*service_ports(), OPERATOR):
         policies = [policy_name(p) for p in transit_policies(name)]
-        if name != OPERATOR:
-            policies.append(f"{vault_role(name)}-identity")
+        policies.append(f"{vault_role(name)}-identity")
         found[vault_role(name)] = policies
     return found
 
@@ -84,17 +109,12 @@ def script() -> str:
     ]
     for name in (*service_ports(), OPERATOR):
         role = vault_role(name)
-        if name != OPERATOR:
-            dns = f"{name}.{NAMESPACE}.svc,{name}.{NAMESPACE}.svc.cluster.local"
-            lines += [
-                "",
-                f"vault write {PKI_MOUNT}/roles/{role} allowed_domains={name},{dns} \\",
-                "  allow_bare_domains=true allow_subdomains=false allow_ip_sans=false \\",
-                "  key_type=ec key_bits=256 server_flag=true client_flag=true max_ttl=72h",
-                f"vault policy write {role}-identity - <<'EOF'",
-                identity_policy(name).rstrip("\n"),
-                "EOF",
-            ]
+        lines += ["", *pki_role(name)]
+        lines += [
+            f"vault policy write {role}-identity - <<'EOF'",
+            identity_policy(name).rstrip("\n"),
+            "EOF",
+        ]
         lines += [
             "",
             f"vault write auth/{AUTH_MOUNT}/role/{role} \\",

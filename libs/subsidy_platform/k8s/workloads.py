@@ -19,6 +19,9 @@ One image (`topology.IMAGE`) runs every service, chosen by its command (`subsidy
   present): startup and liveness on the overall health, readiness on the service's own
   name, which turns NOT_SERVING when the drain starts;
 - spreads across nodes and zones (topology spread constraints, at most one apart);
+- reads its programs (definitions and the phase the operator publishes) from the
+  operator's `subsidy-programs` ConfigMap, mounted read-only as `SUBSIDY_PROGRAMS_DIR`
+  (updated in place; a changed definition rolls the Deployment out);
 - finds its peers at `<peer>.<namespace>.svc.cluster.local:<port>` and the collector at
   `otel-collector:4317`.
 """
@@ -43,6 +46,9 @@ Manifest = dict[str, Any]
 
 USER_ID = 10001
 STATE_DIR = "/var/lib/subsidy"
+PROGRAMS_DIR = "/etc/subsidy/programs"
+PROGRAMS_CONFIGMAP = "subsidy-programs"
+"""The operator's programs ConfigMap (definitions and phases), mounted as the programs folder."""
 VAULT_ADDR = "https://vault.vault.svc.cluster.local:8200"
 OTEL_ENDPOINT = "http://otel-collector.subsidy.svc.cluster.local:4317"
 PKI_MOUNT = "pki"
@@ -132,6 +138,37 @@ def vault_annotations(name: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+FONT_IN_IMAGE = "/opt/venv/share/subsidy-fonts/ipaexg.ttf"
+"""Where the image's build stage puts the notices' font (k8s/image/Containerfile)."""
+
+PAYMENTS_WARD_CONFIGMAP = "subsidy-payments-ward"
+"""The ward's own account and requester code for the 全銀 file's header, and the file
+settings: one ConfigMap per overlay (a ward's values, not the image's); payments refuses to
+start in a pod when one is missing or not valid."""
+PAYMENTS_WARD_VARIABLES = (
+    "PAYMENTS_REQUESTER_CODE",
+    "PAYMENTS_REQUESTER_NAME",
+    "PAYMENTS_WARD_BANK",
+    "PAYMENTS_WARD_BRANCH",
+    "PAYMENTS_WARD_ACCOUNT_TYPE",
+    "PAYMENTS_WARD_ACCOUNT",
+    "PAYMENTS_FILE_CRLF",
+    "PAYMENTS_FILE_RETENTION_DAYS",
+)
+
+SERVICE_ENV: dict[str, list[Manifest]] = {
+    "notices": [{"name": "NOTICES_FONT", "value": FONT_IN_IMAGE}],
+    "payments": [
+        {
+            "name": name,
+            "valueFrom": {"configMapKeyRef": {"name": PAYMENTS_WARD_CONFIGMAP, "key": name}},
+        }
+        for name in PAYMENTS_WARD_VARIABLES
+    ],
+}
+"""Variables a service alone reads, beyond those every service gets."""
+
+
 def _env(name: str, port: int) -> list[Manifest]:
     peers = sorted(peers_of(name) or ()) if name not in PLATFORM_SERVICES else []
     ports = service_ports()
@@ -139,6 +176,7 @@ def _env(name: str, port: int) -> list[Manifest]:
         {"name": f"{name.upper()}_LISTEN", "value": f"0.0.0.0:{port}"},
         {"name": "SUBSIDY_HEALTH_LISTEN", "value": f"0.0.0.0:{HEALTH_PORT}"},
         {"name": "SUBSIDY_STATE_DIR", "value": STATE_DIR},
+        {"name": "SUBSIDY_PROGRAMS_DIR", "value": PROGRAMS_DIR},
         {
             "name": "DATABASE_URL",
             "value": f"postgresql+psycopg://{database_role(name)}@{DATABASE_HOST}:5432/"
@@ -157,7 +195,7 @@ def _env(name: str, port: int) -> list[Manifest]:
     env += [
         {"name": f"{peer.upper()}_ADDRESS", "value": _address(peer, ports[peer])} for peer in peers
     ]
-    return env
+    return env + SERVICE_ENV.get(name, [])
 
 
 def _probe(service: str, *, period: int, failures: int) -> Manifest:
@@ -210,6 +248,7 @@ def deployment(name: str, port: int) -> Manifest:
             {"name": "tmp", "mountPath": "/tmp"},
             {"name": "state", "mountPath": STATE_DIR},
             {"name": "vault-ca", "mountPath": "/vault/tls", "readOnly": True},
+            {"name": "programs", "mountPath": PROGRAMS_DIR, "readOnly": True},
         ],
     }
     spread = [
@@ -253,6 +292,7 @@ def deployment(name: str, port: int) -> Manifest:
                         {"name": "tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
                         {"name": "state", "emptyDir": {"medium": "Memory", "sizeLimit": "64Mi"}},
                         {"name": "vault-ca", "configMap": {"name": "vault-ca"}},
+                        {"name": "programs", "configMap": {"name": PROGRAMS_CONFIGMAP}},
                         {
                             "name": "vault-token",
                             "projected": {

@@ -120,6 +120,7 @@ def run(count: int, seed: int, keep: bool, out: Path) -> None:
                 key: sign_in(auth_channel, login, passwords[login])
                 for key, login in (
                     ("operator", "demo-operator"),
+                    ("operator2", "demo-operator2"),
                     ("checker", "demo-checker"),
                     ("ward", "demo-ward"),
                     ("ward2", "demo-ward2"),

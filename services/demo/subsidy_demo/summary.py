@@ -83,7 +83,12 @@ def duplicate_groups(engine: Engine, program_id: str) -> int:
 
 COUNTS = {
     "applications": "SELECT count(*) FROM intake.applications WHERE program_id = :p",
-    "granted": "SELECT count(*) FROM review.decisions WHERE program_id = :p AND granted",
+    "granted": (
+        "SELECT count(*) FROM review.decisions d WHERE d.program_id = :p AND d.granted "
+        "AND NOT EXISTS (SELECT 1 FROM review.revocations r "
+        "WHERE r.application_number = d.application_number)"
+    ),
+    "revoked": "SELECT count(*) FROM review.revocations WHERE program_id = :p",
     "not_granted": "SELECT count(*) FROM review.decisions WHERE program_id = :p AND NOT granted",
     "undecided": (
         "SELECT count(*) FROM review.cases c WHERE c.program_id = :p AND NOT EXISTS "
@@ -108,7 +113,11 @@ COUNTS = {
 }
 
 YEN = {
-    "granted": ("SELECT sum(amount) FROM review.decisions WHERE program_id = :p AND granted"),
+    "granted": (
+        "SELECT sum(d.amount) FROM review.decisions d WHERE d.program_id = :p AND d.granted "
+        "AND NOT EXISTS (SELECT 1 FROM review.revocations r "
+        "WHERE r.application_number = d.application_number)"
+    ),
     "released": (
         "SELECT sum(i.amount) FROM payments.instructions i JOIN payments.batches b "
         "ON b.id = i.batch_id WHERE i.program_id = :p AND b.state IN ('RELEASED', 'CONFIRMED')"

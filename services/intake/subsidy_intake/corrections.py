@@ -61,6 +61,7 @@ DECIDED = {
     "TRANSFER_FAILED": "振込不能",
     "WITHDRAWN": "取下げ済み",
     "NOTICE_RETURNED": "決定通知返戻（宛所不明）",
+    "GRANT_REVOKED": "交付決定取消済み",
 }
 
 

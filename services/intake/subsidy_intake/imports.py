@@ -56,7 +56,7 @@ def check_header(service: IntakeService, program_id: str, file_name: str) -> tup
     read (limits: a program intake serves and has a column mapping for, a file name of at
     most 255 characters)."""
     name = limits.file_name(file_name)
-    program = service.program(program_id, field="header.program_id")
+    program = service.open_program(program_id, field="header.program_id")
     try:
         mapping_for(program.id)
     except UnknownProgramError:

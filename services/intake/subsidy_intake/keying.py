@@ -6,8 +6,15 @@ intake cannot decrypt the bank class); the second is compared with it
 (verification.compare_keyings): when they agree the application is submitted in the
 same transaction, otherwise the keying is stored as a mismatch and the differing field
 paths are returned for a third look. The third look (`resolve`) is a keying by an
-operator who keyed neither of the first two; it replaces both and is submitted. Keying
-a form already accepted returns its application number again.
+operator who keyed neither of the first two; it replaces both and is submitted.
+
+A form already accepted is never keyed into it again (issue 15: re-keying with other values
+answered ACCEPTED and changed nothing). A keying that agrees with the accepted one (a retry,
+compared like a verification keying) answers ACCEPTED with the application number again,
+and stores nothing; one with other values is refused with FAILED_PRECONDITION naming the
+application and the differing fields (never their values): what changes a stored
+application is a correction (補正, SubmitCorrection: its own request id, keyed twice for
+paper, announced to review), never a keying of the form.
 """
 
 from __future__ import annotations
@@ -20,9 +27,22 @@ from subsidy_intake.repository import IntakeRepository
 from subsidy_intake.service import IntakeService, store
 from subsidy_intake.verification import KeyingOutcome, compare_keyings, decide
 from subsidy_platform.access import Principal
+from subsidy_platform.errors import Conflict
 from subsidy_platform.unit_of_work import Work
 
 RPC = "KeyPaperForm"
+SHOWN_FIELDS = 5
+
+
+def _rekeyed(number: str, differing: list[str]) -> str:
+    """The refusal of a re-keying with other values: the application and the fields."""
+    fields = "、".join(differing[:SHOWN_FIELDS]) + (
+        " ほか" if len(differing) > SHOWN_FIELDS else ""
+    )
+    return (
+        f"この用紙は申請番号 {number} として受け付け済みで、入力内容が受付時と異なります"
+        f"（{fields}）。受け付け済みの申請を直すには補正入力をしてください"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +62,7 @@ def key_paper_form(
     resolve: bool = False,
 ) -> KeyingResult:
     form_id = limits.form_id(form_id)
-    program = service.program(program_id)
+    program = service.open_program(program_id, paper=True)
     record = {**record, "channel": "paper"}
     [prepared] = service.prepare(program, [record])  # validates the keyed record
     with service.uow() as work:
@@ -51,6 +71,10 @@ def key_paper_form(
         keyings = repo.entries.keyings(program.id, form_id)
         accepted = next((k for k in keyings if k.application_id is not None), None)
         if accepted is not None:
+            stored = repo.entries.keyed_record(accepted.id)
+            differing = compare_keyings(stored, repo.entries.comparable(record))
+            if differing:
+                raise Conflict(_rekeyed(accepted.application_number or "", differing))
             return KeyingResult(
                 KeyingOutcome.ACCEPTED, application_number=accepted.application_number
             )

@@ -40,6 +40,7 @@ STATUSES = (
     "TRANSFER_FAILED",
     "WITHDRAWN",
     "NOTICE_RETURNED",
+    "GRANT_REVOKED",
 )
 
 

@@ -196,20 +196,30 @@ class CorrectionRow(Base):
 
 
 class BankChangeRow(Base):
-    """One changed bank account (口座変更) recorded by its request id (keyed twice)."""
+    """One changed bank account (口座変更), keyed by two operators in two requests: the first
+    keying (`request_id`, its account as keyed HMACs in `bank_digest`) waits as PENDING; the
+    verification keying (`second_request_id`) by another operator APPLIES it or closes it as
+    MISMATCH (its differing field paths kept for the replay). The note is ciphertext."""
 
     __tablename__ = "bank_changes"
-    __table_args__ = (UniqueConstraint("request_id"),)
+    __table_args__ = (UniqueConstraint("request_id"), UniqueConstraint("second_request_id"))
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
     program_id: Mapped[str] = mapped_column(String(64))
     request_id: Mapped[str] = mapped_column(String(64))
     request_digest: Mapped[str] = mapped_column(String(64))
-    account_version: Mapped[int] = mapped_column(Integer)
+    account_version: Mapped[int | None] = mapped_column(Integer)
     keyed_by: Mapped[str] = mapped_column(String(128))
     note_ct: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    state: Mapped[str] = mapped_column(String(16), server_default="APPLIED")
+    bank_digest: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    second_request_id: Mapped[str | None] = mapped_column(String(64))
+    second_request_digest: Mapped[str | None] = mapped_column(String(64))
+    second_keyed_by: Mapped[str | None] = mapped_column(String(128))
+    differing_fields: Mapped[list[str] | None] = mapped_column(JSONB)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ImportRow(Base):

@@ -27,7 +27,6 @@ from subsidy_intake.entry_repository import EntryRepository
 from subsidy_intake.inquiries_repository import InquiryRepository
 from subsidy_intake.orm import (
     ApplicationRow,
-    BankChangeRow,
     BlindIndexRow,
     DuplicateFlagRow,
     StatusEventRow,
@@ -320,41 +319,6 @@ class IntakeRepository:
         self.session.add(
             BlindIndexRow(
                 application_id=application_id, program_id=program_id, kind=kind, digest=digest
-            )
-        )
-        self.session.flush()
-
-    def bank_change_by_request(self, request_id: str) -> tuple[str, str, int] | None:
-        """(content digest, application number, account version) of a recorded change."""
-        found = self.session.execute(
-            select(
-                BankChangeRow.request_digest,
-                ApplicationRow.application_number,
-                BankChangeRow.account_version,
-            )
-            .join(ApplicationRow, ApplicationRow.id == BankChangeRow.application_id)
-            .where(BankChangeRow.request_id == request_id)
-        ).first()
-        return (str(found[0]), str(found[1]), int(found[2])) if found is not None else None
-
-    def add_bank_change(
-        self,
-        application: StoredApplication,
-        request_id: str,
-        digest: str,
-        version: int,
-        keyed_by: str,
-        note_ct: str | None,
-    ) -> None:
-        self.session.add(
-            BankChangeRow(
-                application_id=application.id,
-                program_id=application.program_id,
-                request_id=request_id,
-                request_digest=digest,
-                account_version=version,
-                keyed_by=keyed_by,
-                note_ct=note_ct,
             )
         )
         self.session.flush()

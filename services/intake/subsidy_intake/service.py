@@ -35,6 +35,7 @@ from subsidy_intake.repository import (
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import shown
+from subsidy_platform.program_phase import PhaseReader
 from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_platform.ward_clock import ward_today
 from subsidy_rules.application import Application, FormatError, parse_application
@@ -73,6 +74,7 @@ class IntakeService:
     uow: UnitOfWork[IntakeRepository]
     cipher_for: Callable[[str], Cipher]
     programs: Mapping[str, Program]
+    phases: PhaseReader = field(default_factory=PhaseReader)
     _ciphers: dict[str, Cipher] = field(default_factory=dict)
 
     # plumbing ---------------------------------------------------------------------------
@@ -86,6 +88,16 @@ class IntakeService:
             raise InvalidArgument(
                 [FieldViolation(field, f"制度IDが登録されていません: {shown_id}")]
             )
+        return program
+
+    def open_program(
+        self, program_id: str, field: str = "program_id", *, paper: bool = False
+    ) -> Program:
+        """The program, when it takes new applications now (subsidy_platform.program_phase;
+        `paper`: a paper form, still keyed after the deadline)."""
+        program = self.program(program_id, field)
+        if not self.phases.accepts_applications(program.id, paper=paper):
+            raise Conflict("この制度の申請受付は終了しているか、まだ始まっていません")
         return program
 
     def cipher(self, program_id: str) -> Cipher:
@@ -147,7 +159,7 @@ def submit(
 ) -> SubmitResult:
     """Store one application (or replay the first result for its request id)."""
     request_id = limits.request_id(request_id or "", required=False)
-    program = service.program(program_id)
+    program = service.open_program(program_id)
     [item] = service.prepare(program, [record])
     with service.uow() as work:
         return store(service, work, who, program, request_id, item, rpc)

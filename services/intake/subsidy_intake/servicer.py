@@ -343,6 +343,7 @@ class IntakeServicer(intake_pb2_grpc.IntakeServiceServicer):
             differing_fields=list(result.differing_fields),
             replayed=result.replayed,
             account_version=result.account_version,
+            outcome=intake_pb2.KeyingOutcome.Value(result.outcome.name),
         )
 
 

@@ -28,9 +28,10 @@ from subsidy_platform.access import Principal
 from subsidy_platform.crypto import CiphertextUnreadable
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
+from subsidy_platform.ward_clock import ward_date
 
 MAX_BATCH = 20_000
-DECISIONS = frozenset({"GRANT", "REFUSAL"})
+DECISIONS = frozenset({"GRANT", "REFUSAL", "REVOCATION"})  # mailed: NOTICE_SENT
 PRINTED_FIELDS = ("applicant.name", "applicant.postal_code", "applicant.address")
 
 
@@ -172,7 +173,7 @@ def confirm_mailed(
             return batch
         if batch.state != "PRINTED":
             raise Conflict("印刷済みの確認がない（または発送済みの）印刷バッチです")
-        if not batch.created_at.date() <= day <= today():
+        if not ward_date(batch.created_at) <= day <= today():
             raise InvalidArgument([FieldViolation("mailed_on", "発送日は作成日から今日までです")])
         work.repo.mark_mailed(
             batch.id, who.subject, day, day + timedelta(days=notices.retention_days)

@@ -47,6 +47,7 @@ KINDS = {
     "grant": notices_pb2.GRANT,
     "refusal": notices_pb2.REFUSAL,
     "correction": notices_pb2.CORRECTION,
+    "revocation": notices_pb2.REVOCATION,
 }
 STATES = {
     notices_pb2.RENDERED: "作成済",

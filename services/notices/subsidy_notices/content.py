@@ -1,5 +1,6 @@
 """What a notice shows, and nothing more: the addressee, what was applied for and when, the
-decision or the correction request, the masked transfer account (issue 8).
+decision, its revocation (交付決定取消) or the correction request, the masked transfer
+account (issue 8).
 
 `NoticeContent` is built from intake's view of the application (contact details, the bank
 account already masked by intake) and review's event; it keeps only the fields a notice
@@ -22,7 +23,7 @@ import zengin_code
 from subsidy_rules.items import Item
 from subsidy_rules.reasons import Reason
 
-KINDS = ("GRANT", "REFUSAL", "CORRECTION")
+KINDS = ("GRANT", "REFUSAL", "CORRECTION", "REVOCATION")
 ACCOUNT_TYPES = {"ordinary": "普通", "current": "当座", "savings": "貯蓄"}
 SHOWN_DIGITS = 3  # intake's masked view keeps the last three digits of the account
 
@@ -56,6 +57,7 @@ class NoticeContent:
     account: Account | None = None
     deadline: date | None = None
     corrections: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    revocation_number: str = ""  # a revocation notice: the ward's revocation (取消) number
 
     @property
     def reason_messages(self) -> list[str]:

@@ -5,8 +5,8 @@ Notices keeps only what a notice shows (addressee, what was applied for, the mas
 account, reasons or correction items) and the print files, all encrypted with the
 program's contact key; its Vault policy allows contact details only, never bank details
 (intake sends the account masked). It reads applications through intake's GetApplication
-under its own identity, receives review's decisions and correction requests through
-review's outbox, and reports NOTICE_SENT and NOTICE_RETURNED to intake's timeline.
+under its own identity, receives review's decisions, revocations (交付決定の取消) and
+correction requests through review's outbox, and reports NOTICE_SENT and NOTICE_RETURNED to intake's timeline.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ DECLARATION = ServiceDeclaration(
     subscriptions={
         "review.decision": f"/{NOTICES}/DecisionMade",
         "review.correction": f"/{NOTICES}/CorrectionRequested",
+        "review.revocation": f"/{NOTICES}/RevocationMade",
     },
     calls=frozenset({"intake"}),
 )

@@ -1,10 +1,15 @@
-"""Review's events arriving at notices: a decision or a correction request becomes a notice.
+"""Review's events arriving at notices: a decision, a revocation (交付決定の取消) or a correction
+request becomes a notice.
 
 Each event is checked whole before anything is read, and applied at most once by its event
 id (notices.processed_events); one decision notice per application, ever. The application
 is read from intake (service.read_application): only what the notice shows is kept
-(content.py), encrypted with the program's contact key, with the program's next document
-number (第…号) of the notice's kind. The notice waits for the next print batch.
+(content.py), encrypted with the program's contact key, with the next document number (第…号)
+of its ward's series for the fiscal year, shared by every kind of notice
+(numbering.py). The notice waits for the next print batch. A revocation notice
+(交付決定取消通知書, one per application: the database's unique index) prints the grant's
+decision number and amount, the reasons' standard wording and what follows for the money
+(not paid, or to be repaid).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from subsidy_notices.content import (
     item_names,
     masked_account,
 )
+from subsidy_notices.numbering import number_notice
 from subsidy_notices.repository import MAX_NUMBER
 from subsidy_notices.service import Notices, parse_date
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
@@ -28,6 +34,7 @@ from subsidy_platform.limits import bounded_text, identifier
 from subsidy_rules.reasons import Reason
 
 MAX_EVENT_ID = 200
+DECISIONS = frozenset({"GRANT", "REFUSAL"})  # one per application, ever
 MAX_ITEMS = 20
 MAX_AMOUNT = 100_000_000
 PURPOSE = "通知書の作成（宛名・申請内容）"
@@ -75,15 +82,22 @@ def _record_content(
 
 
 def _store(notices: Notices, content: NoticeContent, event_id: str) -> bool:
+    """Store a notice of any kind, numbered in its ward's series (numbering.py)."""
+    program = notices.program(content.program_id)
+    same_ward = [p.id for p in notices.programs.values() if p.municipality == program.municipality]
     with notices.uow() as work:
         repo = notices.repo(work, content.program_id)
         work.lock(f"notices:numbers:{content.program_id}")
         if not repo.first_time(event_id, content.program_id):
             return False
-        if content.kind != "CORRECTION" and repo.has_decision_notice(content.application_number):
+        if content.kind in DECISIONS and repo.has_decision_notice(content.application_number):
             raise Conflict("この申請の決定通知は既にあります")
-        number = repo.next_document_number(content.program_id, content.kind)
-        repo.add_notice(replace(content, document_number=number), event_id)
+        if content.kind == "REVOCATION" and any(
+            n.kind == "REVOCATION" for n in repo.notices_of(content.application_number)
+        ):
+            raise Conflict("この申請の交付決定取消通知は既にあります")
+        numbered, series = number_notice(repo, program, same_ward, content)
+        repo.add_notice(numbered, event_id, series.ward, series.year)
     return True
 
 
@@ -133,3 +147,26 @@ def apply_correction(notices: Notices, event: events_pb2.CorrectionRequestEvent)
         corrections=items,
     )
     return _store(notices, content, f"correction:{event_id}")
+
+
+def apply_revocation(notices: Notices, event: events_pb2.RevocationEvent) -> bool:
+    """A revocation notice (交付決定取消通知書) to print; False when applied before."""
+    event_id = identifier("event_id", event.event_id, limit=MAX_EVENT_ID)
+    number = identifier("application_number", event.application_number, limit=MAX_NUMBER)
+    program = notices.program(event.program_id)
+    revoked_on = parse_date(event.revoked_on, "revoked_on")
+    revocation_number = identifier("revocation_number", event.revocation_number, limit=64)
+    decision_number = identifier("decision_number", event.decision_number, limit=64)
+    reasons = _reasons(list(event.reasons))
+    if not reasons:
+        raise InvalidArgument([FieldViolation("reasons", "取消の理由がありません")])
+    if not 0 < event.amount <= MAX_AMOUNT:
+        raise InvalidArgument([FieldViolation("amount", "取り消した交付決定額が正しくありません")])
+    content = replace(
+        _record_content(notices, number, program.id, "REVOCATION", revoked_on),
+        granted_amount=int(event.amount),
+        decision_number=decision_number,
+        revocation_number=revocation_number,
+        reasons=reasons,
+    )
+    return _store(notices, content, f"revocation:{event_id}")

@@ -23,7 +23,7 @@ from subsidy_platform.access import Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 
-KINDS = ("GRANT", "REFUSAL", "CORRECTION")
+KINDS = ("GRANT", "REFUSAL", "CORRECTION", "REVOCATION")
 REPRINTABLE = frozenset({"PRINTED", "MAILED", "RETURNED"})
 
 

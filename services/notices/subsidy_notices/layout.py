@@ -5,7 +5,13 @@ does not fit its panels, an address or name too long for the address face even a
 smallest allowed size, or a character the font has no glyph for raises `LayoutProblem`
 with a message for the operator (which part, which code point: never the text itself).
 Japanese lines break between any two characters, except that closing punctuation
-(、。」）…) may hang past the margin rather than begin a line (禁則, ぶら下げ).
+(、。」）…) may hang past the margin rather than begin a line (禁則, ぶら下げ), and that what a
+resident reads as one thing is never split across lines (`UNBREAKABLE`, issue 15: an amount
+was once printed as "18,54 / 0円"): amounts with their 円, era and Western dates, document
+numbers (新危危第123号), and any run of digits and Latin letters with the punctuation inside
+it and the unit after it (application numbers, phone and postal codes, ＊＊＊＊567, 3か月).
+Such a token moves whole to the next line; only a token wider than a whole line (which no
+template prints) is broken between its characters, so that nothing is ever clipped.
 
 Marks the templates use (wording.py): `# ` title (centred, larger), `## ` heading, `> `
 right-aligned, `===` the next panel, a blank line a gap; any other line is a paragraph.
@@ -13,6 +19,7 @@ right-aligned, `===` the next panel, a blank line a gap; any other line is a par
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,6 +32,13 @@ TITLE = 11.5
 LEADING = 1.42
 NO_LINE_END = frozenset("（「『【〔")
 NO_LINE_START = frozenset("、。，．）」』】〕！？ー・：；ぁぃぅぇぉっゃゅょァィゥェォッャュョ")
+_ALNUM = r"[＊*]*[0-9A-Za-z０-９](?:[0-9A-Za-z０-９,.:/\-]*[0-9A-Za-z０-９])?"
+UNBREAKABLE = re.compile(
+    r"(?:令和|平成|昭和|大正|明治)(?:元|[0-9]{1,2})年[0-9]{1,2}月[0-9]{1,2}日"  # 令和7年6月10日
+    r"|[0-9]{4}年[0-9]{1,2}月[0-9]{1,2}日"  # 2025年6月10日
+    r"|[\u3400-\u9fff\u30a1-\u30fa]{0,8}第[0-9０-９]+号"  # 新危危第123号
+    rf"|〒?{_ALNUM}(?:円|号|条|項|日|件|か月|ヶ月|年度|年|月|時|分|歳|桁|％|%)?"  # 18,540円
+)
 
 
 class LayoutProblem(ValueError):
@@ -70,23 +84,45 @@ def check_glyphs(text: str, part: str) -> None:
         raise LayoutProblem(f"{part}にフォントにない文字があります（{codes}）")
 
 
+def tokens(text: str) -> list[str]:
+    """`text` as the units line breaking keeps whole: single characters, and the
+    `UNBREAKABLE` tokens (module docstring)."""
+    out: list[str] = []
+    position = 0
+    for match in UNBREAKABLE.finditer(text):
+        out.extend(text[position : match.start()])
+        out.append(match.group())
+        position = match.end()
+    out.extend(text[position:])
+    return out
+
+
 def wrap(text: str, size: float, room: float) -> list[str]:
-    """Lines of `text` at most `room` wide (closing punctuation may hang)."""
+    """Lines of `text` at most `room` wide (closing punctuation may hang; tokens that must
+    not break move whole to the next line)."""
     widths = fonts.registered_font().face.charWidths
     scale = size / 1000
+
+    def measure(token: str) -> float:
+        return float(sum(widths.get(ord(c), 1000.0) for c in token)) * scale
+
+    units: list[str] = []
+    for token in tokens(text):
+        # a token wider than a whole line cannot stay whole: it breaks like plain text
+        units.extend(token if len(token) > 1 and measure(token) > room else [token])
     lines: list[str] = []
     current: list[str] = []
     used = 0.0
-    for char in text:
-        w = widths.get(ord(char), 1000.0) * scale
-        if current and used + w > room and char not in NO_LINE_START:
+    for unit in units:
+        w = measure(unit)
+        if current and used + w > room and unit[0] not in NO_LINE_START:
             carried = [current.pop()] if len(current) > 1 and current[-1] in NO_LINE_END else []
-            lines.append("".join(current))
+            lines.append("".join(current).rstrip(" "))
             current = carried
-            used = sum(widths.get(ord(c), 1000.0) for c in carried) * scale
-            if char == " ":
+            used = sum(measure(c) for c in carried)
+            if unit == " ":
                 continue
-        current.append(char)
+        current.append(unit)
         used += w
     if current or not lines:
         lines.append("".join(current))

@@ -2,7 +2,9 @@
 
 One A5 sheet, 210 x 148 mm, folded in the middle to 105 x 148 mm: two PDF pages per
 notice. The outer page carries the sender face (left half: 親展, what the card holds, how
-to open it, the sender) and the address face (right half: 料金後納郵便 indicia, 郵便はがき,
+to open it, the sender) and the address face (right half: the 料金後納郵便 indicia with the
+name of the post office it is mailed at (wording.py: a card without one is a layout problem,
+never printed), 郵便はがき,
 the postal code in its seven boxes, the address, the name with 様, the Japan Post customer
 barcode and the application number); the inner page carries the notice itself, flowing
 from the left half to the right. Only IPAex Gothic is used and it is embedded (the canvas
@@ -21,7 +23,7 @@ from reportlab.pdfgen.canvas import Canvas
 from subsidy_notices import _customer_barcode as barcode
 from subsidy_notices import fonts
 from subsidy_notices.content import NoticeContent
-from subsidy_notices.layout import MM, Box, LayoutProblem, Line, Panel, fit, flow
+from subsidy_notices.layout import MM, Box, LayoutProblem, Line, Panel, fit, flow, width
 from subsidy_notices.wording import TITLES, Wording
 
 SHEET = (210 * MM, 148 * MM)
@@ -34,6 +36,8 @@ POSTAL_BOXES_Y = 128 * MM
 BARCODE_X = ADDRESS_LEFT
 BARCODE_Y = 40 * MM
 ADDRESS_SIZES = (11.0, 10.0, 9.0, 8.0)
+POSTAGE_OFFICE_SIZES = (7.0, 6.0, 5.0, 4.5)
+POSTAGE_OFFICE_ROOM = 15 * MM
 NAME_SIZES = (16.0, 14.0, 12.0, 10.0)
 SENDER_PANELS = (
     Panel(10 * MM, 95 * MM, 138 * MM, 62 * MM),
@@ -86,14 +90,26 @@ def _bars(kinds: str) -> list[Box]:
 
 
 def _address_face(
-    content: NoticeContent, office: dict[str, str], with_barcode: bool
+    content: NoticeContent, office: dict[str, str], postage_office: str, with_barcode: bool
 ) -> tuple[list[Line], list[Box]]:
     lines: list[Line] = []
     boxes: list[Box] = [Box(FACE + 6 * MM, 124 * MM, 17 * MM, 17 * MM)]
+    if not postage_office:
+        raise LayoutProblem(
+            "料金後納郵便の差出事業所名が設定されていません"
+            "（NOTICES_POSTAGE_OFFICE または office.yaml の postage_office）"
+        )
+    office_size, [office_name] = fit(
+        postage_office, POSTAGE_OFFICE_SIZES, POSTAGE_OFFICE_ROOM, 1, "料金後納の差出事業所名"
+    )
+    centre = FACE + 14.5 * MM
+    lines.append(
+        Line(centre - width(office_name, office_size) / 2, 137 * MM, office_size, office_name)
+    )
     mark = office["postage_mark"]
-    rows = [mark[i : i + 2] for i in range(0, len(mark), 2)][:4]  # 料金 / 後納 / 郵便
+    rows = [mark[i : i + 2] for i in range(0, len(mark), 2)][:3]  # 料金 / 後納 / 郵便
     for row, text in enumerate(rows):
-        lines.append(Line(FACE + 11.2 * MM, (136 - row * 4.2) * MM, 8.0, text))
+        lines.append(Line(FACE + 11.6 * MM, (132.6 - row * 3.6) * MM, 7.0, text))
     lines.append(Line(FACE + 26 * MM, 137 * MM, 9.0, "郵便はがき"))
     if len(content.postal_code) != len(POSTAL_BOXES_X) or not content.postal_code.isdigit():
         raise LayoutProblem("郵便番号が7桁ではありません")
@@ -128,7 +144,7 @@ def _address_face(
 def lay_out(content: NoticeContent, wording: Wording, *, with_barcode: bool) -> Postcard:
     """Both pages of the notice's postcard, or LayoutProblem (nothing is clipped)."""
     office = dict(wording.office)
-    face_lines, face_boxes = _address_face(content, office, with_barcode)
+    face_lines, face_boxes = _address_face(content, office, wording.postage_office, with_barcode)
     sender = flow(wording.sender(content), SENDER_PANELS, "差出人面")
     inner = flow(wording.notice(content), INNER_PANELS, "通知文")
     outer = Page((*sender, *face_lines), tuple(face_boxes))

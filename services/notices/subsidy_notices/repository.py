@@ -118,33 +118,46 @@ class NoticesRepository:
         return bool(
             self._x(
                 "SELECT 1 FROM notices.notices WHERE application_number = :n "
-                "AND kind <> 'CORRECTION'",
+                "AND kind IN ('GRANT', 'REFUSAL')",
                 n=number,
             ).first()
         )
 
-    def next_document_number(self, program_id: str, kind: str) -> int:
-        """The next 第…号 of the program and kind (the caller holds the program's lock)."""
+    def allocate_document_number(self, ward: str, year: int, program_ids: Sequence[str]) -> int:
+        """The next 第…号 of the ward's series for the fiscal year (numbering.py), under the
+        counter's row lock. A new counter starts above the numbers the ward's programs used
+        before numbering by ward (rows without a ward), so none is printed twice."""
+        self._x(
+            "INSERT INTO notices.document_numbers (ward, document_year, last_number) "
+            "SELECT :w, :y, coalesce(max(document_number), 0) FROM notices.notices "
+            "WHERE ward IS NULL AND program_id = ANY(:p) ON CONFLICT DO NOTHING",
+            w=ward,
+            y=year,
+            p=list(program_ids),
+        )
         return int(
             self._x(
-                "SELECT coalesce(max(document_number), 0) + 1 FROM notices.notices "
-                "WHERE program_id = :p AND kind = :k",
-                p=program_id,
-                k=kind,
+                "UPDATE notices.document_numbers SET last_number = last_number + 1, "
+                "updated_at = now() WHERE ward = :w AND document_year = :y RETURNING last_number",
+                w=ward,
+                y=year,
             ).scalar_one()
         )
 
-    def add_notice(self, content: NoticeContent, event_id: str) -> int:
+    def add_notice(self, content: NoticeContent, event_id: str, ward: str, year: int) -> int:
+        """Store a numbered notice with the series (ward, fiscal year) of its number."""
         [sealed] = self.cipher.encrypt(DataClass.CONTACT, [content.to_json()])
         return int(
             self._x(
                 "INSERT INTO notices.notices (program_id, application_number, kind, "
-                "document_number, event_id, content_ct) VALUES (:p, :n, :k, :d, :e, :c) "
-                "RETURNING id",
+                "document_number, ward, document_year, event_id, content_ct) "
+                "VALUES (:p, :n, :k, :d, :w, :y, :e, :c) RETURNING id",
                 p=content.program_id,
                 n=content.application_number,
                 k=content.kind,
                 d=content.document_number,
+                w=ward,
+                y=year,
                 e=event_id,
                 c=sealed,
             ).scalar_one()

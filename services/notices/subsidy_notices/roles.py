@@ -3,8 +3,9 @@
 operator: the contractor's print operator (batches, downloads, printing and mailing
 confirmations, reprints, returned mail, deletion of print data when due); ward_officer and
 auditor: read the batches, a notice's state and the print data still held; call_center: a
-notice's state (no personal data); service:review: review's decisions and correction
-requests through its outbox.
+notice's state (no personal data); service:review: review's decisions, revocations and
+correction requests through its outbox; service:operator: the retention purge it runs on
+every live program (subsidy_operator.retention).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ TABLE = rpc_roles(
         "RecordManualMailing": PRINT,
         "GetNotices": READERS | {"call_center"},
         "ListHeldPrintData": READERS,
-        "PurgeExpiredPrintData": PRINT,
+        "PurgeExpiredPrintData": PRINT | {"service:operator"},
+        "RevocationMade": {"service:review"},
     },
 )

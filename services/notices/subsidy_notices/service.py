@@ -7,7 +7,8 @@ Vault policy has no bank key). Intake's answers map to notices' statuses as revi
 unknown application NOT_FOUND; intake down or failing UNAVAILABLE (nothing written; the
 outbox delivering review's event retries); intake refusing FAILED_PRECONDITION naming
 intake's status. Settings come from the environment: `NOTICES_RETENTION_DAYS` (days the
-print data is kept after mailing is confirmed, default 7) and `NOTICES_TEMPLATES`.
+print data is kept after mailing is confirmed, default 7), `NOTICES_TEMPLATES` and
+`NOTICES_POSTAGE_OFFICE` (wording.py).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ KIND_NAMES = {
     notices_pb2.GRANT: "GRANT",
     notices_pb2.REFUSAL: "REFUSAL",
     notices_pb2.CORRECTION: "CORRECTION",
+    notices_pb2.REVOCATION: "REVOCATION",
 }
 
 
@@ -74,6 +75,13 @@ class NoticesServicer(notices_pb2_grpc.NoticesServiceServicer):
         self, request: events_pb2.CorrectionRequestEvent, context: grpc.ServicerContext
     ) -> events_pb2.Ack:
         events.apply_correction(self.notices, request)
+        return events_pb2.Ack()
+
+    @rpc
+    def RevocationMade(
+        self, request: events_pb2.RevocationEvent, context: grpc.ServicerContext
+    ) -> events_pb2.Ack:
+        events.apply_revocation(self.notices, request)
         return events_pb2.Ack()
 
     @rpc

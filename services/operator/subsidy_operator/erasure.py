@@ -1,4 +1,10 @@
-"""The erasure's two actions on the platform: crypto-shredding and the services' purge.
+"""The operator's actions in Vault and on the services: publishing a program's keys and
+policies, and the erasure's crypto-shredding and purge.
+
+- `ProgramPublisher` publishes a program in Vault when it appears (its keys, and the
+  services' policies covering it: subsidy_platform.program_keys) and withdraws it from the
+  policies after its keys are destroyed, with the operator's token (`subsidy-key-admin` and
+  `subsidy-program-publisher`).
 
 - `KeyShredder` destroys a program's Vault transit keys (`subsidy-<program>-contact`,
   `-bank`, `-index`: subsidy_platform.crypto.key_name), recording each key's versions first,
@@ -26,10 +32,26 @@ from subsidy_operator.manifests import DestroyedKey, ServicePurge
 from subsidy_platform.crypto import TRANSIT_MOUNT, DataClass, key_name, vault_errors
 from subsidy_platform.errors import DependencyUnavailable
 from subsidy_platform.maintenance import OPERATOR_IDENTITY
+from subsidy_platform.program_keys import Published, publish_program, republish
 from subsidy_platform.tls import Pki, channel_credentials
 
 PURPOSES: tuple[str, ...] = (*(c.value for c in DataClass), "index")
 PURGE_DEADLINE = 60.0
+
+
+class ProgramPublisher:
+    """A program's keys and the services' policies, with the operator's Vault token."""
+
+    def __init__(self, client: hvac.Client, mount: str = TRANSIT_MOUNT) -> None:
+        self._client = client
+        self._mount = mount
+
+    def publish(self, program_id: str) -> Published:
+        return publish_program(self._client, program_id, self._mount)
+
+    def withdraw(self) -> tuple[str, ...]:
+        """The services' policies over the programs whose keys remain (after a shredding)."""
+        return republish(self._client, self._mount)
 
 
 class KeyShredder:

@@ -2,11 +2,19 @@
 
 - create / update / resume: validate the spec with the rules library (a bad spec: status
   `Invalid` naming the key, a warning Event, `kopf.PermanentError`, and nothing else is
-  touched), render the program's ConfigMap, report the phase;
+  touched), publish the program in Vault (its keys, the services' policies covering them),
+  then its definition and phase in the programs ConfigMap, roll the services out when the
+  definitions changed (manifests.build_rollout), report the phase;
 - a timer (`config.interval`): move the phase with the calendar (each change a Kubernetes
   Event) and, when the contract has ended, erase: refused (status says why) unless two
   different approvers and the ward's handover are recorded; otherwise destroy the Vault
-  keys, purge every service, write the certificate to status and to a ConfigMap.
+  keys (and withdraw the program from the services' policies), purge every service, write
+  the certificate to status and to a ConfigMap.
+
+- a second timer (`config.retention_interval`, an hour by default): on every live program
+  (Open, Closed, Retention) the retention purges of print data and transfer files
+  (subsidy_operator.retention), the result in `status.retention` and, when anything was
+  deleted, a `RetentionPurged` Event; each service audits the call.
 
 The erasure keeps its progress in `status.erasure` (kopf applies a timer's patch after every
 attempt, failed ones too): keys destroyed are recorded before any purge, and each service's
@@ -18,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,7 +34,7 @@ from typing import Any
 
 import kopf
 
-from subsidy_operator.erasure import KeyShredder, ServicePurger
+from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
 from subsidy_operator.kube import KubeApi
 from subsidy_operator.lifecycle import (
     Phase,
@@ -37,19 +46,24 @@ from subsidy_operator.lifecycle import (
     phase_on,
 )
 from subsidy_operator.manifests import (
+    CERTIFICATES_CONFIGMAP,
+    PROGRAMS_CONFIGMAP,
     DestroyedKey,
     ServicePurge,
     build_certificate,
-    build_certificate_configmap,
-    build_program_configmap,
+    build_certificate_entry,
+    build_program_entry,
+    build_rollout,
     build_status,
-    certificate_configmap_name,
-    program_configmap_name,
+    programs_digest,
 )
 from subsidy_operator.resource import GROUP, PLURAL, VERSION
+from subsidy_operator.retention import RetentionPurger
 from subsidy_platform.errors import DependencyUnavailable
 
 Login = Callable[..., kopf.ConnectionInfo | None]
+LIVE = frozenset({Phase.OPEN, Phase.CLOSED, Phase.RETENTION})
+"""Phases whose print data and transfer files may fall due for deletion."""
 RETRY_SECONDS = 30.0
 
 
@@ -62,9 +76,14 @@ class OperatorConfig:
     now: Callable[[], datetime]
     shredder: Callable[[], KeyShredder]
     purger: Callable[[], ServicePurger]
+    publisher: Callable[[], ProgramPublisher]
+    retention: Callable[[], RetentionPurger]
     performed_by: str
     interval: float = 60.0
     api: KubeApi | None = None
+    retention_interval: float = 3600.0
+    deployments: tuple[str, ...] = ()
+    """The service Deployments that mount the programs ConfigMap (rolled out on a change)."""
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -100,11 +119,8 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return
         parsed = _validated(name, spec, body, patch)
         phase = phase_on(parsed, config.today())
-        await config.kube().apply_configmap(
-            build_program_configmap(
-                _namespace(namespace), parsed.program_id, parsed.definition, phase
-            )
-        )
+        await _retrying(asyncio.to_thread(config.publisher().publish, parsed.program_id))
+        await _publish(config, _namespace(namespace), parsed, phase)
         _report(body, patch, status, parsed, phase)
 
     @kopf.timer(*resource, id="advance", interval=config.interval, registry=registry)
@@ -126,16 +142,44 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         today = config.today()
         phase = phase_on(parsed, today)
         if phase != status.get("phase"):
-            await config.kube().apply_configmap(
-                build_program_configmap(
-                    _namespace(namespace), parsed.program_id, parsed.definition, phase
-                )
-            )
+            await _publish(config, _namespace(namespace), parsed, phase)
             _report(body, patch, status, parsed, phase)
         if erasure_due(parsed, today):
             await _erase(config, _namespace(namespace), parsed, body, patch, status)
 
+    @kopf.timer(*resource, id="retention", interval=config.retention_interval, registry=registry)
+    async def retention(
+        name: str,
+        status: Mapping[str, Any],
+        spec: Mapping[str, Any],
+        body: kopf.Body,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        if status.get("phase") not in LIVE:
+            return
+        program_id = str(spec.get("definition", {}).get("id") or name)
+        result = await _retrying(asyncio.to_thread(config.retention().purge, program_id))
+        patch.status["retention"] = {"lastRun": config.now().isoformat(), **result.as_status()}
+        if result.anything:
+            kopf.info(body, reason="RetentionPurged", message=json.dumps(result.as_status()))
+
     return registry
+
+
+async def _publish(
+    config: OperatorConfig, namespace: str, parsed: ProgramSpec, phase: Phase
+) -> None:
+    """The program's definition and phase into the programs ConfigMap; then every service
+    Deployment's pod template carries the digest of the definitions (a no-op for Kubernetes
+    when they did not change, a rollout when they did)."""
+    kube = config.kube()
+    published = await kube.patch_configmap(
+        build_program_entry(namespace, parsed.program_id, parsed.definition, phase)
+    )
+    rollout = build_rollout(programs_digest(published.get("data") or {}))
+    for deployment in config.deployments:
+        await kube.patch_deployment(namespace, deployment, rollout)
 
 
 def _namespace(namespace: str | None) -> str:
@@ -169,7 +213,7 @@ def _report(
             phase,
             f"{parsed.program.name}: {phase}",
             program_id=parsed.program_id,
-            configmap=program_configmap_name(parsed.program_id),
+            configmap=PROGRAMS_CONFIGMAP,
         )
     )
     if previous != phase:
@@ -208,6 +252,7 @@ async def _erase(
         destroyed = await _retrying(asyncio.to_thread(config.shredder().destroy, program_id))
         progress["keys"] = [dataclasses.asdict(k) for k in destroyed]
         patch.status["erasure"] = progress
+        await _retrying(asyncio.to_thread(config.publisher().withdraw))
     purger = config.purger()
     for service in purger.services:
         if service in progress["services"]:
@@ -231,8 +276,7 @@ async def _erase(
         performed_at=config.now(),
         performed_by=config.performed_by,
     )
-    configmap = build_certificate_configmap(namespace, certificate)
-    await config.kube().apply_configmap(configmap)
+    await config.kube().patch_configmap(build_certificate_entry(namespace, certificate))
     patch.status["erasure"] = {
         "state": "Done",
         "reason": None,
@@ -241,7 +285,7 @@ async def _erase(
         "keys": None,
         "services": None,
         "certificate": certificate,
-        "certificateConfigMap": certificate_configmap_name(program_id),
+        "certificateConfigMap": CERTIFICATES_CONFIGMAP,
     }
     patch.status["phase"] = str(Phase.ERASED)
     patch.status["message"] = f"{parsed.program.name}: 消去済み (SHA-256 {certificate['sha256']})"

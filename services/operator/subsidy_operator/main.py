@@ -3,10 +3,14 @@
 - `SUBSIDY_NAMESPACE` (default: the pod's namespace from the service account, else
   `default`): the one namespace it watches; its RBAC is a Role there.
 - `VAULT_ADDR` and `VAULT_TOKEN` (or `VAULT_TOKEN_FILE`, e.g. written by the Vault agent): a
-  token holding the `subsidy-key-admin` policy, used only for crypto-shredding.
+  token holding the `subsidy-key-admin` and `subsidy-program-publisher` policies: a new
+  program's keys and the services' policies covering it, and crypto-shredding;
+  `VAULT_CACERT`: the CA bundle Vault's TLS certificate is checked against (the system's
+  when unset; the check is never turned off).
 - `SUBSIDY_PKI_DIR`: `ca.crt`, `operator.crt`, `operator.key` (the platform PKI's `operator`
   identity) for mutual TLS to the services; `<NAME>_ADDRESS` finds each service.
-- `SUBSIDY_OPERATOR_INTERVAL` (seconds, default 60): how often phases are re-evaluated.
+- `SUBSIDY_OPERATOR_INTERVAL` (seconds, default 60): how often phases are re-evaluated;
+  the retention purges run every hour.
 - `POD_NAME`: who performed an erasure, on its certificate.
 
 Two replicas run with kopf peering (`subsidy-operator`, mandatory): one is active, the other
@@ -27,10 +31,12 @@ import hvac
 import kopf
 import requests
 
-from subsidy_operator.erasure import KeyShredder, ServicePurger
+from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
 from subsidy_operator.handlers import OperatorConfig, build_registry
+from subsidy_operator.retention import RetentionPurger
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
+from subsidy_platform.k8s.topology import service_ports
 from subsidy_platform.tls import Pki
 
 JAPAN = ZoneInfo("Asia/Tokyo")
@@ -58,6 +64,8 @@ def vault_client(environ: dict[str, str]) -> hvac.Client:
         token = Path(environ["VAULT_TOKEN_FILE"]).read_text().strip()
     session = requests.Session()
     session.trust_env = False
+    # hvac takes a given session's `verify` over its own argument: set it on the session
+    session.verify = environ.get("VAULT_CACERT") or True
     return hvac.Client(url=environ["VAULT_ADDR"], token=token, session=session)
 
 
@@ -68,9 +76,12 @@ def config_from_env(environ: dict[str, str]) -> OperatorConfig:
         today=today_in_japan,
         now=now_utc,
         shredder=lambda: KeyShredder(vault_client(environ)),
+        publisher=lambda: ProgramPublisher(vault_client(environ)),
         purger=lambda: ServicePurger(pki, service_addresses(environ), service_names()),
+        retention=lambda: RetentionPurger(pki, service_addresses(environ)),
         performed_by=f"subsidy-operator ({environ.get('POD_NAME', 'unknown pod')})",
         interval=float(environ.get("SUBSIDY_OPERATOR_INTERVAL", "60")),
+        deployments=tuple(service_ports()),
     )
 
 

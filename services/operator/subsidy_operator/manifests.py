@@ -1,13 +1,22 @@
 """Every object the operator makes, built by pure functions (dask-kubernetes' `build_*` shape).
 
-- `build_program_configmap`: the ConfigMap the services load the program from. It holds one
-  file, `<program_id>.yaml`, the definition exactly as the rules library reads it; services
-  mount it under the folder named by `SUBSIDY_PROGRAMS_DIR`.
+- `build_program_entry`: a program's entry in the programs ConfigMap (`subsidy-programs`, one
+  for every program, made empty by the base manifests): `<program_id>.yaml`, the definition
+  exactly as the rules library reads it, and `<program_id>.phase`, the phase intake obeys
+  (subsidy_platform.program_phase). Every service mounts that ConfigMap as the folder named
+  by `SUBSIDY_PROGRAMS_DIR`; `programs_digest` over its definitions is written into each
+  service Deployment's pod template (`build_rollout`), so a changed definition rolls the
+  services out while a phase change alone is read in place.
 - `build_certificate`: the erasure certificate (消去証明書): what was erased, how many records
   per service and table, which Vault keys and versions were destroyed, when, by whom, who
   approved, the ward's handover, and a SHA-256 over all of that (canonical JSON).
-- `build_certificate_configmap`: the certificate as JSON and as a printable Japanese text.
-  It has no owner: deleting the SubsidyProgram never deletes the proof of its erasure.
+- `build_certificate_entry`: the certificate as JSON and as a printable Japanese text, as
+  `<program_id>.json` and `<program_id>.txt` in the certificates ConfigMap
+  (`subsidy-erasure-certificates`, also made by the base). It has no owner: deleting the
+  SubsidyProgram never deletes the proof of its erasure.
+
+The operator only patches those two ConfigMaps and the services' Deployments, by name: its
+RBAC grants nothing else (no ConfigMap it did not make, such as the Vault CA).
 - `build_status`: the status the operator reports.
 """
 
@@ -25,17 +34,9 @@ import yaml
 from subsidy_operator.lifecycle import Lifecycle, Phase
 from subsidy_operator.resource import GROUP
 
-PART_OF = {"app.kubernetes.io/part-of": "subsidy-platform"}
-PROGRAM_LABEL = f"{GROUP}/program"
-ROLE_LABEL = f"{GROUP}/role"
-
-
-def program_configmap_name(program_id: str) -> str:
-    return f"subsidy-program-{program_id}"
-
-
-def certificate_configmap_name(program_id: str) -> str:
-    return f"subsidy-erasure-{program_id}"
+PROGRAMS_CONFIGMAP = "subsidy-programs"
+CERTIFICATES_CONFIGMAP = "subsidy-erasure-certificates"
+PROGRAMS_DIGEST = f"{GROUP}/programs-sha256"
 
 
 def definition_file(definition: Mapping[str, Any]) -> str:
@@ -43,25 +44,32 @@ def definition_file(definition: Mapping[str, Any]) -> str:
     return yaml.safe_dump(dict(definition), allow_unicode=True, sort_keys=False, width=100)
 
 
-def build_program_configmap(
+def build_program_entry(
     namespace: str, program_id: str, definition: Mapping[str, Any], phase: Phase
 ) -> dict[str, Any]:
+    """A merge patch of the programs ConfigMap setting one program's definition and phase."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {
-            "name": program_configmap_name(program_id),
-            "namespace": namespace,
-            "labels": {
-                **PART_OF,
-                "app.kubernetes.io/managed-by": "subsidy-operator",
-                PROGRAM_LABEL: program_id,
-                ROLE_LABEL: "program-definition",
-            },
-            "annotations": {f"{GROUP}/phase": str(phase)},
+        "metadata": {"name": PROGRAMS_CONFIGMAP, "namespace": namespace},
+        "data": {
+            f"{program_id}.yaml": definition_file(definition),
+            f"{program_id}.phase": f"{phase}\n",
         },
-        "data": {f"{program_id}.yaml": definition_file(definition)},
     }
+
+
+def programs_digest(data: Mapping[str, str]) -> str:
+    """SHA-256 over the definitions of the programs ConfigMap (phases left out: read live)."""
+    definitions = {k: v for k, v in data.items() if k.endswith(".yaml")}
+    return hashlib.sha256(
+        json.dumps(definitions, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
+
+
+def build_rollout(digest: str) -> dict[str, Any]:
+    """A merge patch of a Deployment: its pods restart when the definitions change."""
+    return {"spec": {"template": {"metadata": {"annotations": {PROGRAMS_DIGEST: digest}}}}}
 
 
 @dataclass(frozen=True)
@@ -206,25 +214,16 @@ def certificate_text(certificate: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_certificate_configmap(namespace: str, certificate: Mapping[str, Any]) -> dict[str, Any]:
+def build_certificate_entry(namespace: str, certificate: Mapping[str, Any]) -> dict[str, Any]:
+    """A merge patch of the certificates ConfigMap adding one program's certificate."""
     program_id = certificate["program"]["id"]
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {
-            "name": certificate_configmap_name(program_id),
-            "namespace": namespace,
-            "labels": {
-                **PART_OF,
-                "app.kubernetes.io/managed-by": "subsidy-operator",
-                PROGRAM_LABEL: program_id,
-                ROLE_LABEL: "erasure-certificate",
-            },
-            "annotations": {f"{GROUP}/sha256": certificate["sha256"]},
-        },
+        "metadata": {"name": CERTIFICATES_CONFIGMAP, "namespace": namespace},
         "data": {
-            "certificate.json": json.dumps(certificate, ensure_ascii=False, indent=2) + "\n",
-            "certificate.txt": certificate_text(certificate),
+            f"{program_id}.json": json.dumps(certificate, ensure_ascii=False, indent=2) + "\n",
+            f"{program_id}.txt": certificate_text(certificate),
         },
     }
 

@@ -1,6 +1,8 @@
 """`subsidy-payments-admin`: the payments officer's, approver's and auditor's commands.
 
     subsidy-payments-admin reconcile  --program P       granted = paid + failed + not yet paid
+    subsidy-payments-admin reconcile  --program P --across [--json]
+                                      review's decisions = grants = instructions = files (照合)
     subsidy-payments-admin held-files --program P       transfer files still held (encrypted)
     subsidy-payments-admin purge-files --program P      delete files past their retention
     subsidy-payments-admin build   --program P --date YYYY-MM-DD    build a batch (officer)
@@ -16,12 +18,15 @@ first line of standard input with `--password-stdin`), and calls the payments se
 (`--server`, default `PAYMENTS_ADDRESS` or 127.0.0.1:50053) over mutual TLS with the staff
 client certificate of the state folder (`--pki DIR`). Exit status: 0 done, 1 refused (a
 return file with errors, or a reconciliation that does not balance), 2 an error.
+`reconcile --across --json` prints the reconciliation across services as one JSON object
+(subsidy_payments.cross_report); `--json` alone implies `--across`.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import sys
 import uuid
 from collections.abc import Sequence
@@ -30,6 +35,7 @@ from pathlib import Path
 import grpc
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 
+from subsidy_payments import cross_report
 from subsidy_payments.reconciliation import Line, Reconciliation, render
 from subsidy_payments.repository import Totals
 from subsidy_platform.clients import service_addresses
@@ -52,8 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", default=None, help="payments service host:port")
     add_sign_in_arguments(parser)
     commands = parser.add_subparsers(dest="command", required=True)
+    reconcile = commands.add_parser("reconcile", help="照合")
+    reconcile.add_argument("--program", required=True)
+    reconcile.add_argument(
+        "--across", action="store_true", help="審査の交付決定・振込指図・振込ファイルの照合"
+    )
+    reconcile.add_argument("--json", action="store_true", help="JSON で出力（--across）")
     for name, text in (
-        ("reconcile", "照合"),
         ("held-files", "保管中の振込ファイル"),
         ("purge-files", "保存期間を過ぎた振込ファイルの削除"),
     ):
@@ -102,6 +113,15 @@ def show_batch(batch: payments_pb2.Batch) -> str:
 
 
 def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
+    if args.command == "reconcile" and (args.across or args.json):
+        across = stub.ReconcileAcross(
+            payments_pb2.ReconcileAcrossRequest(program_id=args.program), metadata=md
+        )
+        if args.json:
+            print(json.dumps(cross_report.as_json(across), ensure_ascii=False, indent=2))
+        else:
+            print(cross_report.render(across))
+        return 0 if across.balanced else 1
     if args.command == "reconcile":
         result = stub.Reconcile(payments_pb2.ReconcileRequest(program_id=args.program), metadata=md)
         print(render(reconciliation_of(result)))

@@ -4,8 +4,9 @@ Registered under the entry-point group `subsidy_platform.services` (pyproject.to
 Payments is the only service whose Vault policy may decrypt the bank data class: it keeps
 the bank account intake hands it (as ciphertext, never retyped) on each payment
 instruction, decrypts it only to write a transfer file, and keeps that file encrypted in
-the same class. It subscribes to review's decisions and to intake's changed bank
-accounts, calls intake directly (the account of a granted application), and reports
+the same class. It subscribes to review's decisions and revocations and to intake's
+changed bank accounts, calls intake directly (the account of a granted application) and
+review (its granted decisions, for the reconciliation across services), and reports
 PAYMENT_SCHEDULED, PAID and TRANSFER_FAILED to intake's timeline.
 """
 
@@ -34,7 +35,8 @@ DECLARATION = ServiceDeclaration(
     reports=frozenset({"PAYMENT_SCHEDULED", "PAID", "TRANSFER_FAILED"}),
     subscriptions={
         "review.decision": f"/{PAYMENTS}/DecisionReceived",
+        "review.revocation": f"/{PAYMENTS}/RevocationReceived",
         "intake.bank_account": f"/{PAYMENTS}/BankAccountChanged",
     },
-    calls=frozenset({"intake"}),
+    calls=frozenset({"intake", "review"}),
 )

@@ -12,8 +12,9 @@ hands it (bank-class ciphertext, `GetPaymentAccount`). A refusal records nothing
 A changed account (`intake.bank_account`): when the grant's latest instruction is FAILED
 (口座不備), a new PENDING instruction for the same grant with the new account; when it is
 still PENDING (in no batch), its account is replaced; otherwise (in a batch, sent, paid)
-nothing changes. Never two live instructions: the grant's row and its instructions are
-locked, and a partial unique index refuses a second live one whatever happens.
+nothing changes; for a revoked grant (revocations.py), nothing ever. Never two live
+instructions: the grant's row and its instructions are locked, and a partial unique index
+refuses a second live one whatever happens.
 """
 
 from __future__ import annotations
@@ -119,6 +120,8 @@ def bank_account_changed(
         work.lock(f"grant:{number}")
         grant = work.repo.grant_amount(number)
         assert grant is not None
+        if work.repo.revoked(number):
+            return "revoked"
         instructions = work.repo.instructions_of(number)
         latest = instructions[-1] if instructions else None
         if latest is not None and account.version <= latest.account_version:

@@ -81,6 +81,28 @@ class Totals:
     awaiting_account: int = 0  # grants without an instruction yet (intake's account unread)
 
 
+@dataclass(frozen=True, slots=True)
+class RepaymentClaim:
+    """A revoked grant's money to be paid back (返還請求): OPEN until settled."""
+
+    application_number: str
+    program_id: str
+    instruction_id: int
+    amount: int
+    state: str
+    opened_on: date
+    repaid_on: date | None
+    settled_by: str | None
+    settle_request_id: str | None
+    revocation_number: str
+
+
+CLAIM_COLUMNS = (
+    "c.application_number, c.program_id, c.instruction_id, c.amount, c.state, c.opened_on, "
+    "c.repaid_on, c.settled_by, c.settle_request_id, r.revocation_number"
+)
+
+
 def _instruction(row: Any) -> Instruction:
     return Instruction(*row)
 
@@ -433,7 +455,8 @@ class PaymentsRepository:
     # reconciliation -----------------------------------------------------------------------
 
     def program_totals(self, program_id: str) -> Totals:
-        """Per grant, its live instruction's state (or FAILED when only failed ones exist)."""
+        """Per grant, its live instruction's state (or FAILED when only failed ones exist);
+        a grant revoked before its money left (outcome STOPPED) is no longer granted."""
         row = self._one(
             """
             WITH per_grant AS (
@@ -442,6 +465,9 @@ class PaymentsRepository:
                          WHERE i.application_number = g.application_number
                          ORDER BY (i.state = 'FAILED'), i.id DESC LIMIT 1) AS state
                   FROM payments.grants g WHERE g.program_id = :p
+                   AND NOT EXISTS (SELECT 1 FROM payments.revocations r
+                                    WHERE r.application_number = g.application_number
+                                      AND r.outcome = 'STOPPED')
             )
             SELECT coalesce(sum(amount), 0),
                    coalesce(sum(amount) FILTER (WHERE state = 'PAID'), 0),
@@ -475,6 +501,60 @@ class PaymentsRepository:
         )
         return [(int(r[0]), str(r[1]), Totals(*(int(v) for v in r[2:]))) for r in rows]
 
+    # reconciliation across services -------------------------------------------------------
+
+    def snapshot(self) -> None:
+        """Every later read of this transaction sees one snapshot (the first statement)."""
+        self.session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
+
+    def grant_amounts(self, program_id: str) -> list[tuple[str, int]]:
+        """(application number, amount) of every grant of the program."""
+        rows = self._all(
+            "SELECT application_number, amount FROM payments.grants WHERE program_id = :p",
+            p=program_id,
+        )
+        return [(str(r[0]), int(r[1])) for r in rows]
+
+    def instruction_states(self, program_id: str) -> list[tuple[int, str, int, str, int | None]]:
+        """(id, application number, amount, state, batch id) of every instruction of the
+        program."""
+        rows = self._all(
+            "SELECT id, application_number, amount, state, batch_id FROM payments.instructions "
+            "WHERE program_id = :p",
+            p=program_id,
+        )
+        return [
+            (int(r[0]), str(r[1]), int(r[2]), str(r[3]), None if r[4] is None else int(r[4]))
+            for r in rows
+        ]
+
+    def revocation_states(self, program_id: str) -> list[tuple[str, str | None, int]]:
+        """(application number, its repayment claim's state or None, the claim's amount) of
+        every revocation payments received for the program."""
+        rows = self._all(
+            "SELECT r.application_number, c.state, coalesce(c.amount, 0) "
+            "FROM payments.revocations r LEFT JOIN payments.repayment_claims c "
+            "ON c.application_number = r.application_number WHERE r.program_id = :p",
+            p=program_id,
+        )
+        return [(str(r[0]), None if r[1] is None else str(r[1]), int(r[2])) for r in rows]
+
+    def released_batches(
+        self, program_id: str
+    ) -> list[tuple[int, int, int, str, str | None, str | None]]:
+        """(batch id, count, total, SHA-256 at build, the release record's SHA-256, the
+        stored file's ciphertext or None once deleted) of every released batch."""
+        rows = self._all(
+            "SELECT b.id, b.count, b.total, b.file_sha256, r.file_sha256, b.file_ct "
+            "FROM payments.batches b LEFT JOIN payments.released_files r ON r.batch_id = b.id "
+            "WHERE b.program_id = :p AND b.state IN ('RELEASED', 'CONFIRMED') ORDER BY b.id",
+            p=program_id,
+        )
+        return [
+            (int(r[0]), int(r[1]), int(r[2]), str(r[3]), None if r[4] is None else str(r[4]), r[5])
+            for r in rows
+        ]
+
     # files --------------------------------------------------------------------------------
 
     def held_files(self, program_id: str) -> list[Batch]:
@@ -495,3 +575,102 @@ class PaymentsRepository:
             {"p": program_id, "d": confirmed_before},
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
+
+    # revocations and repayment claims -----------------------------------------------------
+
+    def revoked(self, number: str) -> bool:
+        row = self._one(
+            "SELECT 1 FROM payments.revocations WHERE application_number = :n", n=number
+        )
+        return row is not None
+
+    def live_instruction(self, number: str) -> Instruction | None:
+        """The grant's instruction neither FAILED nor CANCELLED (at most one), unlocked."""
+        row = self._one(
+            f"SELECT {INSTRUCTION_COLUMNS} FROM payments.instructions WHERE application_number = :n "
+            "AND state NOT IN ('FAILED', 'CANCELLED')",
+            n=number,
+        )
+        return _instruction(row) if row is not None else None
+
+    def cancel_instruction(self, instruction_id: int) -> None:
+        """A pool instruction of a revoked grant: never paid."""
+        self.session.execute(
+            text(
+                "UPDATE payments.instructions SET state = 'CANCELLED' "
+                "WHERE id = :i AND state = 'PENDING'"
+            ),
+            {"i": instruction_id},
+        )
+
+    def add_revocation(
+        self,
+        *,
+        number: str,
+        program_id: str,
+        revocation_number: str,
+        revoked_on: date,
+        outcome: str,
+        batch_cancelled: int | None,
+        event_id: str,
+    ) -> None:
+        self.session.execute(
+            text(
+                "INSERT INTO payments.revocations (application_number, program_id, "
+                "revocation_number, revoked_on, outcome, batch_cancelled, event_id) "
+                "VALUES (:n, :p, :r, :o, :out, :b, :e)"
+            ),
+            {
+                "n": number,
+                "p": program_id,
+                "r": revocation_number,
+                "o": revoked_on,
+                "out": outcome,
+                "b": batch_cancelled,
+                "e": event_id,
+            },
+        )
+
+    def add_claim(
+        self, *, number: str, program_id: str, instruction_id: int, amount: int, opened_on: date
+    ) -> None:
+        self.session.execute(
+            text(
+                "INSERT INTO payments.repayment_claims (program_id, application_number, "
+                "instruction_id, amount, opened_on) VALUES (:p, :n, :i, :a, :o)"
+            ),
+            {"p": program_id, "n": number, "i": instruction_id, "a": amount, "o": opened_on},
+        )
+
+    def claim(self, number: str, *, for_update: bool = False) -> RepaymentClaim:
+        row = self._one(
+            f"SELECT {CLAIM_COLUMNS} FROM payments.repayment_claims c JOIN payments.revocations r "
+            "ON r.application_number = c.application_number WHERE c.application_number = :n"
+            + (" FOR UPDATE OF c" if for_update else ""),
+            n=number,
+        )
+        if row is None:
+            raise NotFound("返還請求", number)
+        return RepaymentClaim(*row)
+
+    def claims(self, program_id: str, open_only: bool) -> list[RepaymentClaim]:
+        rows = self._all(
+            f"SELECT {CLAIM_COLUMNS} FROM payments.repayment_claims c JOIN payments.revocations r "
+            "ON r.application_number = c.application_number WHERE c.program_id = :p "
+            "AND (NOT :o OR c.state = 'OPEN') ORDER BY c.id",
+            p=program_id,
+            o=open_only,
+        )
+        return [RepaymentClaim(*r) for r in rows]
+
+    def settle_claim(
+        self, number: str, repaid_on: date, amount: int, who: str, request_id: str
+    ) -> None:
+        self.session.execute(
+            text(
+                "UPDATE payments.repayment_claims SET state = 'SETTLED', repaid_on = :o, "
+                "repaid_amount = :a, settled_by = :w, settle_request_id = :r, closed_at = now() "
+                "WHERE application_number = :n AND state = 'OPEN'"
+            ),
+            {"n": number, "o": repaid_on, "a": amount, "w": who, "r": request_id},
+        )

@@ -1,10 +1,13 @@
 """Who may call each payments RPC: the one table the interceptor enforces (DESIGN.md Roles).
 
 payments_officer: builds batches, cancels them, records the bank's confirmation and its
-returns; approver: the second person, who sees a batch and releases (or cancels) it, and
-never the one who built it (checked in the use case); auditor: reconciliation and the
-files still held, read only; service:review and service:intake: the events of their
-outboxes (decisions; changed bank accounts).
+returns, and the repayments of revoked grants (返還金); approver: the second person, who
+sees a batch and releases (or cancels) it, and never the one who built it (checked in the
+use case); auditor: reconciliation (also across services, where payments reads review's
+granted decisions under its own identity), repayment claims and the files still held, read
+only; service:review and service:intake: the events of their outboxes (decisions and
+revocations; changed bank accounts); service:operator: the retention purge of transfer
+files it runs on every live program (subsidy_operator.retention).
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ TABLE = rpc_roles(
         "ImportReturns": OFFICER,
         "Reconcile": READERS,
         "ListHeldFiles": {"payments_officer", "auditor"},
-        "PurgeFiles": OFFICER,
+        "PurgeFiles": OFFICER | {"service:operator"},  # the operator's retention purge
+        "ReconcileAcross": READERS,
+        "RevocationReceived": {"service:review"},
+        "ListRepaymentClaims": READERS,
+        "RecordRepayment": OFFICER,
     },
 )

@@ -6,14 +6,21 @@ import grpc
 from subsidy.events.v1 import events_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 
-from subsidy_payments import bank_returns, batches, instructions, reconciliation
-from subsidy_payments.repository import Batch, Instruction
+from subsidy_payments import (
+    bank_returns,
+    batches,
+    cross_check,
+    instructions,
+    reconciliation,
+    revocations,
+)
+from subsidy_payments.repository import Batch, Instruction, RepaymentClaim
 from subsidy_payments.service import Payments
 from subsidy_platform.access import current_principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument
 from subsidy_platform.servicing import rpc
 
-STATES = ("PENDING", "BATCHED", "SENT", "PAID", "FAILED")
+STATES = ("PENDING", "BATCHED", "SENT", "PAID", "FAILED", "CANCELLED")
 MAX_LIST = 1000
 MAX_RETURN_BYTES = 8 * 1024 * 1024
 
@@ -35,6 +42,49 @@ def _batch(batch: Batch) -> payments_pb2.Batch:
     )
 
 
+def _amount(amount: cross_check.Amount) -> payments_pb2.Amount:
+    return payments_pb2.Amount(count=amount.count, yen=amount.yen)
+
+
+MAX_DIFFERENCES = 1000
+
+
+def cross_reconciliation(
+    program_id: str, result: cross_check.CrossCheck
+) -> payments_pb2.CrossReconciliation:
+    b = result.balance
+    return payments_pb2.CrossReconciliation(
+        program_id=program_id,
+        balanced=result.balanced,
+        parked_events=result.parked_events,
+        review_granted=_amount(b.review_granted),
+        review_revoked=_amount(b.review_revoked),
+        revoked_in_payments=_amount(b.revoked_in_payments),
+        grants=_amount(b.grants),
+        pending=_amount(b.pending),
+        batched=_amount(b.batched),
+        sent=_amount(b.sent),
+        paid=_amount(b.paid),
+        returned_awaiting=_amount(b.returned_awaiting),
+        stopped=_amount(b.stopped),
+        retransferred=_amount(b.retransferred),
+        released_files=_amount(b.released_files),
+        returned=_amount(b.returned),
+        files_unverified=b.files_unverified,
+        differences=[
+            payments_pb2.Difference(
+                application_number=d.application_number,
+                kind=payments_pb2.DifferenceKind.Value(d.kind.value),
+                batch_id=d.batch_id,
+                expected=d.expected,
+                found=d.found,
+            )
+            for d in result.differences[:MAX_DIFFERENCES]
+        ],
+        differences_total=len(result.differences),
+    )
+
+
 def _instruction(i: Instruction) -> payments_pb2.Instruction:
     return payments_pb2.Instruction(
         instruction_id=i.id,
@@ -46,6 +96,20 @@ def _instruction(i: Instruction) -> payments_pb2.Instruction:
         failure_reason=i.failure_reason or "",
         bank_code=i.bank_code,
         branch_code=i.branch_code,
+    )
+
+
+def _claim(c: RepaymentClaim) -> payments_pb2.RepaymentClaim:
+    return payments_pb2.RepaymentClaim(
+        application_number=c.application_number,
+        program_id=c.program_id,
+        instruction_id=c.instruction_id,
+        amount=c.amount,
+        state=c.state,
+        opened_on=c.opened_on.isoformat(),
+        repaid_on=c.repaid_on.isoformat() if c.repaid_on else "",
+        settled_by=c.settled_by or "",
+        revocation_number=c.revocation_number,
     )
 
 
@@ -184,6 +248,14 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
         )
 
     @rpc
+    def ReconcileAcross(
+        self, request: payments_pb2.ReconcileAcrossRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.CrossReconciliation:
+        program = self.payments.program(request.program_id)
+        result = reconciliation.reconcile_across(self.payments, current_principal(), program.id)
+        return cross_reconciliation(program.id, result)
+
+    @rpc
     def ListHeldFiles(
         self, request: payments_pb2.ListHeldFilesRequest, context: grpc.ServicerContext
     ) -> payments_pb2.ListHeldFilesResponse:
@@ -208,3 +280,31 @@ class PaymentsServicer(payments_pb2_grpc.PaymentsServiceServicer):
     ) -> payments_pb2.PurgeFilesResponse:
         deleted = batches.purge_files(self.payments, current_principal(), request.program_id)
         return payments_pb2.PurgeFilesResponse(deleted=deleted)
+
+    @rpc
+    def RevocationReceived(
+        self, request: events_pb2.RevocationEvent, context: grpc.ServicerContext
+    ) -> events_pb2.Ack:
+        revocations.revocation_received(self.payments, current_principal(), request)
+        return events_pb2.Ack()
+
+    @rpc
+    def ListRepaymentClaims(
+        self, request: payments_pb2.ListRepaymentClaimsRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.ListRepaymentClaimsResponse:
+        found = revocations.list_claims(self.payments, request.program_id, request.open_only)
+        return payments_pb2.ListRepaymentClaimsResponse(claims=[_claim(c) for c in found])
+
+    @rpc
+    def RecordRepayment(
+        self, request: payments_pb2.RecordRepaymentRequest, context: grpc.ServicerContext
+    ) -> payments_pb2.RepaymentClaim:
+        claim = revocations.record_repayment(
+            self.payments,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            request.repaid_on,
+            request.amount,
+        )
+        return _claim(claim)

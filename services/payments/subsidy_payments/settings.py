@@ -4,7 +4,10 @@
   `PAYMENTS_REQUESTER_NAME` (依頼人名 in half-width katakana or its full-width spelling),
   `PAYMENTS_WARD_BANK`, `PAYMENTS_WARD_BRANCH`, `PAYMENTS_WARD_ACCOUNT_TYPE`
   (ordinary|current|savings), `PAYMENTS_WARD_ACCOUNT`: the ward's own account, the
-  header record's 仕向 fields. The defaults are a synthetic account for the demo and tests.
+  header record's 仕向 fields. The defaults are a synthetic account for the demo and tests;
+  in a pod (a Vault agent's token file, subsidy_platform.deployed) there are none: each
+  must be set (Kubernetes: the overlay's `subsidy-payments-ward` ConfigMap), or payments
+  does not start.
 - `PAYMENTS_FILE_CRLF` (1 or 0, default 1): records joined by CRLF or back to back.
 - `PAYMENTS_FILE_RETENTION_DAYS` (default 30): days a transfer file is kept (encrypted)
   after the bank's confirmation, then deleted by `PurgeFiles`.
@@ -18,8 +21,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from subsidy_payments.zengin import ACCOUNT_TYPES, Requester, bank_name, branch_name
+from subsidy_platform.deployed import is_deployed
 from subsidy_rules.normalize.kana import zengin_kana
 
+WARD_ACCOUNT = frozenset(
+    {
+        "PAYMENTS_REQUESTER_CODE",
+        "PAYMENTS_REQUESTER_NAME",
+        "PAYMENTS_WARD_BANK",
+        "PAYMENTS_WARD_BRANCH",
+        "PAYMENTS_WARD_ACCOUNT_TYPE",
+        "PAYMENTS_WARD_ACCOUNT",
+    }
+)
 DEFAULTS = {
     "PAYMENTS_REQUESTER_CODE": "1310400001",
     "PAYMENTS_REQUESTER_NAME": "シンジユククカイケイカンリシヤ",
@@ -41,9 +55,13 @@ class PaymentSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PaymentSettings:
         source = os.environ if environ is None else environ
+        in_pod = is_deployed(source)
 
         def value(name: str) -> str:
-            return source.get(name) or DEFAULTS[name]
+            given = source.get(name)
+            if not given and in_pod and name in WARD_ACCOUNT:
+                raise ValueError(f"{name} is not set (a pod has no default ward account)")
+            return given or DEFAULTS[name]
 
         code = value("PAYMENTS_REQUESTER_CODE")
         if not (code.isascii() and code.isdigit() and len(code) == 10):

@@ -14,6 +14,12 @@
     subsidy-ward approve-reduction NUMBER                a second ward officer approves a
                                                          reduced grant (交付決定（減額）)
     subsidy-ward reject-reduction NUMBER                 ... or sends it back to the ward
+    subsidy-ward clearings --program P                   clearings of strong duplicate
+                                                         evidence waiting for a second person
+    subsidy-ward confirm-clearing ID                     the second person confirms one
+    subsidy-ward reject-clearing ID                      ... or rejects it
+    subsidy-ward revocations --program P [--all]         households with two live grants
+    subsidy-ward revoke NUMBER --reason TEXT             交付決定の取消 of one of them
 
 Every command signs in at the platform's sign-in service (`--auth-server`, default
 `AUTH_ADDRESS` or 127.0.0.1:50050) with `--login` and a password asked for (or read from the
@@ -25,8 +31,8 @@ that password (or reads it from the next line of standard input). `expire --as-o
 today (the default, Asia/Tokyo) or a past day, never a future one. A decision is made
 only by naming its verdict (`grant` or `refuse`), and a reduced grant approved or sent back
 only by naming the second officer's (`approve-reduction` or `reject-reduction`): two
-commands each, no default. Exit status: 0 done, 1 refused (a decision file with errors,
-nothing changed), 2 an error.
+commands each, no default; so is a clearing of strong duplicate evidence. Exit status: 0
+done, 1 refused (a decision file with errors, nothing changed), 2 an error.
 """
 
 from __future__ import annotations
@@ -107,6 +113,20 @@ def _parser() -> argparse.ArgumentParser:
     approve.add_argument("application_number")
     reject = commands.add_parser("reject-reduction", help="減額交付決定を差し戻す（2人目）")
     reject.add_argument("application_number")
+    clearings = commands.add_parser("clearings", help="2人目の確認待ちの重複の解除")
+    clearings.add_argument("--program", required=True)
+    for name, text in (
+        ("confirm-clearing", "重複の解除を確認する（2人目）"),
+        ("reject-clearing", "重複の解除を承認しない（2人目）"),
+    ):
+        clearing = commands.add_parser(name, help=text)
+        clearing.add_argument("clearing_id")
+    cases = commands.add_parser("revocations", help="交付決定が2件ある世帯（取消案件）")
+    cases.add_argument("--program", required=True)
+    cases.add_argument("--all", action="store_true", help="include the cases already settled")
+    revoke = commands.add_parser("revoke", help="交付決定を取り消す")
+    revoke.add_argument("application_number")
+    revoke.add_argument("--reason", required=True, help="取消の理由 (at most 200 characters)")
     return parser
 
 
@@ -286,6 +306,60 @@ def _verdict(verdict: review_pb2.ReductionVerdict.ValueType) -> Command:
     return run
 
 
+def _clearings(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+    listed = stub.ListPendingClearings(
+        review_pb2.ListPendingClearingsRequest(program_id=args.program), metadata=metadata
+    )
+    for c in listed.clearings:
+        print(
+            f"{c.clearing_id}\t{','.join(c.application_numbers)}\t{c.requested_by}\t"
+            f"{c.requested_at}\t{c.reason}"
+        )
+    return 0
+
+
+def _clearing(verdict: review_pb2.ClearingVerdict.ValueType) -> Command:
+    def run(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+        group = stub.ConfirmClearing(
+            review_pb2.ConfirmClearingRequest(
+                request_id=uuid.uuid4().hex, clearing_id=args.clearing_id, verdict=verdict
+            ),
+            metadata=metadata,
+        )
+        state = "解除済" if group.resolved else "重複の疑いあり"
+        print(f"{','.join(m.application_number for m in group.members)}\t{state}")
+        return 0
+
+    return run
+
+
+def _revocations(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+    listed = stub.ListRevocationCases(
+        review_pb2.ListRevocationCasesRequest(program_id=args.program, include_closed=args.all),
+        metadata=metadata,
+    )
+    for c in listed.cases:
+        state = "取消案件" if c.open else "解消済"
+        print(f"{c.case_id}\t{state}\t交付決定 {','.join(c.granted)}\t{','.join(c.members)}")
+    return 0
+
+
+def _revoke(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
+    revoked = stub.RevokeGrant(
+        review_pb2.RevokeGrantRequest(
+            request_id=uuid.uuid4().hex,
+            application_number=args.application_number,
+            reason=args.reason,
+        ),
+        metadata=metadata,
+    )
+    print(
+        f"{revoked.application_number}\t交付決定取消 {revoked.revocation_number}\t"
+        f"{revoked.amount:,}円\t{revoked.revoked_on}"
+    )
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "worklist": _worklist,
     "expire": _expire,
@@ -296,6 +370,11 @@ COMMANDS: dict[str, Command] = {
     "refuse": _decision(review_pb2.DECISION_VERDICT_REFUSE),
     "approve-reduction": _verdict(review_pb2.REDUCTION_VERDICT_APPROVE),
     "reject-reduction": _verdict(review_pb2.REDUCTION_VERDICT_REJECT),
+    "clearings": _clearings,
+    "confirm-clearing": _clearing(review_pb2.CLEARING_VERDICT_CONFIRM),
+    "reject-clearing": _clearing(review_pb2.CLEARING_VERDICT_REJECT),
+    "revocations": _revocations,
+    "revoke": _revoke,
 }
 
 

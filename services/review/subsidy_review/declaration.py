@@ -5,7 +5,8 @@ Review stores only what it owns (cases, checks, duplicate resolutions, correctio
 handovers, decisions) and reads applications through intake's RPCs: its Vault policy allows
 encrypting and decrypting contact details at most (the handover file for the ward carries names and
 addresses), never bank details, and it computes no blind indexes. It reports review states
-to intake's timeline and publishes decisions and correction requests through its outbox.
+to intake's timeline and publishes decisions, revocations (交付決定の取消) and correction
+requests through its outbox.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ DECLARATION = ServiceDeclaration(
         CiphertextColumns(
             "review.decisions", ("reduction_reason_ct", "note_ct"), DataClass.CONTACT
         ),
+        CiphertextColumns("review.clearings", ("reason_ct", "note_ct"), DataClass.CONTACT),
+        CiphertextColumns("review.revocations", ("reason_ct",), DataClass.CONTACT),
     ),
     migrations="subsidy_review.migrations",
     reports=frozenset(
@@ -38,6 +41,7 @@ DECLARATION = ServiceDeclaration(
             "GRANTED",
             "NOT_GRANTED",
             "WITHDRAWN",
+            "GRANT_REVOKED",
         }
     ),
     subscriptions={"intake.application": f"/{REVIEW}/ApplicationChanged"},

@@ -88,6 +88,46 @@ class Decision:
 
 
 @dataclass(frozen=True, slots=True)
+class GrantedDecisionRow:
+    """A granted decision as reconciliation reads it: the case's state now, and where the
+    decision's event to payments is in the outbox (missing, pending, delivered, parked)."""
+
+    application_number: str
+    amount: int
+    decision_number: str
+    decided_on: date
+    case_state: str
+    delivery: str
+
+
+@dataclass(frozen=True, slots=True)
+class Clearing:
+    """A request to clear strong duplicate evidence, waiting for (or given) a second person."""
+
+    clearing_id: str
+    program_id: str
+    numbers: tuple[str, ...]
+    evidence: tuple[str, ...]
+    state: str
+    requested_by: str
+    requested_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RevocationRecord:
+    application_number: str
+    program_id: str
+    revocation_number: str
+    case_id: str
+    members: tuple[str, ...]
+    decision_number: str
+    amount: int
+    revoked_on: date
+    revoked_by: str
+
+
+@dataclass(frozen=True, slots=True)
 class Handover:
     handover_id: str
     at: datetime
@@ -209,7 +249,10 @@ class ReviewRepository:
         return [_case(r) for r in rows]
 
     def update_case(self, number: str, **values: Any) -> None:
-        allowed = set(CASE_COLUMNS.replace(" ", "").split(",")) | {"pending_reduction_ct"}
+        allowed = set(CASE_COLUMNS.replace(" ", "").split(",")) | {
+            "pending_reduction_ct",
+            "duplicate_of",
+        }
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"unknown case columns: {sorted(unknown)}")
@@ -541,3 +584,242 @@ class ReviewRepository:
             ).first()
             is not None
         )
+
+    # reconciliation -----------------------------------------------------------------
+
+    def granted_decisions(
+        self, program_id: str, after: str, limit: int, event_key_prefix: str
+    ) -> list[GrantedDecisionRow]:
+        """A page of the program's granted decisions by application number (keyset paging
+        after `after`), each with its case's state and its event to payments (the outbox row
+        keyed `<event_key_prefix><application number>`)."""
+        rows = self._x(
+            "SELECT d.application_number, d.amount, d.decision_number, d.decided_on, c.state, "
+            "CASE WHEN o.id IS NULL THEN 'MISSING' WHEN o.delivered_at IS NOT NULL THEN "
+            "'DELIVERED' WHEN o.parked_at IS NOT NULL THEN 'PARKED' ELSE 'PENDING' END "
+            "FROM review.decisions d JOIN review.cases c "
+            "ON c.application_number = d.application_number "
+            "LEFT JOIN review.outbox o ON o.destination = 'payments' "
+            "AND o.key = :k || d.application_number "
+            "WHERE d.program_id = :p AND d.granted AND d.application_number > :a "
+            "ORDER BY d.application_number LIMIT :l",
+            p=program_id,
+            a=after,
+            l=limit,
+            k=event_key_prefix,
+        )
+        return [
+            GrantedDecisionRow(str(r[0]), int(r[1]), str(r[2]), r[3], str(r[4]), str(r[5]))
+            for r in rows
+        ]
+
+    def parked_to_payments(self, limit: int) -> list[tuple[str, bytes]]:
+        """(topic, payload) of the events to payments parked in review's outbox (refused for
+        good), at most `limit`, oldest first."""
+        rows = self._x(
+            "SELECT topic, payload FROM review.outbox WHERE destination = 'payments' "
+            "AND parked_at IS NOT NULL AND delivered_at IS NULL ORDER BY id LIMIT :l",
+            l=limit,
+        )
+        return [(str(r[0]), bytes(r[1])) for r in rows]
+
+    # households: duplicate_of, clearings, revocations ---------------------------------------
+
+    def second_grant(self, number: str) -> tuple[str | None, str | None]:
+        """(the member its group kept instead of `number`, another granted member of its
+        household): one recursive query over the flags not cleared."""
+        row = self._x(
+            """
+            WITH RECURSIVE members(n) AS (
+                SELECT CAST(:n AS varchar)
+                UNION
+                SELECT CASE WHEN f.first_number = m.n THEN f.second_number
+                            ELSE f.first_number END
+                  FROM review.duplicate_flags f
+                  JOIN members m ON f.first_number = m.n OR f.second_number = m.n
+                 WHERE f.open OR f.resolution IS DISTINCT FROM 'cleared'
+            )
+            SELECT (SELECT duplicate_of FROM review.cases WHERE application_number = :n),
+                   (SELECT min(c.application_number) FROM review.cases c
+                      JOIN members m ON m.n = c.application_number
+                     WHERE c.state = 'GRANTED' AND c.application_number <> :n)
+            """,
+            n=number,
+        ).one()
+        return (
+            None if row[0] is None else str(row[0]),
+            None if row[1] is None else str(row[1]),
+        )
+
+    def household_flags(self, program_id: str) -> list[Flag]:
+        """Every flag of the program not cleared as "not one household" (open or kept)."""
+        rows = self._x(
+            "SELECT first_number, second_number, evidence, open, resolution "
+            "FROM review.duplicate_flags WHERE program_id = :p "
+            "AND (open OR resolution IS DISTINCT FROM 'cleared') "
+            "ORDER BY first_number, second_number, evidence",
+            p=program_id,
+        )
+        return [Flag(r[0], r[1], r[2], bool(r[3]), r[4]) for r in rows]
+
+    def granted_numbers(self, program_id: str) -> set[str]:
+        rows = self._x(
+            "SELECT application_number FROM review.cases WHERE program_id = :p "
+            "AND state = 'GRANTED'",
+            p=program_id,
+        )
+        return {str(n) for (n,) in rows}
+
+    def close_flags_within(
+        self, program_id: str, numbers: Iterable[str], resolution: str, by: str, reason: str
+    ) -> int:
+        """Close the open flags between members of `numbers` (both ends inside)."""
+        wanted = sorted(set(numbers))
+        [sealed] = self.cipher.encrypt(DataClass.CONTACT, [reason])
+        result = self._x(
+            "UPDATE review.duplicate_flags SET open = false, resolution = :r, resolved_by = :by, "
+            "resolution_reason_ct = :ct, resolved_at = now() WHERE open AND program_id = :p "
+            "AND first_number = ANY(:ns) AND second_number = ANY(:ns)",
+            r=resolution,
+            by=by,
+            ct=sealed,
+            p=program_id,
+            ns=wanted,
+        )
+        return int(result.rowcount)
+
+    def add_clearing(
+        self,
+        program_id: str,
+        numbers: Sequence[str],
+        evidence: Sequence[str],
+        requested_by: str,
+        reason: str,
+    ) -> str | None:
+        """A pending clearing; None when the group has one pending already."""
+        clearing_id = str(uuid.uuid4())
+        [sealed] = self.cipher.encrypt(DataClass.CONTACT, [reason])
+        row = self._x(
+            "INSERT INTO review.clearings (clearing_id, program_id, group_key, numbers, evidence, "
+            "requested_by, reason_ct) VALUES (:i, :p, :k, :ns, :e, :by, :ct) "
+            "ON CONFLICT (group_key) WHERE state = 'PENDING' DO NOTHING RETURNING clearing_id",
+            i=clearing_id,
+            p=program_id,
+            k=",".join(sorted(numbers)),
+            ns=sorted(numbers),
+            e=sorted(set(evidence)),
+            by=requested_by,
+            ct=sealed,
+        ).first()
+        return None if row is None else str(row[0])
+
+    def pending_clearing_of(self, numbers: Iterable[str]) -> str | None:
+        row = self._x(
+            "SELECT clearing_id FROM review.clearings WHERE state = 'PENDING' "
+            "AND numbers && CAST(:ns AS text[]) ORDER BY id LIMIT 1",
+            ns=sorted(set(numbers)),
+        ).first()
+        return None if row is None else str(row[0])
+
+    def _clearings(self, rows: list[Any]) -> list[Clearing]:
+        if not rows:
+            return []
+        plain = self.cipher.decrypt(DataClass.CONTACT, [r.reason_ct for r in rows])
+        return [
+            Clearing(
+                str(r.clearing_id),
+                r.program_id,
+                tuple(r.numbers),
+                tuple(r.evidence),
+                r.state,
+                r.requested_by,
+                r.requested_at,
+                reason or "",
+            )
+            for r, reason in zip(rows, plain, strict=True)
+        ]
+
+    def clearing(self, clearing_id: str, *, for_update: bool = False) -> Clearing:
+        try:
+            uuid.UUID(clearing_id)
+        except ValueError:
+            raise NotFound("重複の解除", shown(clearing_id)) from None
+        rows = list(
+            self._x(
+                "SELECT clearing_id, program_id, numbers, evidence, state, requested_by, "
+                "requested_at, reason_ct FROM review.clearings WHERE clearing_id = :i"
+                + (" FOR UPDATE" if for_update else ""),
+                i=clearing_id,
+            )
+        )
+        if not rows:
+            raise NotFound("重複の解除", shown(clearing_id))
+        return self._clearings(rows)[0]
+
+    def clearing_program(self, clearing_id: str) -> str:
+        try:
+            uuid.UUID(clearing_id)
+        except ValueError:
+            raise NotFound("重複の解除", shown(clearing_id)) from None
+        value = self._x(
+            "SELECT program_id FROM review.clearings WHERE clearing_id = :i", i=clearing_id
+        ).scalar()
+        if value is None:
+            raise NotFound("重複の解除", shown(clearing_id))
+        return str(value)
+
+    def pending_clearings(self, program_id: str) -> list[Clearing]:
+        rows = list(
+            self._x(
+                "SELECT clearing_id, program_id, numbers, evidence, state, requested_by, "
+                "requested_at, reason_ct FROM review.clearings WHERE program_id = :p "
+                "AND state = 'PENDING' ORDER BY id",
+                p=program_id,
+            )
+        )
+        return self._clearings(rows)
+
+    def decide_clearing(self, clearing_id: str, state: str, by: str, note: str | None) -> None:
+        sealed = self.seal_text(note)
+        self._x(
+            "UPDATE review.clearings SET state = :s, decided_by = :by, decided_at = now(), "
+            "note_ct = :ct WHERE clearing_id = :i AND state = 'PENDING'",
+            s=state,
+            by=by,
+            ct=sealed,
+            i=clearing_id,
+        )
+
+    def next_revocation_number(self, prefix: str) -> str:
+        value = int(self._x("SELECT nextval('review.revocation_number_seq')").scalar())
+        return f"{prefix}-{value:06d}"
+
+    def add_revocation(self, record: RevocationRecord, reason: str) -> None:
+        [sealed] = self.cipher.encrypt(DataClass.CONTACT, [reason])
+        self._x(
+            "INSERT INTO review.revocations (program_id, application_number, revocation_number, "
+            "case_id, members, decision_number, amount, revoked_on, revoked_by, reason_ct) "
+            "VALUES (:p, :n, :r, :c, :m, :d, :a, :on, :by, :ct)",
+            p=record.program_id,
+            n=record.application_number,
+            r=record.revocation_number,
+            c=record.case_id,
+            m=list(record.members),
+            d=record.decision_number,
+            a=record.amount,
+            on=record.revoked_on,
+            by=record.revoked_by,
+            ct=sealed,
+        )
+
+    def revocations(self, program_id: str) -> list[RevocationRecord]:
+        rows = self._x(
+            "SELECT application_number, program_id, revocation_number, case_id, members, "
+            "decision_number, amount, revoked_on, revoked_by FROM review.revocations "
+            "WHERE program_id = :p ORDER BY id",
+            p=program_id,
+        )
+        return [
+            RevocationRecord(r[0], r[1], r[2], r[3], tuple(r[4]), r[5], int(r[6]), r[7], r[8])
+            for r in rows
+        ]

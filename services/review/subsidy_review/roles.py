@@ -1,9 +1,12 @@
 """Who may call each review RPC: the one table the interceptor enforces (DESIGN.md Roles).
 
 checker: the contractor's review (worklist, claims, checks, duplicates, correction
-requests); ward_officer: the ward's handover, decisions and the ledger (and what checkers
-see); call_center: one application's review state (補正依頼日・補正の内容); auditor: the
-handover ledger; admin: read-only views; service:intake: the events of intake's outbox.
+requests; a second checker or a ward officer confirms a clearing of strong duplicate
+evidence); ward_officer: the ward's handover, decisions, revocations (交付決定の取消) and the
+ledger (and what checkers see); call_center: one application's review state
+(補正依頼日・補正の内容); auditor: the handover ledger and the revocation cases; admin:
+read-only views; service:intake: the events of intake's outbox; service:payments and
+auditor: the granted decisions for the reconciliation across services.
 """
 
 from __future__ import annotations
@@ -36,5 +39,10 @@ TABLE = rpc_roles(
         "ApproveReducedGrant": WARD,
         "ListHandovers": WARD | {"auditor"},
         "ExportHandoverLedger": WARD | {"auditor"},
+        "ListGrantedDecisions": {"service:payments", "auditor"},
+        "ListPendingClearings": CHECKERS,
+        "ConfirmClearing": CHECKERS,
+        "ListRevocationCases": WARD | {"auditor"},
+        "RevokeGrant": WARD,
     },
 )

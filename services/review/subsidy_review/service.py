@@ -7,7 +7,9 @@ state, stores it, writes an audit event of the application naming the staff memb
 the change (so that the auditor's search by application shows every step: a reduced
 decision, its rejection or approval, an expiry, an extension, a duplicate resolution)
 and, when the timeline status changes, publishes a `review.status` event (intake's
-ReportStatusTransition, delivered by the outbox). Applications are read from
+ReportStatusTransition, delivered by the outbox). A move into 交付決定 is first checked
+against the household's other applications (households.py: one live grant). Applications
+are read from
 intake under review's service identity, with a purpose naming the staff member review acts
 for; bank details never reach review. Intake's answers map to review's statuses: an
 application intake does not know is NOT_FOUND; intake down, slow or failing is UNAVAILABLE
@@ -40,6 +42,7 @@ from subsidy_platform.errors import (
 from subsidy_platform.limits import bounded_text, shown
 from subsidy_platform.unit_of_work import UnitOfWork, Work
 from subsidy_platform.ward_clock import ward_today
+from subsidy_review.households import refuse_second_grant
 from subsidy_review.repository import Case, Cipher, ReviewRepository
 from subsidy_review.states import (
     COMMAND_LABELS,
@@ -53,6 +56,7 @@ from subsidy_rules.program import Program
 
 STATUS_TOPIC = "review.status"
 DECISION_TOPIC = "review.decision"
+REVOCATION_TOPIC = "review.revocation"
 CORRECTION_TOPIC = "review.correction"
 STATE_CHANGE_RPC = "ChangeCaseState"
 """The audit events' `rpc` of a case's state change (`audit_change`)."""
@@ -145,6 +149,8 @@ def move(
     and audit the change (`audit_change`)."""
     before = CaseState(case.state)
     after = next_state(before, command)
+    if after == CaseState.GRANTED:
+        refuse_second_grant(work, case)
     work.repo.update_case(case.application_number, state=str(after), **updates)
     if timeline_status(after) != timeline_status(before):
         report_status(work, case.application_number, after, note)

@@ -13,7 +13,17 @@ from subsidy_platform.access import current_principal
 from subsidy_platform.application_proto import CHANNEL_CODES, record_to_proto
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, PlatformError
 from subsidy_platform.servicing import rpc_errors
-from subsidy_review import checks, corrections, decisions, duplicates, ledger, ward, worklist
+from subsidy_review import (
+    checks,
+    corrections,
+    decisions,
+    duplicates,
+    granted_decisions,
+    ledger,
+    revocations,
+    ward,
+    worklist,
+)
 from subsidy_review.duplicates import strength
 from subsidy_review.intake_events import apply_application_event
 from subsidy_review.repository import Case, Correction
@@ -28,6 +38,16 @@ def _translate(error: Exception) -> PlatformError | None:
 
 
 rpc = rpc_errors(_translate)
+DECISION_STATES = {
+    granted_decisions.GRANTED_STATE: review_pb2.DECISION_GRANTED,
+    granted_decisions.REVOKED_STATE: review_pb2.DECISION_REVOKED,
+}
+DELIVERIES = {
+    "MISSING": review_pb2.EVENT_MISSING,
+    "PENDING": review_pb2.EVENT_PENDING,
+    "DELIVERED": review_pb2.EVENT_DELIVERED,
+    "PARKED": review_pb2.EVENT_PARKED,
+}
 
 
 def _reasons(codes: Any) -> list[common_pb2.ReasonCode.ValueType]:
@@ -384,6 +404,116 @@ class ReviewServicer(review_pb2_grpc.ReviewServiceServicer):
         name, data = ledger.ledger_csv(self.review, request.program_id)
         return review_pb2.LedgerFile(file_name=name, csv=data)
 
+    @rpc
+    def ListGrantedDecisions(
+        self, request: review_pb2.ListGrantedDecisionsRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListGrantedDecisionsResponse:
+        page = granted_decisions.list_granted_decisions(
+            self.review,
+            current_principal(),
+            request.program_id,
+            request.after_application_number,
+            request.limit,
+            request.purpose,
+        )
+        return review_pb2.ListGrantedDecisionsResponse(
+            decisions=[
+                review_pb2.GrantedDecision(
+                    application_number=d.application_number,
+                    amount=d.amount,
+                    decision_number=d.decision_number,
+                    decided_on=d.decided_on.isoformat(),
+                    state=DECISION_STATES.get(
+                        granted_decisions.decision_state(d.case_state),
+                        review_pb2.DECISION_STATE_UNSPECIFIED,
+                    ),
+                    delivery=DELIVERIES[d.delivery],
+                )
+                for d in page.decisions
+            ],
+            next_after=page.next_after,
+            parked_events=page.parked_events,
+        )
+
+    @rpc
+    def ListPendingClearings(
+        self, request: review_pb2.ListPendingClearingsRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListPendingClearingsResponse:
+        found = duplicates.pending_clearings(self.review, request.program_id)
+        return review_pb2.ListPendingClearingsResponse(
+            clearings=[
+                review_pb2.PendingClearing(
+                    clearing_id=c.clearing_id,
+                    program_id=c.program_id,
+                    application_numbers=list(c.numbers),
+                    evidence=_reasons(c.evidence),
+                    requested_by=c.requested_by,
+                    requested_at=c.requested_at.isoformat(),
+                    reason=c.reason,
+                )
+                for c in found
+            ]
+        )
+
+    @rpc
+    def ConfirmClearing(
+        self, request: review_pb2.ConfirmClearingRequest, context: grpc.ServicerContext
+    ) -> review_pb2.DuplicateGroup:
+        verdicts = {
+            review_pb2.CLEARING_VERDICT_CONFIRM: "CLEARING_VERDICT_CONFIRM",
+            review_pb2.CLEARING_VERDICT_REJECT: "CLEARING_VERDICT_REJECT",
+        }
+        group = duplicates.confirm_clearing(
+            self.review,
+            current_principal(),
+            request.request_id,
+            request.clearing_id,
+            verdicts.get(request.verdict, ""),
+            request.note,
+        )
+        return _group(group)
+
+    @rpc
+    def ListRevocationCases(
+        self, request: review_pb2.ListRevocationCasesRequest, context: grpc.ServicerContext
+    ) -> review_pb2.ListRevocationCasesResponse:
+        found = revocations.list_cases(self.review, request.program_id, request.include_closed)
+        return review_pb2.ListRevocationCasesResponse(
+            cases=[
+                review_pb2.RevocationCase(
+                    case_id=c.case_id,
+                    program_id=c.program_id,
+                    granted=list(c.granted),
+                    members=list(c.members),
+                    evidence=_reasons(c.evidence),
+                    open=c.open,
+                )
+                for c in found
+            ]
+        )
+
+    @rpc
+    def RevokeGrant(
+        self, request: review_pb2.RevokeGrantRequest, context: grpc.ServicerContext
+    ) -> review_pb2.Revocation:
+        record, still_open = revocations.revoke(
+            self.review,
+            current_principal(),
+            request.request_id,
+            request.application_number,
+            request.reason,
+        )
+        return review_pb2.Revocation(
+            application_number=record.application_number,
+            program_id=record.program_id,
+            revocation_number=record.revocation_number,
+            revoked_on=record.revoked_on.isoformat(),
+            revoked_by=record.revoked_by,
+            amount=record.amount,
+            case_id=record.case_id,
+            case_open=still_open,
+        )
+
 
 def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:
     first = group.cases[0].application_number if group.cases else ""
@@ -423,4 +553,5 @@ def _group(group: duplicates.Group) -> review_pb2.DuplicateGroup:
         ],
         strength=group.strength,
         resolved=group.resolved,
+        pending_clearing_id=group.pending_clearing or "",
     )

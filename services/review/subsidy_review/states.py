@@ -6,11 +6,17 @@ from intake (step 3), is checked by the contractor, possibly after a correction 
 ends in the ward's decision (steps 6 and 7: 交付決定 / 不交付決定) or a withdrawal (取下げ).
 A grant lower than the rules' amount needs a second ward officer (減額承認待ち).
 
+One household, one live grant: keeping one member of a duplicate group refuses the others
+(REFUSE_AS_DUPLICATE) in every state before the ward's decision; a case already with the
+ward stays with it, proposed as not granted (a pending reduction goes back to the ward). A
+grant found to be a household's second after the fact is revoked by the ward
+(交付決定の取消: GRANTED -> REVOKED), the only command a grant accepts.
+
 One table, ``TRANSITIONS``, lists every allowed ``(state, command) -> state``; ``None``
 is the state before a case exists. Nothing else moves a case: ``next_state`` looks the
 pair up and raises ``TransitionRefused`` (with a Japanese message for staff) otherwise.
-The terminal states (交付決定, 不交付決定, 取下げ) accept no command, so a case is decided
-at most once. Pure: no I/O.
+The terminal states (不交付決定, 取下げ, 交付決定取消) accept no command and 交付決定
+accepts only its revocation, so a case is decided at most once. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ class CaseState(StrEnum):
     GRANTED = "GRANTED"
     NOT_GRANTED = "NOT_GRANTED"
     WITHDRAWN = "WITHDRAWN"
+    REVOKED = "REVOKED"
 
 
 class Command(StrEnum):
@@ -57,12 +64,20 @@ class Command(StrEnum):
     REJECT_REDUCTION = "REJECT_REDUCTION"
     DECIDE_NOT_GRANT = "DECIDE_NOT_GRANT"
     WITHDRAW = "WITHDRAW"
+    REVOKE_GRANT = "REVOKE_GRANT"
 
 
 _S = CaseState
 _C = Command
 
-TERMINAL: frozenset[CaseState] = frozenset({_S.GRANTED, _S.NOT_GRANTED, _S.WITHDRAWN})
+DECIDED: frozenset[CaseState] = frozenset({_S.GRANTED, _S.NOT_GRANTED, _S.WITHDRAWN, _S.REVOKED})
+"""The ward has decided (or the applicant withdrew): no state before the ward's decision."""
+
+TERMINAL: frozenset[CaseState] = frozenset({_S.NOT_GRANTED, _S.WITHDRAWN, _S.REVOKED})
+"""States that accept no command at all."""
+
+PRE_DECISION: frozenset[CaseState] = frozenset(s for s in _S if s not in DECIDED)
+"""Every state before the ward's decision: where keeping another member refuses a case."""
 
 _TABLE: dict[tuple[CaseState | None, Command], CaseState] = {
     (None, _C.RECEIVE_CLEAN): _S.RECEIVED,
@@ -73,6 +88,11 @@ _TABLE: dict[tuple[CaseState | None, Command], CaseState] = {
     (_S.DUPLICATE_SUSPECTED, _C.KEEP_IN_GROUP): _S.RECEIVED,
     (_S.DUPLICATE_SUSPECTED, _C.CLEAR_FLAG): _S.RECEIVED,
     (_S.DUPLICATE_SUSPECTED, _C.REFUSE_AS_DUPLICATE): _S.CHECKED,
+    (_S.RECEIVED, _C.REFUSE_AS_DUPLICATE): _S.CHECKED,
+    (_S.AWAITING_CORRECTION, _C.REFUSE_AS_DUPLICATE): _S.CHECKED,
+    (_S.CHECKED, _C.REFUSE_AS_DUPLICATE): _S.CHECKED,
+    (_S.HANDED_OVER, _C.REFUSE_AS_DUPLICATE): _S.HANDED_OVER,
+    (_S.PENDING_APPROVAL, _C.REFUSE_AS_DUPLICATE): _S.HANDED_OVER,
     (_S.RECEIVED, _C.RECORD_CHECK): _S.CHECKED,
     (_S.RECEIVED, _C.REQUEST_CORRECTION): _S.AWAITING_CORRECTION,
     (_S.CHECKED, _C.REQUEST_CORRECTION): _S.AWAITING_CORRECTION,
@@ -88,8 +108,9 @@ _TABLE: dict[tuple[CaseState | None, Command], CaseState] = {
     (_S.PENDING_APPROVAL, _C.REJECT_REDUCTION): _S.HANDED_OVER,
     (_S.CHECKED, _C.DECIDE_NOT_GRANT): _S.NOT_GRANTED,
     (_S.HANDED_OVER, _C.DECIDE_NOT_GRANT): _S.NOT_GRANTED,
+    (_S.GRANTED, _C.REVOKE_GRANT): _S.REVOKED,
 }
-_TABLE.update({(state, _C.WITHDRAW): _S.WITHDRAWN for state in _S if state not in TERMINAL})
+_TABLE.update({(state, _C.WITHDRAW): _S.WITHDRAWN for state in PRE_DECISION})
 
 TRANSITIONS: Mapping[tuple[CaseState | None, Command], CaseState] = MappingProxyType(_TABLE)
 """Every allowed transition; a pair that is not here is refused."""
@@ -118,6 +139,7 @@ LABELS: Mapping[CaseState, str] = MappingProxyType(
         _S.GRANTED: "交付決定",
         _S.NOT_GRANTED: "不交付決定",
         _S.WITHDRAWN: "取下げ",
+        _S.REVOKED: "交付決定取消",
     }
 )
 """The Japanese name of each state, as staff read it."""
@@ -142,6 +164,7 @@ COMMAND_LABELS: Mapping[Command, str] = MappingProxyType(
         _C.REJECT_REDUCTION: "減額の差戻し",
         _C.DECIDE_NOT_GRANT: "不交付決定",
         _C.WITHDRAW: "取下げ",
+        _C.REVOKE_GRANT: "交付決定の取消",
     }
 )
 """The Japanese name of each command, for messages and audit screens."""
@@ -157,6 +180,7 @@ _TIMELINE: Mapping[CaseState, str] = MappingProxyType(
         _S.GRANTED: "GRANTED",
         _S.NOT_GRANTED: "NOT_GRANTED",
         _S.WITHDRAWN: "WITHDRAWN",
+        _S.REVOKED: "GRANT_REVOKED",
     }
 )
 
@@ -190,7 +214,7 @@ def allowed_commands(state: CaseState | None) -> frozenset[Command]:
 
 
 def is_terminal(state: CaseState | None) -> bool:
-    """True for 交付決定, 不交付決定 and 取下げ: the case accepts no further command."""
+    """True for 不交付決定, 取下げ and 交付決定取消: the case accepts no further command."""
     return state in TERMINAL
 
 

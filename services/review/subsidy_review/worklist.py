@@ -21,7 +21,7 @@ from subsidy_review.states import CaseState
 OPEN = tuple(
     str(s)
     for s in CaseState
-    if s not in (CaseState.GRANTED, CaseState.NOT_GRANTED, CaseState.WITHDRAWN)
+    if s not in (CaseState.GRANTED, CaseState.NOT_GRANTED, CaseState.WITHDRAWN, CaseState.REVOKED)
 )
 FILTERS: dict[str, tuple[tuple[str, ...], bool | None]] = {
     "ALL": (OPEN, None),
