@@ -17,8 +17,8 @@ from typing import Any
 
 import grpc
 import pytest
-from intake_support import PROGRAM, Client, count, proto, writes
-from sqlalchemy import Engine
+from intake_support import NOT_REFUSALS, PROGRAM, WRITES, Client, count, proto
+from sqlalchemy import Engine, text
 from subsidy.intake.v1 import intake_pb2
 from subsidy_intake.logo_csv import mapping_for, to_logo_csv
 from subsidy_intake.synthetic import online_applications
@@ -27,6 +27,22 @@ from subsidy_platform.errors import field_violations
 from subsidy_platform.ward_clock import ward_today
 
 SEED = 5151  # online answers no other test imports
+
+
+# What an intake RPC could write (intake_support.WRITES) less what other services cause at
+# any time once a decision of another test reaches them: their status reports on the
+# timeline and their audited reads (actor `notices`, role `service`).
+OWN_WRITES = (
+    *(sql for sql in WRITES if "status_events" not in sql and "audit.events" not in sql),
+    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND role <> 'service'"
+    f"{NOT_REFUSALS}",
+)
+
+
+def writes(engine: Engine) -> tuple[int, ...]:
+    """Row counts of everything these RPCs could write (equal before and after: nothing)."""
+    with engine.connect() as connection:
+        return tuple(int(connection.execute(text(sql)).scalar_one()) for sql in OWN_WRITES)
 
 
 def tomorrow() -> date:

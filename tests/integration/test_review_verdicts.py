@@ -92,7 +92,12 @@ def test_a_decision_without_a_verdict_is_refused_and_writes_nothing(
     [number] = checked(intake, review, review_stub, admin_engine, 1)
     before = written(admin_engine, number)
     ward = intake.staff("ward_officer", "ward-no-verdict")
+    old_client = review_pb2.DecideRequest(
+        request_id=_rid(), application_number=number, amount=16_000
+    )
+    old_client.MergeFromString(b"\x18\x01")  # the retired `bool granted = 3`, sent true
     requests = [
+        old_client,
         # an old client's full grant: the amount is there, the verdict is not
         review_pb2.DecideRequest(request_id=_rid(), application_number=number, amount=16_000),
         # an old client's refusal: it used to be read as one by default
