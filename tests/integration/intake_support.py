@@ -128,10 +128,13 @@ WRITES = (
     "SELECT count(*) FROM intake.corrections",
     "SELECT count(*) FROM intake.imports",
     "SELECT count(*) FROM intake.outbox",
-    # review's own reports (request ids review-...) may arrive at any time from its outbox
-    "SELECT count(*) FROM intake.status_events WHERE coalesce(request_id, '') NOT LIKE 'review-%'",
-    # review's reads through intake are audited under its service identity
-    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND actor NOT LIKE 'service:%'"
+    # other services' reports (review, notices, payments) may arrive at any time from their
+    # outboxes: only what intake itself recorded (service 'intake') is counted
+    "SELECT count(*) FROM intake.status_events WHERE service = 'intake' "
+    "AND coalesce(request_id, '') NOT LIKE 'review-%'",
+    # other services' reads through intake are audited under their service identity
+    "SELECT count(*) FROM audit.events WHERE service = 'intake' AND role <> 'service' "
+    "AND actor NOT LIKE 'service:%'"
     # refused calls are audited in batches, flushed every few seconds (refusals)
     f"{NOT_REFUSALS}",
 )

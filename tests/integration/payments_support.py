@@ -410,3 +410,21 @@ def backdate(admin: Engine, batch_id: int, days: int = 14) -> str:
             {"b": batch_id, "d": days},
         ).scalar_one()
     return str(moved.isoformat())
+
+
+def reconciliation_differences(
+    intake: Client, payments: ServiceProcess, numbers: Sequence[str], batch_ids: Sequence[int]
+) -> list[tuple[str, str, int]]:
+    """What the auditor's reconciliation across services lists about these applications and
+    these batches' files (others' applications in the shared test database are left out)."""
+    with staff_stub(intake, payments) as stub:
+        result = stub.ReconcileAcross(
+            payments_pb2.ReconcileAcrossRequest(program_id=PROGRAM),
+            metadata=intake.staff("auditor", "auditor-reconcile"),
+            timeout=300,
+        )
+    return [
+        (d.application_number, payments_pb2.DifferenceKind.Name(d.kind), int(d.batch_id))
+        for d in result.differences
+        if d.application_number in numbers or (not d.application_number and d.batch_id in batch_ids)
+    ]

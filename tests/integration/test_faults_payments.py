@@ -1,7 +1,9 @@
 """The whole pipeline under faults, payments killed mid-operation (issue 15): a payments
 process killed with SIGKILL while it builds a batch, and again while it releases one,
 leaves no batch half built and no file released twice; its instructions are intact and the
-same requests, retried against a new process, finish once.
+same requests, retried against a new process, finish once; the grants come from real
+review decisions, and at the end the reconciliation across services lists nothing about
+them or the file.
 
 The kill is proven to land in the middle of the operation, not before or after: the test
 holds the audit chain's head row (every unit of work appends its audit events just before
@@ -31,7 +33,12 @@ from fault_support import (
     wait_backend_gone,
 )
 from intake_support import PROGRAM, Client
-from payments_support import check_never_twice, granted_applications, next_business_day
+from payments_support import (
+    check_never_twice,
+    granted_applications,
+    next_business_day,
+    reconciliation_differences,
+)
 from sqlalchemy import Engine, text
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 from zengin_reader import read_zengin
@@ -40,8 +47,6 @@ from subsidy_platform.launcher import Stack, start_stack
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.staff_client import CONSOLE
 from subsidy_platform.tls import channel_credentials
-
-pytestmark = pytest.mark.usefixtures("review")
 
 
 @contextmanager
@@ -112,9 +117,13 @@ def instructions(admin: Engine, numbers: list[str]) -> list[tuple[str, str, int 
 
 
 def test_payments_killed_mid_build_and_mid_release_leaves_nothing_half_done_and_pays_once(
-    intake: Client, payments: ServiceProcess, admin_engine: Engine, addresses: dict[str, str]
+    intake: Client,
+    payments: ServiceProcess,
+    review: ServiceProcess,
+    admin_engine: Engine,
+    addresses: dict[str, str],
 ) -> None:
-    numbers = granted_applications(intake, payments, 4 * soak())
+    numbers = granted_applications(intake, payments, 4 * soak(), review=review, admin=admin_engine)
     before = instructions(admin_engine, numbers)
     assert {state for _, state, _ in before} == {"PENDING"}
     build = payments_pb2.BuildBatchRequest(
@@ -212,3 +221,5 @@ def test_payments_killed_mid_build_and_mid_release_leaves_nothing_half_done_and_
     assert paid == Counter(dict.fromkeys(numbers, 1))
     check_never_twice(admin_engine)
     check_audit_chain(intake.environment.infrastructure.database_url)
+    # the reconciliation across services finds nothing wrong with these grants or the file
+    assert reconciliation_differences(intake, payments, numbers, [batch.batch_id]) == []

@@ -172,6 +172,17 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
             metadata=intake.staff(*OFFICER),
         )
     assert _instruction(admin_engine, batched_a) == [("BATCHED", built.batch_id)]
+    with admin_engine.connect() as connection:
+        batch_mates = [
+            int(i)
+            for (i,) in connection.execute(
+                text(
+                    "SELECT id FROM payments.instructions WHERE batch_id = :b "
+                    "AND application_number <> :a"
+                ),
+                {"b": built.batch_id, "a": batched_a},
+            )
+        ]
 
     # late applications link A with B, and D with E: two households with two grants each
     late_ab = _late(intake, review, admin_engine, facts_a, facts_b)
@@ -228,10 +239,9 @@ def test_two_grants_then_a_merge_are_revoked_stopping_or_claiming_the_payment(
     with admin_engine.connect() as connection:
         pending_elsewhere = connection.execute(
             text(
-                "SELECT count(*) FROM payments.instructions WHERE program_id = :p "
-                "AND state = 'PENDING'"
+                "SELECT count(*) FROM payments.instructions WHERE id = ANY(:i) AND state = 'PENDING'"
             ),
-            {"p": PROGRAM},
+            {"i": batch_mates},
         ).scalar_one()
     if pending_elsewhere:  # the batch's other instructions go into a new file, without A
         rebuilt, parsed, _ = build_and_release(
