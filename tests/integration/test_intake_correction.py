@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 from intake_support import PROGRAM, Client, count, proto
+from review_support import arrive, settle
 from sqlalchemy import Engine, text
 from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
@@ -17,6 +18,7 @@ from subsidy.intake.v1 import intake_pb2
 
 from subsidy_platform.declaration import subscribers
 from subsidy_platform.errors import field_violations
+from subsidy_platform.process import ServiceProcess
 
 NEW_ADDRESS = "東京都新宿区高田馬場一丁目2番3号 補正コーポ202号室"
 
@@ -89,7 +91,9 @@ def stored(engine: Engine, number: str) -> dict[str, Any]:
                 "(SELECT array_agg(b.digest ORDER BY b.kind) FROM intake.blind_indexes b "
                 " WHERE b.application_id = a.id) AS digests, "
                 "(SELECT count(*) FROM intake.corrections c WHERE c.application_id = a.id) AS c, "
-                "(SELECT count(*) FROM intake.status_events s WHERE s.application_id = a.id) AS s, "
+                # intake's own steps (review's reports arrive from its outbox at any time)
+                "(SELECT count(*) FROM intake.status_events s WHERE s.application_id = a.id "
+                " AND s.service = 'intake') AS s, "
                 "(SELECT count(*) FROM intake.duplicate_flags f WHERE f.application_id = a.id) AS f "
                 "FROM intake.applications a WHERE a.application_number = :n"
             ),
@@ -111,10 +115,20 @@ def corrected_events(engine: Engine, number: str, request_id: str) -> list[Any]:
         return [events_pb2.ApplicationEvent.FromString(bytes(p)) for p in payloads]
 
 
+def settled(intake: Client, review: ServiceProcess, admin: Engine, number: str) -> None:
+    """Review has learnt of the application and reported back (its status is review's now):
+    what follows in the test is the correction's doing alone."""
+    arrive(intake, admin, [number])
+    relay = review.context.relay
+    assert relay is not None
+    settle(relay, admin, "review", "intake")
+
+
 def test_an_online_correction_replaces_the_record_and_is_announced(
-    intake: Client, admin_engine: Engine
+    intake: Client, review: ServiceProcess, admin_engine: Engine
 ) -> None:
     number = submit(intake, "corr-online", **person("corr-online"))
+    settled(intake, review, admin_engine, number)
     before = stored(admin_engine, number)
     changes = person(
         "corr-online",
@@ -220,10 +234,11 @@ PAPER = {"channel": "paper", "logo_answer_id": None}
 
 
 def test_a_paper_correction_keyed_twice_applies_only_when_the_keyings_agree(
-    intake: Client, admin_engine: Engine
+    intake: Client, review: ServiceProcess, admin_engine: Engine
 ) -> None:
     original = {**person("corr-paper"), **PAPER}
     number = submit(intake, "corr-paper", **original)
+    settled(intake, review, admin_engine, number)
     before = stored(admin_engine, number)
     first = {**original, "applicant.address": NEW_ADDRESS, "bank_account.number": "1231231"}
     typo = {**first, "applicant.address": NEW_ADDRESS.replace("202", "203")}
@@ -385,11 +400,12 @@ def test_a_decided_or_withdrawn_application_is_not_corrected(
 
 @pytest.mark.parametrize("status", ["NOTICE_SENT", "PAYMENT_SCHEDULED", "PAID", "TRANSFER_FAILED"])
 def test_an_application_past_its_decision_is_not_corrected_even_on_paper(
-    intake: Client, admin_engine: Engine, status: str
+    intake: Client, review: ServiceProcess, admin_engine: Engine, status: str
 ) -> None:
     tag = f"corr-after-{status.lower()}"
     original = {**person(tag), **PAPER}
     number = submit(intake, tag, **original)
+    settled(intake, review, admin_engine, number)
     # notices and payments report these; they are not installed here, so set it directly
     with admin_engine.begin() as connection:
         connection.execute(
