@@ -3,9 +3,11 @@ attachments, both outboxes run on demand, a checker's check (synthetic people on
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from intake_support import PROGRAM, Client, proto
@@ -156,3 +158,32 @@ def arrive(intake: Client, admin: Engine, numbers: list[str]) -> None:
         assert time.monotonic() < deadline, "intake's events did not reach review"
         relay.deliver_once()
         time.sleep(0.2)
+
+
+def ward_command(
+    environment: Any, auth: ServiceProcess, review: ServiceProcess, login: str, password: str
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`subsidy-ward` as `login` would run it (password on standard input), against the
+    session's sign-in and review services."""
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [
+            sys.executable,
+            "-m",
+            "subsidy_review.cli",
+            "--server",
+            review.address,
+            "--auth-server",
+            auth.address,
+            "--login",
+            login,
+            "--password-stdin",
+            "--pki",
+            str(environment.settings.state_dir / "pki"),
+            *args,
+        ]
+        return subprocess.run(
+            command, input=password + "\n", capture_output=True, text=True, timeout=120
+        )
+
+    return run

@@ -5,12 +5,11 @@ command line against real servers (sign-in, intake, review) over mutual TLS."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import uuid
 from typing import Any
 
 from intake_support import PROGRAM, Client
-from review_support import case, check, deliver, person, submit
+from review_support import case, check, deliver, person, submit, ward_command
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from subsidy.review.v1 import review_pb2
@@ -24,24 +23,7 @@ PASSWORD = "household passphrase 1"
 def ward(
     environment: Any, auth: ServiceProcess, review: ServiceProcess, login: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "subsidy_review.cli",
-        "--server",
-        review.address,
-        "--auth-server",
-        auth.address,
-        "--login",
-        login,
-        "--password-stdin",
-        "--pki",
-        str(environment.settings.state_dir / "pki"),
-        *args,
-    ]
-    return subprocess.run(
-        command, input=PASSWORD + "\n", capture_output=True, text=True, timeout=120
-    )
+    return ward_command(environment, auth, review, login, PASSWORD)(*args)
 
 
 def test_the_ward_command_confirms_a_clearing_and_revokes_a_second_grant(

@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 import pytest
 from intake_support import PROGRAM, Client, count
-from review_support import case, check, deliver, person, submit
+from review_support import case, check, deliver, person, submit, ward_command
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from subsidy.events.v1 import events_pb2
@@ -219,37 +219,13 @@ def test_expiry_refuses_a_future_day_so_a_deadline_not_yet_due_never_expires(
     with Session(admin_engine) as session:
         create_user(session, login, "ward_officer", PASSWORD)
         session.commit()
-    command = ward_command(environment, auth, review, login)
+    command = ward_command(environment, auth, review, login, PASSWORD)
     run = command(
         "expire", "--program", PROGRAM, "--as-of", (today + timedelta(days=2)).isoformat()
     )
     assert run.returncode == 2 and "INVALID_ARGUMENT" in run.stderr
     assert case(review_stub, intake, number).state == review_pb2.AWAITING_CORRECTION
     assert not case(review_stub, intake, number).corrections[0].expired
-
-
-def ward_command(environment: Any, auth: ServiceProcess, review: ServiceProcess, login: str) -> Any:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [
-            sys.executable,
-            "-m",
-            "subsidy_review.cli",
-            "--server",
-            review.address,
-            "--auth-server",
-            auth.address,
-            "--login",
-            login,
-            "--password-stdin",
-            "--pki",
-            str(environment.settings.state_dir / "pki"),
-            *args,
-        ]
-        return subprocess.run(
-            command, input=PASSWORD + "\n", capture_output=True, text=True, timeout=120
-        )
-
-    return run
 
 
 def test_the_ward_command_approves_or_sends_back_a_reduced_grant_only_when_told_which(
@@ -277,7 +253,7 @@ def test_the_ward_command_approves_or_sends_back_a_reduced_grant_only_when_told_
     with Session(admin_engine) as session:
         create_user(session, login, "ward_officer", PASSWORD)
         session.commit()
-    command = ward_command(environment, auth, review, login)
+    command = ward_command(environment, auth, review, login, PASSWORD)
     no_verdict = subprocess.run(
         [sys.executable, "-m", "subsidy_review.cli", "approve-reduction"],
         capture_output=True,

@@ -12,15 +12,13 @@ verdicts from the command line, with no default either.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from typing import Any
 
 import grpc
 import pytest
 from intake_support import Client, count
-from review_support import case, check, deliver, person, submit
+from review_support import case, check, deliver, person, submit, ward_command
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from subsidy.common.v1 import common_pb2
@@ -174,30 +172,6 @@ def test_a_grant_and_a_refusal_are_decided_by_naming_them(
     assert stored_decision(admin_engine, granted) == (True, RULES_AMOUNT, [])
 
 
-def ward_command(environment: Any, auth: ServiceProcess, review: ServiceProcess, login: str) -> Any:
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [
-            sys.executable,
-            "-m",
-            "subsidy_review.cli",
-            "--server",
-            review.address,
-            "--auth-server",
-            auth.address,
-            "--login",
-            login,
-            "--password-stdin",
-            "--pki",
-            str(environment.settings.state_dir / "pki"),
-            *args,
-        ]
-        return subprocess.run(
-            command, input=PASSWORD + "\n", capture_output=True, text=True, timeout=120
-        )
-
-    return run
-
-
 def test_the_ward_command_grants_and_refuses_only_when_told_which(
     intake: Client,
     review: ServiceProcess,
@@ -211,7 +185,7 @@ def test_the_ward_command_grants_and_refuses_only_when_told_which(
     with Session(admin_engine) as session:
         create_user(session, login, "ward_officer", PASSWORD)
         session.commit()
-    command = ward_command(environment, auth, review, login)
+    command = ward_command(environment, auth, review, login, PASSWORD)
     before = written(admin_engine, untouched)
     # argparse refuses before signing in: a grant needs its amount, a refusal its reason,
     # and a reason code the enum does not define is not repeated back
