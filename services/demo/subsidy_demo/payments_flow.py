@@ -271,7 +271,8 @@ def run_payments(
             ("auditor", "demo-auditor"),
         ):
             staff[key] = bearer(auth, login, passwords[login])
-        review.staff["operator"] = bearer(auth, "demo-operator", passwords["demo-operator"])
+        for key, login in (("operator", "demo-operator"), ("operator2", "demo-operator2")):
+            review.staff[key] = bearer(auth, login, passwords[login])
 
     sign_in_again()
     credentials = channel_credentials(pki, client_identity("console"))
