@@ -8,9 +8,13 @@ Each application yields a few matching keys computed from normalised values:
 - SAME_BANK_ACCOUNT: bank, branch and account number;
 - SAME_LOGO_ANSWER:  the LoGoフォーム answer id (回答ID), re-submitted.
 
-Two applications sharing any key are linked; groups are the transitive closure of the
-links (union-find), so the work grows linearly with the number of applications: the
-keys are the blocking keys, and no pair is ever compared outside its bucket. Output is
+Two applications sharing any key are linked, except that the person key alone is not
+enough: two people of one name kana and birth date exist (about 230 such pairs per million
+applicants), so applications in one person-key bucket are linked only when a second fact
+agrees too (namesake rule): the dwelling, the bank account, the LoGo answer id, or the
+normalised phone, e-mail or postal code. Groups are the transitive closure of the links
+(union-find), so the work grows linearly with the number of applications: the keys are
+the blocking keys, and no pair is ever compared outside its bucket. Output is
 deterministic: members ordered by received date then id, groups by their first member.
 
 The keys are plain normalised strings here; a `hasher` (a keyed HMAC in the platform)
@@ -21,6 +25,7 @@ against the keys of those already stored, as the intake service does per submiss
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -42,6 +47,8 @@ _PREFIX = {
     Reason.SAME_LOGO_ANSWER: "L:",
 }
 _CODE_OF_PREFIX = {prefix: code for code, prefix in _PREFIX.items()}
+_PERSON = _PREFIX[Reason.SAME_PERSON]
+_NON_DIGIT = re.compile(r"[^0-9]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +58,17 @@ class DuplicateKeys:
     application_id: str
     received_on: date
     keys: tuple[str, ...]
+    facts: tuple[str, ...] = ()  # phone, e-mail, postal code: what corroborates a person key
 
     def codes(self) -> Iterator[tuple[Reason, str]]:
         for key in self.keys:
             yield _CODE_OF_PREFIX[key[:2]], key
+
+    def corroborates(self, other: DuplicateKeys) -> bool:
+        """True when a fact besides the person key agrees (the namesake rule)."""
+        mine = {k for k in self.keys if not k.startswith(_PERSON)}
+        mine.update(self.facts)
+        return not mine.isdisjoint(other.keys) or not mine.isdisjoint(other.facts)
 
 
 def key_values(
@@ -73,10 +87,32 @@ def key_values(
             f"{account.bank_code}|{account.branch_code}|{account.number.zfill(7)}"
         )
     if application.logo_answer_id:
-        values[Reason.SAME_LOGO_ANSWER] = "".join(
-            unicodedata.normalize("NFKC", application.logo_answer_id).split()
-        )
+        values[Reason.SAME_LOGO_ANSWER] = "".join(_nfkc(application.logo_answer_id).split())
     return values
+
+
+def corroborating_values(application: Application) -> dict[str, str]:
+    """The facts that corroborate a person key besides the other keys: the phone and
+    postal code as their digits (+81 read as 0), the e-mail in lower case."""
+    applicant = application.applicant
+    values: dict[str, str] = {}
+    if applicant.phone:
+        digits = _NON_DIGIT.sub("", _nfkc(applicant.phone))
+        if digits.startswith("81") and len(digits) >= 11:
+            digits = "0" + digits[2:]
+        if digits:
+            values["T:"] = digits
+    if applicant.email:
+        values["E:"] = _nfkc(applicant.email).strip().lower()
+    postal = _NON_DIGIT.sub("", _nfkc(applicant.postal_code))
+    if postal:
+        values["Z:"] = postal
+    return values
+
+
+def _nfkc(text: str) -> str:
+    """NFKC, skipped for ASCII text (which it never changes)."""
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
 
 
 def duplicate_keys(
@@ -85,12 +121,17 @@ def duplicate_keys(
     hasher: Hasher | None = None,
     normalise_address: AddressNormaliser | None = None,
 ) -> DuplicateKeys:
-    """The keys of one application, each prefixed by its evidence code (hashed if asked)."""
+    """The keys of one application, each prefixed by its evidence code (hashed if asked),
+    and the facts that corroborate its person key."""
     values = key_values(application, normalise_address)
-    keys = tuple(
-        _PREFIX[code] + (hasher(value) if hasher else value) for code, value in values.items()
-    )
-    return DuplicateKeys(application.application_id, application.received_on, keys)
+    facts = corroborating_values(application)
+    if hasher is None:
+        keys = tuple([_PREFIX[code] + value for code, value in values.items()])
+        extra = tuple([prefix + value for prefix, value in facts.items()])
+    else:
+        keys = tuple([_PREFIX[code] + hasher(value) for code, value in values.items()])
+        extra = tuple([prefix + hasher(value) for prefix, value in facts.items()])
+    return DuplicateKeys(application.application_id, application.received_on, keys, extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +165,11 @@ class DuplicateIndex:
         for code, key in keys.codes():
             for index in self._bucket(key):
                 other = self._entries[index]
-                if other.application_id != keys.application_id and self._in_window(other, keys):
+                if (
+                    other.application_id != keys.application_id
+                    and self._in_window(other, keys)
+                    and (code is not Reason.SAME_PERSON or keys.corroborates(other))
+                ):
                     matches.append(Match(code, other.application_id))
         return matches
 
@@ -175,7 +220,8 @@ class DuplicateIndex:
 
         links: list[tuple[Reason, list[int]]] = []
         for key, members in self._more.items():
-            for run in self._linked_runs(members):
+            buckets = self._corroborated(members) if key.startswith(_PERSON) else [members]
+            for run in (run for bucket in buckets for run in self._linked_runs(bucket)):
                 for other in run[1:]:
                     ra, rb = root(run[0]), root(other)
                     if ra != rb:
@@ -190,6 +236,31 @@ class DuplicateIndex:
         groups = [self._group(sorted(members_of[r]), evidence_of[r]) for r in members_of]
         groups.sort(key=lambda g: g.sort_key)
         return groups
+
+    def _corroborated(self, members: list[int]) -> list[list[int]]:
+        """The members of a person-key bucket split by the namesake rule: two are linked
+        when another key or fact of theirs agrees (transitively, within the bucket)."""
+        parent = {index: index for index in members}
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                i = parent[i] = parent[parent[i]]
+            return i
+
+        first_with: dict[str, int] = {}
+        for index in members:
+            entry = self._entries[index]
+            for fact in (*entry.keys, *entry.facts):
+                if fact.startswith(_PERSON):
+                    continue
+                other = first_with.setdefault(fact, index)
+                ra, rb = root(other), root(index)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+        parts: dict[int, list[int]] = {}
+        for index in members:
+            parts.setdefault(root(index), []).append(index)
+        return [part for part in parts.values() if len(part) > 1]
 
     def _linked_runs(self, members: list[int]) -> list[list[int]]:
         if self.reapply_after_years is None:

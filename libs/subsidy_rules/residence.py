@@ -18,9 +18,9 @@ import sqlite3
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 
-from subsidy_rules.normalize.address import NormalizedAddress, city_towns, normalize_address
+from subsidy_rules.normalize.address import NormalizedAddress, address_normaliser, city_towns
 
 __all__ = ["WardArea", "known_area"]
 
@@ -65,7 +65,7 @@ class WardArea:
         hyphenated = frozenset(f"{code[:3]}-{code[3:]}" for code in self.postal_codes)
         object.__setattr__(self, "_hyphenated", hyphenated)
         normalize = lru_cache(maxsize=_CACHE_SIZE)(
-            partial(normalize_address, towns=towns, chome_towns=self.chome_towns, city=self.city)
+            address_normaliser(towns, chome_towns=self.chome_towns, city=self.city)
         )
         object.__setattr__(self, "_normalize", normalize)
 

@@ -29,11 +29,11 @@ import json
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-__all__ = ["NormalizedAddress", "city_towns", "normalize_address"]
+__all__ = ["NormalizedAddress", "address_normaliser", "city_towns", "normalize_address"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,9 +59,14 @@ class NormalizedAddress:
         room = self.room
         if room is None and self.floor is not None:
             room = f"{self.floor}F" if self.floor > 0 else f"B{-self.floor}F"
+        town = _KEY_TOWNS.get(self.town)
+        if town is None:
+            town = _KEY_TOWNS[self.town] = self.town.translate(_LOOSE)
+            if len(_KEY_TOWNS) > 65_536:
+                _KEY_TOWNS.clear()
         return "|".join(
             (
-                self.town.translate(_LOOSE),
+                town,
                 "" if self.chome is None else str(self.chome),
                 self.banchi or "",
                 self.go or "",
@@ -69,6 +74,9 @@ class NormalizedAddress:
             )
         )
 
+
+# Town names as the key writes them (few distinct ones; see NormalizedAddress.dwelling_key).
+_KEY_TOWNS: dict[str, str] = {}
 
 _PREFECTURE_NAMES = (
     "北海道 青森県 岩手県 宮城県 秋田県 山形県 福島県 茨城県 栃木県 群馬県 埼玉県 千葉県 東京都 "
@@ -112,6 +120,8 @@ _FOLD = str.maketrans(
     }
 )
 # Kanji numerals, with the 大字 forms of legal writing (壱 弐 参 拾).
+# Any character _FOLD changes (a regex scan is cheaper than translating every address).
+_TO_FOLD = re.compile("[" + re.escape("".join(chr(c) for c in _FOLD)) + "]")
 _KANJI_DIGITS = {ch: i for i, ch in enumerate("〇一二三四五六七八九")} | {"壱": 1, "弐": 2, "参": 3}
 _KANJI_UNITS = {"十": 10, "拾": 10, "百": 100, "千": 1000}
 _KANJI_NUM = "[〇一二三四五六七八九十百千壱弐参拾]+"
@@ -185,13 +195,15 @@ def _kanji_sub(match: re.Match[str]) -> str:
 
 def _fold(text: str) -> str:
     """Widths (NFKC), hyphen look-alikes, variant kanji, ヶ and spaces in one spelling."""
-    text = unicodedata.normalize("NFKC", text).translate(_FOLD)
+    text = unicodedata.normalize("NFKC", text)
+    if _TO_FOLD.search(text) is not None:
+        text = text.translate(_FOLD)
     if "ー" in text:
         text = _LONG_VOWEL_DASH.sub("-", text)
     if "  " in text or not text.isprintable():
         text = _SPACES.sub(" ", text)
     text = text.strip()
-    if "-" in text:
+    if " -" in text or "- " in text:
         text = _SPACE_AROUND_DASH.sub("-", text)
     return text
 
@@ -508,11 +520,24 @@ def _put(slots: list[str | None], slot: int, value: str) -> None:
         _put(slots, slot + 1, value)
 
 
+# The common building part: a name not ending in a letter, digit or hyphen, then the
+# room in digits ("○○ハイツ101号室", "○○ハイツ #101", " 101"), read as _split_building does.
+_NAME_AND_ROOM = re.compile(r"(?P<name>.*?) ?#? ?(?P<room>\d+)(?:号室|号|室)?", re.DOTALL)
+
+
 def _split_building(text: str) -> tuple[str | None, str | None, int | None]:
     """Building name, room and floor (negative below ground) after the number block."""
     text = text.strip(" -")
     if not text:
         return None, None, None
+    common = _NAME_AND_ROOM.fullmatch(text)
+    if common is not None:
+        name = common.group("name")
+        if not name:
+            return None, str(int(common.group("room"))), None
+        last = name[-1]
+        if not (last.isascii() and (last.isalnum() or last in "-#")) and "階" not in name:
+            return name, str(int(common.group("room"))), None
     room: str | None = None
     floor = _floor(text)
     if floor is not None:
@@ -551,6 +576,98 @@ def _guess_town(rest: str) -> tuple[str, int]:
 # ----------------------------------------------------------------------------- parsing
 
 
+@lru_cache(maxsize=64)
+def _common_spelling(city: str) -> tuple[re.Pattern[str], str | None]:
+    """One pattern for the common spellings of an address in ``city`` (after folding):
+    the prefecture and the city or not, a town, then 丁目-番地-号 or 番地-号 in digits,
+    then anything; with the city's prefecture when the city is unambiguous."""
+    found = _cities()[0].get(city)
+    prefecture = found[1] if found else None
+    head = rf"(?P<pref>{re.escape(prefecture)} ?)?" if prefecture else "(?P<pref>)"
+    number = r"\d+|[〇一二三四五六七八九十百]+"
+    pattern = re.compile(
+        rf"{head}(?P<city>{re.escape(city)} ?)?(?P<town>[^\d\s\-#]+?) ?"
+        rf"(?:(?P<a>{number})(?P<ma>丁目|-))?(?P<b>{number})(?P<mb>番地|番|-)(?P<c>{number})"
+        r"(?P<mc>号)?(?P<tail>.*)",
+        re.DOTALL,
+    )
+    return pattern, prefecture
+
+
+_TAIL_ROOM = re.compile(r"-(\d+)(?:号室|室)?")
+# What may start the rest after the 号 for the one-pass reading to stand: not a number
+# or a marker the general reading would take as part of the number block.
+_NOT_AFTER_GO = frozenset("0123456789室階Ffの・番丁号")
+_MARKERS = frozenset("丁番号室のF階-")
+
+
+def _number(text: str) -> str:
+    """Digits or kanji numerals as the number they write, without leading zeros."""
+    return str(int(text)) if text.isdigit() else str(_kanji_to_int(text))
+
+
+def _parse_common(
+    folded: str, matcher: _TownMatcher, chome_towns: frozenset[str], city: str
+) -> NormalizedAddress | None:
+    """The common spellings in one pass, with the result `_parse` gives, else None.
+
+    Taken only where nothing is left to interpret: a name of the town list, numbers in
+    digits or kanji numerals (丁目-番地-号 for a town with 丁目, 番地-号 or 番地-号-room for one
+    without), then nothing, a room after a hyphen, or a building part with no numbers in
+    kanji. A test compares the two
+    readings on the synthetic spellings.
+    """
+    pattern, prefecture = _common_spelling(city)
+    m = pattern.fullmatch(folded)
+    if m is None:
+        return None
+    town = matcher.names.get(m.group("town"))
+    if town is None:
+        return None
+    a, b, c = m.group("a"), m.group("b"), m.group("c")
+    tail = m.group("tail")
+    has_chome = town in chome_towns
+    if a is not None and not has_chome:
+        # 番地-号-room of a town without 丁目 ("市谷八幡町8-1-101"), hyphens only.
+        if m.group("ma") != "-" or m.group("mb") != "-" or m.group("mc") or tail:
+            return None
+        a, b, c, room_number = None, a, b, c
+    elif (a is not None) != has_chome:
+        return None
+    else:
+        room_number = None
+    if tail and not c.isdigit() and not m.group("mc") and tail[0] not in " -":
+        return None  # a kanji 号 the general reading keeps as text ("〇#7")
+    room = None if room_number is None else _number(room_number)
+    building: str | None = None
+    floor: int | None = None
+    if tail:
+        after_space = tail.lstrip(" ")
+        if after_space and after_space[0] in _MARKERS and after_space != tail:
+            return None  # "32 号室": the general reading takes a marker after spaces
+        if tail[0] in _NOT_AFTER_GO or tail[0] in _KANJI_NUMERALS or _KANJI_IN_NUMBER.search(tail):
+            return None
+        if tail[0] == "-":
+            found = _TAIL_ROOM.fullmatch(tail)
+            if found is None:
+                return None
+            room = str(int(found.group(1)))
+        else:
+            building, room, floor = _split_building(tail)
+    written_city = m.group("city")
+    return NormalizedAddress(
+        prefecture=prefecture if m.group("pref") or written_city else None,
+        city=city if written_city else None,
+        town=town,
+        chome=None if a is None else int(_number(a)),
+        banchi=_number(b),
+        go=_number(c),
+        building=building,
+        room=room,
+        floor=floor,
+    )
+
+
 def _parse(
     text: str,
     matcher: _TownMatcher | None,
@@ -559,6 +676,10 @@ def _parse(
 ) -> NormalizedAddress:
     # Punctuation alone (",", "、") folds to nothing; keep it as the town for a stable key.
     folded = _fold(text) or text.strip()
+    if matcher is not None and home_city is not None and chome_towns is not None:
+        common = _parse_common(folded, matcher, chome_towns, home_city)
+        if common is not None:
+            return common
     if folded[0] in "〒0123456789":
         folded = _POSTAL_PREFIX.sub("", folded)
     rest = folded
@@ -641,3 +762,19 @@ def normalize_address(
     )
     matcher = _town_matcher(_as_tuple(towns), chome or frozenset(), city) if towns else None
     return _parse(text, matcher, chome, city)
+
+
+def address_normaliser(
+    towns: Collection[str], *, chome_towns: Iterable[str], city: str | None = None
+) -> Callable[[str], NormalizedAddress]:
+    """``normalize_address`` with the town list bound once (what a ward's bulk checks
+    call: the list is not looked up again for every address)."""
+    chome = frozenset(chome_towns)
+    matcher = _town_matcher(_as_tuple(towns), chome, city) if towns else None
+
+    def normalise(text: str) -> NormalizedAddress:
+        if not text or not text.strip():
+            raise ValueError("an address is required")
+        return _parse(text, matcher, chome, city)
+
+    return normalise
