@@ -226,3 +226,15 @@ def address_kanji(number: int) -> str:
     tens, ones = divmod(number, 10)
     head = "" if tens == 0 else ("十" if tens == 1 else digits[tens] + "十")
     return head + (digits[ones] if ones or not head else "")
+
+
+@pytest.mark.parametrize("text", ["上馬4丁目32-14・16", "晴海1丁目6-1・2"])
+def test_a_middle_dot_after_the_go_names_another_lot_not_a_room(text: str) -> None:
+    address = normalize_address(text)
+    assert address.room is None
+    assert address.go in ("14", "1")
+
+
+def test_juban_in_azabu_juban_is_part_of_the_town_without_a_town_list() -> None:
+    address = normalize_address("麻布十番2丁目16-6")
+    assert (address.town, address.chome, address.banchi, address.go) == ("麻布十番", 2, "16", "6")
