@@ -11,8 +11,9 @@ Each application yields a few matching keys computed from normalised values:
 Two applications sharing any key are linked, except that the person key alone is not
 enough: two people of one name kana and birth date exist (about 230 such pairs per million
 applicants), so applications in one person-key bucket are linked only when a second fact
-agrees too (namesake rule): the dwelling, the bank account, the LoGo answer id, or the
-normalised phone, e-mail or postal code. Groups are the transitive closure of the links
+agrees too (namesake rule): the dwelling, the bank account, the LoGo answer id, the
+normalised phone, e-mail or postal code, or a purchase (item, amount and date) declared
+again. Groups are the transitive closure of the links
 (union-find), so the work grows linearly with the number of applications: the keys are
 the blocking keys, and no pair is ever compared outside its bucket. Output is
 deterministic: members ordered by received date then id, groups by their first member.
@@ -25,6 +26,7 @@ against the keys of those already stored, as the intake service does per submiss
 
 from __future__ import annotations
 
+import gc
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -91,22 +93,25 @@ def key_values(
     return values
 
 
-def corroborating_values(application: Application) -> dict[str, str]:
-    """The facts that corroborate a person key besides the other keys: the phone and
-    postal code as their digits (+81 read as 0), the e-mail in lower case."""
+def corroborating_values(application: Application) -> list[tuple[str, str]]:
+    """The facts that corroborate a person key besides the other keys, as (kind, value):
+    the phone and postal code as their digits (+81 read as 0), the e-mail in lower case,
+    and each purchase as item, amount and date (a receipt declared again)."""
     applicant = application.applicant
-    values: dict[str, str] = {}
+    values: list[tuple[str, str]] = []
     if applicant.phone:
         digits = _NON_DIGIT.sub("", _nfkc(applicant.phone))
         if digits.startswith("81") and len(digits) >= 11:
             digits = "0" + digits[2:]
         if digits:
-            values["T:"] = digits
+            values.append(("T:", digits))
     if applicant.email:
-        values["E:"] = _nfkc(applicant.email).strip().lower()
+        values.append(("E:", _nfkc(applicant.email).strip().lower()))
     postal = _NON_DIGIT.sub("", _nfkc(applicant.postal_code))
     if postal:
-        values["Z:"] = postal
+        values.append(("Z:", postal))
+    for purchase in application.purchases:
+        values.append(("U:", f"{purchase.item}|{purchase.amount}|{purchase.purchased_on}"))
     return values
 
 
@@ -115,23 +120,32 @@ def _nfkc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFKC", text)
 
 
+def corroborating_facts(
+    application: Application, hasher: Hasher | None = None
+) -> tuple[str, ...]:
+    """The corroborating values of one application, prefixed by their kind (hashed if asked)."""
+    facts = corroborating_values(application)
+    if hasher is None:
+        return tuple([kind + value for kind, value in facts])
+    return tuple([kind + hasher(value) for kind, value in facts])
+
+
 def duplicate_keys(
     application: Application,
     *,
     hasher: Hasher | None = None,
     normalise_address: AddressNormaliser | None = None,
+    corroboration: bool = True,
 ) -> DuplicateKeys:
     """The keys of one application, each prefixed by its evidence code (hashed if asked),
-    and the facts that corroborate its person key."""
+    and (unless `corroboration` is off) the facts that corroborate its person key."""
     values = key_values(application, normalise_address)
-    facts = corroborating_values(application)
     if hasher is None:
         keys = tuple([_PREFIX[code] + value for code, value in values.items()])
-        extra = tuple([prefix + value for prefix, value in facts.items()])
     else:
         keys = tuple([_PREFIX[code] + hasher(value) for code, value in values.items()])
-        extra = tuple([prefix + hasher(value) for prefix, value in facts.items()])
-    return DuplicateKeys(application.application_id, application.received_on, keys, extra)
+    facts = corroborating_facts(application, hasher) if corroboration else ()
+    return DuplicateKeys(application.application_id, application.received_on, keys, facts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,8 +222,13 @@ class DuplicateIndex:
             limit = early.replace(year=early.year + years, day=28)
         return late < limit
 
-    def groups(self) -> list[DuplicateGroup]:
-        """Every group of two or more linked applications (transitive, deterministic)."""
+    def groups(
+        self, facts_of: Callable[[int], tuple[str, ...]] | None = None
+    ) -> list[DuplicateGroup]:
+        """Every group of two or more linked applications (transitive, deterministic).
+
+        `facts_of` gives the corroborating facts of the n-th stored application where
+        they were not stored with its keys (a batch computes them only where needed)."""
         parent = list(range(len(self._entries)))
 
         def root(i: int) -> int:
@@ -220,7 +239,9 @@ class DuplicateIndex:
 
         links: list[tuple[Reason, list[int]]] = []
         for key, members in self._more.items():
-            buckets = self._corroborated(members) if key.startswith(_PERSON) else [members]
+            buckets = (
+                self._corroborated(members, facts_of) if key.startswith(_PERSON) else [members]
+            )
             for run in (run for bucket in buckets for run in self._linked_runs(bucket)):
                 for other in run[1:]:
                     ra, rb = root(run[0]), root(other)
@@ -237,7 +258,9 @@ class DuplicateIndex:
         groups.sort(key=lambda g: g.sort_key)
         return groups
 
-    def _corroborated(self, members: list[int]) -> list[list[int]]:
+    def _corroborated(
+        self, members: list[int], facts_of: Callable[[int], tuple[str, ...]] | None
+    ) -> list[list[int]]:
         """The members of a person-key bucket split by the namesake rule: two are linked
         when another key or fact of theirs agrees (transitively, within the bucket)."""
         parent = {index: index for index in members}
@@ -250,7 +273,8 @@ class DuplicateIndex:
         first_with: dict[str, int] = {}
         for index in members:
             entry = self._entries[index]
-            for fact in (*entry.keys, *entry.facts):
+            facts = entry.facts if entry.facts or facts_of is None else facts_of(index)
+            for fact in (*entry.keys, *facts):
                 if fact.startswith(_PERSON):
                     continue
                 other = first_with.setdefault(fact, index)
@@ -316,9 +340,30 @@ def find_duplicates(
     hasher: Hasher | None = None,
     normalise_address: AddressNormaliser | None = None,
 ) -> list[DuplicateGroup]:
-    """Group a batch of applications (linear in their number)."""
-    index = DuplicateIndex(reapply_after_years)
-    for application in applications:
-        keys = duplicate_keys(application, hasher=hasher, normalise_address=normalise_address)
-        index.add(keys, check=False)
-    return index.groups()
+    """Group a batch of applications (linear in their number).
+
+    The facts that corroborate a person key are computed only for the applications
+    that share one. The cyclic garbage collector is paused during the call: nothing
+    here makes a reference cycle, and the million small objects the index holds would
+    otherwise be traversed again and again (a fifth of the time at 1M applications).
+    """
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        index = DuplicateIndex(reapply_after_years)
+        sources: list[Application] = []
+        for application in applications:
+            keys = duplicate_keys(
+                application,
+                hasher=hasher,
+                normalise_address=normalise_address,
+                corroboration=False,
+            )
+            stored = len(index)
+            index.add(keys, check=False)
+            if len(index) > stored:
+                sources.append(application)
+        return index.groups(facts_of=lambda i: corroborating_facts(sources[i], hasher))
+    finally:
+        if collecting:
+            gc.enable()

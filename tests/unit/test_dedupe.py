@@ -188,6 +188,11 @@ def test_precision_and_recall_on_synthetic_data_with_planted_duplicates() -> Non
     assert recall >= 0.95, recall
 
 
+BASE_PURCHASES = [
+    {"item": "security_camera", "kind": "purchase", "amount": 32000, "purchased_on": "2025-05-01"}
+]
+
+
 def namesake(record: dict[str, Any], application_id: str, **changes: Any) -> dict[str, Any]:
     """Another person of the same name kana and birth date, sharing nothing else."""
     base = {
@@ -198,6 +203,14 @@ def namesake(record: dict[str, Any], application_id: str, **changes: Any) -> dic
         "applicant.postal_code": "162-0052",
         "bank_account.number": "7654321",
         "logo_answer_id": f"9{application_id[-6:]}",
+        "purchases": [
+            {
+                "item": "sensor_light",
+                "kind": "purchase",
+                "amount": 6800,
+                "purchased_on": "2025-05-20",
+            }
+        ],
     }
     base.update(changes)
     return variant(record, application_id, **base)
@@ -215,11 +228,13 @@ def test_two_people_of_one_name_and_birth_date_are_not_linked_by_that_alone(
         {"applicant.phone": "０３（１２３４）５６７８"},
         {"applicant.email": "Taro@Example.jp"},
         {"applicant.postal_code": "１６０－００２３"},
+        {"purchases": BASE_PURCHASES},
     ],
 )
 def test_a_second_agreeing_fact_links_a_person_key_bucket(
-    record: dict[str, Any], shared: dict[str, str]
+    record: dict[str, Any], shared: dict[str, Any]
 ) -> None:
+    record["purchases"] = BASE_PURCHASES
     [group] = groups_of([record, namesake(record, "S2025-000002", **shared)])
     assert group["reasons"] == ["SAME_PERSON"]
 
