@@ -120,9 +120,7 @@ def _nfkc(text: str) -> str:
     return text if text.isascii() else unicodedata.normalize("NFKC", text)
 
 
-def corroborating_facts(
-    application: Application, hasher: Hasher | None = None
-) -> tuple[str, ...]:
+def corroborating_facts(application: Application, hasher: Hasher | None = None) -> tuple[str, ...]:
     """The corroborating values of one application, prefixed by their kind (hashed if asked)."""
     facts = corroborating_values(application)
     if hasher is None:
