@@ -14,8 +14,13 @@ Issue 2, section 6. In one run on one machine this measures:
    account key, LoGo answer id), blocking on those keys, u by random sampling, m by EM,
    predictions at match probability >= 0.9, clustered; time, peak RSS and precision / recall.
 
-Aims (issue 2): evaluation >= 200,000 applications/s on one core; 1M applications
-de-duplicated in under 60 s and 1.5 GB with precision >= 0.98 and recall >= 0.95.
+Aims: evaluation >= 200,000 applications/s on one core (issue 2); 1M applications
+de-duplicated in at most 30 s on one core and 1.5 GB with precision >= 0.995 and recall
+>= 0.99, 100k in under 3 s (issue 21). Detection is called as a batch caller calls it:
+the loaded applications are moved out of the cyclic garbage collector's sight first
+(`gc.freeze()`), and the time is split into its steps (address normalisation, the keys of
+every application including it, indexing them, grouping) in a second, separately timed
+pass.
 
 Each measurement runs in a fresh subprocess (this script with ``--child``) so that caches
 are cold and memory peaks are clean: the kernel's peak-RSS mark (VmHWM) is reset through
@@ -56,7 +61,12 @@ from pathlib import Path
 from typing import Any
 
 from subsidy_rules.application import Application, parse_application
-from subsidy_rules.dedupe import find_duplicates
+from subsidy_rules.dedupe import (
+    DuplicateIndex,
+    corroborating_facts,
+    duplicate_keys,
+    find_duplicates,
+)
 from subsidy_rules.engine import evaluate, ward_of
 from subsidy_rules.normalize.kana import matching_kana
 from subsidy_rules.normalize.phone import normalize_phone
@@ -68,10 +78,11 @@ from subsidy_rules.synth import MALFORMED, SyntheticApplication, generate, truth
 PROGRAM_ID = "shinjuku-2025"
 SPLINK_THRESHOLD = 0.9
 AIM_EVALUATIONS_PER_S = 200_000
-AIM_DEDUPE_1M_S = 60.0
+AIM_DEDUPE_1M_S = 30.0
+AIM_DEDUPE_100K_S = 3.0
 AIM_DEDUPE_1M_MB = 1500.0
-AIM_PRECISION = 0.98
-AIM_RECALL = 0.95
+AIM_PRECISION = 0.995
+AIM_RECALL = 0.99
 OUT_DIR = Path(__file__).resolve().parent / "out"
 _MALFORMED = frozenset(MALFORMED)
 
@@ -476,11 +487,13 @@ def child_ours(size: int, seed: int) -> Json:
     _, ward = _program_and_ward(apps)
     _clear_ward_caches()
     stop = Memory.start()
+    gc.freeze()  # what a batch caller does with its loaded input (docs/PERFORMANCE.md)
     with GcTimer() as collector:
         wall, cpu = time.perf_counter(), time.process_time()
         groups = find_duplicates(apps, normalise_address=ward.normalize)
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     memory = stop()
+    gc.unfreeze()
     quality = pair_quality((g.application_ids for g in groups), dataset.truth, dataset.truth_link)
     group_count = len(groups)
     largest = max((len(g.application_ids) for g in groups), default=0)
@@ -492,8 +505,10 @@ def child_ours(size: int, seed: int) -> Json:
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del again
+    steps = _dedupe_steps(apps, ward)
     return {
         "size": size,
+        "steps": steps,
         "applications": len(apps),
         "malformed_skipped": dataset.malformed,
         "load_s": dataset.load_s,
@@ -507,6 +522,39 @@ def child_ours(size: int, seed: int) -> Json:
         **_memory_json(memory),
         **quality,
     }
+
+
+def _dedupe_steps(apps: Sequence[Application], ward: WardArea) -> Json:
+    """CPU seconds of each step of `find_duplicates`, each timed alone with cold caches:
+    the address normaliser over every address, the keys of every application (which
+    include it), adding them to the index, and grouping."""
+    steps: Json = {}
+    _clear_ward_caches()
+    gc.collect()
+    gc.freeze()
+    gc.disable()  # as find_duplicates does
+    cpu = time.process_time()
+    for app in apps:
+        ward.normalize(app.applicant.address)
+    steps["normalise_address_s"] = time.process_time() - cpu
+    _clear_ward_caches()
+    cpu = time.process_time()
+    keys = [
+        duplicate_keys(app, normalise_address=ward.normalize, corroboration=False) for app in apps
+    ]
+    steps["keys_s"] = time.process_time() - cpu
+    index = DuplicateIndex()
+    cpu = time.process_time()
+    for entry in keys:
+        index.add(entry, check=False)
+    steps["index_s"] = time.process_time() - cpu
+    cpu = time.process_time()
+    index.groups(facts_of=lambda i: corroborating_facts(apps[i]))
+    steps["groups_s"] = time.process_time() - cpu
+    gc.enable()
+    gc.unfreeze()
+    steps["address_us_each"] = steps["normalise_address_s"] / len(apps) * 1e6
+    return steps
 
 
 def _memory_json(memory: Memory) -> Json:
@@ -748,6 +796,15 @@ def report(results: Json) -> str:
     ]
     if gc_parts:
         lines.append("  ours, time in the cyclic garbage collector: " + "; ".join(gc_parts))
+    for row in results["dedupe"]:
+        steps = row["ours"].get("steps")
+        if steps:
+            lines.append(
+                f"  ours at {row['size']:,}, steps (CPU s, each alone): address normaliser "
+                f"{steps['normalise_address_s']:.2f} ({steps['address_us_each']:.1f} us each), "
+                f"all keys {steps['keys_s']:.2f}, index {steps['index_s']:.2f}, "
+                f"groups {steps['groups_s']:.2f}"
+            )
     lines.append("Recall by what links the pair (found/pairs):")
     for row in results["dedupe"]:
         for who in ("ours", "splink"):
@@ -792,18 +849,23 @@ def verdicts(results: Json) -> list[str]:
         )
     for row in results["dedupe"]:
         ours = row["ours"]
+        if row["size"] == 100_000 and "wall_s" in ours:
+            fast = ours["wall_s"] < AIM_DEDUPE_100K_S
+            out.append(
+                f"100k dedupe time: {ours['wall_s']:.2f} s < 3 s: {'met' if fast else 'MISSED'}"
+            )
         if row["size"] != 1_000_000 or "wall_s" not in ours:
             continue
         memory_mb = max(ours["peak_rss_growth_mb"], ours["tracemalloc_peak_mb"])
         checks = [
-            ("time", ours["wall_s"] < AIM_DEDUPE_1M_S, f"{ours['wall_s']:.1f} s < 60 s"),
+            ("time", ours["wall_s"] <= AIM_DEDUPE_1M_S, f"{ours['wall_s']:.1f} s <= 30 s"),
             (
                 "memory",
                 memory_mb < AIM_DEDUPE_1M_MB,
                 f"{memory_mb:.0f} MB (larger of RSS growth and tracemalloc peak) < 1,500 MB",
             ),
-            ("precision", ours["precision"] >= AIM_PRECISION, f"{ours['precision']:.4f} >= 0.98"),
-            ("recall", ours["recall"] >= AIM_RECALL, f"{ours['recall']:.4f} >= 0.95"),
+            ("precision", ours["precision"] >= AIM_PRECISION, f"{ours['precision']:.4f} >= 0.995"),
+            ("recall", ours["recall"] >= AIM_RECALL, f"{ours['recall']:.4f} >= 0.99"),
         ]
         for name, ok, text in checks:
             out.append(f"1M dedupe {name}: {text}: {'met' if ok else 'MISSED'}")

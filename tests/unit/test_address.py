@@ -1,4 +1,5 @@
-"""Address normalisation: the spellings table, dwelling keys, hard negatives, properties."""
+"""Address normalisation: the spellings table, dwelling keys, hard negatives, properties,
+and the one-pass reading of the common spellings checked against the general reading."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from subsidy_rules.normalize import address
 from subsidy_rules.normalize.address import NormalizedAddress, normalize_address
 from subsidy_rules.residence import WardArea
+from subsidy_rules.synth import generate
 
 TABLE: list[dict[str, Any]] = yaml.safe_load(
     (Path(__file__).parent / "data" / "addresses.yaml").read_text(encoding="utf-8")
@@ -166,3 +169,72 @@ def test_any_text_gives_a_key_or_the_empty_input_error(text: str) -> None:
         assert not text.strip()
     else:
         assert key == normalize_address(text).dwelling_key()
+
+
+def test_the_one_pass_reading_agrees_with_the_general_one_on_synthetic_spellings() -> None:
+    ward = shinjuku()
+    matcher = address._town_matcher(ward.towns, ward.chome_towns, ward.city)
+    texts = [s.record["applicant"]["address"] for s in generate(3_000, seed=7)]
+    texts += [row["text"] for row in TABLE]
+    taken = 0
+    for text in texts:
+        common = address._parse_common(address._fold(text), matcher, ward.chome_towns, ward.city)
+        if common is not None:
+            taken += 1
+            assert common == address._parse(text, matcher, ward.chome_towns, None), text
+    assert taken > len(texts) * 0.8
+
+
+@given(
+    st.sampled_from(["西新宿", "百人町", "四谷", "市谷八幡町", "四谷三栄町", "二十騎町", "新宿"]),
+    st.lists(st.integers(min_value=0, max_value=120), min_size=2, max_size=4),
+    st.sampled_from(["-", "丁目", "番", "番地", "号", "ー", "－"]),
+    st.sampled_from(
+        [
+            "",
+            " ○○ハイツ101号室",
+            "#7",
+            "-0305",
+            " 二〇一",
+            "・3",
+            "号室",
+            "F",
+            " 号室",
+            " 号-12",
+            " 3F",
+        ]
+    ),
+    st.booleans(),
+)
+def test_the_one_pass_reading_never_disagrees_with_the_general_one(
+    town: str, numbers: list[int], marker: str, tail: str, kanji: bool
+) -> None:
+    ward = shinjuku()
+    matcher = address._town_matcher(ward.towns, ward.chome_towns, ward.city)
+    parts = [address_kanji(n) if kanji else str(n) for n in numbers]
+    text = town + marker.join(parts) + tail
+    common = address._parse_common(address._fold(text), matcher, ward.chome_towns, ward.city)
+    if common is not None:
+        assert common == address._parse(text, matcher, ward.chome_towns, None)
+
+
+def address_kanji(number: int) -> str:
+    """A number in kanji numerals as people write them (二十三, 一〇一 for rooms)."""
+    digits = "〇一二三四五六七八九"
+    if number >= 100:
+        return "".join(digits[int(d)] for d in str(number))
+    tens, ones = divmod(number, 10)
+    head = "" if tens == 0 else ("十" if tens == 1 else digits[tens] + "十")
+    return head + (digits[ones] if ones or not head else "")
+
+
+@pytest.mark.parametrize("text", ["上馬4丁目32-14・16", "晴海1丁目6-1・2"])
+def test_a_middle_dot_after_the_go_names_another_lot_not_a_room(text: str) -> None:
+    address = normalize_address(text)
+    assert address.room is None
+    assert address.go in ("14", "1")
+
+
+def test_juban_in_azabu_juban_is_part_of_the_town_without_a_town_list() -> None:
+    address = normalize_address("麻布十番2丁目16-6")
+    assert (address.town, address.chome, address.banchi, address.go) == ("麻布十番", 2, "16", "6")

