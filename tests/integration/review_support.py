@@ -14,7 +14,9 @@ from intake_support import PROGRAM, Client, proto
 from sqlalchemy import Engine, text
 from subsidy.intake.v1 import intake_pb2
 from subsidy.review.v1 import review_pb2
+from subsidy_review.handover import seal, unseal
 
+from subsidy_platform.excel_csv import read_excel_csv, write_excel_csv
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.process import ServiceProcess
 
@@ -187,3 +189,28 @@ def ward_command(
         )
 
     return run
+
+
+def decision_file(export: Any, decide: dict[str, tuple[str, str, str]]) -> bytes:
+    """The ward fills in 決定, 交付決定額, 不交付理由コード for the given rows and seals it."""
+    files = unseal(export.sealed_file, export.password)
+    _, rows = read_excel_csv(files["applications.csv"])
+    header, body = rows[0], rows[1:]
+    for row in body:
+        if row[0] in decide:
+            verdict, amount, reason = decide[row[0]]
+            row[header.index("決定")] = verdict
+            row[header.index("交付決定額")] = amount
+            row[header.index("不交付理由コード")] = reason
+    return seal({"applications.csv": write_excel_csv(header, body)}, export.password)
+
+
+def checked_applications(
+    intake: Client, review: ServiceProcess, stub: Any, admin: Engine, n: int, amount: int
+) -> list[str]:
+    """`n` new applications, each checked by a checker with the rules' amount `amount`."""
+    numbers = [submit(intake, **person(uuid.uuid4().hex[:6])) for _ in range(n)]
+    deliver(intake, review, admin)
+    for number in numbers:
+        assert check(stub, intake, number).rules_amount == amount
+    return numbers

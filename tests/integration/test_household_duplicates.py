@@ -16,12 +16,10 @@ from typing import Any
 import grpc
 import pytest
 from intake_support import Client
-from review_support import case, check, deliver, person, submit
+from review_support import case, check, decision_file, deliver, person, submit
 from sqlalchemy import Engine, text
 from subsidy.review.v1 import review_pb2
-from subsidy_review.handover import seal, unseal
 
-from subsidy_platform.excel_csv import read_excel_csv, write_excel_csv
 from subsidy_platform.process import ServiceProcess
 
 WARD = ("ward_officer", "ward-household-a")
@@ -368,20 +366,6 @@ def test_two_members_with_the_ward_granted_at_once_give_the_household_one_grant(
     assert sorted(states.values()) == sorted([review_pb2.GRANTED, review_pb2.HANDED_OVER])
 
 
-def _decision_file(export: Any, decide: dict[str, tuple[str, str, str]]) -> bytes:
-    """The ward's file: 決定, 交付決定額, 不交付理由コード filled in for the given rows."""
-    files = unseal(export.sealed_file, export.password)
-    _, rows = read_excel_csv(files["applications.csv"])
-    header, body = rows[0], rows[1:]
-    for row in body:
-        if row[0] in decide:
-            verdict, amount, reason = decide[row[0]]
-            row[header.index("決定")] = verdict
-            row[header.index("交付決定額")] = amount
-            row[header.index("不交付理由コード")] = reason
-    return seal({"applications.csv": write_excel_csv(header, body)}, export.password)
-
-
 def test_a_decision_file_granting_a_member_refused_after_the_handover_is_refused_whole(
     intake: Client, review: ServiceProcess, review_stub: Any, admin_engine: Engine
 ) -> None:
@@ -404,7 +388,7 @@ def test_a_decision_file_granting_a_member_refused_after_the_handover_is_refused
                 request_id=uuid.uuid4().hex,
                 program_id="shinjuku-2025",
                 file_name="decisions.zip",
-                sealed_file=_decision_file(export, {older: verdict}),
+                sealed_file=decision_file(export, {older: verdict}),
                 password=export.password,
             ),
             metadata=ward,

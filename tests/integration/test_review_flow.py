@@ -15,6 +15,7 @@ from intake_support import PROGRAM, Client, count
 from review_support import (
     case,
     check,
+    decision_file,
     deliver,
     person,
     submit,
@@ -24,24 +25,8 @@ from subsidy.common.v1 import common_pb2
 from subsidy.events.v1 import events_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.review.v1 import review_pb2
-from subsidy_review.handover import seal, unseal
 
-from subsidy_platform.excel_csv import read_excel_csv, write_excel_csv
 from subsidy_platform.process import ServiceProcess
-
-
-def decision_file(export: review_pb2.WardExport, decide: dict[str, tuple[str, str, str]]) -> bytes:
-    """The ward fills in 決定, 交付決定額, 不交付理由コード for the given rows."""
-    files = unseal(export.sealed_file, export.password)
-    _, rows = read_excel_csv(files["applications.csv"])
-    header, body = rows[0], rows[1:]
-    for row in body:
-        if row[0] in decide:
-            verdict, amount, reason = decide[row[0]]
-            row[header.index("決定")] = verdict
-            row[header.index("交付決定額")] = amount
-            row[header.index("不交付理由コード")] = reason
-    return seal({"applications.csv": write_excel_csv(header, body)}, export.password)
 
 
 def test_applications_go_from_intake_to_the_wards_decision(

@@ -18,7 +18,7 @@ from typing import Any
 import grpc
 import pytest
 from intake_support import Client, count
-from review_support import case, check, deliver, person, submit, ward_command
+from review_support import case, checked_applications, ward_command
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from subsidy.common.v1 import common_pb2
@@ -33,16 +33,12 @@ PASSWORD = "ward-officer passphrase 3"
 RULES_AMOUNT = 16_000
 
 
+def checked(intake: Client, review: ServiceProcess, stub: Any, admin: Engine, n: int) -> list[str]:
+    return checked_applications(intake, review, stub, admin, n, RULES_AMOUNT)
+
+
 def _rid() -> str:
     return uuid.uuid4().hex
-
-
-def checked(intake: Client, review: ServiceProcess, stub: Any, admin: Engine, n: int) -> list[str]:
-    numbers = [submit(intake, **person(uuid.uuid4().hex[:6])) for _ in range(n)]
-    deliver(intake, review, admin)
-    for number in numbers:
-        assert check(stub, intake, number).rules_amount == RULES_AMOUNT
-    return numbers
 
 
 def written(admin: Engine, number: str) -> tuple[int, int, int]:
