@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from datetime import date
 from typing import Any
 
 from intake_support import PROGRAM, Client
@@ -18,6 +17,7 @@ from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.staff_client import staff_channel
+from subsidy_platform.ward_clock import ward_today
 
 
 def applicant(
@@ -48,7 +48,7 @@ def decide(
         granted=granted,
         amount=amount,
         reasons=[common_pb2.ReasonCode.Value(r) for r in reasons],
-        decided_on=date.today().isoformat(),
+        decided_on=ward_today().isoformat(),
         decision_number=f"S2025-D-{uuid.uuid4().int % 10**6:06d}",
     )
     with as_review(notices, intake) as channel:
@@ -56,7 +56,7 @@ def decide(
 
 
 def request_correction(notices: ServiceProcess, intake: Client, number: str) -> None:
-    today = date.today()
+    today = ward_today()
     event = events_pb2.CorrectionRequestEvent(
         event_id=f"correction-{uuid.uuid4().hex}",
         application_number=number,

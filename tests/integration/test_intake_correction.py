@@ -99,7 +99,8 @@ def stored(engine: Engine, number: str) -> dict[str, Any]:
             ),
             {"n": number},
         ).one()
-    return dict(row._mapping)
+    # status follows review's reports, which arrive from its outbox at any time
+    return {k: v for k, v in row._mapping.items() if k != "status"}
 
 
 def outbox_key(number: str, request_id: str) -> str:
@@ -161,7 +162,7 @@ def test_an_online_correction_replaces_the_record_and_is_announced(
     assert NEW_ADDRESS not in str(after)  # ciphertext only
     assert after["digests"] != before["digests"]  # the dwelling index follows the address
     assert (after["c"], after["s"]) == (1, 2)
-    for unchanged in ("received_on", "channel", "status", "request_id"):
+    for unchanged in ("received_on", "channel", "request_id"):
         assert after[unchanged] == before[unchanged]
 
     with admin_engine.connect() as connection:

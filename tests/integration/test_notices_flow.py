@@ -38,6 +38,7 @@ from subsidy_platform.crypto import DataClass, FieldCipher
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.rotation import rotate_and_rewrap
 from subsidy_platform.vault import provision_vault
+from subsidy_platform.ward_clock import ward_today
 
 PROGRAM = "shinjuku-2025"
 A5_LANDSCAPE = (595.28, 419.53)
@@ -114,7 +115,7 @@ def test_a_batch_prints_each_notice_with_its_name_amount_and_date_sorted_by_post
         grant_text = _pages_of(pdf, granted)
         assert sent["applicant.name"] in grant_text and "様" in grant_text
         assert "20,000円" in grant_text and "交付決定通知書" in grant_text
-        assert wareki(date.today()) in grant_text
+        assert wareki(ward_today()) in grant_text
         assert "＊＊＊＊" + sent["bank_account.number"][-3:] in grant_text
         refusal_text = _pages_of(pdf, refused)
         assert "不交付決定通知書" in refusal_text and "住民登録されていない" in refusal_text
@@ -218,17 +219,17 @@ def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
         )
         assert batch.batch_id in {b.batch_id for b in held.batches}
         mailed = _confirm(stub, intake, batch.batch_id)
-        assert date.fromisoformat(mailed.delete_after) == date.today() + timedelta(days=7)
+        assert date.fromisoformat(mailed.delete_after) == ward_today() + timedelta(days=7)
         stub.PurgeExpiredPrintData(purge, metadata=operator)  # within the retention: kept
         assert download(stub, intake, batch.batch_id)[1]
         with admin_engine.begin() as connection:  # the retention period has passed
             connection.execute(
                 text("UPDATE notices.batches SET delete_after = :d WHERE batch_id = :i"),
-                {"d": date.today() - timedelta(days=1), "i": batch.batch_id},
+                {"d": ward_today() - timedelta(days=1), "i": batch.batch_id},
             )
             connection.execute(
                 text("UPDATE notices.notices SET mailed_on = :d WHERE application_number = :n"),
-                {"d": date.today() - timedelta(days=8), "n": number},
+                {"d": ward_today() - timedelta(days=8), "n": number},
             )
         done = stub.PurgeExpiredPrintData(purge, metadata=operator)
         assert done.print_files_deleted >= 1 and done.addressees_deleted >= 1
@@ -324,11 +325,11 @@ def test_key_rotation_rewraps_the_notices_and_print_files_which_still_read(
         application_number=number,
         program_id=program,
         document_number=1,
-        issued_on=date.today(),
+        issued_on=ward_today(),
         name="鍵更新 花子",
         postal_code="1600022",
         address="東京都新宿区新宿三丁目1番13号",
-        received_on=date.today(),
+        received_on=ward_today(),
         items=("防犯カメラ",),
         applied_amount=10_000,
         granted_amount=5_000,
@@ -386,14 +387,14 @@ def test_a_notice_left_out_is_mailed_by_hand_with_a_reason_and_its_addressee_the
         assert reasonless.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         request.reason = "外字（𠮷）のため手書きで宛名を記入し発送"
         mailed = stub.RecordManualMailing(request, metadata=operator)
-        assert mailed.state == "MAILED" and mailed.mailed_on == date.today().isoformat()
+        assert mailed.state == "MAILED" and mailed.mailed_on == ward_today().isoformat()
         purge = notices_pb2.PurgeExpiredPrintDataRequest(program_id=PROGRAM)
         stub.PurgeExpiredPrintData(purge, metadata=operator)
         assert _addressee_held(admin_engine, number)  # within the retention
         with admin_engine.begin() as connection:
             connection.execute(
                 text("UPDATE notices.notices SET mailed_on = :d WHERE application_number = :n"),
-                {"d": date.today() - timedelta(days=8), "n": number},
+                {"d": ward_today() - timedelta(days=8), "n": number},
             )
         stub.PurgeExpiredPrintData(purge, metadata=operator)
     assert not _addressee_held(admin_engine, number)

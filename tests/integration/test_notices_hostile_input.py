@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -41,6 +41,7 @@ from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
 from subsidy_platform.staff_client import staff_channel
+from subsidy_platform.ward_clock import ward_today
 
 EXAMPLES = 20
 pytestmark = IGNORE_RANDOM_IN_SERVER_THREADS
@@ -132,14 +133,14 @@ class Target:
     paths: list[Path] = field(default_factory=list)
 
 
-TODAY = date.today().isoformat()
+TODAY = ward_today().isoformat()
 TARGETS = [
     Target("DecisionMade", "service:review", lambda n: events_pb2.DecisionEvent(
         event_id=_rid(), application_number=n.waiting, program_id=PROGRAM, granted=False,
         reasons=[common_pb2.TAX_ARREARS], decided_on=TODAY, decision_number="S2025-D-999001")),
     Target("CorrectionRequested", "service:review", lambda n: events_pb2.CorrectionRequestEvent(
         event_id=_rid(), application_number=n.waiting, program_id=PROGRAM, requested_on=TODAY,
-        deadline=(date.today() + timedelta(days=14)).isoformat(),
+        deadline=(ward_today() + timedelta(days=14)).isoformat(),
         items=[events_pb2.CorrectionItem(field="receipt", problem="領収書の日付が読めません")])),
     Target("CreatePrintBatch", "operator", lambda n: notices_pb2.CreatePrintBatchRequest(
         request_id=_rid(), program_id=PROGRAM, limit=1)),

@@ -29,6 +29,7 @@ from subsidy_notices.postcard import lay_out, render
 from subsidy_notices.wording import POSTAGE_OFFICE_VARIABLE, SHIPPED, wording_for
 
 from subsidy_platform.process import ServiceProcess
+from subsidy_platform.ward_clock import ward_today
 
 PROGRAM = "shinjuku-2025"
 GRANT = NoticeContent(
@@ -189,7 +190,7 @@ def test_document_numbers_are_one_series_per_ward_and_year_across_every_kind_of_
     stored = _numbers(admin_engine, [granted, refused, corrected])
     assert {kind for kind, *_ in stored.values()} == {"GRANT", "REFUSAL", "CORRECTION"}
     assert {(ward, year) for _, ward, year, _ in stored.values()} == {
-        ("新宿区", fiscal_year(date.today()))
+        ("新宿区", fiscal_year(ward_today()))
     }
     document_numbers = [number for *_, number in stored.values()]
     assert len(set(document_numbers)) == 3

@@ -21,7 +21,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 import grpc
@@ -50,6 +50,7 @@ from subsidy.review.v1 import review_pb2, review_pb2_grpc
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
 from subsidy_platform.staff_client import staff_channel
+from subsidy_platform.ward_clock import ward_today
 
 EXAMPLES = 25
 pytestmark = IGNORE_RANDOM_IN_SERVER_THREADS
@@ -180,7 +181,7 @@ class Target:
 
 
 def _in_a_month() -> str:
-    return (date.today() + timedelta(days=30)).isoformat()
+    return (ward_today() + timedelta(days=30)).isoformat()
 
 
 def _decision_file_refused(response: Any) -> bool:
