@@ -81,6 +81,9 @@ class Principal:
     kind: Kind
     certificate: str | None = field(default=None, compare=False)
     """Thumbprint of the client certificate a staff token is bound to (None: not bound)."""
+    issued_at: int | None = field(default=None, compare=False)
+    """When the caller's token was issued (unix seconds; None: not from a token). At sign-in,
+    the earliest second a new token may carry (after a revocation, see accounts)."""
 
     @property
     def grant(self) -> str:

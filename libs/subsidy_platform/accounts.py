@@ -5,11 +5,15 @@ good after its account was disabled or locked, and a token naming a login that d
 exist (or no longer exists) was accepted too. `AccountCheckingVerifier` wraps the signature
 check (tokens.TokenVerifier) and then asks `AccountStates` about the login the token names:
 the token is refused (UNAUTHENTICATED, the message of an invalid token) when no account has
-that login, when it is disabled, when it is locked now, or when its role is no longer the
-token's. Service tokens name services, not accounts, and pass unchanged.
+that login, when it is disabled, when it is locked now, when its role is no longer the
+token's, or when it was issued before the account's `tokens_valid_from` (issue 19: a
+password reset or a disable ends every token issued before it, for good; enabling the
+account again revives none of them). Service tokens name services, not accounts, and pass
+unchanged.
 
 Services never read the `auth` schema's tables: every service role may SELECT only the view
-`auth.active_logins(login, role, disabled, locked_until)` (migration auth_0004; no password
+`auth.active_logins(login, role, disabled, locked_until, tokens_valid_from)` (migrations
+auth_0004 and auth_0006; no password
 hash, no failure count, no display name). Answers are cached per login for `CACHE_TTL`
 (5 seconds), absent logins too, so a change reaches every service within those seconds
 while a burst of calls costs one query. A database that cannot be reached makes the call
@@ -45,11 +49,24 @@ class AccountState:
     role: str
     disabled: bool
     locked_until: datetime | None
+    tokens_valid_from: datetime | None = None
 
     def admits(self, principal: Principal, now: datetime) -> bool:
         """Whether a token naming `principal` may still be used at `now`."""
         locked = self.locked_until is not None and now < self.locked_until
-        return not self.disabled and not locked and self.role == principal.role
+        return (
+            not self.disabled
+            and not locked
+            and self.role == principal.role
+            and self._issued_in_time(principal)
+        )
+
+    def _issued_in_time(self, principal: Principal) -> bool:
+        """Not issued before a revocation (a token of unknown issue time is refused then)."""
+        if self.tokens_valid_from is None:
+            return True
+        issued = principal.issued_at
+        return issued is not None and issued >= self.tokens_valid_from.timestamp()
 
 
 class AccountStates:
@@ -89,12 +106,17 @@ class AccountStates:
     def _read(self, login: str) -> AccountState | None:
         with self._engine.connect() as connection:
             row = connection.execute(
-                text(f"SELECT role, disabled, locked_until FROM {VIEW} WHERE login = :login"),
+                text(
+                    "SELECT role, disabled, locked_until, tokens_valid_from "
+                    f"FROM {VIEW} WHERE login = :login"
+                ),
                 {"login": login},
             ).first()
         if row is None:
             return None
-        return AccountState(login, str(row.role), bool(row.disabled), row.locked_until)
+        return AccountState(
+            login, str(row.role), bool(row.disabled), row.locked_until, row.tokens_valid_from
+        )
 
 
 class AccountCheckingVerifier:

@@ -46,7 +46,10 @@ class AuthServicer(auth_pb2_grpc.AuthServiceServicer):
             log.exception("sign-in failed")
             context.abort(grpc.StatusCode.INTERNAL, "内部エラーが発生しました")
         token = self.issuer.issue(
-            principal.subject, principal.role, certificate=peer_certificate_thumbprint(context)
+            principal.subject,
+            principal.role,
+            certificate=peer_certificate_thumbprint(context),
+            not_before=principal.issued_at,
         )
         return auth_pb2.SignInResponse(
             token=token, role=principal.role, expires_at=(now + DEFAULT_LIFETIME).isoformat()

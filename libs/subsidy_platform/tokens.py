@@ -83,16 +83,24 @@ class TokenIssuer:
         self._clock = clock
 
     def issue(
-        self, subject: str, role: str, kind: Kind = "staff", *, certificate: str | None = None
+        self,
+        subject: str,
+        role: str,
+        kind: Kind = "staff",
+        *,
+        certificate: str | None = None,
+        not_before: int | None = None,
     ) -> str:
         """A signed token for a staff member (a role from ROLES) or a service ("service").
 
         `certificate` (a `tls.certificate_thumbprint`) binds the token to the client
-        certificate it is issued over."""
+        certificate it is issued over. `not_before` (unix seconds) is the earliest issue
+        time the token may carry: the account's `tokens_valid_from` after a revocation,
+        which lies less than a second ahead (within the verifiers' clock skew)."""
         principal = _principal(subject, role, kind)
         if certificate is not None and not _SHA256_BASE64URL.fullmatch(certificate):
             raise ValueError("a certificate binding is an unpadded base64url SHA-256")
-        issued_at = int(self._clock().timestamp())
+        issued_at = max(int(self._clock().timestamp()), not_before or 0)
         payload: dict[str, Any] = {
             "sub": principal.subject,
             "role": principal.role,
@@ -149,6 +157,7 @@ class TokenVerifier:
             principal = _principal(claims["sub"], claims["role"], claims["kind"])
         except ValueError:
             raise Unauthenticated(MESSAGE_INVALID) from None
+        principal = replace(principal, issued_at=claims["iat"])
         if "cnf" in claims:
             return replace(principal, certificate=claims["cnf"][_THUMBPRINT])
         return principal

@@ -56,7 +56,7 @@ from subsidy_platform.passwords import (
     is_locked,
 )
 from subsidy_platform.servicing import rpc
-from subsidy_platform.users import _LOGIN, MAX_LOGIN_INPUT, User, normalise_login
+from subsidy_platform.users import _LOGIN, MAX_LOGIN_INPUT, User, normalise_login, revoke_tokens
 
 SERVICE = "subsidy.auth.v1.UserAdminService"
 SIGN_IN_SERVICE = "auth"
@@ -145,11 +145,12 @@ def change_account(
     return view, bool(changed)
 
 
-def disable(user: User, _now: datetime) -> tuple[str, ...]:
+def disable(user: User, now: datetime) -> tuple[str, ...]:
+    """Disable the account and end every token it holds (enabling it again revives none)."""
     if user.disabled:
         return ()
     user.disabled = True
-    return ("disabled",)
+    return ("disabled", *revoke_tokens(user, now))
 
 
 def enable(user: User, _now: datetime) -> tuple[str, ...]:
@@ -172,11 +173,11 @@ def new_password(password: str) -> Callable[[User, datetime], tuple[str, ...]]:
     check_password_policy(password)
     encoded = hash_password(password)
 
-    def reset(user: User, _now: datetime) -> tuple[str, ...]:
+    def reset(user: User, now: datetime) -> tuple[str, ...]:
         user.password_hash = encoded
         user.failed_attempts = 0
         user.locked_until = None
-        return ("password_hash", "failed_attempts", "locked_until")
+        return ("password_hash", "failed_attempts", "locked_until", *revoke_tokens(user, now))
 
     return reset
 

@@ -29,7 +29,7 @@ import re
 import sys
 import unicodedata
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import NoReturn, TextIO
 
 from sqlalchemy import (
@@ -108,6 +108,8 @@ class User(AuthBase):
     failed_attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    tokens_valid_from: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """A token issued before this instant is refused (set by a password reset or a disable)."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
@@ -160,6 +162,22 @@ def create_user(
     return user
 
 
+def revoke_tokens(user: User, now: datetime) -> tuple[str, ...]:
+    """Refuse, for good, every token of `user` issued up to `now`.
+
+    Tokens carry their issue time in whole seconds, so the limit is the next whole second:
+    a token issued within the same second as the revocation is refused too, and sign-in
+    issues the next token with that second as its issue time (`Principal.issued_at`)."""
+    if now.tzinfo is None:
+        raise ValueError("revoke_tokens needs an aware datetime")
+    user.tokens_valid_from = now.replace(microsecond=0) + timedelta(seconds=1)
+    return ("tokens_valid_from",)
+
+
+def _first_token_second(valid_from: datetime | None) -> int | None:
+    return None if valid_from is None else int(valid_from.timestamp())
+
+
 def sign_in(session: Session, login: str, password: str, now: datetime) -> Principal:
     """The principal of a staff member whose ID and password are right at `now`.
 
@@ -190,7 +208,12 @@ def sign_in(session: Session, login: str, password: str, now: datetime) -> Princ
         _remember(user, after_success())
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
-        principal = Principal(subject=user.login, role=user.role, kind="staff")
+        principal = Principal(
+            subject=user.login,
+            role=user.role,
+            kind="staff",
+            issued_at=_first_token_second(user.tokens_valid_from),
+        )
         session.commit()
         return principal
     after = after_failure(state, now)

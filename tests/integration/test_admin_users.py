@@ -47,7 +47,7 @@ def test_disable_and_enable_stop_and_restore_sign_in_and_each_change_is_audited(
     [event] = events(admin_engine, "target = :t", t=target)
     assert (event["actor"], event["role"], event["action"]) == (admin, "admin", "account_disabled")
     assert event["rpc"] == "/subsidy.auth.v1.UserAdminService/DisableUser"
-    assert event["fields"] == ["disabled"]
+    assert event["fields"] == ["disabled", "tokens_valid_from"]
 
     again = run(*cli, "users", "disable", target, login=admin, stdin=PASSWORD + "\n")
     assert again.code == 0 and "変更はありません" in again.out

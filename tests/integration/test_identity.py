@@ -527,7 +527,7 @@ def test_a_service_reads_the_narrow_view_of_accounts_but_never_the_accounts(
         row = connection.execute(
             text("SELECT * FROM auth.active_logins WHERE login = :login"), {"login": login}
         ).one()
-    assert set(row._mapping) == {"login", "role", "disabled", "locked_until"}
+    assert set(row._mapping) == {"login", "role", "disabled", "locked_until", "tokens_valid_from"}
     with (
         pytest.raises(ProgrammingError, match="permission denied"),
         service_engine.connect() as connection,
