@@ -37,6 +37,7 @@ from subsidy.audit.v1 import audit_pb2, audit_pb2_grpc
 
 from subsidy_platform.errors import field_violations
 from subsidy_platform.excel_csv import write_excel_csv
+from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_cli import Secrets, add_sign_in_arguments, signed_in
 from subsidy_platform.staff_client import StaffSession
 
@@ -244,7 +245,7 @@ def _verify(stub: Stub, session: StaffSession, args: argparse.Namespace) -> int:
 
 def _emit(header: Sequence[str], rows: list[tuple[str | int, ...]], csv_path: Path | None) -> None:
     if csv_path is not None:
-        csv_path.write_bytes(write_excel_csv(header, rows))
+        write_private(csv_path, write_excel_csv(header, rows))
     print("\t".join(header))
     for row in rows:
         print("\t".join(_plain(cell) for cell in row))

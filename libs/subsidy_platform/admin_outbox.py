@@ -38,6 +38,7 @@ from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
 from subsidy_platform.errors import field_violations
 from subsidy_platform.excel_csv import write_excel_csv
+from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_cli import Secrets, add_sign_in_arguments, signed_in
 from subsidy_platform.staff_client import StaffSession
 
@@ -163,7 +164,7 @@ def _list(stub: Stub, session: StaffSession, args: argparse.Namespace) -> int:
         for e in found.events
     ]
     if args.csv is not None:
-        args.csv.write_bytes(write_excel_csv(LIST_HEADER, rows))
+        write_private(args.csv, write_excel_csv(LIST_HEADER, rows))
     print("\t".join(LIST_HEADER))
     for row in rows:
         print("\t".join(str(cell) for cell in row))

@@ -30,6 +30,7 @@ from subsidy.auth.v1 import admin_pb2, admin_pb2_grpc
 from subsidy_platform.access import ROLES
 from subsidy_platform.errors import field_violations
 from subsidy_platform.excel_csv import write_excel_csv
+from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_cli import Secrets, add_sign_in_arguments, signed_in
 from subsidy_platform.staff_client import StaffSession
 
@@ -114,7 +115,7 @@ def _list(
         if not token:
             break
     if args.csv is not None:
-        args.csv.write_bytes(write_excel_csv(HEADER, rows))
+        write_private(args.csv, write_excel_csv(HEADER, rows))
     print("\t".join(HEADER))
     for row in rows:
         print("\t".join(str(cell) for cell in row))

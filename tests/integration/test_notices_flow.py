@@ -8,8 +8,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import stat
 import uuid
 from datetime import date, timedelta
+from pathlib import Path
 
 import grpc
 import hvac
@@ -29,6 +31,7 @@ from sqlalchemy.orm import Session
 from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
+from subsidy_notices.cli import MANIFEST_SUFFIX, remove_purged_copies, save_print_file
 from subsidy_notices.content import NoticeContent
 from subsidy_notices.declaration import DECLARATION
 from subsidy_notices.era import wareki
@@ -204,7 +207,7 @@ def test_returned_mail_reaches_the_call_centers_timeline_and_a_reprint_needs_a_r
 
 
 def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
-    intake: Client, notices: ServiceProcess, admin_engine: Engine
+    intake: Client, notices: ServiceProcess, admin_engine: Engine, tmp_path: Path
 ) -> None:
     number, _ = applicant(intake, "保存期間")
     decide(notices, intake, number, granted=False, reasons=("BELOW_MINIMUM_COST",))
@@ -212,8 +215,15 @@ def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
     with operator_stub(notices, intake) as channel:
         stub = notices_pb2_grpc.NoticesServiceStub(channel)
         batch = _batch(stub, intake)
+        saved = tmp_path / "notices"
+        copies = save_print_file(stub, operator, batch.batch_id, saved)
+        assert [stat.S_IMODE(path.stat().st_mode) for path in copies] == [0o600, 0o600]
+        assert stat.S_IMODE(saved.stat().st_mode) == 0o700
+        other = saved / f"other{MANIFEST_SUFFIX}"  # another program's copy stays
+        other.write_text(json.dumps({"program_id": "minato-standing"}), encoding="utf-8")
         purge = notices_pb2.PurgeExpiredPrintDataRequest(program_id=PROGRAM)
         stub.PurgeExpiredPrintData(purge, metadata=operator)  # not mailed: nothing deleted
+        assert remove_purged_copies(stub, operator, PROGRAM, saved) == []
         held = stub.ListHeldPrintData(
             notices_pb2.ListHeldPrintDataRequest(program_id=PROGRAM), metadata=operator
         )
@@ -237,6 +247,8 @@ def test_print_data_is_deleted_after_mailing_plus_the_retention_period(
             notices_pb2.ListHeldPrintDataRequest(program_id=PROGRAM), metadata=operator
         )
         assert batch.batch_id not in {b.batch_id for b in held.batches}
+        assert sorted(remove_purged_copies(stub, operator, PROGRAM, saved)) == sorted(copies)
+        assert not any(path.exists() for path in copies) and other.exists()
         with pytest.raises(grpc.RpcError) as gone:
             download(stub, intake, batch.batch_id)
         assert gone.value.code() == grpc.StatusCode.FAILED_PRECONDITION

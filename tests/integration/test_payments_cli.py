@@ -1,9 +1,11 @@
 """`subsidy-payments-admin` against real servers (sign-in, intake, payments) over mutual TLS:
-the officer builds, the approver shows and releases into a folder, the auditor reconciles
-and lists the files held; and files past their retention are deleted."""
+the officer builds, the approver shows and releases into a folder (owner-only), the auditor
+reconciles and lists the files held; and files past their retention are deleted, with the
+copies saved on the machine."""
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import uuid
@@ -73,6 +75,16 @@ def test_officer_approver_and_auditor_from_the_command_line(
     assert released.returncode == 0, released.stderr
     [written] = list(tmp_path.glob("zengin-*.txt"))
     assert read_zengin(written.read_bytes()).count >= 2
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600  # bank data: owner-only
+    # purge-files deletes the saved copies of batches the service no longer holds (a held
+    # batch's copy and another program's stay)
+    gone = tmp_path / f"zengin-{PROGRAM}-{batch_id + 10**6:06d}-20250401.txt"
+    other = tmp_path / f"zengin-minato-standing-{batch_id:06d}-20250401.txt"
+    for path in (gone, other):
+        path.write_bytes(b"x")
+    purged = run("payments_officer", "purge-files", "--program", PROGRAM, "--out", str(tmp_path))
+    assert purged.returncode == 0 and "写し 1 ファイル" in purged.stdout, purged.stdout
+    assert written.exists() and other.exists() and not gone.exists()
     reconciled = run("auditor", "reconcile", "--program", PROGRAM)
     assert reconciled.returncode == 0 and "一致" in reconciled.stdout, reconciled.stdout
     held = run("auditor", "held-files", "--program", PROGRAM)

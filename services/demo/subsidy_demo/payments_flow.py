@@ -37,6 +37,7 @@ from subsidy_payments.cli import show_batch
 from subsidy_demo.review_flow import ReviewDemo, step
 from subsidy_demo.staff import Metadata, bearer
 from subsidy_platform.errors import field_violations
+from subsidy_platform.private_files import write_private
 from subsidy_platform.tls import Pki, channel_credentials, client_identity
 from subsidy_platform.ward_clock import ward_today
 
@@ -181,9 +182,7 @@ class PaymentsDemo:
             ),
             metadata=self.staff["approver"],
         )
-        self.out.mkdir(parents=True, exist_ok=True)
-        path = self.out / released.batch.file_name
-        path.write_bytes(released.content)
+        path = write_private(self.out / released.batch.file_name, released.content)
         print(f"    released: {path} ({len(released.content):,} bytes)")
         try:
             self.stub.ReleaseBatch(
@@ -228,7 +227,7 @@ class PaymentsDemo:
             data = ("\r\n".join(["指図番号,口座番号,金額,返却理由", *lines]) + "\r\n").encode(
                 "utf-8-sig"
             )
-            (self.out / name).write_bytes(data)
+            write_private(self.out / name, data)
             result = self.stub.ImportReturns(
                 payments_pb2.ImportReturnsRequest(
                     request_id=uuid.uuid4().hex, program_id=self.program_id, file_name=name,

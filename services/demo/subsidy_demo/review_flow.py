@@ -30,6 +30,7 @@ from subsidy.review.v1 import review_pb2, review_pb2_grpc
 from subsidy_review.handover import seal, unseal
 
 from subsidy_platform.excel_csv import read_excel_csv, write_excel_csv
+from subsidy_platform.private_files import write_private
 
 Metadata = tuple[tuple[str, str | bytes], ...]
 T = TypeVar("T")
@@ -225,8 +226,7 @@ class ReviewDemo:
             metadata=self.staff["ward"],
             timeout=600,
         )
-        self.out.mkdir(parents=True, exist_ok=True)
-        (self.out / export.file_name).write_bytes(export.sealed_file)
+        write_private(self.out / export.file_name, export.sealed_file)
         return export
 
     def ward_decides(self, export: review_pb2.WardExport) -> tuple[Path, str | None]:
@@ -250,7 +250,7 @@ class ReviewDemo:
                 row[col["不交付理由コード"]] = row[col["理由コード案"]] or "WARD_DECISION"
         sealed = seal({"applications.csv": write_excel_csv(header, body)}, export.password)
         path = self.out / export.file_name.replace("handover-", "decisions-")
-        path.write_bytes(sealed)
+        write_private(path, sealed)
         return path, reduced
 
     def import_decisions(self, path: Path, password: str) -> review_pb2.DecisionImportReport:

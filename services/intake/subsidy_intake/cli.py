@@ -30,6 +30,7 @@ from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy_intake.import_report import report_csv
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
+from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
 
@@ -103,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print_report(report)
     if args.report_csv is not None:
         try:
-            args.report_csv.write_bytes(report_csv(report))
+            write_private(args.report_csv, report_csv(report))
         except OSError as error:
             print(f"報告CSVを書き込めません: {error.strerror}", file=sys.stderr)
             return 2

@@ -11,7 +11,8 @@
     subsidy-notices manual   --number N --kind ... --reason TEXT [--on YYYY-MM-DD]  mailed by hand
     subsidy-notices batches  --program P             the batches and their state
     subsidy-notices held     --program P             print data still held
-    subsidy-notices purge    --program P             delete print data past its retention
+    subsidy-notices purge    --program P [--out DIR] delete print data past its retention,
+                                                     and the copies saved in DIR
 
 `barcode` and `preview` need no server. Every other command signs in at the platform's sign-in service
 (`--auth-server`, default `AUTH_ADDRESS` or 127.0.0.1:50050) with `--login` and a password
@@ -19,6 +20,12 @@ asked for (or read from standard input with `--password-stdin`), and calls the n
 service (`--server`, default `NOTICES_ADDRESS` or 127.0.0.1:50054) over mutual TLS with the
 staff client certificate of the state folder (`--pki DIR` to name another). Exit status: 0
 done, 1 refused (a barcode the rules refuse, a batch with notices left out), 2 an error.
+
+Print files hold residents' names and addresses: `batch` and `download` save them owner-only
+(0600, in a folder made 0700; subsidy_platform.private_files), and `purge` deletes, besides
+the service's print data, the saved copies in `--out` (default `out/notices`) of the
+program's batches whose print data the service no longer holds (read from each copy's
+manifest), so that nothing outlives its retention on the operator's machine.
 """
 
 from __future__ import annotations
@@ -37,12 +44,15 @@ from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
 from subsidy_notices import _customer_barcode as barcode
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
+from subsidy_platform.private_files import remove_copies, write_private
 from subsidy_platform.staff_cli import add_sign_in_arguments
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
 
 Stub = notices_pb2_grpc.NoticesServiceStub
 Metadata = tuple[tuple[str, str], ...]
+DEFAULT_OUT = "out/notices"
+MANIFEST_SUFFIX = ".manifest.json"
 KINDS = {
     "grant": notices_pb2.GRANT,
     "refusal": notices_pb2.REFUSAL,
@@ -75,10 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     batch = commands.add_parser("batch", help="印刷バッチを作成し PDF と manifest を保存")
     batch.add_argument("--program", required=True)
     batch.add_argument("--limit", type=int, default=0)
-    batch.add_argument("--out", type=Path, default=Path("out/notices"))
+    batch.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     download = commands.add_parser("download", help="印刷バッチの PDF と manifest を保存")
     download.add_argument("--batch", required=True)
-    download.add_argument("--out", type=Path, default=Path("out/notices"))
+    download.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     for name, text in (("printed", "印刷済みの確認"), ("mailed", "発送済みの確認")):
         confirm = commands.add_parser(name, help=text)
         confirm.add_argument("--batch", required=True)
@@ -100,6 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     ):
         listing = commands.add_parser(name, help=text)
         listing.add_argument("--program", required=True)
+        if name == "purge":
+            listing.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     return parser
 
 
@@ -143,20 +155,45 @@ def _barcode(postal_code: str, address: str) -> int:
 
 
 def save_print_file(stub: Stub, metadata: Metadata, batch_id: str, out: Path) -> tuple[Path, Path]:
-    """Download a batch's PDF and manifest into `out` (`<batch>.pdf`, `<batch>.manifest.json`)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Download a batch's PDF and manifest into `out` (`<batch>.pdf`, `<batch>.manifest.json`),
+    owner-only."""
     manifest, data = "", bytearray()
     for chunk in stub.DownloadPrintFile(
         notices_pb2.DownloadPrintFileRequest(batch_id=batch_id), metadata=metadata, timeout=600
     ):
         manifest = manifest or chunk.manifest_json
         data.extend(chunk.data)
-    pdf, listing = out / f"{batch_id}.pdf", out / f"{batch_id}.manifest.json"
-    pdf.write_bytes(bytes(data))
-    listing.write_text(
-        json.dumps(json.loads(manifest), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+    pdf, listing = out / f"{batch_id}.pdf", out / f"{batch_id}{MANIFEST_SUFFIX}"
+    write_private(pdf, bytes(data))
+    write_private(
+        listing,
+        (json.dumps(json.loads(manifest), ensure_ascii=False, indent=2) + "\n").encode("utf-8"),
     )
     return pdf, listing
+
+
+def saved_batches(out: Path, program_id: str) -> set[str]:
+    """The batch ids of the program whose print files are saved in `out` (by their manifests)."""
+    found: set[str] = set()
+    for listing in out.glob(f"*{MANIFEST_SUFFIX}") if out.is_dir() else ():
+        try:
+            manifest = json.loads(listing.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("program_id") == program_id:
+            found.add(listing.name.removesuffix(MANIFEST_SUFFIX))
+    return found
+
+
+def remove_purged_copies(stub: Stub, metadata: Metadata, program_id: str, out: Path) -> list[Path]:
+    """Delete the copies saved in `out` of the program's batches whose print data is gone."""
+    held = stub.ListHeldPrintData(
+        notices_pb2.ListHeldPrintDataRequest(program_id=program_id), metadata=metadata
+    )
+    gone = saved_batches(out, program_id) - {b.batch_id for b in held.batches}
+    return remove_copies(
+        out, [f"{b}{suffix}" for b in gone for suffix in (".pdf", MANIFEST_SUFFIX)]
+    )
 
 
 def _batch(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
@@ -269,6 +306,8 @@ def _purge(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
         notices_pb2.PurgeExpiredPrintDataRequest(program_id=args.program), metadata=metadata
     )
     print(f"削除: 印刷ファイル {done.print_files_deleted} 件, 宛名 {done.addressees_deleted} 件")
+    removed = remove_purged_copies(stub, metadata, args.program, args.out)
+    print(f"削除: 保存していた写し {len(removed)} ファイル（{args.out}）")
     return 0
 
 

@@ -4,7 +4,9 @@
     subsidy-payments-admin reconcile  --program P --across [--json]
                                       review's decisions = grants = instructions = files (照合)
     subsidy-payments-admin held-files --program P       transfer files still held (encrypted)
-    subsidy-payments-admin purge-files --program P      delete files past their retention
+    subsidy-payments-admin purge-files --program P [--out DIR]
+                                      delete files past their retention, and the released
+                                      copies saved in DIR of the batches no longer held
     subsidy-payments-admin build   --program P --date YYYY-MM-DD    build a batch (officer)
     subsidy-payments-admin show    BATCH                count, total, largest, over cap, SHA-256,
                                                         shared-account pairs in the batch
@@ -22,6 +24,9 @@ first line of standard input with `--password-stdin`), and calls the payments se
 (`--server`, default `PAYMENTS_ADDRESS` or 127.0.0.1:50053) over mutual TLS with the staff
 client certificate of the state folder (`--pki DIR`). Exit status: 0 done, 1 refused (a
 return file with errors, or a reconciliation that does not balance), 2 an error.
+A released 全銀 file is saved owner-only (0600, folder 0700; subsidy_platform.private_files)
+in `--out` (default `out/payments`); `purge-files` deletes those copies too once the service no
+longer holds their batch's file, so that no bank data outlives its retention on the machine.
 `reconcile --across --json` prints the reconciliation across services as one JSON object
 (subsidy_payments.cross_report); `--json` alone implies `--across`.
 """
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 import uuid
 from collections.abc import Sequence
@@ -44,12 +50,25 @@ from subsidy_payments.reconciliation import Line, Reconciliation, render
 from subsidy_payments.repository import Totals
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
+from subsidy_platform.private_files import remove_copies, write_private
 from subsidy_platform.staff_cli import add_sign_in_arguments
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
 
 Stub = payments_pb2_grpc.PaymentsServiceStub
 Metadata = tuple[tuple[str, str], ...]
+DEFAULT_OUT = "out/payments"
+
+
+def saved_copies(out: Path, program_id: str, held: set[int]) -> list[str]:
+    """Names of the program's released files saved in `out` whose batch is no longer held."""
+    pattern = re.compile(rf"zengin-{re.escape(program_id)}-(\d{{6,}})-\d{{8}}\.txt")
+    names = []
+    for path in out.iterdir() if out.is_dir() else ():
+        match = pattern.fullmatch(path.name)
+        if match and int(match.group(1)) not in held:
+            names.append(path.name)
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,11 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         "--across", action="store_true", help="審査の交付決定・振込指図・振込ファイルの照合"
     )
     reconcile.add_argument("--json", action="store_true", help="JSON で出力（--across）")
-    for name, text in (
-        ("held-files", "保管中の振込ファイル"),
-        ("purge-files", "保存期間を過ぎた振込ファイルの削除"),
-    ):
-        commands.add_parser(name, help=text).add_argument("--program", required=True)
+    commands.add_parser("held-files", help="保管中の振込ファイル").add_argument(
+        "--program", required=True
+    )
+    purge = commands.add_parser("purge-files", help="保存期間を過ぎた振込ファイルの削除")
+    purge.add_argument("--program", required=True)
+    purge.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     build = commands.add_parser("build", help="振込バッチの作成")
     build.add_argument("--program", required=True)
     build.add_argument("--date", required=True)
@@ -97,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     release = commands.add_parser("release", help="振込バッチの承認・送信")
     release.add_argument("batch", type=int)
     release.add_argument("--sha256", required=True)
-    release.add_argument("--out", type=Path, default=Path("out/payments"))
+    release.add_argument("--out", type=Path, default=Path(DEFAULT_OUT))
     confirm = commands.add_parser("confirm", help="着金確認")
     confirm.add_argument("batch", type=int)
     confirm.add_argument("--on", default="")
@@ -174,6 +194,13 @@ def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
             payments_pb2.PurgeFilesRequest(program_id=args.program), metadata=md
         )
         print(f"{purged.deleted}件削除")
+        held = stub.ListHeldFiles(
+            payments_pb2.ListHeldFilesRequest(program_id=args.program), metadata=md
+        )
+        removed = remove_copies(
+            args.out, saved_copies(args.out, args.program, {f.batch_id for f in held.files})
+        )
+        print(f"保存していた写し {len(removed)} ファイルを削除（{args.out}）")
         return 0
     if args.command == "build":
         batch = stub.BuildBatch(
@@ -205,9 +232,7 @@ def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
             ),
             metadata=md,
         )
-        args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / released.batch.file_name
-        path.write_bytes(released.content)
+        path = write_private(args.out / Path(released.batch.file_name).name, released.content)
         print(show_batch(released.batch))
         print(f"  -> {path}")
         return 0

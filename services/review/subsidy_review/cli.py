@@ -50,6 +50,7 @@ from subsidy.review.v1 import review_pb2, review_pb2_grpc
 
 from subsidy_platform.clients import service_addresses
 from subsidy_platform.config import Settings
+from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
 
@@ -208,9 +209,7 @@ def _export(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
         metadata=metadata,
         timeout=1800,
     )
-    args.out.mkdir(parents=True, exist_ok=True)
-    path = args.out / export.file_name
-    path.write_bytes(export.sealed_file)
+    path = write_private(args.out / Path(export.file_name).name, export.sealed_file)
     print(f"{path}: {export.records} 件, SHA-256 {export.sha256}")
     print(
         f"パスワード（この一度だけ表示します。ファイルとは別の方法で受け渡してください）: "
@@ -251,7 +250,7 @@ def _ledger(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
         exported = stub.ExportHandoverLedger(
             review_pb2.ExportHandoverLedgerRequest(program_id=args.program), metadata=metadata
         )
-        args.csv.write_bytes(exported.csv)
+        write_private(args.csv, exported.csv)
         print(args.csv)
         return 0
     listed = stub.ListHandovers(
