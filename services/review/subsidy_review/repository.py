@@ -368,9 +368,11 @@ class ReviewRepository:
         deadline: date,
         items: Sequence[tuple[str, str]],
         by: str,
-    ) -> None:
+    ) -> str:
+        """Store the request with its items sealed; the ciphertext (the event carries it)."""
         payload = json.dumps([list(i) for i in items], ensure_ascii=False)
         [sealed] = self.cipher.encrypt(DataClass.CONTACT, [payload])
+        assert sealed is not None
         self._x(
             "INSERT INTO review.corrections (program_id, application_number, requested_on, "
             "deadline, items_ct, requested_by) VALUES (:p, :n, :on, :d, :ct, :by)",
@@ -381,6 +383,7 @@ class ReviewRepository:
             ct=sealed,
             by=by,
         )
+        return sealed
 
     def corrections(self, number: str) -> list[Correction]:
         return self.corrections_of([number]).get(number, [])
