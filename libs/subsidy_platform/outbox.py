@@ -31,6 +31,10 @@ unchanged: the receiver still applies it at most once. `OutboxRelay.drain`, whic
 to run an outbox to the end, fails when an event parks that the caller did not expect (each
 parked event is reported by the first drain after it parked, whoever parked it).
 
+Delivered payloads do not linger: the relay empties the payload of every event delivered
+more than `CLEAR_DELIVERED_AFTER` ago (`clear_delivered`, once a minute), keeping the row
+(key, destination, times) for the receivers' idempotency and the counts.
+
 The table (created by each service's migration with `outbox_ddl(schema)`):
 id, destination, method, topic, key, payload, traceparent, created_at, attempts,
 next_attempt_at, last_error (a status code name, never a message), delivered_at,
@@ -64,6 +68,8 @@ _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 BATCH = 64
 MAX_BACKOFF_SECONDS = 60.0
+CLEAR_DELIVERED_AFTER = timedelta(minutes=10)
+SWEEP_SECONDS = 60.0
 # A receiver that refuses an event this way will refuse it again: after a few tries the
 # event is parked (kept, no longer retried nor holding back its destination) for an
 # operator to look at and requeue.
@@ -501,7 +507,14 @@ class OutboxRelay:
             )
 
     def _run(self) -> None:
+        swept = time.monotonic()
         while not self._stopping.is_set():
+            if time.monotonic() - swept >= SWEEP_SECONDS:
+                swept = time.monotonic()
+                try:
+                    clear_delivered(self._engine, self._schema)
+                except Exception:
+                    log.warning("outbox %s: delivered payloads not cleared", self._schema)
             try:
                 delivered = self.deliver_once()
             except DependencyUnavailable:
@@ -512,6 +525,26 @@ class OutboxRelay:
             if delivered == 0:
                 self._wake.wait(self._idle)
                 self._wake.clear()
+
+
+def clear_delivered(
+    source: Source, schema: str, older_than: timedelta = CLEAR_DELIVERED_AFTER
+) -> int:
+    """Empty the payloads of events delivered more than `older_than` ago; how many.
+
+    A delivered event's payload is needed by nobody (the receiver applied it; the row stays
+    for its key and times), and what it carries is a copy of the sender's data: cleared, it
+    no longer sits in the table, its dumps and what is backed up next."""
+    statement = text(
+        f"UPDATE {_schema(schema)}.outbox SET payload = ''::bytea "
+        "WHERE delivered_at IS NOT NULL AND delivered_at < now() - make_interval(secs => :s) "
+        "AND octet_length(payload) > 0"
+    )
+    values = {"s": older_than.total_seconds()}
+    if isinstance(source, Engine):
+        with source.begin() as connection:
+            return int(getattr(connection.execute(statement, values), "rowcount", 0))
+    return int(getattr(source.execute(statement, values), "rowcount", 0))
 
 
 def _schema(schema: str) -> str:

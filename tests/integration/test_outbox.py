@@ -28,7 +28,7 @@ from subsidy.intake.v1 import intake_pb2
 
 from subsidy_platform.clients import ServiceClients
 from subsidy_platform.db import database_url_for, make_engine
-from subsidy_platform.outbox import OutboxRelay, enqueue, outbox_ddl
+from subsidy_platform.outbox import OutboxRelay, clear_delivered, enqueue, outbox_ddl
 from subsidy_platform.runtime import Environment
 
 TOPIC = "review.status"
@@ -237,6 +237,27 @@ def test_a_committed_event_is_delivered_once_and_shows_on_intakes_timeline(
     assert [e.actor for e in shown.events if e.note == MARK] == ["review"]
     assert relay(review_engine, review_clients).deliver_once() == 0
     assert outbox.row(key).attempts == 1
+
+
+def test_a_delivered_events_payload_is_cleared_after_a_while_and_a_pending_ones_never(
+    intake: Client, review_engine: Engine, outbox: Outbox, review_clients: ServiceClients
+) -> None:
+    delivered_key = outbox.write(submitted(intake))
+    assert relay(review_engine, review_clients).drain(timeout=10)
+    pending_key = outbox.write(submitted(intake))  # no relay runs: it stays pending
+    clear_delivered(review_engine, SCHEMA)
+    assert bytes(outbox.row(delivered_key).payload)  # delivered just now: kept for a while
+    for key in (delivered_key, pending_key):  # both written long ago
+        outbox.admin(
+            f"UPDATE {SCHEMA}.outbox SET created_at = created_at - interval '1 hour', "
+            "delivered_at = delivered_at - interval '1 hour' WHERE key = :k",
+            key,
+        )
+    assert clear_delivered(review_engine, SCHEMA) >= 1
+    delivered, pending = outbox.row(delivered_key), outbox.row(pending_key)
+    assert bytes(delivered.payload) == b"" and delivered.delivered_at is not None
+    assert bytes(pending.payload) and pending.delivered_at is None
+    assert clear_delivered(review_engine, SCHEMA) == 0  # nothing left to clear
 
 
 def test_the_same_key_queued_twice_is_one_event(
