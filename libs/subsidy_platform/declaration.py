@@ -57,6 +57,9 @@ class ServiceDeclaration:
     reports: frozenset[str] = frozenset()
     subscriptions: Mapping[str, str] = field(default_factory=dict)
     calls: frozenset[str] = frozenset()
+    local_defaults: Mapping[str, str] = field(default_factory=dict)
+    """Variables a process started on one machine (subsidy_platform.launcher) is given when
+    the caller has not set them: the synthetic values a pod must replace by its own."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name in PLATFORM_SERVICES:

@@ -14,6 +14,7 @@ PAYMENT_SCHEDULED, PAID and TRANSFER_FAILED to intake's timeline.
 from __future__ import annotations
 
 from subsidy_payments.roles import PAYMENTS, TABLE
+from subsidy_payments.settings import DEFAULTS, WARD_ACCOUNT
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
 from subsidy_platform.rotation import CiphertextColumns
@@ -43,4 +44,5 @@ DECLARATION = ServiceDeclaration(
         "intake.bank_account": f"/{PAYMENTS}/BankAccountChanged",
     },
     calls=frozenset({"intake", "review"}),
+    local_defaults={name: DEFAULTS[name] for name in sorted(WARD_ACCOUNT)},
 )
