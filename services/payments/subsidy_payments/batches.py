@@ -243,7 +243,9 @@ def release_batch(
         except sa_exc.IntegrityError:  # an account corrected in the same instant (trigger)
             raise Conflict(ACCOUNT_RACE) from None
         for member in members:
-            report_status(work, member.application_number, "PAYMENT_SCHEDULED", "振込予定")
+            report_status(
+                work, batch.program_id, member.application_number, "PAYMENT_SCHEDULED", "振込予定"
+            )
         work.audit(
             who,
             "ReleaseBatch",
@@ -331,7 +333,7 @@ def confirm_batch(payments: Payments, who: Principal, batch_id: int, confirmed_o
         if batch.released_at is not None and on < batch.released_at.astimezone(JAPAN).date():
             raise Conflict("承認・送信より前の日付では着金確認できません")
         for number in work.repo.confirm(batch.id, on):
-            report_status(work, number, "PAID", "振込済")
+            report_status(work, batch.program_id, number, "PAID", "振込済")
         work.audit(
             who,
             "ConfirmBatch",
