@@ -203,7 +203,11 @@ def certificate() -> dict[str, Any]:
         municipality="新宿区",
         erasure_id="erasure-shinjuku-2025-20260331T000000",
         keys=[DestroyedKey("subsidy-shinjuku-2025-contact", True, 2, (1, 2))],
-        purges=[ServicePurge("intake", (("intake.applications", 7),), ("intake.outbox",))],
+        purges=[
+            ServicePurge(
+                "intake", (("intake.applications", 7),), (("intake.alembic_version", "why"),)
+            )
+        ],
         lifecycle=spec().lifecycle,
         performed_at=datetime(2026, 3, 31, tzinfo=UTC),
         performed_by="subsidy-operator (test)",
