@@ -95,7 +95,10 @@ PROGRAM_COLUMN = "program_id"
 RECEIPTS = "purge_receipts"
 PURGE_ACTION = "purge"
 REPEAT_ACTION = "purge_repeat"
-"""Audit actions of a purge and of a repeated erasure id (fields: `schema.table=rows`)."""
+RETENTION_ACTION = "retention_purge"
+"""Audit actions of a purge, of a repeated erasure id, and of a retention purge (notices'
+print data, payments' transfer files); their counts are fields `schema.item=rows`, which the
+access-audit dashboard sums (k8s/base/observability/dashboards/access-audit.json)."""
 KEPT_REASONS: Mapping[str, str] = {
     "alembic_version": "schema version of the migrations; holds no program's data",
     RECEIPTS: "the erasures' answers (table names and row counts, no personal data); "

@@ -59,6 +59,7 @@ from subsidy_platform.errors import (
     PermissionDenied,
 )
 from subsidy_platform.limits import bounded_text, identifier
+from subsidy_platform.maintenance import RETENTION_ACTION
 from subsidy_platform.ward_clock import JAPAN, ward_today
 
 MAX_BATCH = 200_000
@@ -363,12 +364,12 @@ def purge_files(
     cutoff = (today or today_in_japan()) - timedelta(days=payments.settings.retention_days)
     with payments.uow() as work:
         deleted = work.repo.purge_files(program.id, cutoff)
-        work.audit(
+        work.audit(  # counts as fields `table=rows` (the access-audit dashboard sums them)
             who,
             "PurgeFiles",
-            "delete",
+            RETENTION_ACTION,
             application=None,
-            fields=(),
+            fields=(f"payments.transfer_files={deleted}",),
             purpose=f"{deleted}件の振込ファイル削除",
         )
         return deleted

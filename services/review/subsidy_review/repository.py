@@ -211,11 +211,13 @@ class ReviewRepository:
         recorded)."""
         if number is not None and len(number) > MAX_NUMBER:
             raise NotFound("申請", shown(number))
+        if program_id is None and number is not None:
+            program_id = self._x(
+                "SELECT program_id FROM review.cases WHERE application_number = :n", n=number
+            ).scalar_one_or_none()
         result = self._x(
             "INSERT INTO review.commands (request_id, rpc, application_number, actor, "
-            "program_id) VALUES (:r, :rpc, :n, :a, COALESCE(CAST(:p AS varchar), "
-            "(SELECT program_id FROM review.cases WHERE application_number = :n))) "
-            "ON CONFLICT DO NOTHING",
+            "program_id) VALUES (:r, :rpc, :n, :a, :p) ON CONFLICT DO NOTHING",
             r=request_id,
             rpc=rpc,
             n=number,
