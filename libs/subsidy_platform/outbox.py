@@ -35,10 +35,17 @@ Delivered payloads do not linger: the relay empties the payload of every event d
 more than `CLEAR_DELIVERED_AFTER` ago (`clear_delivered`, once a minute), keeping the row
 (key, destination, times) for the receivers' idempotency and the counts.
 
-The table (created by each service's migration with `outbox_ddl(schema)`):
-id, destination, method, topic, key, payload, traceparent, created_at, attempts,
-next_attempt_at, last_error (a status code name, never a message), delivered_at,
-parked_at; unique (destination, key).
+The table (created by each service's migration with `outbox_ddl(schema)`, then given its
+program by `outbox_program_ddl(schema)`): id, destination, method, topic, key, payload,
+traceparent, created_at, attempts, next_attempt_at, last_error (a status code name, never a
+message), delivered_at, parked_at, program_id; unique (destination, key).
+
+Every event belongs to one program (issue 20): `enqueue` records its `program_id`, taken from
+the message's own `program_id` field or passed explicitly (a timeline status report names
+only the application), and refuses an event with neither. Erasing a program purges its
+outbox rows with the rest of its data (subsidy_platform.maintenance); the rows written
+before the column existed were given their program by the migration
+(subsidy_platform.outbox_backfill).
 """
 
 from __future__ import annotations
@@ -86,6 +93,7 @@ PERMANENT_FAILURES = frozenset(
 )
 PARK_AFTER_ATTEMPTS = 5
 IDEMPOTENCY_KEY = "idempotency-key"
+PROGRAM_FIELD = "program_id"
 
 Invoke = Callable[[str, str, bytes, str], object]  # destination, method, payload, key
 
@@ -115,10 +123,43 @@ def outbox_ddl(schema: str) -> str:
     """
 
 
-def enqueue(session: Session, schema: str, topic: str, key: str, message: Message) -> int:
-    """Write the event for every subscriber of `topic`; a key already queued is a no-op."""
+def outbox_program_ddl(schema: str) -> str:
+    """The statements giving an outbox its `program_id` (nullable: rows written before it
+    was added and no program found by the backfill stay NULL; `enqueue` always sets it)."""
+    name = _schema(schema)
+    return f"""
+        ALTER TABLE {name}.outbox ADD COLUMN program_id varchar(64);
+        CREATE INDEX ix_outbox_program ON {name}.outbox (program_id);
+    """
+
+
+def event_program(message: Message, program_id: str | None = None) -> str:
+    """The program of an event: `program_id` when given, else the message's own field."""
+    if program_id:
+        return program_id
+    if PROGRAM_FIELD in message.DESCRIPTOR.fields_by_name:
+        found = str(getattr(message, PROGRAM_FIELD))
+        if found:
+            return found
+    raise ValueError("outbox event needs its program: program_id")
+
+
+def enqueue(
+    session: Session,
+    schema: str,
+    topic: str,
+    key: str,
+    message: Message,
+    *,
+    program_id: str | None = None,
+) -> int:
+    """Write the event for every subscriber of `topic`; a key already queued is a no-op.
+
+    The row's program is `program_id` or the message's `program_id` (ValueError if neither).
+    """
     if not _KEY.match(key):
         raise ValueError("outbox key must be 1-200 characters of [A-Za-z0-9_.:-]")
+    program = event_program(message, program_id)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     payload = message.SerializeToString()
@@ -127,8 +168,9 @@ def enqueue(session: Session, schema: str, topic: str, key: str, message: Messag
         result = session.execute(
             text(
                 f"INSERT INTO {_schema(schema)}.outbox "
-                "(destination, method, topic, key, payload, traceparent) "
-                "VALUES (:d, :m, :t, :k, :p, :tp) ON CONFLICT (destination, key) DO NOTHING"
+                "(destination, method, topic, key, payload, traceparent, program_id) "
+                "VALUES (:d, :m, :t, :k, :p, :tp, :program) "
+                "ON CONFLICT (destination, key) DO NOTHING"
             ),
             {
                 "d": destination,
@@ -137,6 +179,7 @@ def enqueue(session: Session, schema: str, topic: str, key: str, message: Messag
                 "k": key,
                 "p": payload,
                 "tp": carrier.get("traceparent"),
+                "program": program,
             },
         )
         written += int(getattr(result, "rowcount", 0) or 0)

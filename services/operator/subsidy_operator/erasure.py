@@ -11,12 +11,16 @@ policies, and the erasure's crypto-shredding and purge.
   then `deletion_allowed` and delete: every ciphertext and blind index of the program is
   meaningless afterwards. Its token needs the `subsidy-key-admin` policy
   (subsidy_platform.vault). A key already gone is recorded as such (a retried erasure).
-- `ServicePurger` calls `MaintenanceService.PurgeProgram` on every installed service over
-  mutual TLS, presenting the operator's certificate (common name `operator`, the only
-  identity the RPC admits).
+- `ServicePurger` calls `MaintenanceService.PurgeProgram` on every installed service (intake,
+  review, payments, notices) over mutual TLS, presenting the operator's certificate (common
+  name `operator`, the only identity the RPC admits), always with the erasure's one id.
 
-Vault or a service down is `DependencyUnavailable`, which the handler turns into kopf's
-`TemporaryError` (retried); everything else is a failure the status reports.
+A lost reply is retried, never recorded as zero rows: a call that ends UNAVAILABLE or
+DEADLINE_EXCEEDED (the service down, or the connection cut after the service committed) is
+`DependencyUnavailable`, which the handler turns into kopf's `TemporaryError` (retried after
+the operator's `retry_delay`, with the same erasure id); the service then answers with the
+counts it recorded at the purge (`repeated`), not with the zero rows a second purge would
+find. Everything else is a failure the status reports.
 """
 
 from __future__ import annotations
@@ -111,8 +115,11 @@ class ServicePurger:
                 if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     raise DependencyUnavailable(f"{service} に接続できません") from error
                 raise
+        reasons = {k.table: k.reason for k in response.kept}
         return ServicePurge(
             response.service,
             tuple((t.table, int(t.rows)) for t in response.tables),
-            tuple(response.kept_tables),
+            tuple((t, reasons.get(t, "")) for t in response.kept_tables),
+            repeated=bool(response.repeated),
+            purged_at=response.purged_at,
         )

@@ -59,6 +59,7 @@ from subsidy_platform.errors import (
     PermissionDenied,
 )
 from subsidy_platform.limits import bounded_text, identifier
+from subsidy_platform.maintenance import RETENTION_ACTION
 from subsidy_platform.ward_clock import JAPAN, ward_today
 
 MAX_BATCH = 200_000
@@ -243,7 +244,9 @@ def release_batch(
         except sa_exc.IntegrityError:  # an account corrected in the same instant (trigger)
             raise Conflict(ACCOUNT_RACE) from None
         for member in members:
-            report_status(work, member.application_number, "PAYMENT_SCHEDULED", "振込予定")
+            report_status(
+                work, batch.program_id, member.application_number, "PAYMENT_SCHEDULED", "振込予定"
+            )
         work.audit(
             who,
             "ReleaseBatch",
@@ -331,7 +334,7 @@ def confirm_batch(payments: Payments, who: Principal, batch_id: int, confirmed_o
         if batch.released_at is not None and on < batch.released_at.astimezone(JAPAN).date():
             raise Conflict("承認・送信より前の日付では着金確認できません")
         for number in work.repo.confirm(batch.id, on):
-            report_status(work, number, "PAID", "振込済")
+            report_status(work, batch.program_id, number, "PAID", "振込済")
         work.audit(
             who,
             "ConfirmBatch",
@@ -361,12 +364,12 @@ def purge_files(
     cutoff = (today or today_in_japan()) - timedelta(days=payments.settings.retention_days)
     with payments.uow() as work:
         deleted = work.repo.purge_files(program.id, cutoff)
-        work.audit(
+        work.audit(  # counts as fields `table=rows` (the access-audit dashboard sums them)
             who,
             "PurgeFiles",
-            "delete",
+            RETENTION_ACTION,
             application=None,
-            fields=(),
+            fields=(f"payments.transfer_files={deleted}",),
             purpose=f"{deleted}件の振込ファイル削除",
         )
         return deleted
