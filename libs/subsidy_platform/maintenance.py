@@ -12,7 +12,13 @@ The purge, in the service's own schema and in one transaction:
 1. takes the erasure's advisory lock `erasure:<id>`, then reads the erasure's receipt
    (`purge_receipts`, below): a repeated erasure id ends here;
 2. takes the program's advisory lock `program:<id>` exclusively (a submission or import
-   holding it finishes first; none starts meanwhile);
+   holding it finishes first; none starts meanwhile), and refuses (FAILED_PRECONDITION,
+   naming what and how many) while the service's own data shows the program still in
+   progress (its declaration's `erasure_blockers`: payments' transfers not yet confirmed
+   or repayment claims open, notices not yet mailed, an application period still open):
+   the operator's certificate alone cannot erase a live program. `check_only` asks the
+   same question and deletes nothing, so that the operator can ask every service before it
+   destroys any key;
 3. reads the schema's tables, which of them have a `program_id` column, and the foreign
    keys between them from `pg_catalog`;
 4. purges every table with a `program_id` column (`WHERE program_id = :program`: the
@@ -63,6 +69,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
 
 from subsidy_platform.access import current_principal
+from subsidy_platform.declaration import declarations
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
 from subsidy_platform.outbox import destination_status, parked_events
@@ -93,6 +100,7 @@ MAINTENANCE_TABLE: Mapping[str, frozenset[str]] = {
 }
 PROGRAM_COLUMN = "program_id"
 RECEIPTS = "purge_receipts"
+MESSAGE_IN_PROGRESS = "この制度はまだ消去できません"
 PURGE_ACTION = "purge"
 REPEAT_ACTION = "purge_repeat"
 RETENTION_ACTION = "retention_purge"
@@ -275,6 +283,24 @@ def _recorded(answer: object, purged_at: datetime) -> PurgeResult:
     )
 
 
+def refuse_while_in_progress(session: Session, service: str, program_id: str) -> None:
+    """Conflict naming what of the program is still in progress in the service's own data
+    (its declaration's `erasure_blockers`), if anything."""
+    declared = declarations().get(service)
+    if declared is None or declared.erasure_blockers is None:
+        return
+    blockers = list(declared.erasure_blockers(session, program_id))
+    if blockers:
+        raise Conflict(f"{MESSAGE_IN_PROGRESS}: {'、'.join(blockers)}")
+
+
+def check_erasure(sessions: sessionmaker[Session], service: str, program_id: str) -> None:
+    """Whether the service may purge the program now (Conflict naming why not); deletes
+    nothing."""
+    with UnitOfWork(sessions, service, lambda session: session)() as work:
+        refuse_while_in_progress(work.session, service, program_id)
+
+
 def purge_program(
     sessions: sessionmaker[Session], service: str, program_id: str, erasure_id: str
 ) -> PurgeResult:
@@ -305,6 +331,7 @@ def purge_program(
             )
             return result
         work.lock(f"program:{program_id}")
+        refuse_while_in_progress(work.session, service, program_id)
         plan = read_plan(work.session, service)
         counts: list[tuple[str, int]] = []
         for table in plan.order:
@@ -355,6 +382,9 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     ) -> maintenance_pb2.PurgeProgramResponse:
         program = identifier("program_id", request.program_id)
         erasure = identifier("erasure_id", request.erasure_id)
+        if request.check_only:
+            check_erasure(self._sessions, self._service, program)
+            return maintenance_pb2.PurgeProgramResponse(service=self._service)
         result = purge_program(self._sessions, self._service, program, erasure)
         return maintenance_pb2.PurgeProgramResponse(
             service=result.service,

@@ -23,6 +23,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import grpc
 import hvac
 import hvac.exceptions
 import kmock
@@ -42,11 +43,19 @@ from operator_support import (
     running_operator,
     wait_for,
 )
-from payments_support import build_and_release, grant_in_review, settle_outbox, submit_for_review
+from payments_support import (
+    backdate,
+    build_and_release,
+    grant_in_review,
+    settle_outbox,
+    staff_stub,
+    submit_for_review,
+)
 from review_support import deliver, person, submit
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from subsidy.notices.v1 import notices_pb2, notices_pb2_grpc
+from subsidy.payments.v1 import payments_pb2
 from subsidy_intake.main import build as build_intake
 from subsidy_notices.main import build as build_notices
 from subsidy_operator.erasure import KeyShredder, ProgramPublisher, ServicePurger
@@ -222,7 +231,10 @@ def receipts(admin: Engine, service: str) -> int:
 
 
 async def erase(
-    kmock: kmock.KubernetesEmulator, platform: Platform, addresses: dict[str, str]
+    kmock: kmock.KubernetesEmulator,
+    platform: Platform,
+    addresses: dict[str, str],
+    services: tuple[str, ...] = SERVICES,
 ) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """The operator erases the program; (status.erasure, the certificates ConfigMap, the
     Erased events)."""
@@ -232,14 +244,17 @@ async def erase(
         kmock,
         Clock(date(2026, 3, 31)),
         shredder=lambda: KeyShredder(key_admin(platform.environment)),
-        purger=lambda: ServicePurger(pki, addresses, SERVICES),
+        purger=lambda: ServicePurger(pki, addresses, services),
         publisher=lambda: ProgramPublisher(operator_vault(platform.environment)),
         retry_delay=0.5,
     )
     async with running_operator(configuration):
-        await create_program(
-            kmock, resource(handover={"completed": True, "reference": "管理簿 No.42"})
-        )
+        try:
+            program_object(kmock, PROGRAM)  # left by an erasure refused before: resumed
+        except KeyError:
+            await create_program(
+                kmock, resource(handover={"completed": True, "reference": "管理簿 No.42"})
+            )
         erasure = await wait_for(
             lambda: (
                 program_object(kmock, PROGRAM).get("status", {}).get("erasure", {})
@@ -251,6 +266,34 @@ async def erase(
         printed = configmap_data(kmock, CERTIFICATES_CONFIGMAP)
         erased = await wait_for(lambda: events(kmock, "Erased"), "the Erased event")
     return erasure, printed, erased
+
+
+async def refused_erasure(kmock: kmock.KubernetesEmulator, platform: Platform) -> dict[str, Any]:
+    """The operator tries to erase the program while a service refuses; status.erasure."""
+    prepare_kmock(kmock)
+    pki = platform.environment.pki
+    configuration = config(
+        kmock,
+        Clock(date(2026, 3, 31)),
+        shredder=lambda: KeyShredder(key_admin(platform.environment)),
+        purger=lambda: ServicePurger(pki, platform.addresses, SERVICES),
+        publisher=lambda: ProgramPublisher(operator_vault(platform.environment)),
+        retry_delay=0.5,
+    )
+    async with running_operator(configuration):
+        await create_program(
+            kmock, resource(handover={"completed": True, "reference": "管理簿 No.42"})
+        )
+        erasure: dict[str, Any] = await wait_for(
+            lambda: (
+                program_object(kmock, PROGRAM).get("status", {}).get("erasure")
+                if program_object(kmock, PROGRAM).get("status", {}).get("erasure", {}).get("state")
+                == "Refused"
+                else None
+            ),
+            "the refused erasure",
+        )
+    return erasure
 
 
 def purged_tables(certificate: dict[str, Any]) -> dict[str, int]:
@@ -266,9 +309,27 @@ async def test_the_erasure_destroys_the_keys_purges_every_service_and_certifies_
         platform.intake, processes["review"], processes["payments"], platform.admin, numbers
     )
     settle_outbox(processes["review"], platform.admin, "review", "notices")
-    build_and_release(platform.intake, processes["payments"])
+    batch, _, _ = build_and_release(platform.intake, processes["payments"])
     notices_mailed(platform)
     settle_everything(platform)
+    # the transfers are sent but the bank has not confirmed them: payments itself refuses
+    # the purge, whoever asks (the operator's certificate alone is not enough)
+    purger = ServicePurger(platform.environment.pki, platform.addresses, SERVICES)
+    refused = purger.refusal("payments", PROGRAM, "erasure-too-early")
+    assert refused is not None and "着金確認が済んでいない振込" in refused
+    with pytest.raises(grpc.RpcError) as early:
+        purger.purge("payments", PROGRAM, "erasure-too-early")
+    assert early.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert receipts(platform.admin, "payments") == 0
+    with staff_stub(platform.intake, processes["payments"]) as stub:
+        stub.ConfirmBatch(
+            payments_pb2.ConfirmBatchRequest(
+                batch_id=batch.batch_id, confirmed_on=backdate(platform.admin, batch.batch_id)
+            ),
+            metadata=platform.intake.staff("payments_officer", "officer-erasure"),
+        )
+    settle_everything(platform)
+    assert [purger.refusal(s, PROGRAM, "erasure-check") for s in SERVICES] == [None] * 4
     before = program_rows(platform.admin)
     for table in (
         "intake.applications",
@@ -359,11 +420,19 @@ async def test_a_lost_reply_is_retried_and_gets_the_recorded_counts_never_zero(
     before = program_rows(platform.admin, ("intake",))
     assert before["intake.applications"] == len(numbers) and before["intake.outbox"] >= len(numbers)
 
+    # review has not decided these applications: the operator's erasure waits, its reason
+    # review's own, and no key is destroyed
+    refused = await refused_erasure(kmock, platform)
+    assert "review" in refused["reason"] and "決定が済んでいない申請" in refused["reason"]
+    intake_cipher = FieldCipher(platform.environment.vault_client("intake"), PROGRAM)
+    assert intake_cipher.blind_index("probe", ["x"])  # the program's keys are still there
+    assert program_rows(platform.admin, ("intake",)) == before
+
     with LostReplyProxy(
         platform.addresses["intake"], lambda: receipts(platform.admin, "intake") > 0
     ) as proxy:
-        erasure, _, _ = await erase(
-            kmock, platform, {**platform.addresses, "intake": proxy.address}
+        erasure, _, _ = await erase(  # intake's lost reply (review's cases stay undecided)
+            kmock, platform, {**platform.addresses, "intake": proxy.address}, ("intake",)
         )
         assert proxy.cut.is_set() and proxy.connections >= 2
 

@@ -7,7 +7,10 @@
   definitions changed (manifests.build_rollout), report the phase;
 - a timer (`config.interval`): move the phase with the calendar (each change a Kubernetes
   Event) and, when the contract has ended, erase: refused (status says why) unless two
-  different approvers and the ward's handover are recorded; otherwise destroy the Vault
+  different approvers and the ward's handover are recorded and every service agrees that
+  nothing of the program is still in progress in its own data (asked before any key is
+  destroyed: a transfer not confirmed, a notice not mailed, a case not decided); otherwise
+  destroy the Vault
   keys (and withdraw the program from the services' policies), purge every service, write
   the certificate to status and to a ConfigMap.
 
@@ -256,14 +259,30 @@ async def _erase(
     if recorded.get("state") != "InProgress":
         kopf.info(body, reason="ErasureStarted", message=f"{progress['id']}")
     patch.status["erasure"] = progress
-    if not progress["keys"]:
+    purger = config.purger()
+    if not progress["keys"]:  # nothing destroyed yet: every service must agree first
+        for service in purger.services:
+            refused = await _retrying(
+                config,
+                asyncio.to_thread(purger.refusal, service, program_id, progress["id"]),
+            )
+            if refused is not None:
+                if recorded.get("reason") != refused:
+                    kopf.warn(body, reason="ErasureRefused", message=refused)
+                patch.status["erasure"] = {
+                    "state": "Refused",
+                    "reason": refused,
+                    "id": None,
+                    "startedAt": None,
+                }
+                patch.status["message"] = f"消去を保留しています: {refused}"
+                return
         destroyed = await _retrying(
             config, asyncio.to_thread(config.shredder().destroy, program_id)
         )
         progress["keys"] = [dataclasses.asdict(k) for k in destroyed]
         patch.status["erasure"] = progress
         await _retrying(config, asyncio.to_thread(config.publisher().withdraw))
-    purger = config.purger()
     for service in purger.services:
         if service in progress["services"]:
             continue
