@@ -22,10 +22,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import hvac
 import kopf
@@ -38,15 +37,11 @@ from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
 from subsidy_platform.k8s.topology import service_ports
 from subsidy_platform.tls import Pki
+from subsidy_platform.ward_clock import ward_today
 
-JAPAN = ZoneInfo("Asia/Tokyo")
 PEERING = "subsidy-operator"
 LIVENESS = "http://0.0.0.0:8080/healthz"
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def today_in_japan() -> date:
-    return datetime.now(JAPAN).date()
 
 
 def now_utc() -> datetime:
@@ -73,7 +68,7 @@ def config_from_env(environ: dict[str, str]) -> OperatorConfig:
     pki = Pki(Path(environ.get("SUBSIDY_PKI_DIR", "/var/run/subsidy/pki")))
     return OperatorConfig(
         login=cluster_login,
-        today=today_in_japan,
+        today=ward_today,
         now=now_utc,
         shredder=lambda: KeyShredder(vault_client(environ)),
         publisher=lambda: ProgramPublisher(vault_client(environ)),
