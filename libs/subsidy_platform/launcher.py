@@ -71,12 +71,15 @@ def start_stack(
     *,
     names: Sequence[str] | None = None,
     detach: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Stack:
     """Start the services (all by default) and wait until each serves; `detach`: each in
-    its own session, so that it outlives the caller and its terminal (`subsidy-admin up`)."""
+    its own session, so that it outlives the caller and its terminal (`subsidy-admin up`);
+    `environ`: variables added to the services' environment only (a test's `TZ`, a
+    preloaded clock), never to the servers they use."""
     modules = service_modules()
     stack = Stack(dict(addresses))
-    environment = _environment(settings, addresses)
+    environment = {**_environment(settings, addresses), **(environ or {})}
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     try:
