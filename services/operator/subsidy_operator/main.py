@@ -35,7 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,11 +62,11 @@ def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def service_account(environ: dict[str, str]) -> Path:
+def service_account(environ: Mapping[str, str]) -> Path:
     return Path(environ.get("SUBSIDY_SERVICE_ACCOUNT_DIR") or SERVICE_ACCOUNT)
 
 
-def api_server(environ: dict[str, str]) -> str | None:
+def api_server(environ: Mapping[str, str]) -> str | None:
     """`https://host:port` of the API server as the kubelet gives it to a pod, or None."""
     host = environ.get("KUBERNETES_SERVICE_HOST")
     if not host:
@@ -75,7 +75,7 @@ def api_server(environ: dict[str, str]) -> str | None:
     return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
 
 
-def cluster_login(environ: dict[str, str]) -> Callable[..., kopf.ConnectionInfo | None]:
+def cluster_login(environ: Mapping[str, str]) -> Callable[..., kopf.ConnectionInfo | None]:
     """In a pod: its service account's token (read at each login) and CA against the API
     server the kubelet names; elsewhere: the kubeconfig."""
     folder = service_account(environ)
@@ -96,12 +96,12 @@ def cluster_login(environ: dict[str, str]) -> Callable[..., kopf.ConnectionInfo 
     return login
 
 
-def peer_addresses(environ: dict[str, str]) -> dict[str, str]:
+def peer_addresses(environ: Mapping[str, str]) -> dict[str, str]:
     """The addresses of the services the operator calls: every declared service."""
     return service_addresses(environ, service_names())
 
 
-def vault_client(environ: dict[str, str]) -> hvac.Client:
+def vault_client(environ: Mapping[str, str]) -> hvac.Client:
     token = environ.get("VAULT_TOKEN")
     if not token and environ.get("VAULT_TOKEN_FILE"):
         token = Path(environ["VAULT_TOKEN_FILE"]).read_text().strip()
@@ -112,7 +112,7 @@ def vault_client(environ: dict[str, str]) -> hvac.Client:
     return hvac.Client(url=environ["VAULT_ADDR"], token=token, session=session)
 
 
-def config_from_env(environ: dict[str, str]) -> OperatorConfig:
+def config_from_env(environ: Mapping[str, str]) -> OperatorConfig:
     pki = Pki(Path(environ.get("SUBSIDY_PKI_DIR", "/var/run/subsidy/pki")))
     return OperatorConfig(
         login=cluster_login(environ),
@@ -128,7 +128,7 @@ def config_from_env(environ: dict[str, str]) -> OperatorConfig:
     )
 
 
-def namespace_from_env(environ: dict[str, str]) -> str:
+def namespace_from_env(environ: Mapping[str, str]) -> str:
     if environ.get("SUBSIDY_NAMESPACE"):
         return environ["SUBSIDY_NAMESPACE"]
     namespace = service_account(environ) / "namespace"
@@ -152,7 +152,7 @@ def arguments() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     arguments().parse_args(argv)
-    environ = dict(os.environ)
+    environ = os.environ  # read variable by variable: only what is used
     registry = build_registry(config_from_env(environ))
 
     @kopf.on.startup(registry=registry)
@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
         settings.peering.name = PEERING
         settings.peering.mandatory = True
         settings.posting.level = 20  # INFO and above become Events
+        # Its Role watches one namespace and grants no namespace listing: kopf's restricted
+        # mode (the namespace taken as given, the CRDs read once at start) is the intended one.
+        settings.scanning.disabled = True
 
     kopf.run(
         registry=registry,
