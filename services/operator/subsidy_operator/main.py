@@ -145,7 +145,8 @@ def arguments() -> argparse.ArgumentParser:
             "Run the SubsidyProgram operator (kopf) in the namespace SUBSIDY_NAMESPACE until "
             "stopped: validate programs, render their ConfigMaps, drive the phases and perform "
             "erasures. Configured by the environment: SUBSIDY_NAMESPACE, VAULT_ADDR, "
-            "VAULT_TOKEN_FILE, SUBSIDY_PKI_DIR, <SERVICE>_ADDRESS (docs/OPERATIONS.md)."
+            "VAULT_TOKEN_FILE, SUBSIDY_PKI_DIR, <SERVICE>_ADDRESS, SUBSIDY_SERVICE_ACCOUNT_DIR, "
+            "SUBSIDY_HEALTH_LISTEN (docs/OPERATIONS.md)."
         ),
     )
 
