@@ -84,10 +84,12 @@ def start_stack(
     *,
     names: Sequence[str] | None = None,
     detach: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Stack:
     """Start the services (all by default) of a prepared platform and wait until each
     serves; `detach`: each in its own session, so that it outlives the caller and its
-    terminal (`subsidy-admin up`)."""
+    terminal (`subsidy-admin up`); `environ`: variables added to the services' environment
+    only (a test's `TZ`, a preloaded clock), never to the servers they use."""
     settings, pki = environment.settings, environment.pki
     modules = service_modules()
     stack = Stack(dict(addresses))
@@ -98,7 +100,7 @@ def start_stack(
             with (logs / f"{name}.log").open("ab") as log:
                 stack.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", modules[name]],
-                    env=service_environment(environment, name, addresses),
+                    env={**service_environment(environment, name, addresses), **(environ or {})},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
