@@ -8,7 +8,10 @@ from the first failure:
 - per client and account: `per_client` failures of one login from one client block that
   login *from that client* for the period (the owner signing in elsewhere is unaffected);
 - per client: `per_client_total` failures from one client on any logins (known or not)
-  block every sign-in from it for the period (a stranger trying many logins);
+  block every sign-in from it for the period (a stranger trying many logins). Off (0) by
+  default: where many people share one client (a web console's certificate, one NAT
+  address) a stranger would block them all; set it where each terminal has its own
+  client certificate;
 - per account, across clients: `per_account` consecutive failures lock the account itself
   (`auth.users.locked_until`, passwords.after_failure) for the period; the administrator's
   policy sets the number, 0 turning the account-wide lock-out off.
@@ -19,7 +22,7 @@ unlock or password reset clears every client's count for it. Rows whose window a
 have passed are deleted when their client next signs in.
 
 The policy comes from the sign-in service's environment (`SignInPolicy.from_env`), each
-value with its default: `SIGN_IN_CLIENT_LIMIT` (5), `SIGN_IN_CLIENT_TOTAL_LIMIT` (20),
+value with its default: `SIGN_IN_CLIENT_LIMIT` (5), `SIGN_IN_CLIENT_TOTAL_LIMIT` (0: off),
 `SIGN_IN_ACCOUNT_LIMIT` (50), `SIGN_IN_LOCKOUT_MINUTES` (15).
 """
 
@@ -44,7 +47,7 @@ class SignInPolicy:
     """How many failures block what, and for how long (module docstring)."""
 
     per_client: int = MAX_FAILED_ATTEMPTS
-    per_client_total: int = 20
+    per_client_total: int = 0
     per_account: int = 50
     period: timedelta = LOCKOUT_PERIOD
 
@@ -60,7 +63,7 @@ class SignInPolicy:
 
         return cls(
             per_client=number("SIGN_IN_CLIENT_LIMIT", cls.per_client, 1),
-            per_client_total=number("SIGN_IN_CLIENT_TOTAL_LIMIT", cls.per_client_total, 1),
+            per_client_total=number("SIGN_IN_CLIENT_TOTAL_LIMIT", cls.per_client_total, 0),
             per_account=number("SIGN_IN_ACCOUNT_LIMIT", cls.per_account, 0),
             period=timedelta(minutes=number("SIGN_IN_LOCKOUT_MINUTES", 15, 1)),
         )
@@ -159,7 +162,10 @@ def count_failure(
 ) -> bool:
     """Count one failure from `client` (on `login_id` when the login exists); whether it
     blocked the client or the client for the login."""
-    blocked = _fail(_row(session, client, None, now), policy.per_client_total, now, policy)
+    blocked = False
+    if policy.per_client_total:
+        row = _row(session, client, None, now)
+        blocked = _fail(row, policy.per_client_total, now, policy)
     if login_id is not None:
         row = _row(session, client, login_id, now)
         blocked = _fail(row, policy.per_client, now, policy) or blocked

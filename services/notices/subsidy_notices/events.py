@@ -30,7 +30,7 @@ from subsidy_notices.content import (
 from subsidy_notices.numbering import number_notice
 from subsidy_notices.repository import MAX_NUMBER
 from subsidy_notices.service import Notices, parse_date
-from subsidy_platform.crypto import DataClass
+from subsidy_platform.crypto import CiphertextUnreadable, DataClass
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 from subsidy_rules.reasons import Reason
@@ -161,7 +161,12 @@ def _sealed_items(notices: Notices, program_id: str, sealed: str) -> list[tuple[
     """The correction items review sealed with the program's contact key."""
     if len(sealed) > MAX_SEALED_ITEMS:
         raise InvalidArgument([FieldViolation("items_ciphertext", "補正事項が長すぎます")])
-    [plain] = notices.cipher_for(program_id).decrypt(DataClass.CONTACT, [sealed])
+    try:
+        [plain] = notices.cipher_for(program_id).decrypt(DataClass.CONTACT, [sealed])
+    except CiphertextUnreadable:
+        raise InvalidArgument(
+            [FieldViolation("items_ciphertext", "補正事項の暗号文を読み取れません")]
+        ) from None
     try:
         loaded = json.loads(plain or "")
         pairs = [(str(field), str(problem)) for field, problem in loaded]
