@@ -19,10 +19,11 @@ and shows them back (call center, verification keying), so it may decrypt both c
 reads contact details at most and never bank details.
 
 Service tokens carry their service's policy and nothing else (no `default` policy: no
-cubbyhole, no token look-ups beyond its own; issue "Hardening", finding 5) and live
-`TOKEN_TTL` (24 hours), renewable: a long-running process renews its token with
-`start_token_renewal(client)` (every `RENEW_INTERVAL`, 1 hour, by `RENEW_INCREMENT`), and a
-token reused at provisioning must still have `REUSE_MIN_TTL` (12 hours) to live. Each
+cubbyhole, no token look-ups beyond its own; issue "Hardening", finding 5) and are periodic
+with a period of `TOKEN_TTL` (24 hours): a long-running process renews its token with
+`start_token_renewal(client)` (every `RENEW_INTERVAL`, 1 hour, by `RENEW_INCREMENT`) and it
+then lives as long as the process does (no maximum lifetime; issue 19), and a token reused
+at provisioning must be periodic and still have `REUSE_MIN_TTL` (12 hours) to live. Each
 policy therefore also grants `auth/token/renew-self` and `auth/token/lookup-self`, which the
 `default` policy gave before. The same holds for the audit checkpoint writer's token
 (`CHECKPOINT_WRITER`, policy `subsidy-audit-checkpoint`: sign with the ed25519 transit key
@@ -330,7 +331,7 @@ def _service_token(client: hvac.Client, service: str, token_dir: Path | None) ->
         policies=[policy_name(service)],
         display_name=f"subsidy-{service}",
         meta={"service": service},
-        ttl=TOKEN_TTL,
+        period=TOKEN_TTL,
         renewable=True,
         no_parent=True,
         no_default_policy=True,
@@ -350,9 +351,11 @@ def _still_valid(client: hvac.Client, token: str, policy: str) -> bool:
         looked_up: dict[str, Any] = client.auth.token.lookup(token)["data"]
     except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest, hvac.exceptions.InvalidPath):
         return False
-    return (looked_up.get("policies") or []) == [policy] and int(
-        looked_up.get("ttl") or 0
-    ) > REUSE_MIN_TTL.total_seconds()
+    return (
+        (looked_up.get("policies") or []) == [policy]
+        and int(looked_up.get("period") or 0) > 0  # periodic: renewed without end
+        and int(looked_up.get("ttl") or 0) > REUSE_MIN_TTL.total_seconds()
+    )
 
 
 if __name__ == "__main__":

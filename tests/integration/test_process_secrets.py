@@ -6,7 +6,8 @@ For the sign-in service and every declared service, started by `launcher.start_s
 the session's prepared platform, the test reads the running process's environment
 (`/proc/<pid>/environ`) and what it has open (`/proc/<pid>/fd`): no Vault root token, no
 administrator's database URL, no token of another service, neither in a variable nor as an
-open file; its database login is its own role and its Vault token file is its own. It then
+open file; its database login is its own role and its Vault token file is its own, and
+every service token is periodic (renewed for as long as its process runs). It then
 makes one real call through the whole stack, so the processes did start with that little.
 """
 
@@ -17,6 +18,7 @@ import socket
 from pathlib import Path
 
 import grpc
+import hvac
 import pytest
 from admin_support import PASSWORD, account
 from sqlalchemy import Engine, make_url
@@ -63,6 +65,10 @@ def test_each_service_process_holds_only_its_own_secrets(
     admin_user = make_url(environment.infrastructure.database_url).username
     token_folder = environment.settings.state_dir / TOKEN_FOLDER
     addresses = {name: _free_address() for name in service_modules()}
+    vault = hvac.Client(url=environment.infrastructure.vault_addr, token=root)
+    for holder, token in tokens.items():  # periodic: renewed for as long as the process runs
+        looked_up = vault.auth.token.lookup(token)["data"]
+        assert int(looked_up["period"]) == 24 * 3600 and looked_up["renewable"], holder
     stack = start_stack(environment, addresses)
     try:
         for name, process in stack.processes.items():
