@@ -48,6 +48,7 @@ from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
 from subsidy_platform.access import current_principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
+from subsidy_platform.message_bounds import MessageBounds
 from subsidy_platform.outbox import destination_status, parked_events
 from subsidy_platform.outbox_admin import (
     MAX_LIST,
@@ -74,6 +75,9 @@ MAINTENANCE_TABLE: Mapping[str, frozenset[str]] = {
     LIST_PARKED_METHOD: frozenset({"admin"}),
     REQUEUE_METHOD: frozenset({"admin"}),
 }
+MAINTENANCE_BOUNDS: Mapping[str, MessageBounds] = {}
+"""Every maintenance request fits the platform's default bounds (subsidy_platform.message_bounds:
+ids and at most 100 keys), so none is declared."""
 PROGRAM_COLUMN = "program_id"
 
 _TABLES = text(
