@@ -13,8 +13,8 @@ but a short idle time, takes the same flood on a real server over mutual TLS:
    refused at once with RESOURCE_EXHAUSTED (never left waiting for a thread), and health
    still answers, on its own threads;
 3. the operators stop sending: after the idle time each held stream is closed by the
-   server with DEADLINE_EXCEEDED, no call is left in flight, and the other staff member is
-   answered again.
+   server with DEADLINE_EXCEEDED, no call is left in flight, no reader thread is left, and
+   the other staff member is answered again.
 """
 
 from __future__ import annotations
@@ -94,6 +94,10 @@ def wait_until(condition: object, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
+def readers() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stream-reader"]
+
+
 def code_of(call: grpc.Future) -> grpc.StatusCode:
     error = call.exception(timeout=30)
     assert isinstance(error, grpc.Call), error
@@ -164,6 +168,9 @@ def test_one_operators_flood_of_held_streams_starves_nobody(
                 for call in idle:
                     assert "データが届かなかった" in (call.exception().details() or "")
                 wait_until(lambda: gate.in_flight() == 0)
+                # the reader threads of the closed streams end too (their callers still hold
+                # the streams open on their side)
+                wait_until(lambda: not readers(), timeout=15)
                 assert calm_call() == grpc.StatusCode.OK
             assert probe.failures == [], probe.failures
             assert probe.answers >= 5
