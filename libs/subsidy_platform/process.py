@@ -381,7 +381,9 @@ def service_arguments(name: str) -> argparse.ArgumentParser:
             f"Serve the {name} service over mutual TLS until SIGTERM. Configured by the "
             f"environment: {name.upper()}_LISTEN (default {default_address(name)}), "
             "<PEER>_ADDRESS, SUBSIDY_STATE_DIR, DATABASE_URL, VAULT_ADDR and VAULT_TOKEN, "
-            "OTEL_EXPORTER_OTLP_ENDPOINT, SUBSIDY_DRAIN_SECONDS (docs/OPERATIONS.md). "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, SUBSIDY_DRAIN_SECONDS, SUBSIDY_MAX_CALLS, "
+            "SUBSIDY_MAX_CALLS_PER_CALLER, SUBSIDY_MAX_CALLS_PER_SERVICE, "
+            "SUBSIDY_STREAM_IDLE_SECONDS (docs/OPERATIONS.md). "
             "`subsidy-admin up` starts every service detached."
         ),
     )
