@@ -41,7 +41,7 @@ from subsidy.review.v1 import review_pb2  # noqa: F401
 
 from subsidy_platform import auth_main
 from subsidy_platform.access import PUBLIC, ROLES, SERVICE_PREFIX
-from subsidy_platform.declaration import declaration
+from subsidy_platform.declaration import declaration, declarations
 from subsidy_platform.maintenance import MAINTENANCE_BOUNDS, MAINTENANCE_TABLE
 from subsidy_platform.message_bounds import MessageBounds, bounds_of
 from subsidy_platform.process import ServiceProcess
@@ -253,7 +253,14 @@ def strip_indices(field: str) -> str:
     return re.sub(r"\[\d+\]", "", field)
 
 
-@pytest.mark.parametrize("name", ["intake", "review", "payments", "notices", "auth"])
+PROCESSES = ("intake", "review", "payments", "notices", "auth")
+
+
+def test_every_installed_service_and_the_sign_in_service_are_fuzzed() -> None:
+    assert set(PROCESSES) == {*declarations(), "auth"}
+
+
+@pytest.mark.parametrize("name", PROCESSES)
 def test_every_field_of_every_rpc_takes_a_megabyte_and_a_long_list_with_a_clear_answer(
     intake: Client, processes: dict[str, ServiceProcess], name: str
 ) -> None:
