@@ -155,7 +155,13 @@ def run(requests: int, import_rows: int) -> dict[str, Any]:
     process = build(environment, {PROGRAM: get_program(PROGRAM)})
     try:
         accounts = make_engine(environment.infrastructure.database_url)
-        metadata = TestTokens.of(state, accounts).staff("operator", "bench-operator")
+        tokens = TestTokens.of(state, accounts)
+        metadata = tokens.staff("operator", "bench-operator")
+        # one operator per worker: a caller has at most `per_caller` calls in flight
+        # (subsidy_platform.call_limits), as many operators keying at once would
+        operators = [
+            tokens.staff("operator", f"bench-operator-{k}") for k in range(max(CONCURRENCY))
+        ]
         accounts.dispose()
         credentials = channel_credentials(environment.pki, client_identity("console"))
         pool = online_applications(
@@ -174,7 +180,10 @@ def run(requests: int, import_rows: int) -> dict[str, Any]:
             for level, concurrency in enumerate(CONCURRENCY):
                 batch = submits[level * requests : (level + 1) * requests]
                 ours = timed(
-                    [_submit(stub, metadata, f"bench-{level}-{n}", r) for n, r in enumerate(batch)],
+                    [
+                        _submit(stub, operators[n % concurrency], f"bench-{level}-{n}", r)
+                        for n, r in enumerate(batch)
+                    ],
                     concurrency,
                 )
                 calls, close = baseline_calls(conninfo, batch)

@@ -28,6 +28,7 @@ from subsidy_platform.audit_reader import SERVICE as AUDIT
 from subsidy_platform.audit_reader import AuditServicer
 from subsidy_platform.auth_service import AuthServicer
 from subsidy_platform.checkpoints import CheckpointSigner, CheckpointStore, start_checkpointing
+from subsidy_platform.message_bounds import MessageBounds
 from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_process
 from subsidy_platform.runtime import Environment
 from subsidy_platform.server import Registration
@@ -54,6 +55,12 @@ TABLE = {
         {method: {"auditor"} for method in ("ListEvents", "SummariseActivity", "VerifyChain")},
     ),
 }
+
+
+BOUNDS: dict[str, MessageBounds] = {}
+"""Every request of the sign-in, user-admin and audit services fits the platform's default
+bounds (subsidy_platform.message_bounds), so none is declared: they are listed here, beside
+the role table, when one needs more."""
 
 
 def servicers(context: ServiceContext) -> list[Registration]:
@@ -101,6 +108,7 @@ def build(
         address=address,
         tls=tls,
         pool_size=4,
+        bounds=BOUNDS,
     )
 
 

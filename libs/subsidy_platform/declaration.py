@@ -11,6 +11,9 @@ service, and the only place it is said:
   compute blind indexes with the program's HMAC key;
 - every column where it keeps ciphertext (key rotation rewraps them);
 - its RPC x role table (the interceptor enforces it);
+- the bounds of its RPCs' request messages where the platform's default is too small for
+  real traffic (`message_bounds`, subsidy_platform.message_bounds: every other RPC has the
+  default, so none is unbounded);
 - the package holding its Alembic migrations;
 - the timeline statuses it may report to intake;
 - the events it subscribes to (topic -> the full RPC method that receives them), which the
@@ -35,6 +38,7 @@ from importlib.metadata import entry_points
 from sqlalchemy.orm import Session
 
 from subsidy_platform.crypto import DataClass
+from subsidy_platform.message_bounds import MessageBounds
 from subsidy_platform.rotation import CiphertextColumns
 
 ENTRY_POINT_GROUP = "subsidy_platform.services"
@@ -66,6 +70,7 @@ class ServiceDeclaration:
     local_defaults: Mapping[str, str] = field(default_factory=dict)
     """Variables a process started on one machine (subsidy_platform.launcher) is given when
     the caller has not set them: the synthetic values a pod must replace by its own."""
+    message_bounds: Mapping[str, MessageBounds] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name in PLATFORM_SERVICES:
@@ -86,6 +91,9 @@ class ServiceDeclaration:
         for peer in self.calls:
             if not _NAME.match(peer) or peer == self.name:
                 raise ValueError(f"{self.name}: bad peer in calls: {peer!r}")
+        for method in self.message_bounds:
+            if method not in self.rpc_roles:
+                raise ValueError(f"{self.name}: bounds for an RPC not in its role table: {method}")
 
     @property
     def schema(self) -> str:

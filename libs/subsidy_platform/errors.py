@@ -3,9 +3,11 @@
 Bad input is `InvalidArgument` with one `FieldViolation` per field (sent as a
 `google.rpc.BadRequest` detail, descriptions in Japanese for staff); an unknown id is
 `NotFound`; a missing permission `PermissionDenied`; no or bad credentials
-`Unauthenticated`; PostgreSQL or Vault down `DependencyUnavailable` (UNAVAILABLE, which
-clients may retry); a Vault policy refusal `AccessDenied` (PERMISSION_DENIED: a service
-asked for a key its policy does not grant). Messages never carry personal data.
+`Unauthenticated`; too many calls in flight `ResourceExhausted`; a request stream that went
+quiet `StreamIdle` (DEADLINE_EXCEEDED); PostgreSQL or Vault down `DependencyUnavailable`
+(UNAVAILABLE, which clients may retry); a Vault policy refusal `AccessDenied`
+(PERMISSION_DENIED: a service asked for a key its policy does not grant). Messages never
+carry personal data.
 """
 
 from __future__ import annotations
@@ -78,6 +80,18 @@ class NotFound(PlatformError):
         self.identifier = shown
 
 
+class ResourceExhausted(PlatformError):
+    """The caller (or the process) has as many calls in flight as it may; retry later."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class StreamIdle(PlatformError):
+    """A request stream sent no message for longer than the server waits; it was closed."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class Conflict(PlatformError):
     """The request contradicts the current state (e.g. a request id reused for other data)."""
 
@@ -111,6 +125,8 @@ _CODES = {
     grpc.StatusCode.UNAUTHENTICATED: code_pb2.UNAUTHENTICATED,
     grpc.StatusCode.UNAVAILABLE: code_pb2.UNAVAILABLE,
     grpc.StatusCode.FAILED_PRECONDITION: code_pb2.FAILED_PRECONDITION,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: code_pb2.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.DEADLINE_EXCEEDED: code_pb2.DEADLINE_EXCEEDED,
     grpc.StatusCode.INTERNAL: code_pb2.INTERNAL,
 }
 

@@ -72,6 +72,7 @@ from subsidy_platform.access import current_principal
 from subsidy_platform.declaration import declarations
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
+from subsidy_platform.message_bounds import MessageBounds
 from subsidy_platform.outbox import destination_status, parked_events
 from subsidy_platform.outbox_admin import (
     MAX_LIST,
@@ -98,6 +99,9 @@ MAINTENANCE_TABLE: Mapping[str, frozenset[str]] = {
     LIST_PARKED_METHOD: frozenset({"admin"}),
     REQUEUE_METHOD: frozenset({"admin"}),
 }
+MAINTENANCE_BOUNDS: Mapping[str, MessageBounds] = {}
+"""Every maintenance request fits the platform's default bounds (subsidy_platform.message_bounds:
+ids and at most 100 keys), so none is declared."""
 PROGRAM_COLUMN = "program_id"
 RECEIPTS = "purge_receipts"
 MESSAGE_IN_PROGRESS = "この制度はまだ消去できません"

@@ -17,6 +17,10 @@ With `SUBSIDY_HEALTH_LISTEN` set (Kubernetes: `0.0.0.0:8081`) it also answers th
 plaintext gRPC probes there, health checks only (subsidy_platform.server); with
 `SUBSIDY_VAULT_TOKEN_FILE` set (a pod with a Vault agent) it attaches to what the pod holds
 instead of provisioning (subsidy_platform.deployed).
+Every call is admitted by the call limits (per caller and per process; request streams that
+go quiet are closed: subsidy_platform.call_limits) and every request message checked
+against its RPC's bounds (declared with the service, the platform's default otherwise:
+subsidy_platform.message_bounds) before its handler runs.
 Calls the access interceptor refuses are audited in aggregated batches (refusals), journaled
 in `<state>/refusals` before each is answered so that a SIGKILL loses none.
 Health follows the dependencies (subsidy_platform.health): NOT_SERVING while PostgreSQL or
@@ -44,6 +48,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from subsidy_platform.access import AccessPolicy, AuthInterceptor
 from subsidy_platform.accounts import AccountCheckingVerifier, AccountStates
+from subsidy_platform.call_limits import CallGate, CallLimitInterceptor, CallLimits
 from subsidy_platform.clients import ServiceClients, service_addresses
 from subsidy_platform.config import Settings
 from subsidy_platform.crypto import FieldCipher
@@ -53,7 +58,12 @@ from subsidy_platform.deployed import attach, is_deployed
 from subsidy_platform.embedded import openbao_address
 from subsidy_platform.health import DependencyWatch, database_probe, vault_probe
 from subsidy_platform.logs import setup_logging
-from subsidy_platform.maintenance import MAINTENANCE_TABLE, maintenance_registration
+from subsidy_platform.maintenance import (
+    MAINTENANCE_BOUNDS,
+    MAINTENANCE_TABLE,
+    maintenance_registration,
+)
+from subsidy_platform.message_bounds import BoundsInterceptor, MessageBounds, max_receive_bytes
 from subsidy_platform.outbox import OutboxRelay
 from subsidy_platform.refusals import RefusalAudit
 from subsidy_platform.runtime import Environment, prepare
@@ -164,6 +174,7 @@ class ServiceProcess:
 
     running: RunningServer
     context: ServiceContext
+    gate: CallGate
 
     @property
     def port(self) -> int:
@@ -197,10 +208,20 @@ def start_process(
     outbox: bool = False,
     pool_size: int = 16,
     vault: bool = False,
+    bounds: Mapping[str, MessageBounds] | None = None,
+    limits: CallLimits | None = None,
 ) -> ServiceProcess:
     """Start one service's server on `address` (port 0: any free port); its health follows
-    the database and, with `vault`, Vault under the service's token."""
+    the database and, with `vault`, Vault under the service's token.
+
+    Every call passes tracing, the access interceptor (`table`), the call limits (`limits`,
+    default from the environment: subsidy_platform.call_limits) and the message bounds
+    (`bounds`, the RPCs it does not name have the platform's default:
+    subsidy_platform.message_bounds), in that order, before its handler runs."""
     settings = environment.settings
+    limits = limits or CallLimits.from_env()
+    bounds = dict(bounds or {})
+    gate = CallGate(limits)
     url = database_url_for(environment.infrastructure.database_url, role_of(name))
     engine = make_engine(url, pool_size=pool_size, max_overflow=pool_size)
     provider = setup_telemetry(name, settings)
@@ -231,8 +252,12 @@ def start_process(
             interceptors=[
                 instrument_grpc_server(provider),
                 AuthInterceptor(AccessPolicy(table), verifier, refusals),
+                CallLimitInterceptor(gate),
+                BoundsInterceptor(bounds),
             ],
             address=address,
+            max_workers=limits.workers,
+            max_receive_bytes=max_receive_bytes(bounds),
         )
     except Exception:
         context.close()
@@ -246,7 +271,7 @@ def start_process(
     context.background.append(DependencyWatch(running, probes).start())
     if context.relay is not None:
         context.relay.start()
-    return ServiceProcess(running, context)
+    return ServiceProcess(running, context, gate)
 
 
 def start_service(
@@ -258,9 +283,10 @@ def start_service(
     address: str = "127.0.0.1:0",
     tls: bool = True,
     addresses: Mapping[str, str] | None = None,
+    limits: CallLimits | None = None,
 ) -> ServiceProcess:
-    """Start a declared service (its role table, its outbox relay), with the platform's
-    maintenance RPCs beside its own (subsidy_platform.maintenance: only the operator)."""
+    """Start a declared service (its role table and message bounds, its outbox relay), with
+    the platform's maintenance RPCs beside its own (subsidy_platform.maintenance)."""
 
     def with_maintenance(context: ServiceContext) -> list[Registration]:
         return [*servicers(context), maintenance_registration(context.sessions, context.name)]
@@ -276,6 +302,8 @@ def start_service(
         addresses=addresses,
         outbox=True,
         vault=True,
+        bounds={**declaration.message_bounds, **MAINTENANCE_BOUNDS},
+        limits=limits,
     )
 
 
@@ -353,7 +381,9 @@ def service_arguments(name: str) -> argparse.ArgumentParser:
             f"Serve the {name} service over mutual TLS until SIGTERM. Configured by the "
             f"environment: {name.upper()}_LISTEN (default {default_address(name)}), "
             "<PEER>_ADDRESS, SUBSIDY_STATE_DIR, DATABASE_URL, VAULT_ADDR and VAULT_TOKEN, "
-            "OTEL_EXPORTER_OTLP_ENDPOINT, SUBSIDY_DRAIN_SECONDS (docs/OPERATIONS.md). "
+            "OTEL_EXPORTER_OTLP_ENDPOINT, SUBSIDY_DRAIN_SECONDS, SUBSIDY_MAX_CALLS, "
+            "SUBSIDY_MAX_CALLS_PER_CALLER, SUBSIDY_MAX_CALLS_PER_SERVICE, "
+            "SUBSIDY_STREAM_IDLE_SECONDS (docs/OPERATIONS.md). "
             "`subsidy-admin up` starts every service detached."
         ),
     )

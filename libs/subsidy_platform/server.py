@@ -8,6 +8,12 @@ without a token; they still need a client certificate, like every call. Health s
 SERVING (overall and for each service name) only while the process's dependencies answer
 (`set_serving`, driven by subsidy_platform.health) and NOT_SERVING for good once the server
 drains; the name `LIVENESS` stays SERVING while the process runs, for liveness probes.
+
+Health's Check runs on a small pool of its own threads (`HEALTH_THREADS`), never queued
+behind the service's calls, so it answers however busy the process is; the service's pool
+has `max_workers` threads (sized from the call limits, subsidy_platform.call_limits), and
+a message larger than `max_receive_bytes` (the largest bound of the process's RPCs,
+subsidy_platform.message_bounds) is refused by gRPC itself before it is read whole.
 """
 
 from __future__ import annotations
@@ -31,6 +37,38 @@ LIVENESS = "subsidy.platform.Liveness"
 or drain: what a liveness probe asks (a restart would not bring a database back)."""
 
 Registration = tuple[Callable[[Any, grpc.Server], None], Any, str]  # (add_fn, servicer, full name)
+HEALTH_CHECK = "/grpc.health.v1.Health/Check"
+HEALTH_THREADS = 2
+
+
+class HealthOnItsOwnThreads(grpc.ServerInterceptor):
+    """Run health's Check on `pool` rather than the server's pool (gRPC takes the pool from
+    the outermost handler's behaviour, so this interceptor comes first)."""
+
+    def __init__(self, pool: futures.ThreadPoolExecutor) -> None:
+        self._pool = pool
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        handler = continuation(handler_call_details)
+        if handler is None or handler_call_details.method != HEALTH_CHECK:
+            return handler
+        inner = handler.unary_unary
+        if inner is None:
+            return handler
+
+        def check(request: Any, context: grpc.ServicerContext) -> Any:
+            return inner(request, context)
+
+        check.experimental_thread_pool = self._pool  # type: ignore[attr-defined]
+        return grpc.unary_unary_rpc_method_handler(
+            check,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
 
 
 @dataclass
@@ -39,6 +77,7 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     service_names: tuple[str, ...]
+    health_pool: futures.ThreadPoolExecutor | None = None
     _status_lock: threading.Lock = field(default_factory=threading.Lock)
     _stopping: bool = False
 
@@ -56,6 +95,8 @@ class RunningServer:
             self._stopping = True
             self._report(False)
         self.server.stop(grace).wait()
+        if self.health_pool is not None:
+            self.health_pool.shutdown(wait=False)
 
     def _report(self, serving: bool) -> None:
         status = (
@@ -74,12 +115,14 @@ def start_server(
     interceptors: Sequence[grpc.ServerInterceptor],
     address: str = "127.0.0.1:0",
     max_workers: int = 16,
+    max_receive_bytes: int = 4 * 1024 * 1024,
 ) -> RunningServer:
     """Build, bind and start a server; `credentials=None` only for in-process tests."""
+    health_pool = futures.ThreadPoolExecutor(HEALTH_THREADS, thread_name_prefix="health")
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
-        interceptors=list(interceptors),
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024 + 1024 * 1024)],
+        interceptors=[HealthOnItsOwnThreads(health_pool), *interceptors],
+        options=[("grpc.max_receive_message_length", max_receive_bytes)],
     )
     names = []
     for add, servicer, name in registrations:
@@ -100,9 +143,10 @@ def start_server(
     else:
         port = server.add_secure_port(address, credentials)
     if port == 0:
+        health_pool.shutdown(wait=False)
         raise RuntimeError(f"cannot listen on {address}")
     server.start()
-    running = RunningServer(server, port, health_servicer, tuple(names))
+    running = RunningServer(server, port, health_servicer, tuple(names), health_pool)
     running.set_serving(True)
     health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     return running

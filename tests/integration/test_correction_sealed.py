@@ -29,12 +29,14 @@ def test_a_correction_request_reaches_notices_sealed_and_is_printed_as_written(
     number = submit(intake, **person("封緘"))
     deliver(intake, review, admin_engine)
     problem = f"領収書の宛名が申請者と異なります（{uuid.uuid4().hex[:8]}）"
+    # the most a request holds: 20 items of 200 characters (the sealed event must fit)
+    items = [("receipt", problem)] + [(f"item{i}", f"{i:02d}" + "補" * 198) for i in range(1, 20)]
     request_id = uuid.uuid4().hex
     review_stub.RequestCorrection(
         review_pb2.RequestCorrectionRequest(
             request_id=request_id,
             application_number=number,
-            items=[events_pb2.CorrectionItem(field="receipt", problem=problem)],
+            items=[events_pb2.CorrectionItem(field=f, problem=p) for f, p in items],
         ),
         metadata=intake.staff("checker"),
     )
@@ -61,4 +63,4 @@ def test_a_correction_request_reaches_notices_sealed_and_is_printed_as_written(
             {"n": number},
         ).scalar_one()
     [plain] = notices.context.cipher(PROGRAM).decrypt(DataClass.CONTACT, [sealed])
-    assert NoticeContent.from_json(plain or "").corrections == (("receipt", problem),)
+    assert NoticeContent.from_json(plain or "").corrections == tuple(items)

@@ -130,16 +130,18 @@ def _import(program_id: str = PROGRAM, file_name: str = "hard.csv") -> Callable[
 
 
 HUGE = "山" * MIB
+# A megabyte is refused by the platform's message bounds before the use case (its path from
+# the request: subsidy_platform.message_bounds); values just over a limit by the use case.
 CASES: list[tuple[str, Callable[[Client, str], Any], str]] = [
-    ("name of a megabyte", _submit(**{"application.applicant.name": HUGE}), "applicant.name"),
+    ("name of a megabyte", _submit(**{"application.applicant.name": HUGE}), "application.applicant.name"),
     ("name_kana with NUL", _submit(**{"application.applicant.name_kana": "シ\x00ン"}), "applicant.name_kana"),
     ("address of 201", _submit(**{"application.applicant.address": "西" * 201}), "applicant.address"),
-    ("description of a megabyte", _submit(**{"application.purchases.description": HUGE}), "purchases[0].description"),
+    ("description of a megabyte", _submit(**{"application.purchases.description": HUGE}), "application.purchases[0].description"),
     ("holder kana of 101", _submit(**{"application.bank_account.holder_kana": "シ" * 101}), "bank_account.holder_kana"),
-    ("head name of a megabyte", _submit(**{"application.household.head_name": HUGE}), "household.head_name"),
+    ("head name of a megabyte", _submit(**{"application.household.head_name": HUGE}), "application.household.head_name"),
     ("relationship with NUL", _submit(**{"application.household.relationship": "本\x00人"}), "household.relationship"),
-    ("email of a megabyte", _submit(**{"application.applicant.email": "a" * MIB}), "applicant.email"),
-    ("phone of a megabyte", _submit(**{"application.applicant.phone": "0" * MIB}), "applicant.phone"),
+    ("email of a megabyte", _submit(**{"application.applicant.email": "a" * MIB}), "application.applicant.email"),
+    ("phone of a megabyte", _submit(**{"application.applicant.phone": "0" * MIB}), "application.applicant.phone"),
     ("application id of 65", _submit(**{"application.application_id": "S" * 65}), "application_id"),
     ("LoGo answer id of 65", _submit(**{"application.logo_answer_id": "1" * 65}), "logo_answer_id"),
     ("LoGo answer id with NUL", _submit(**{"application.logo_answer_id": "10\x0001"}), "logo_answer_id"),
@@ -181,7 +183,7 @@ CASES: list[tuple[str, Callable[[Client, str], Any], str]] = [
     ("status report note with NUL", _rpc("ReportStatusTransition", "service:review", lambda n: intake_pb2.ReportStatusTransitionRequest(request_id=f"hard-{uuid.uuid4().hex}", application_number=n, status=common_pb2.UNDER_REVIEW, note="\x00")), "note"),
     ("status report request id of 129", _rpc("ReportStatusTransition", "service:review", lambda n: intake_pb2.ReportStatusTransitionRequest(request_id="r" * 129, application_number=n, status=common_pb2.UNDER_REVIEW)), "request_id"),
     ("attachment kinds: 21", _rpc("RecordAttachments", "operator", lambda n: intake_pb2.RecordAttachmentsRequest(application_number=n, present=["receipt"] * 21)), "present"),
-    ("attachment kind of a megabyte", _rpc("RecordAttachments", "operator", lambda n: intake_pb2.RecordAttachmentsRequest(application_number=n, present=["r" * MIB])), "present"),
+    ("attachment kind of a megabyte", _rpc("RecordAttachments", "operator", lambda n: intake_pb2.RecordAttachmentsRequest(application_number=n, present=["r" * MIB])), "present[0]"),
     ("correction note with NUL", _rpc("SubmitCorrection", "operator", lambda n: intake_pb2.SubmitCorrectionRequest(request_id=f"hard-{uuid.uuid4().hex}", application_number=n, application=record_to_proto(person("hard-stored")), note="\x00")), "note"),
 ]  # fmt: skip
 

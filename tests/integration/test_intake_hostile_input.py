@@ -207,7 +207,7 @@ def test_hostile_values_in_any_field_get_a_clear_answer_and_write_nothing_on_err
         paths=target.paths,
         build=lambda: target.build(numbers),
         call=lambda request: call(intake, target, request, upload),
-        check=lambda answer, _value: check_answer(target.rpc, answer, longest=1000),
+        check=lambda answer, value: check_answer(target.rpc, answer, value=value, longest=1000),
         writes=lambda _request: writes(admin_engine),
         address=f"localhost:{intake.process.port}",
         pki=intake.environment.pki,

@@ -54,6 +54,10 @@ AGENT_SECRET = "vault.hashicorp.com/agent-inject-secret-"
 OPTIONAL = {
     "VAULT_TOKEN": "a pod's token is the Vault agent's file (SUBSIDY_VAULT_TOKEN_FILE)",
     "SUBSIDY_DRAIN_SECONDS": "25 s, under Kubernetes' default grace period of 30 s",
+    "SUBSIDY_MAX_CALLS": "32 calls in flight per process (subsidy_platform.call_limits)",
+    "SUBSIDY_MAX_CALLS_PER_CALLER": "12 calls in flight per staff login",
+    "SUBSIDY_MAX_CALLS_PER_SERVICE": "16 calls in flight per calling service",
+    "SUBSIDY_STREAM_IDLE_SECONDS": "a quiet request stream is closed after 30 s",
     "NOTICES_RETENTION_DAYS": "the print data's retention, a documented default",
     "NOTICES_TEMPLATES": "the notice wording shipped with the package",
     "NOTICES_POSTAGE_OFFICE": "the post office each program names in its office.yaml",

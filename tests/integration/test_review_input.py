@@ -732,7 +732,7 @@ def test_bad_input_is_refused_before_the_application_is_looked_up(
                 request_id=_rid(), application_number=unknown, confirmed=["x" * MIB]
             ),
             checker,
-            "confirmed",
+            "confirmed[0]",  # a megabyte: the platform's bounds name the element
         ),
         (
             "ResolveDuplicates",

@@ -15,7 +15,11 @@ from subsidy_notices.erasure_check import erasure_blockers
 from subsidy_notices.roles import NOTICES, TABLE
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
+from subsidy_platform.message_bounds import KIB, FieldBound, MessageBounds, bounds_table
 from subsidy_platform.rotation import CiphertextColumns
+
+MAX_SEALED_ITEMS = 64 * KIB
+"""The ciphertext of a correction request's items (20 items of at most 200 characters)."""
 
 DECLARATION = ServiceDeclaration(
     name="notices",
@@ -38,4 +42,12 @@ DECLARATION = ServiceDeclaration(
     },
     calls=frozenset({"intake"}),
     erasure_blockers=erasure_blockers,
+    message_bounds=bounds_table(
+        NOTICES,
+        {
+            "CorrectionRequested": MessageBounds(
+                fields={"items_ciphertext": FieldBound(length=MAX_SEALED_ITEMS)}
+            ),
+        },
+    ),
 )

@@ -27,6 +27,7 @@ from subsidy_notices.content import (
     item_names,
     masked_account,
 )
+from subsidy_notices.declaration import MAX_SEALED_ITEMS
 from subsidy_notices.numbering import number_notice
 from subsidy_notices.repository import MAX_NUMBER
 from subsidy_notices.service import Notices, parse_date
@@ -38,7 +39,6 @@ from subsidy_rules.reasons import Reason
 MAX_EVENT_ID = 200
 DECISIONS = frozenset({"GRANT", "REFUSAL"})  # one per application, ever
 MAX_ITEMS = 20
-MAX_SEALED_ITEMS = 64 * 1024  # the ciphertext of 20 items of at most 200 characters
 MAX_AMOUNT = 100_000_000
 PURPOSE = "通知書の作成（宛名・申請内容）"
 

@@ -18,7 +18,11 @@ from subsidy_payments.roles import PAYMENTS, TABLE
 from subsidy_payments.settings import DEFAULTS, WARD_ACCOUNT
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
+from subsidy_platform.message_bounds import KIB, MIB, FieldBound, MessageBounds, bounds_table
 from subsidy_platform.rotation import CiphertextColumns
+
+MAX_RETURN_FILE = 8 * MIB
+"""The bank's return file in one ImportReturns message (servicer.MAX_RETURN_BYTES)."""
 
 DECLARATION = ServiceDeclaration(
     name="payments",
@@ -39,6 +43,15 @@ DECLARATION = ServiceDeclaration(
     ),
     migrations="subsidy_payments.migrations",
     reports=frozenset({"PAYMENT_SCHEDULED", "PAID", "TRANSFER_FAILED"}),
+    message_bounds=bounds_table(
+        PAYMENTS,
+        {
+            "ImportReturns": MessageBounds(
+                max_bytes=MAX_RETURN_FILE + 64 * KIB,
+                fields={"content": FieldBound(length=MAX_RETURN_FILE)},
+            ),
+        },
+    ),
     subscriptions={
         "review.decision": f"/{PAYMENTS}/DecisionReceived",
         "review.revocation": f"/{PAYMENTS}/RevocationReceived",

@@ -13,9 +13,13 @@ from __future__ import annotations
 
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
+from subsidy_platform.message_bounds import KIB, MIB, FieldBound, MessageBounds, bounds_table
 from subsidy_platform.rotation import CiphertextColumns
 from subsidy_review.erasure_check import erasure_blockers
 from subsidy_review.roles import REVIEW, TABLE
+
+MAX_DECISION_FILE = 64 * MIB
+"""The ward's sealed decision file in one ImportWardDecisions message (ward.MAX_FILE)."""
 
 DECLARATION = ServiceDeclaration(
     name="review",
@@ -44,6 +48,15 @@ DECLARATION = ServiceDeclaration(
             "WITHDRAWN",
             "GRANT_REVOKED",
         }
+    ),
+    message_bounds=bounds_table(
+        REVIEW,
+        {
+            "ImportWardDecisions": MessageBounds(
+                max_bytes=MAX_DECISION_FILE + 64 * KIB,
+                fields={"sealed_file": FieldBound(length=MAX_DECISION_FILE)},
+            ),
+        },
     ),
     subscriptions={"intake.application": f"/{REVIEW}/ApplicationChanged"},
     calls=frozenset({"intake"}),
