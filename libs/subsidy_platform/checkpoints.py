@@ -380,7 +380,12 @@ def write_checkpoint(
             stored = store.add(checkpoint, cas=cas)
         except _Conflict:
             continue
-        log.info("audit checkpoint written", extra={"seq": head_seq})
+        moved = newest is None or newest.seq != head_seq
+        log.log(
+            logging.INFO if moved else logging.DEBUG,
+            "audit checkpoint written",
+            extra={"seq": head_seq},
+        )
         return stored
     raise CheckpointError(
         "ほかの書き手と競合したためチェックポイントを書けませんでした (conflicting writers)"
