@@ -33,7 +33,7 @@ import hvac
 import psycopg
 from sqlalchemy import make_url
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
-from subsidy_payments.calendar_jp import next_bank_business_day, today_in_japan
+from subsidy_payments.calendar_jp import next_bank_business_day
 from subsidy_payments.main import build
 
 from subsidy_platform.config import STATE_ROOT, Settings
@@ -43,6 +43,7 @@ from subsidy_platform.embedded import stop_infrastructure
 from subsidy_platform.runtime import prepare
 from subsidy_platform.staff_client import TestTokens
 from subsidy_platform.tls import channel_credentials, client_identity
+from subsidy_platform.ward_clock import ward_today
 from subsidy_rules.program import get_program
 
 PROGRAM = "shinjuku-2025"
@@ -141,7 +142,7 @@ def main() -> None:
             ),
             PROGRAM,
         )
-        day = next_bank_business_day(today_in_japan() + timedelta(days=3))
+        day = next_bank_business_day(ward_today() + timedelta(days=3))
         credentials = channel_credentials(environment.pki, client_identity("console"))
         offset = 0
         with grpc.secure_channel(f"localhost:{process.port}", credentials) as channel:

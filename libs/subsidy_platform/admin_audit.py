@@ -40,6 +40,7 @@ from subsidy_platform.excel_csv import write_excel_csv
 from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_cli import Secrets, add_sign_in_arguments, signed_in
 from subsidy_platform.staff_client import StaffSession
+from subsidy_platform.ward_clock import ward_stamp
 
 EVENT_HEADER = (
     "seq",
@@ -136,7 +137,7 @@ def moment(value: str, *, end: bool) -> str:
 def event_row(event: audit_pb2.AuditEventRecord) -> tuple[str | int, ...]:
     return (
         event.seq,
-        event.at,
+        ward_stamp(event.at),
         event.actor,
         event.role,
         event.service,

@@ -41,6 +41,7 @@ from subsidy_platform.excel_csv import write_excel_csv
 from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_cli import Secrets, add_sign_in_arguments, signed_in
 from subsidy_platform.staff_client import StaffSession
+from subsidy_platform.ward_clock import ward_stamp
 
 STATUS_HEADER = ("サービス", "配信先", "未配信", "再試行中", "保留", "配信済", "最古の未配信")
 LIST_HEADER = (
@@ -136,7 +137,13 @@ def _status(session: StaffSession, args: argparse.Namespace) -> int:
             unreachable = True
             continue
         for d in found.destinations:
-            row = (d.pending, d.failing, d.parked, d.delivered, d.oldest_pending_at or "-")
+            row = (
+                d.pending,
+                d.failing,
+                d.parked,
+                d.delivered,
+                ward_stamp(d.oldest_pending_at) or "-",
+            )
             print("\t".join(str(cell) for cell in (service, d.destination, *row)))
         parked += found.parked_total
     if parked:
@@ -158,8 +165,8 @@ def _list(stub: Stub, session: StaffSession, args: argparse.Namespace) -> int:
             e.destination,
             e.attempts,
             e.last_error,
-            e.created_at,
-            e.parked_at,
+            ward_stamp(e.created_at),
+            ward_stamp(e.parked_at),
         )
         for e in found.events
     ]

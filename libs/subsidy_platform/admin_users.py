@@ -33,6 +33,7 @@ from subsidy_platform.excel_csv import write_excel_csv
 from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_cli import Secrets, add_sign_in_arguments, signed_in
 from subsidy_platform.staff_client import StaffSession
+from subsidy_platform.ward_clock import ward_stamp
 
 HEADER = ("ID", "役割", "状態", "ロック解除予定", "連続失敗回数", "作成日時")
 REFUSED = {
@@ -93,9 +94,9 @@ def row_of(account: admin_pb2.StaffAccount) -> tuple[str, str, str, str, int, st
         account.login,
         account.role,
         state_of(account),
-        account.locked_until,
+        ward_stamp(account.locked_until),
         account.failed_attempts,
-        account.created_at,
+        ward_stamp(account.created_at),
     )
 
 

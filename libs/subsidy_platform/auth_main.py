@@ -38,6 +38,7 @@ from subsidy_platform.checkpoints import (
 from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_process
 from subsidy_platform.runtime import Environment
 from subsidy_platform.server import Registration
+from subsidy_platform.sign_in_throttle import SignInPolicy
 from subsidy_platform.tokens import TokenIssuer, load_private_key
 from subsidy_platform.user_admin import SERVICE as USER_ADMIN
 from subsidy_platform.user_admin import UserAdminServicer
@@ -72,7 +73,7 @@ def servicers(context: ServiceContext) -> list[Registration]:
     return [
         (
             auth_pb2_grpc.add_AuthServiceServicer_to_server,
-            AuthServicer(context.sessions, issuer),
+            AuthServicer(context.sessions, issuer, SignInPolicy.from_env()),
             AUTH,
         ),
         (

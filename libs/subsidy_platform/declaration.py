@@ -27,10 +27,12 @@ and an import-linter layers contract keeps services -> platform -> rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import entry_points
+
+from sqlalchemy.orm import Session
 
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.rotation import CiphertextColumns
@@ -57,6 +59,13 @@ class ServiceDeclaration:
     reports: frozenset[str] = frozenset()
     subscriptions: Mapping[str, str] = field(default_factory=dict)
     calls: frozenset[str] = frozenset()
+    erasure_blockers: Callable[[Session, str], Sequence[str]] | None = None
+    """What in the service's own data still forbids erasing a program (a transfer not yet
+    confirmed, ...): one Japanese sentence per kind with its count; empty when it may go.
+    The platform's purge refuses while any remains (subsidy_platform.maintenance)."""
+    local_defaults: Mapping[str, str] = field(default_factory=dict)
+    """Variables a process started on one machine (subsidy_platform.launcher) is given when
+    the caller has not set them: the synthetic values a pod must replace by its own."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name in PLATFORM_SERVICES:

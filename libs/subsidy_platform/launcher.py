@@ -2,8 +2,12 @@
 
 The demo (and an operator's interactive stack) runs every service as its own process, as
 in production: the sign-in service and each declared service, started with
-`python -m <module>` under the same state folder, each listening on its own port
-(`<NAME>_LISTEN`) and told where its peers are (`<NAME>_ADDRESS`). `start_stack` waits
+`python -m <module>` under the same state folder once the caller has prepared the platform
+(`runtime.prepare`, the administrator's step). Each process starts as a pod does, with
+only what is its own (subsidy_platform.deployed): its database login, Vault's address and
+the file of its own Vault token; never the administrator's token, database URL or another
+service's token. Each listens on its own port (`<NAME>_LISTEN`) and is told where its
+peers are (`<NAME>_ADDRESS`). `start_stack` waits
 until each answers the gRPC health check over mutual TLS (with the staff client
 certificate), and `Stack.stop` sends SIGTERM (each service drains its calls in flight) and
 waits, killing one that lingers. Each process logs to `<state>/logs/<name>.log`.
@@ -23,13 +27,23 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from subsidy_platform.config import Settings
+from subsidy_platform.db import database_url_for, role_of
 from subsidy_platform.declaration import declarations
+from subsidy_platform.deployed import TOKEN_FILE
+from subsidy_platform.runtime import TOKEN_FOLDER, Environment
 from subsidy_platform.tls import Pki, channel_credentials, client_identity
+from subsidy_platform.vault import CHECKPOINT_WRITER
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 20.0
 MODULES = {"auth": "subsidy_platform.auth_main"}
+TOKEN_HOLDERS = {"auth": CHECKPOINT_WRITER}
+"""Whose Vault token a process holds when it is not its own name's: the sign-in service
+writes the audit checkpoints."""
+WITHHELD = frozenset(
+    {"VAULT_TOKEN", "DATABASE_URL", "VAULT_ADDR", "PGPASSWORD", "PGPASSFILE", TOKEN_FILE}
+)
+"""Variables of the caller a service never inherits (an administrator's secrets)."""
 
 
 @dataclass
@@ -65,18 +79,20 @@ def service_modules() -> dict[str, str]:
 
 
 def start_stack(
-    settings: Settings,
-    pki: Pki,
+    environment: Environment,
     addresses: Mapping[str, str],
     *,
     names: Sequence[str] | None = None,
     detach: bool = False,
+    environ: Mapping[str, str] | None = None,
 ) -> Stack:
-    """Start the services (all by default) and wait until each serves; `detach`: each in
-    its own session, so that it outlives the caller and its terminal (`subsidy-admin up`)."""
+    """Start the services (all by default) of a prepared platform and wait until each
+    serves; `detach`: each in its own session, so that it outlives the caller and its
+    terminal (`subsidy-admin up`); `environ`: variables added to the services' environment
+    only (a test's `TZ`, a preloaded clock), never to the servers they use."""
+    settings, pki = environment.settings, environment.pki
     modules = service_modules()
     stack = Stack(dict(addresses))
-    environment = _environment(settings, addresses)
     logs = settings.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     try:
@@ -84,7 +100,7 @@ def start_stack(
             with (logs / f"{name}.log").open("ab") as log:
                 stack.processes[name] = subprocess.Popen(
                     [sys.executable, "-m", modules[name]],
-                    env={**environment, f"{name.upper()}_LISTEN": addresses[name]},
+                    env={**service_environment(environment, name, addresses), **(environ or {})},
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,
@@ -97,12 +113,32 @@ def start_stack(
     return stack
 
 
-def _environment(settings: Settings, addresses: Mapping[str, str]) -> dict[str, str]:
-    environment = dict(os.environ)
-    environment["SUBSIDY_STATE_DIR"] = str(settings.state_dir)
-    for name, address in addresses.items():
-        environment[f"{name.upper()}_ADDRESS"] = address
-    return environment
+def service_environment(
+    environment: Environment, name: str, addresses: Mapping[str, str]
+) -> dict[str, str]:
+    """What service `name` starts with: the caller's variables less every secret and
+    dependency setting, then, as a pod has them, its own database login, Vault's address and
+    the file of its own Vault token (so it attaches and provisions nothing), its listen
+    address and its peers' addresses; the service's declared local defaults (the synthetic
+    ward account of payments) where the caller sets none."""
+    tokens = environment.settings.state_dir / TOKEN_FOLDER
+    declared = declarations().get(name)
+    variables = dict(declared.local_defaults) if declared is not None else {}
+    variables.update({k: v for k, v in os.environ.items() if k not in WITHHELD})
+    variables.update(
+        {
+            "SUBSIDY_STATE_DIR": str(environment.settings.state_dir),
+            "DATABASE_URL": database_url_for(
+                environment.infrastructure.database_url, role_of(name)
+            ),
+            "VAULT_ADDR": environment.infrastructure.vault_addr,
+            TOKEN_FILE: str(tokens / TOKEN_HOLDERS.get(name, name)),
+            f"{name.upper()}_LISTEN": addresses[name],
+        }
+    )
+    for peer, address in addresses.items():
+        variables[f"{peer.upper()}_ADDRESS"] = address
+    return variables
 
 
 def _wait_serving(

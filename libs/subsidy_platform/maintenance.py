@@ -9,21 +9,42 @@ table by the process skeleton, never to the declaration itself).
 
 The purge, in the service's own schema and in one transaction:
 
-1. takes the program's advisory lock `program:<id>` exclusively (a submission or import
-   holding it finishes first; none starts meanwhile);
-2. reads the schema's tables, which of them have a `program_id` column, and the foreign
+1. takes the erasure's advisory lock `erasure:<id>`, then reads the erasure's receipt
+   (`purge_receipts`, below): a repeated erasure id ends here;
+2. takes the program's advisory lock `program:<id>` exclusively (a submission or import
+   holding it finishes first; none starts meanwhile), and refuses (FAILED_PRECONDITION,
+   naming what and how many) while the service's own data shows the program still in
+   progress (its declaration's `erasure_blockers`: payments' transfers not yet confirmed
+   or repayment claims open, notices not yet mailed, an application period still open):
+   the operator's certificate alone cannot erase a live program. `check_only` asks the
+   same question and deletes nothing, so that the operator can ask every service before it
+   destroys any key;
+3. reads the schema's tables, which of them have a `program_id` column, and the foreign
    keys between them from `pg_catalog`;
-3. purges every table with a `program_id` column (`WHERE program_id = :program`) and
-   every table referencing a purged one (its rows whose key points at a purged row),
-   children before parents (the reverse topological order of the foreign-key graph);
-4. appends an audit event naming the tables (never values) and the erasure id.
+4. purges every table with a `program_id` column (`WHERE program_id = :program`: the
+   outbox and the processed-event and command tables included, issue 20) and every table
+   referencing a purged one (its rows whose key points at a purged row), children before
+   parents (the reverse topological order of the foreign-key graph);
+5. records the answer in `purge_receipts` under the erasure id, and appends an audit event
+   (action `purge`) whose fields are `schema.table=rows`, one per table purged (never a
+   value), with the erasure id and the program in its purpose.
 
-Idempotent: a second purge of the same program deletes nothing and answers zero counts.
-Tables neither carrying `program_id` nor referencing a purged table are listed as kept
-(the outbox, Alembic's version table): they hold no program's personal data. So is an
+A lost reply is never answered with zero rows. The operator retries a purge whose answer it
+did not get (the connection cut after the commit) with the same erasure id; the service
+then returns the answer recorded at the first call (`repeated`, `purged_at` of the first
+call), audited as `purge_repeat` with the same fields. The same erasure id for another
+program is refused (FAILED_PRECONDITION) and nothing is deleted. A new erasure id for a
+program already purged deletes nothing and answers zero counts.
+
+Kept tables are named with why (`KEPT_REASONS`): Alembic's version table and the purge
+receipts hold no program's data (a receipt holds table names and counts, under the column
+`erased_program`, which the purge does not select); a table with neither `program_id` nor
+a reference to a purged row holds no program's rows (notices' document-number series); an
 append-only ledger (a table with a BEFORE DELETE trigger, such as review's handover ledger
-管理簿, which records who handed what over and when, never personal data): the database refuses
-its deletion by design, so it is kept and named as kept; the rows referencing it are purged.
+管理簿, which records who handed what over and when, never personal data) is refused its
+deletion by the database by design, so it is kept and named as kept; the rows referencing
+it are purged. The audit log (schema `audit`) lies outside every service's schema and is
+kept by every erasure: the operator's certificate says so.
 
 Parked events (subsidy_platform.outbox: refused for good by their receiver) are an alarm that
 only staff role `admin` handles, over the same service: `GetOutboxStatus` counts each
@@ -37,8 +58,10 @@ repeated in the answer.
 from __future__ import annotations
 
 import graphlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import grpc
 from sqlalchemy import text
@@ -46,7 +69,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from subsidy.maintenance.v1 import maintenance_pb2, maintenance_pb2_grpc
 
 from subsidy_platform.access import current_principal
-from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.declaration import declarations
+from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import identifier
 from subsidy_platform.outbox import destination_status, parked_events
 from subsidy_platform.outbox_admin import (
@@ -75,6 +99,41 @@ MAINTENANCE_TABLE: Mapping[str, frozenset[str]] = {
     REQUEUE_METHOD: frozenset({"admin"}),
 }
 PROGRAM_COLUMN = "program_id"
+RECEIPTS = "purge_receipts"
+MESSAGE_IN_PROGRESS = "この制度はまだ消去できません"
+PURGE_ACTION = "purge"
+REPEAT_ACTION = "purge_repeat"
+RETENTION_ACTION = "retention_purge"
+"""Audit actions of a purge, of a repeated erasure id, and of a retention purge (notices'
+print data, payments' transfer files); their counts are fields `schema.item=rows`, which the
+access-audit dashboard sums (k8s/base/observability/dashboards/access-audit.json)."""
+KEPT_REASONS: Mapping[str, str] = {
+    "alembic_version": "schema version of the migrations; holds no program's data",
+    RECEIPTS: "the erasures' answers (table names and row counts, no personal data); "
+    "a repeated erasure id is answered from it",
+}
+APPEND_ONLY_REASON = (
+    "append-only ledger (the database refuses deletion): who handed what over and when, "
+    "no personal data; the rows referencing it are purged"
+)
+UNRELATED_REASON = "no program_id column and no reference to a program's row: no program data"
+
+
+def purge_receipts_ddl(schema: str) -> str:
+    """The CREATE TABLE statement of a service's purge receipts (for its migration).
+
+    `erased_program`, not `program_id`: the purge keeps its own receipts."""
+    if not schema.isidentifier() or not schema.islower():
+        raise ValueError("schema must be a lower-case identifier")
+    return f"""
+        CREATE TABLE {schema}.{RECEIPTS} (
+            erasure_id varchar(64) PRIMARY KEY,
+            erased_program varchar(64) NOT NULL,
+            answer jsonb NOT NULL,
+            purged_at timestamptz NOT NULL DEFAULT now()
+        )
+    """
+
 
 _TABLES = text(
     "SELECT c.relname, EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid "
@@ -119,6 +178,13 @@ class PurgePlan:
     order: tuple[str, ...]
     predicates: Mapping[str, str]
     kept: tuple[str, ...]
+    append_only: frozenset[str] = frozenset()
+
+    def reason(self, table: str) -> str:
+        """Why a kept table is kept."""
+        if table in self.append_only:
+            return APPEND_ONLY_REASON
+        return KEPT_REASONS.get(table, UNRELATED_REASON)
 
 
 def plan_purge(
@@ -159,7 +225,7 @@ def plan_purge(
         t for t in graphlib.TopologicalSorter(graph).static_order() if t not in append_only
     )
     kept = tuple(sorted(set(tables) - set(order)))
-    return PurgePlan(order, predicates, kept)
+    return PurgePlan(order, predicates, kept, append_only & set(tables))
 
 
 def read_plan(session: Session, schema: str) -> PurgePlan:
@@ -184,20 +250,88 @@ def read_plan(session: Session, schema: str) -> PurgePlan:
 class PurgeResult:
     service: str
     tables: tuple[tuple[str, int], ...]
-    kept: tuple[str, ...]
+    kept: tuple[tuple[str, str], ...]
+    """(schema.table, why it is kept)"""
+    purged_at: datetime
+    repeated: bool = False
 
     @property
     def total(self) -> int:
         return sum(rows for _, rows in self.tables)
 
+    def answer(self) -> dict[str, object]:
+        """What `purge_receipts` records (and a repeat returns)."""
+        return {
+            "service": self.service,
+            "tables": [[t, n] for t, n in self.tables],
+            "kept": [[t, r] for t, r in self.kept],
+        }
+
+    def audited_fields(self) -> list[str]:
+        """The audit event's fields: `schema.table=rows` per table purged."""
+        return [f"{t}={n}" for t, n in self.tables] or [f"{self.service}.none=0"]
+
+
+def _recorded(answer: object, purged_at: datetime) -> PurgeResult:
+    raw = answer if isinstance(answer, dict) else json.loads(str(answer))
+    return PurgeResult(
+        str(raw["service"]),
+        tuple((str(t), int(n)) for t, n in raw["tables"]),
+        tuple((str(t), str(r)) for t, r in raw["kept"]),
+        purged_at,
+        repeated=True,
+    )
+
+
+def refuse_while_in_progress(session: Session, service: str, program_id: str) -> None:
+    """Conflict naming what of the program is still in progress in the service's own data
+    (its declaration's `erasure_blockers`), if anything."""
+    declared = declarations().get(service)
+    if declared is None or declared.erasure_blockers is None:
+        return
+    blockers = list(declared.erasure_blockers(session, program_id))
+    if blockers:
+        raise Conflict(f"{MESSAGE_IN_PROGRESS}: {'、'.join(blockers)}")
+
+
+def check_erasure(sessions: sessionmaker[Session], service: str, program_id: str) -> None:
+    """Whether the service may purge the program now (Conflict naming why not); deletes
+    nothing."""
+    with UnitOfWork(sessions, service, lambda session: session)() as work:
+        refuse_while_in_progress(work.session, service, program_id)
+
 
 def purge_program(
     sessions: sessionmaker[Session], service: str, program_id: str, erasure_id: str
 ) -> PurgeResult:
-    """Delete every row of `program_id` in `service`'s schema, in one transaction, audited."""
+    """Delete every row of `program_id` in `service`'s schema, in one transaction, audited;
+    a repeated `erasure_id` returns the recorded answer (module docstring)."""
     uow = UnitOfWork(sessions, service, lambda session: session)
+    purpose = f"erasure {erasure_id} of program {program_id}"
     with uow() as work:
+        work.lock(f"erasure:{erasure_id}")
+        receipt = work.session.execute(
+            text(
+                f"SELECT erased_program, answer, purged_at FROM {service}.{RECEIPTS} "
+                "WHERE erasure_id = :e"
+            ),
+            {"e": erasure_id},
+        ).one_or_none()
+        if receipt is not None:
+            if receipt[0] != program_id:
+                raise Conflict("erasure_id は別の制度の消去に使われています")
+            result = _recorded(receipt[1], receipt[2])
+            work.audit(
+                current_principal(),
+                PURGE_METHOD,
+                REPEAT_ACTION,
+                application=None,
+                fields=result.audited_fields(),
+                purpose=f"{purpose} (repeated: the recorded answer)",
+            )
+            return result
         work.lock(f"program:{program_id}")
+        refuse_while_in_progress(work.session, service, program_id)
         plan = read_plan(work.session, service)
         counts: list[tuple[str, int]] = []
         for table in plan.order:
@@ -206,15 +340,33 @@ def purge_program(
                 {"program": program_id},
             )
             counts.append((f"{service}.{table}", int(deleted.rowcount or 0)))  # type: ignore[attr-defined]
+        result = PurgeResult(
+            service,
+            tuple(counts),
+            tuple((f"{service}.{t}", plan.reason(t)) for t in plan.kept),
+            datetime.now(UTC),
+        )
+        work.session.execute(
+            text(
+                f"INSERT INTO {service}.{RECEIPTS} (erasure_id, erased_program, answer, "
+                "purged_at) VALUES (:e, :p, CAST(:a AS jsonb), :at)"
+            ),
+            {
+                "e": erasure_id,
+                "p": program_id,
+                "a": json.dumps(result.answer(), ensure_ascii=False),
+                "at": result.purged_at,
+            },
+        )
         work.audit(
             current_principal(),
             PURGE_METHOD,
-            "purge",
+            PURGE_ACTION,
             application=None,
-            fields=[name for name, _ in counts] or [f"{service}.none"],
-            purpose=f"erasure {erasure_id} of program {program_id}",
+            fields=result.audited_fields(),
+            purpose=purpose,
         )
-    return PurgeResult(service, tuple(counts), tuple(f"{service}.{t}" for t in plan.kept))
+    return result
 
 
 class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
@@ -230,12 +382,18 @@ class MaintenanceServicer(maintenance_pb2_grpc.MaintenanceServiceServicer):
     ) -> maintenance_pb2.PurgeProgramResponse:
         program = identifier("program_id", request.program_id)
         erasure = identifier("erasure_id", request.erasure_id)
+        if request.check_only:
+            check_erasure(self._sessions, self._service, program)
+            return maintenance_pb2.PurgeProgramResponse(service=self._service)
         result = purge_program(self._sessions, self._service, program, erasure)
         return maintenance_pb2.PurgeProgramResponse(
             service=result.service,
             tables=[maintenance_pb2.TablePurge(table=t, rows=n) for t, n in result.tables],
             total_rows=result.total,
-            kept_tables=list(result.kept),
+            kept_tables=[t for t, _ in result.kept],
+            kept=[maintenance_pb2.KeptTable(table=t, reason=r) for t, r in result.kept],
+            repeated=result.repeated,
+            purged_at=rfc3339(result.purged_at),
         )
 
     def _read(self) -> UnitOfWork[Session]:

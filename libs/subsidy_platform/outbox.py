@@ -31,10 +31,21 @@ unchanged: the receiver still applies it at most once. `OutboxRelay.drain`, whic
 to run an outbox to the end, fails when an event parks that the caller did not expect (each
 parked event is reported by the first drain after it parked, whoever parked it).
 
-The table (created by each service's migration with `outbox_ddl(schema)`):
-id, destination, method, topic, key, payload, traceparent, created_at, attempts,
-next_attempt_at, last_error (a status code name, never a message), delivered_at,
-parked_at; unique (destination, key).
+Delivered payloads do not linger: the relay empties the payload of every event delivered
+more than `CLEAR_DELIVERED_AFTER` ago (`clear_delivered`, once a minute), keeping the row
+(key, destination, times) for the receivers' idempotency and the counts.
+
+The table (created by each service's migration with `outbox_ddl(schema)`, then given its
+program by `outbox_program_ddl(schema)`): id, destination, method, topic, key, payload,
+traceparent, created_at, attempts, next_attempt_at, last_error (a status code name, never a
+message), delivered_at, parked_at, program_id; unique (destination, key).
+
+Every event belongs to one program (issue 20): `enqueue` records its `program_id`, taken from
+the message's own `program_id` field or passed explicitly (a timeline status report names
+only the application), and refuses an event with neither. Erasing a program purges its
+outbox rows with the rest of its data (subsidy_platform.maintenance); the rows written
+before the column existed were given their program by the migration
+(subsidy_platform.outbox_backfill).
 """
 
 from __future__ import annotations
@@ -64,6 +75,8 @@ _SCHEMA = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _KEY = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
 BATCH = 64
 MAX_BACKOFF_SECONDS = 60.0
+CLEAR_DELIVERED_AFTER = timedelta(minutes=10)
+SWEEP_SECONDS = 60.0
 # A receiver that refuses an event this way will refuse it again: after a few tries the
 # event is parked (kept, no longer retried nor holding back its destination) for an
 # operator to look at and requeue.
@@ -80,6 +93,7 @@ PERMANENT_FAILURES = frozenset(
 )
 PARK_AFTER_ATTEMPTS = 5
 IDEMPOTENCY_KEY = "idempotency-key"
+PROGRAM_FIELD = "program_id"
 
 Invoke = Callable[[str, str, bytes, str], object]  # destination, method, payload, key
 
@@ -109,10 +123,43 @@ def outbox_ddl(schema: str) -> str:
     """
 
 
-def enqueue(session: Session, schema: str, topic: str, key: str, message: Message) -> int:
-    """Write the event for every subscriber of `topic`; a key already queued is a no-op."""
+def outbox_program_ddl(schema: str) -> str:
+    """The statements giving an outbox its `program_id` (nullable: rows written before it
+    was added and no program found by the backfill stay NULL; `enqueue` always sets it)."""
+    name = _schema(schema)
+    return f"""
+        ALTER TABLE {name}.outbox ADD COLUMN program_id varchar(64);
+        CREATE INDEX ix_outbox_program ON {name}.outbox (program_id);
+    """
+
+
+def event_program(message: Message, program_id: str | None = None) -> str:
+    """The program of an event: `program_id` when given, else the message's own field."""
+    if program_id:
+        return program_id
+    if PROGRAM_FIELD in message.DESCRIPTOR.fields_by_name:
+        found = str(getattr(message, PROGRAM_FIELD))
+        if found:
+            return found
+    raise ValueError("outbox event needs its program: program_id")
+
+
+def enqueue(
+    session: Session,
+    schema: str,
+    topic: str,
+    key: str,
+    message: Message,
+    *,
+    program_id: str | None = None,
+) -> int:
+    """Write the event for every subscriber of `topic`; a key already queued is a no-op.
+
+    The row's program is `program_id` or the message's `program_id` (ValueError if neither).
+    """
     if not _KEY.match(key):
         raise ValueError("outbox key must be 1-200 characters of [A-Za-z0-9_.:-]")
+    program = event_program(message, program_id)
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
     payload = message.SerializeToString()
@@ -121,8 +168,9 @@ def enqueue(session: Session, schema: str, topic: str, key: str, message: Messag
         result = session.execute(
             text(
                 f"INSERT INTO {_schema(schema)}.outbox "
-                "(destination, method, topic, key, payload, traceparent) "
-                "VALUES (:d, :m, :t, :k, :p, :tp) ON CONFLICT (destination, key) DO NOTHING"
+                "(destination, method, topic, key, payload, traceparent, program_id) "
+                "VALUES (:d, :m, :t, :k, :p, :tp, :program) "
+                "ON CONFLICT (destination, key) DO NOTHING"
             ),
             {
                 "d": destination,
@@ -131,6 +179,7 @@ def enqueue(session: Session, schema: str, topic: str, key: str, message: Messag
                 "k": key,
                 "p": payload,
                 "tp": carrier.get("traceparent"),
+                "program": program,
             },
         )
         written += int(getattr(result, "rowcount", 0) or 0)
@@ -501,7 +550,14 @@ class OutboxRelay:
             )
 
     def _run(self) -> None:
+        swept = time.monotonic()
         while not self._stopping.is_set():
+            if time.monotonic() - swept >= SWEEP_SECONDS:
+                swept = time.monotonic()
+                try:
+                    clear_delivered(self._engine, self._schema)
+                except Exception:
+                    log.warning("outbox %s: delivered payloads not cleared", self._schema)
             try:
                 delivered = self.deliver_once()
             except DependencyUnavailable:
@@ -512,6 +568,26 @@ class OutboxRelay:
             if delivered == 0:
                 self._wake.wait(self._idle)
                 self._wake.clear()
+
+
+def clear_delivered(
+    source: Source, schema: str, older_than: timedelta = CLEAR_DELIVERED_AFTER
+) -> int:
+    """Empty the payloads of events delivered more than `older_than` ago; how many.
+
+    A delivered event's payload is needed by nobody (the receiver applied it; the row stays
+    for its key and times), and what it carries is a copy of the sender's data: cleared, it
+    no longer sits in the table, its dumps and what is backed up next."""
+    statement = text(
+        f"UPDATE {_schema(schema)}.outbox SET payload = ''::bytea "
+        "WHERE delivered_at IS NOT NULL AND delivered_at < now() - make_interval(secs => :s) "
+        "AND octet_length(payload) > 0"
+    )
+    values = {"s": older_than.total_seconds()}
+    if isinstance(source, Engine):
+        with source.begin() as connection:
+            return int(getattr(connection.execute(statement, values), "rowcount", 0))
+    return int(getattr(source.execute(statement, values), "rowcount", 0))
 
 
 def _schema(schema: str) -> str:

@@ -8,8 +8,9 @@ be raised later without breaking old hashes:
 
 Verification compares in constant time. Passwords are NFC-normalised (the same text
 typed through different input methods gives the same bytes) and must have at least 12
-characters. After 5 consecutive failures an account is locked for 15 minutes; the
-lock-out rules are pure functions of the stored state and the clock.
+characters. After a number of consecutive failures an account is locked for a period (the
+sign-in policy, subsidy_platform.sign_in_throttle, which also counts failures per client);
+the lock-out rules are pure functions of the stored state and the clock.
 """
 
 from __future__ import annotations
@@ -109,15 +110,21 @@ def is_locked(state: LockoutState, now: datetime) -> bool:
     return state.locked_until is not None and now < state.locked_until
 
 
-def after_failure(state: LockoutState, now: datetime) -> LockoutState:
-    """The state after a wrong password: the fifth consecutive failure locks the account.
+def after_failure(
+    state: LockoutState,
+    now: datetime,
+    limit: int = MAX_FAILED_ATTEMPTS,
+    period: timedelta = LOCKOUT_PERIOD,
+) -> LockoutState:
+    """The state after a wrong password: the `limit`-th consecutive failure locks for
+    `period` (a `limit` of 0 never locks; the failures are still counted).
 
-    Locking restarts the count, so after the lock-out period the staff member has five
+    Locking restarts the count, so after the lock-out period the staff member has `limit`
     attempts again.
     """
     failures = state.failed_attempts + 1
-    if failures >= MAX_FAILED_ATTEMPTS:
-        return LockoutState(failed_attempts=0, locked_until=now + LOCKOUT_PERIOD)
+    if limit and failures >= limit:
+        return LockoutState(failed_attempts=0, locked_until=now + period)
     return LockoutState(failed_attempts=failures, locked_until=None)
 
 

@@ -17,7 +17,8 @@ With `SUBSIDY_HEALTH_LISTEN` set (Kubernetes: `0.0.0.0:8081`) it also answers th
 plaintext gRPC probes there, health checks only (subsidy_platform.server); with
 `SUBSIDY_VAULT_TOKEN_FILE` set (a pod with a Vault agent) it attaches to what the pod holds
 instead of provisioning (subsidy_platform.deployed).
-Calls the access interceptor refuses are audited in aggregated batches (refusals).
+Calls the access interceptor refuses are audited in aggregated batches (refusals), journaled
+in `<state>/refusals` before each is answered so that a SIGKILL loses none.
 Health follows the dependencies (subsidy_platform.health): NOT_SERVING while PostgreSQL or
 (for a declared service) Vault does not answer, SERVING again when they do; the engine's
 pool pre-pings and the field ciphers retry a call whose connection failed, after pointing
@@ -222,7 +223,7 @@ def start_process(
         verifier = AccountCheckingVerifier(
             TokenVerifier(load_public_key(settings.state_dir)), AccountStates(engine)
         )
-        refusals = RefusalAudit(engine, name).start()
+        refusals = RefusalAudit(engine, name, journal=settings.state_dir / "refusals").start()
         context.background.append(refusals)
         running = start_server(
             registrations,

@@ -37,6 +37,9 @@ from subsidy_platform.tokens import ensure_signing_key
 from subsidy_platform.vault import CHECKPOINT_WRITER, provision_vault
 
 STAFF_CLIENTS = ("console",)
+TOKEN_FOLDER = "vault-tokens"
+"""Under the state folder: one file per service's Vault token (0600), which a service
+process started by the launcher reads as a pod reads its Vault agent's file."""
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ def prepare(
     for component in migrated_components() if components is None else components:
         migrate(infrastructure.database_url, component)
     admin = hvac.Client(url=infrastructure.vault_addr, token=infrastructure.vault_admin_token)
-    tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / "vault-tokens")
+    tokens = provision_vault(admin, list(programs), token_dir=settings.state_dir / TOKEN_FOLDER)
     pki = ensure_pki(
         settings.state_dir, (*PLATFORM_SERVICES, *declarations(), OPERATOR_IDENTITY), STAFF_CLIENTS
     )

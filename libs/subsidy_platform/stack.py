@@ -67,7 +67,7 @@ def up(settings: Settings, programs: Sequence[str], out: TextIO) -> int:
     running = {r.name: r for r in running_services(settings)}
     missing = [name for name in addresses if name not in running]
     if missing:
-        stack = start_stack(settings, environment.pki, addresses, names=missing, detach=True)
+        stack = start_stack(environment, addresses, names=missing, detach=True)
         for name, process in stack.processes.items():
             _write_record(
                 run,

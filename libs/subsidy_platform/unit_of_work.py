@@ -12,7 +12,8 @@ plus the three things every service does inside a transaction:
   that two services could pick alike);
 - `work.publish(topic, key, message)` writes an event to the service's transactional
   outbox, one row per subscribed service, in the same transaction as the change
-  (subsidy_platform.outbox delivers it).
+  (subsidy_platform.outbox delivers it), under its program (the message's `program_id`, or
+  `program_id=` when the message names none).
 
 A lost or impossible connection anywhere in the block is `DependencyUnavailable`
 (UNAVAILABLE) and nothing is written: this is the one place that maps it.
@@ -77,9 +78,12 @@ class Work(Generic[R]):
         """A named advisory lock held until the transaction ends."""
         named_lock(self.session, name, shared=shared)
 
-    def publish(self, topic: str, key: str, message: Message) -> int:
-        """Put an event in the outbox for every subscriber of `topic` (rows written)."""
-        written = enqueue(self.session, self.service, topic, key, message)
+    def publish(
+        self, topic: str, key: str, message: Message, *, program_id: str | None = None
+    ) -> int:
+        """Put an event in the outbox for every subscriber of `topic` (rows written); its
+        program is `program_id` or the message's own `program_id` field."""
+        written = enqueue(self.session, self.service, topic, key, message, program_id=program_id)
         self.published += written
         return written
 

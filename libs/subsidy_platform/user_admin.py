@@ -37,10 +37,11 @@ from typing import TypeVar
 import grpc
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 from subsidy.auth.v1 import admin_pb2, admin_pb2_grpc
 
 from subsidy_platform import audit
+from subsidy_platform import sign_in_throttle as throttle
 from subsidy_platform.access import ROLES, Principal, current_principal
 from subsidy_platform.errors import (
     Conflict,
@@ -161,11 +162,21 @@ def enable(user: User, _now: datetime) -> tuple[str, ...]:
 
 
 def unlock(user: User, _now: datetime) -> tuple[str, ...]:
+    """Lift the account's lock-out and every client's block of it."""
+    cleared = _clear_client_blocks(user)
     if user.locked_until is None and user.failed_attempts == 0:
-        return ()
+        return ("sign_in_throttles",) if cleared else ()
     user.locked_until = None
     user.failed_attempts = 0
-    return ("failed_attempts", "locked_until")
+    return ("failed_attempts", "locked_until", *(("sign_in_throttles",) if cleared else ()))
+
+
+def _clear_client_blocks(user: User) -> bool:
+    """Forget every client's failures of the account; whether there were any."""
+    session = object_session(user)
+    if session is None:
+        return False
+    return throttle.clear(session, user.id) > 0
 
 
 def new_password(password: str) -> Callable[[User, datetime], tuple[str, ...]]:
@@ -177,6 +188,7 @@ def new_password(password: str) -> Callable[[User, datetime], tuple[str, ...]]:
         user.password_hash = encoded
         user.failed_attempts = 0
         user.locked_until = None
+        _clear_client_blocks(user)
         return ("password_hash", "failed_attempts", "locked_until", *revoke_tokens(user, now))
 
     return reset
@@ -264,11 +276,18 @@ class UserAdminServicer(admin_pb2_grpc.UserAdminServiceServicer):
 
 
 def _view(user: User) -> AccountView:
+    """The account as listed; locked while the account itself or any client's block of it
+    lasts (the latest end shown)."""
+    session = object_session(user)
+    blocks = [user.locked_until]
+    if session is not None:
+        blocks.append(throttle.blocked_until(session, user.id))
+    ends = [end for end in blocks if end is not None]
     return AccountView(
         user.login,
         user.role,
         bool(user.disabled),
-        user.locked_until,
+        max(ends) if ends else None,
         int(user.failed_attempts),
         user.created_at,
     )

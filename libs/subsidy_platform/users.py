@@ -1,8 +1,12 @@
 """Staff accounts and sign-in (issue 3, "Identity and access"; roles from DESIGN.md).
 
 Accounts live in `auth.users` (migrations in `subsidy_platform/migrations/auth`). Sign-in
-checks an ID (login) and password against the scrypt hash and applies the lock-out
-policy of `passwords`: five consecutive failures lock the account for fifteen minutes.
+checks an ID (login) and password against the scrypt hash and applies the sign-in policy
+(subsidy_platform.sign_in_throttle): five failures of a login from one client block that
+login from that client for fifteen minutes, twenty failures from one client on any logins
+block the client, and fifty consecutive failures from all clients lock the account itself
+(the numbers are the policy's defaults), so that a stranger at another terminal cannot lock
+a colleague out at will.
 
 Sign-in gives nothing away about which logins exist (issue "Hardening", finding 2): an
 unknown login, a wrong password, a disabled account and a locked one all get the same
@@ -14,7 +18,8 @@ are serialised by a row lock, so every failure is counted.
 
 Every refused attempt is an audit event in the same transaction as the failure count
 (`SIGN_IN_FAILED`: unknown login or wrong password; `LOCKED_OUT`: the failure that locked the
-account; `SIGN_IN_REFUSED`: an attempt on a locked or disabled account), with no personal data
+account or blocked the client, the purpose saying which; `SIGN_IN_REFUSED`: an attempt on a
+locked, blocked or disabled account), with no personal data
 and never the password or the login typed: the actor is the account's id when the login
 exists and `ANONYMOUS` when it does not.
 `subsidy-admin users add` is `add_user_arguments` + `run_users_add`.
@@ -48,6 +53,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from subsidy_platform import audit
+from subsidy_platform import sign_in_throttle as throttle
 from subsidy_platform.access import ROLES, Principal
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument, Unauthenticated
 from subsidy_platform.passwords import (
@@ -60,6 +66,7 @@ from subsidy_platform.passwords import (
     needs_rehash,
     verify_password,
 )
+from subsidy_platform.sign_in_throttle import DEFAULT_POLICY, UNNAMED_CLIENT, SignInPolicy
 
 SCHEMA = "auth"
 MESSAGE_WRONG_CREDENTIALS = "IDまたはパスワードが正しくありません"
@@ -71,6 +78,8 @@ ANONYMOUS = "anonymous"
 """Actor (and role) of an audited attempt whose login names no account."""
 SIGN_IN_FAILED = "sign_in_failed"
 LOCKED_OUT = "locked_out"
+ACCOUNT_SCOPE = "アカウント全体"  # the account is locked, from every client
+CLIENT_SCOPE = "この端末から"  # the account (or every login) is blocked from one client
 SIGN_IN_REFUSED = "sign_in_refused"
 
 _LOGIN = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
@@ -178,8 +187,17 @@ def _first_token_second(valid_from: datetime | None) -> int | None:
     return None if valid_from is None else int(valid_from.timestamp())
 
 
-def sign_in(session: Session, login: str, password: str, now: datetime) -> Principal:
-    """The principal of a staff member whose ID and password are right at `now`.
+def sign_in(
+    session: Session,
+    login: str,
+    password: str,
+    now: datetime,
+    *,
+    client: str = UNNAMED_CLIENT,
+    policy: SignInPolicy = DEFAULT_POLICY,
+) -> Principal:
+    """The principal of a staff member whose ID and password are right at `now`, signing
+    in from `client` (sign_in_throttle.client_key) under the lock-out `policy`.
 
     Raises Unauthenticated with `MESSAGE_WRONG_CREDENTIALS` whatever the reason. This use
     case owns the session's transaction: it commits before returning *and* before raising,
@@ -187,6 +205,7 @@ def sign_in(session: Session, login: str, password: str, now: datetime) -> Princ
     """
     if now.tzinfo is None:
         raise ValueError("sign_in needs an aware datetime")
+    throttle.forget_expired(session, client, now, policy)
     normalised = normalise_login(login[: MAX_LOGIN_INPUT + 1])
     # A login no account can have (too long, a NUL or anything outside the login alphabet)
     # is answered as an unknown one, without asking the database.
@@ -199,13 +218,15 @@ def sign_in(session: Session, login: str, password: str, now: datetime) -> Princ
     )
     if user is None:
         verify_password(password, _dummy_hash())
-        _refuse(session, None, SIGN_IN_FAILED)
+        blocked = throttle.count_failure(session, client, None, now, policy)
+        _refuse(session, None, LOCKED_OUT if blocked else SIGN_IN_FAILED, CLIENT_SCOPE)
     state = LockoutState(user.failed_attempts, user.locked_until)
-    if is_locked(state, now) or user.disabled:
+    if is_locked(state, now) or user.disabled or throttle.is_blocked(session, client, user.id, now):
         verify_password(password, user.password_hash)  # the same work as any other attempt
         _refuse(session, user, SIGN_IN_REFUSED)
     if verify_password(password, user.password_hash):
         _remember(user, after_success())
+        throttle.clear(session, user.id, client)
         if needs_rehash(user.password_hash):
             user.password_hash = hash_password(password)
         principal = Principal(
@@ -216,13 +237,17 @@ def sign_in(session: Session, login: str, password: str, now: datetime) -> Princ
         )
         session.commit()
         return principal
-    after = after_failure(state, now)
+    after = after_failure(state, now, policy.per_account, policy.period)
     _remember(user, after)
-    _refuse(session, user, LOCKED_OUT if is_locked(after, now) else SIGN_IN_FAILED)
+    if is_locked(after, now):
+        _refuse(session, user, LOCKED_OUT, ACCOUNT_SCOPE)
+    blocked = throttle.count_failure(session, client, user.id, now, policy)
+    _refuse(session, user, LOCKED_OUT if blocked else SIGN_IN_FAILED, CLIENT_SCOPE)
 
 
-def _refuse(session: Session, user: User | None, action: str) -> NoReturn:
-    """Audit the refused attempt, commit it with the failure count, and answer as always."""
+def _refuse(session: Session, user: User | None, action: str, scope: str | None = None) -> NoReturn:
+    """Audit the refused attempt, commit it with the failure count, and answer as always
+    (`scope`: for a lock-out, whether the account or only the client was locked out)."""
     audit.record(
         session,
         audit.AuditEvent(
@@ -231,6 +256,7 @@ def _refuse(session: Session, user: User | None, action: str) -> NoReturn:
             service=SIGN_IN_SERVICE,
             rpc=SIGN_IN_RPC,
             action=action,
+            purpose=scope if action == LOCKED_OUT else None,
         ),
     )
     session.commit()

@@ -20,18 +20,19 @@ from subsidy.events.v1 import events_pb2
 from subsidy.intake.v1 import intake_pb2, intake_pb2_grpc
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 from subsidy.review.v1 import review_pb2, review_pb2_grpc
-from subsidy_payments.calendar_jp import next_bank_business_day, today_in_japan
+from subsidy_payments.calendar_jp import next_bank_business_day
 from zengin_reader import ZenginFile, read_zengin
 
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.staff_client import staff_channel
 from subsidy_platform.tls import channel_credentials
+from subsidy_platform.ward_clock import ward_today
 
 AMOUNT = 20000  # shinjuku-2025: cap 20,000 yen, rounding unit 1,000
 
 
 def next_business_day(after: int = 1) -> str:
-    return next_bank_business_day(today_in_japan() + timedelta(days=after)).isoformat()
+    return next_bank_business_day(ward_today() + timedelta(days=after)).isoformat()
 
 
 @contextmanager
@@ -235,7 +236,7 @@ def check_never_twice(admin: Engine) -> None:
 
 
 def today() -> date:
-    return today_in_japan()
+    return ward_today()
 
 
 # Grants through the real services: intake -> review (a checker's check, the ward's direct

@@ -54,8 +54,7 @@ def payments_process(intake: Client, addresses: dict[str, str]) -> Iterator[Stac
     """A payments service process of its own (stopped, or found killed, on exit)."""
     environment = intake.environment
     stack = start_stack(
-        environment.settings,
-        environment.pki,
+        environment,
         {**addresses, "payments": free_address()},
         names=["payments"],
     )

@@ -327,3 +327,38 @@ def test_a_general_inquiry_names_its_program(intake: Client) -> None:
             intake_pb2.RecordInquiryRequest(program_id=PROGRAM, **question), metadata=agent
         )
     assert logged.application_number == "" and logged.agent == "agent-ueda"
+
+
+def test_intake_hands_payments_an_account_only_once_the_application_is_granted(
+    intake: Client,
+) -> None:
+    """Payments' certificate alone is not enough: an application never granted (or whose
+    grant was revoked) has no account to hand; a granted one has."""
+    created = submit(intake, "account-grant-1", **unique("account"))
+    number = created.application_number
+    ask = intake_pb2.GetPaymentAccountRequest(application_number=number, purpose="振込指図の作成")
+    with intake.stub("payments") as as_payments:
+        with pytest.raises(grpc.RpcError) as refused:
+            as_payments.GetPaymentAccount(ask)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert number not in (refused.value.details() or "")
+        with intake.stub("review") as as_review:
+            as_review.ReportStatusTransition(
+                intake_pb2.ReportStatusTransitionRequest(
+                    request_id=f"grant-{number}",
+                    application_number=number,
+                    status=common_pb2.GRANTED,
+                )
+            )
+        assert as_payments.GetPaymentAccount(ask).number_ciphertext
+        with intake.stub("review") as as_review:
+            as_review.ReportStatusTransition(
+                intake_pb2.ReportStatusTransitionRequest(
+                    request_id=f"revoke-{number}",
+                    application_number=number,
+                    status=common_pb2.GRANT_REVOKED,
+                )
+            )
+        with pytest.raises(grpc.RpcError) as revoked:
+            as_payments.GetPaymentAccount(ask)
+        assert revoked.value.code() == grpc.StatusCode.FAILED_PRECONDITION

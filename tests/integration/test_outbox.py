@@ -28,7 +28,13 @@ from subsidy.intake.v1 import intake_pb2
 
 from subsidy_platform.clients import ServiceClients
 from subsidy_platform.db import database_url_for, make_engine
-from subsidy_platform.outbox import OutboxRelay, enqueue, outbox_ddl
+from subsidy_platform.outbox import (
+    OutboxRelay,
+    clear_delivered,
+    enqueue,
+    outbox_ddl,
+    outbox_program_ddl,
+)
 from subsidy_platform.runtime import Environment
 
 TOPIC = "review.status"
@@ -47,6 +53,7 @@ def review_engine(environment: Environment, admin_engine: Engine) -> Iterator[En
     try:
         with engine.begin() as connection:
             connection.execute(text(outbox_ddl(SCHEMA)))
+            connection.execute(text(outbox_program_ddl(SCHEMA)))
         yield engine
     finally:
         engine.dispose()
@@ -98,7 +105,14 @@ class Outbox:
         """Commit one status event for `number`; returns its key."""
         key = self.key()
         with Session(self.review_engine) as session, session.begin():
-            written = enqueue(session, SCHEMA, TOPIC, key, transition(key, number, status))
+            written = enqueue(
+                session,
+                SCHEMA,
+                TOPIC,
+                key,
+                transition(key, number, status),
+                program_id="probe-2025",
+            )
         assert written == 1
         return key
 
@@ -209,7 +223,7 @@ def test_an_event_written_in_a_rolled_back_transaction_never_exists(
     key = outbox.key()
     message = transition(key, number, common_pb2.UNDER_REVIEW)
     with pytest.raises(RuntimeError), Session(review_engine) as session, session.begin():
-        assert enqueue(session, SCHEMA, TOPIC, key, message) == 1
+        assert enqueue(session, SCHEMA, TOPIC, key, message, program_id="probe-2025") == 1
         raise RuntimeError("the change the event describes failed")
     assert outbox.row(key) is None
     assert relay(review_engine, review_clients).drain(timeout=10)
@@ -239,6 +253,27 @@ def test_a_committed_event_is_delivered_once_and_shows_on_intakes_timeline(
     assert outbox.row(key).attempts == 1
 
 
+def test_a_delivered_events_payload_is_cleared_after_a_while_and_a_pending_ones_never(
+    intake: Client, review_engine: Engine, outbox: Outbox, review_clients: ServiceClients
+) -> None:
+    delivered_key = outbox.write(submitted(intake))
+    assert relay(review_engine, review_clients).drain(timeout=10)
+    pending_key = outbox.write(submitted(intake))  # no relay runs: it stays pending
+    clear_delivered(review_engine, SCHEMA)
+    assert bytes(outbox.row(delivered_key).payload)  # delivered just now: kept for a while
+    for key in (delivered_key, pending_key):  # both written long ago
+        outbox.admin(
+            f"UPDATE {SCHEMA}.outbox SET created_at = created_at - interval '1 hour', "
+            "delivered_at = delivered_at - interval '1 hour' WHERE key = :k",
+            key,
+        )
+    assert clear_delivered(review_engine, SCHEMA) >= 1
+    delivered, pending = outbox.row(delivered_key), outbox.row(pending_key)
+    assert bytes(delivered.payload) == b"" and delivered.delivered_at is not None
+    assert bytes(pending.payload) and pending.delivered_at is None
+    assert clear_delivered(review_engine, SCHEMA) == 0  # nothing left to clear
+
+
 def test_the_same_key_queued_twice_is_one_event(
     intake: Client, review_engine: Engine, outbox: Outbox
 ) -> None:
@@ -246,7 +281,7 @@ def test_the_same_key_queued_twice_is_one_event(
     key = outbox.write(number)
     with Session(review_engine) as session, session.begin():
         message = transition(key, number, common_pb2.UNDER_REVIEW)
-        assert enqueue(session, SCHEMA, TOPIC, key, message) == 0
+        assert enqueue(session, SCHEMA, TOPIC, key, message, program_id="probe-2025") == 0
     with outbox.admin_engine.connect() as connection:
         rows = connection.execute(
             text(f"SELECT count(*) FROM {SCHEMA}.outbox WHERE key = :k"), {"k": key}
@@ -417,7 +452,10 @@ def test_an_event_of_a_topic_nobody_subscribes_to_writes_nothing(
     key = outbox.key()
     message = transition(key, "S2025-000001", common_pb2.UNDER_REVIEW)
     with Session(review_engine) as session, session.begin():
-        assert enqueue(session, SCHEMA, "review.nobody_listens", key, message) == 0
+        assert (
+            enqueue(session, SCHEMA, "review.nobody_listens", key, message, program_id="probe-2025")
+            == 0
+        )
     assert outbox.row(key) is None
 
 
@@ -433,7 +471,7 @@ def test_an_event_of_a_topic_nobody_subscribes_to_writes_nothing(
 def test_an_event_with_a_bad_key_is_refused(review_engine: Engine, key: str) -> None:
     message = transition("x", "S2025-000001", common_pb2.UNDER_REVIEW)
     with Session(review_engine) as session, session.begin(), pytest.raises(ValueError):
-        enqueue(session, SCHEMA, TOPIC, key, message)
+        enqueue(session, SCHEMA, TOPIC, key, message, program_id="probe-2025")
 
 
 def test_a_key_of_200_characters_is_accepted(review_engine: Engine, outbox: Outbox) -> None:
@@ -441,5 +479,5 @@ def test_a_key_of_200_characters_is_accepted(review_engine: Engine, outbox: Outb
     outbox.keys.append(key)
     message = transition(key, "S2025-000001", common_pb2.UNDER_REVIEW)
     with Session(review_engine) as session, session.begin():
-        assert enqueue(session, SCHEMA, TOPIC, key, message) == 1
+        assert enqueue(session, SCHEMA, TOPIC, key, message, program_id="probe-2025") == 1
     assert outbox.row(key) is not None

@@ -51,6 +51,7 @@ from subsidy_platform.outbox import (
     UnexpectedParked,
     enqueue,
     outbox_ddl,
+    outbox_program_ddl,
     parked_events,
 )
 from subsidy_platform.outbox_admin import destinations_of
@@ -381,6 +382,7 @@ def probe_engine(environment: Environment, admin_engine: Engine) -> Iterator[Eng
     try:
         with engine.begin() as connection:
             connection.execute(text(outbox_ddl(PROBE)))
+            connection.execute(text(outbox_program_ddl(PROBE)))
         yield engine
     finally:
         engine.dispose()
@@ -396,7 +398,7 @@ def write_probe_event(engine: Engine) -> str:
     key = f"parked-probe-{uuid.uuid4()}"
     message = intake_pb2.ReportStatusTransitionRequest(request_id=key, note="probe")
     with Session(engine) as session, session.begin():
-        assert enqueue(session, PROBE, "review.status", key, message) == 1
+        assert enqueue(session, PROBE, "review.status", key, message, program_id="probe-2025") == 1
     return key
 
 

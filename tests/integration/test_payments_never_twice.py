@@ -211,8 +211,7 @@ def test_a_payments_process_killed_mid_build_or_mid_release_never_pays_twice(
     for round_ in range(3):
         address = _free_address()
         stack = start_stack(
-            environment.settings,
-            environment.pki,
+            environment,
             {**addresses, "payments": address},
             names=["payments"],
         )

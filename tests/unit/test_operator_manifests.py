@@ -203,7 +203,11 @@ def certificate() -> dict[str, Any]:
         municipality="新宿区",
         erasure_id="erasure-shinjuku-2025-20260331T000000",
         keys=[DestroyedKey("subsidy-shinjuku-2025-contact", True, 2, (1, 2))],
-        purges=[ServicePurge("intake", (("intake.applications", 7),), ("intake.outbox",))],
+        purges=[
+            ServicePurge(
+                "intake", (("intake.applications", 7),), (("intake.alembic_version", "why"),)
+            )
+        ],
         lifecycle=spec().lifecycle,
         performed_at=datetime(2026, 3, 31, tzinfo=UTC),
         performed_by="subsidy-operator (test)",
@@ -223,6 +227,17 @@ def test_the_certificate_digest_covers_everything_in_it() -> None:
     assert "消去証明書" in printed["data"]["shinjuku-2025.txt"]
     assert made["sha256"] in printed["data"]["shinjuku-2025.txt"]
     kubernetes_validate.validate(printed, "1.37.0", strict=True)
+
+
+def test_the_certificate_names_the_kept_tables_with_why_and_the_audit_log() -> None:
+    made = certificate()
+    [intake] = made["services"]
+    assert intake["keptTables"] == [{"table": "intake.alembic_version", "reason": "why"}]
+    assert intake["answeredOnRetry"] is False
+    assert [k["table"] for k in made["keptRecords"]] == ["audit.events"]
+    assert all(k["reason"] for k in made["keptRecords"])
+    text = build_certificate_entry("subsidy", made)["data"]["shinjuku-2025.txt"]
+    assert "intake.alembic_version: why" in text and "audit.events" in text
 
 
 def test_the_purge_plan_deletes_children_first_and_follows_references() -> None:
@@ -248,3 +263,5 @@ def test_the_purge_plan_deletes_children_first_and_follows_references() -> None:
     )
     assert ledger.order == ("items",)
     assert ledger.kept == ("ledger",)
+    assert "append-only" in ledger.reason("ledger")
+    assert plan.reason("outbox").startswith("no program_id column")

@@ -104,7 +104,7 @@ def run(count: int, seed: int, keep: bool, out: Path) -> None:
         session.commit()
     addresses = {name: f"127.0.0.1:{free_port()}" for name in ("auth", *declarations())}
     with clock.step("platform"):
-        stack = start_stack(settings, environment.pki, addresses)
+        stack = start_stack(environment, addresses)
     try:
         step("services, each its own process (mutual TLS, tokens, audit, traces, outboxes)")
         for name, address in addresses.items():

@@ -31,7 +31,7 @@ from subsidy.common.v1 import common_pb2
 from subsidy.intake.v1 import intake_pb2
 from subsidy.payments.v1 import payments_pb2, payments_pb2_grpc
 from subsidy_payments import cross_report
-from subsidy_payments.calendar_jp import next_bank_business_day, today_in_japan
+from subsidy_payments.calendar_jp import next_bank_business_day
 from subsidy_payments.cli import show_batch
 
 from subsidy_demo.review_flow import ReviewDemo, step
@@ -286,7 +286,7 @@ def run_payments(
         print_reconciliation(demo)
         sign_in_again()
 
-        transfer = next_bank_business_day(today_in_japan() + timedelta(days=3))
+        transfer = next_bank_business_day(ward_today() + timedelta(days=3))
         step(f"payments officer builds the transfer batch for {transfer} (a bank business day)")
         batch = demo.build(transfer.isoformat())
         print("    " + show_batch(batch).replace("\n", "\n    "))

@@ -214,13 +214,20 @@ def _replay(keying: BankKeying, request_id: str, digest: str, number: str) -> Ba
 def payment_account(
     service: IntakeService, who: Principal, number: str, purpose: str
 ) -> PaymentAccount:
-    """A granted application's account as bank-class ciphertext (payments' read), audited."""
+    """A granted application's account as bank-class ciphertext (payments' read), audited.
+
+    Only for an application whose timeline's latest decision is a grant: intake learns of
+    it from review's status report, which may arrive after review's decision reached
+    payments, so the refusal is FAILED_PRECONDITION, which payments retries until intake
+    has it (an application never granted is never handed)."""
     number = limits.application_number(number)
     reason = require_purpose(purpose)
     with service.uow() as work:
         application = work.repo.by_number(number)
-        if application.status in NOT_PAYABLE:  # review's decision may precede its status
+        if application.status in NOT_PAYABLE:
             raise Conflict("不交付または取下げの申請の口座は渡せません")
+        if not work.repo.timeline.granted(application.id):
+            raise Conflict("交付決定が受付に届いていない申請の口座は渡せません")
         found = work.repo.payment_account(application.id)
         if not found.number_ct or not found.holder_ct or not found.bank_code:
             raise Conflict("この申請には口座情報がありません")

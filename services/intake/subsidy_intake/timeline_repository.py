@@ -32,6 +32,10 @@ class TimelineEntry:
     note: str | None
 
 
+DECISIONS = ("GRANTED", "NOT_GRANTED", "WITHDRAWN", "GRANT_REVOKED")
+"""The steps that decide whether an application may be paid."""
+
+
 def _entry(row: StatusEventRow) -> TimelineEntry:
     return TimelineEntry(row.at, row.status, row.actor, row.service, row.note)
 
@@ -52,6 +56,20 @@ class TimelineRepository:
                 .order_by(StatusEventRow.at, StatusEventRow.id)
             )
         ]
+
+    def granted(self, application_id: int) -> bool:
+        """Whether the application's latest decision on its timeline is a grant (GRANTED,
+        not followed by NOT_GRANTED, WITHDRAWN or GRANT_REVOKED)."""
+        latest = self.session.scalars(
+            select(StatusEventRow.status)
+            .where(
+                StatusEventRow.application_id == application_id,
+                StatusEventRow.status.in_(DECISIONS),
+            )
+            .order_by(StatusEventRow.at.desc(), StatusEventRow.id.desc())
+            .limit(1)
+        ).first()
+        return latest == "GRANTED"
 
     def by_request(self, request_id: str) -> TimelineEntry | None:
         """The step recorded under a request id, if any."""

@@ -181,7 +181,11 @@ def confirm_mailed(
         for number, kind, reprint in work.repo.items(batch.id):
             if kind in DECISIONS:  # a correction letter is no decision notice (status unchanged)
                 report_status(
-                    work, number, "NOTICE_SENT", "通知書再送" if reprint else "通知書発送"
+                    work,
+                    batch.program_id,
+                    number,
+                    "NOTICE_SENT",
+                    "通知書再送" if reprint else "通知書発送",
                 )
         return work.repo.batch(batch.id)
 

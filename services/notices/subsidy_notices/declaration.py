@@ -11,6 +11,7 @@ correction requests through review's outbox, and reports NOTICE_SENT and NOTICE_
 
 from __future__ import annotations
 
+from subsidy_notices.erasure_check import erasure_blockers
 from subsidy_notices.roles import NOTICES, TABLE
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
@@ -36,4 +37,5 @@ DECLARATION = ServiceDeclaration(
         "review.revocation": f"/{NOTICES}/RevocationMade",
     },
     calls=frozenset({"intake"}),
+    erasure_blockers=erasure_blockers,
 )

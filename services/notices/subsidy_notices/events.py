@@ -14,6 +14,7 @@ decision number and amount, the reasons' standard wording and what follows for t
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import date
 
@@ -29,6 +30,7 @@ from subsidy_notices.content import (
 from subsidy_notices.numbering import number_notice
 from subsidy_notices.repository import MAX_NUMBER
 from subsidy_notices.service import Notices, parse_date
+from subsidy_platform.crypto import DataClass
 from subsidy_platform.errors import Conflict, FieldViolation, InvalidArgument
 from subsidy_platform.limits import bounded_text, identifier
 from subsidy_rules.reasons import Reason
@@ -36,6 +38,7 @@ from subsidy_rules.reasons import Reason
 MAX_EVENT_ID = 200
 DECISIONS = frozenset({"GRANT", "REFUSAL"})  # one per application, ever
 MAX_ITEMS = 20
+MAX_SEALED_ITEMS = 64 * 1024  # the ciphertext of 20 items of at most 200 characters
 MAX_AMOUNT = 100_000_000
 PURPOSE = "通知書の作成（宛名・申請内容）"
 
@@ -132,14 +135,19 @@ def apply_correction(notices: Notices, event: events_pb2.CorrectionRequestEvent)
     deadline = parse_date(event.deadline, "deadline")
     if deadline <= requested_on:
         raise InvalidArgument([FieldViolation("deadline", "期限が依頼日より前です")])
-    if not 0 < len(event.items) <= MAX_ITEMS:
+    pairs = (
+        _sealed_items(notices, program.id, event.items_ciphertext)
+        if event.items_ciphertext
+        else [(item.field, item.problem) for item in event.items]
+    )
+    if not 0 < len(pairs) <= MAX_ITEMS:
         raise InvalidArgument([FieldViolation("items", "補正事項は1件以上20件以内です")])
     items = tuple(
         (
-            identifier(f"items[{i}].field", item.field, limit=64),
-            bounded_text(f"items[{i}].problem", item.problem, 200, required=True),
+            identifier(f"items[{i}].field", field, limit=64),
+            bounded_text(f"items[{i}].problem", problem, 200, required=True),
         )
-        for i, item in enumerate(event.items)
+        for i, (field, problem) in enumerate(pairs)
     )
     content = replace(
         _record_content(notices, number, program.id, "CORRECTION", requested_on),
@@ -147,6 +155,21 @@ def apply_correction(notices: Notices, event: events_pb2.CorrectionRequestEvent)
         corrections=items,
     )
     return _store(notices, content, f"correction:{event_id}")
+
+
+def _sealed_items(notices: Notices, program_id: str, sealed: str) -> list[tuple[str, str]]:
+    """The correction items review sealed with the program's contact key."""
+    if len(sealed) > MAX_SEALED_ITEMS:
+        raise InvalidArgument([FieldViolation("items_ciphertext", "補正事項が長すぎます")])
+    [plain] = notices.cipher_for(program_id).decrypt(DataClass.CONTACT, [sealed])
+    try:
+        loaded = json.loads(plain or "")
+        pairs = [(str(field), str(problem)) for field, problem in loaded]
+    except (ValueError, TypeError):
+        raise InvalidArgument(
+            [FieldViolation("items_ciphertext", "補正事項を読み取れません")]
+        ) from None
+    return pairs
 
 
 def apply_revocation(notices: Notices, event: events_pb2.RevocationEvent) -> bool:

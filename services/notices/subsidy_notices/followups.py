@@ -89,7 +89,9 @@ def record_returned(
         if notice.mailed_on is not None and not notice.mailed_on <= day <= today():
             raise InvalidArgument([FieldViolation("returned_on", "返戻日は発送日から今日までです")])
         if work.repo.record_return(notice, request_id, day, who.subject) and kind != "CORRECTION":
-            report_status(work, number, "NOTICE_RETURNED", "通知書返戻（宛所不明）")
+            report_status(
+                work, notice.program_id, number, "NOTICE_RETURNED", "通知書返戻（宛所不明）"
+            )
         return work.repo.notice(number, kind)
 
 
@@ -125,7 +127,7 @@ def record_manual_mailing(
         repo = notices.repo(work, notice.program_id)
         repo.record_manual_mailing(notice, request_id, day, reason, who.subject)
         if kind != "CORRECTION":
-            report_status(work, number, "NOTICE_SENT", "通知書発送（手作業）")
+            report_status(work, notice.program_id, number, "NOTICE_SENT", "通知書発送（手作業）")
         work.audit(
             who,
             "RecordManualMailing",

@@ -5,6 +5,11 @@ retention period (`NOTICES_RETENTION_DAYS`), then deleted by `purge` (the print 
 daily command, `subsidy-notices purge`); `held` lists what is still held, which the demo
 shows empty at the end. `as_of` is at most today: data is never deleted ahead of its date
 by a caller's say-so, only the retention setting decides it.
+
+Every run is audited (action `retention_purge`, whoever runs it: the operator's hourly run or
+the print operator), with its counts as fields `notices.print_files=N` and
+`notices.addressees=N` (the access-audit dashboard sums them), and, when anything went, the
+fields of personal data deleted.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from subsidy_notices.repository import Batch
 from subsidy_notices.service import Notices, parse_date, today
 from subsidy_platform.access import Principal
 from subsidy_platform.errors import FieldViolation, InvalidArgument
+from subsidy_platform.maintenance import RETENTION_ACTION
+
+ADDRESSEE_FIELDS = ("applicant.name", "applicant.postal_code", "applicant.address")
 
 
 @dataclass(frozen=True)
@@ -41,18 +49,17 @@ def purge(notices: Notices, who: Principal, program_id: str, as_of: str) -> tupl
         files, addressees = notices.repo(work, program.id).purge(
             program.id, day, notices.retention_days
         )
-        if files or addressees:
-            work.audit(
-                who,
-                "PurgeExpiredPrintData",
-                "delete",
-                application=None,
-                fields=(
-                    "print_file",
-                    "applicant.name",
-                    "applicant.postal_code",
-                    "applicant.address",
-                ),
-                purpose=f"保存期間経過による印刷データの削除 ({files}件の印刷ファイル, {addressees}件の宛名)",
-            )
+        deleted = ("print_file", *ADDRESSEE_FIELDS) if files or addressees else ()
+        work.audit(
+            who,
+            "PurgeExpiredPrintData",
+            RETENTION_ACTION,
+            application=None,
+            fields=(
+                *deleted,
+                f"notices.print_files={files}",
+                f"notices.addressees={addressees}",
+            ),
+            purpose=f"保存期間経過による印刷データの削除 ({files}件の印刷ファイル, {addressees}件の宛名)",
+        )
         return files, addressees

@@ -105,7 +105,9 @@ class Notices:
         return view.program_id, record_from_proto(view.application)
 
 
-def report_status(work: Work[NoticesRepository], number: str, status: str, note: str) -> None:
+def report_status(
+    work: Work[NoticesRepository], program_id: str, number: str, status: str, note: str
+) -> None:
     """Publish a timeline status to intake (through the outbox)."""
     key = f"notices-{uuid.uuid4().hex}"
     work.publish(
@@ -117,6 +119,7 @@ def report_status(work: Work[NoticesRepository], number: str, status: str, note:
             status=common_pb2.ApplicationStatus.Value(status),
             note=note[:200],
         ),
+        program_id=program_id,
     )
 
 

@@ -11,12 +11,19 @@ policies, and the erasure's crypto-shredding and purge.
   then `deletion_allowed` and delete: every ciphertext and blind index of the program is
   meaningless afterwards. Its token needs the `subsidy-key-admin` policy
   (subsidy_platform.vault). A key already gone is recorded as such (a retried erasure).
-- `ServicePurger` calls `MaintenanceService.PurgeProgram` on every installed service over
-  mutual TLS, presenting the operator's certificate (common name `operator`, the only
-  identity the RPC admits).
+- `ServicePurger` calls `MaintenanceService.PurgeProgram` on every installed service (intake,
+  review, payments, notices) over mutual TLS, presenting the operator's certificate (common
+  name `operator`, the only identity the RPC admits), always with the erasure's one id.
+  Before any key is destroyed it asks each service the same with `check_only`: a service
+  whose own data shows the program still in progress (a transfer not confirmed, a notice not
+  mailed, a case not decided) refuses, and the erasure waits, its reason in the status.
 
-Vault or a service down is `DependencyUnavailable`, which the handler turns into kopf's
-`TemporaryError` (retried); everything else is a failure the status reports.
+A lost reply is retried, never recorded as zero rows: a call that ends UNAVAILABLE or
+DEADLINE_EXCEEDED (the service down, or the connection cut after the service committed) is
+`DependencyUnavailable`, which the handler turns into kopf's `TemporaryError` (retried after
+the operator's `retry_delay`, with the same erasure id); the service then answers with the
+counts it recorded at the purge (`repeated`), not with the zero rows a second purge would
+find. Everything else is a failure the status reports.
 """
 
 from __future__ import annotations
@@ -94,6 +101,30 @@ class ServicePurger:
         self._addresses = dict(addresses)
         self.services = tuple(services)
 
+    def refusal(self, service: str, program_id: str, erasure_id: str) -> str | None:
+        """Why `service` may not purge the program now, in its own words (None: it may);
+        nothing is deleted (`check_only`)."""
+        credentials = channel_credentials(self._pki, OPERATOR_IDENTITY)
+        with grpc.secure_channel(self._addresses[service], credentials) as channel:
+            stub = maintenance_pb2_grpc.MaintenanceServiceStub(channel)
+            try:
+                stub.PurgeProgram(
+                    maintenance_pb2.PurgeProgramRequest(
+                        program_id=program_id, erasure_id=erasure_id, check_only=True
+                    ),
+                    timeout=PURGE_DEADLINE,
+                    wait_for_ready=True,
+                )
+            except grpc.RpcError as error:
+                code = error.code() if isinstance(error, grpc.Call) else None
+                if code == grpc.StatusCode.FAILED_PRECONDITION:
+                    details = error.details() if isinstance(error, grpc.Call) else ""
+                    return f"{service}: {details or '消去の条件を満たしていません'}"
+                if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise DependencyUnavailable(f"{service} に接続できません") from error
+                raise
+        return None
+
     def purge(self, service: str, program_id: str, erasure_id: str) -> ServicePurge:
         credentials = channel_credentials(self._pki, OPERATOR_IDENTITY)
         with grpc.secure_channel(self._addresses[service], credentials) as channel:
@@ -111,8 +142,11 @@ class ServicePurger:
                 if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                     raise DependencyUnavailable(f"{service} に接続できません") from error
                 raise
+        reasons = {k.table: k.reason for k in response.kept}
         return ServicePurge(
             response.service,
             tuple((t.table, int(t.rows)) for t in response.tables),
-            tuple(response.kept_tables),
+            tuple((t, reasons.get(t, "")) for t in response.kept_tables),
+            repeated=bool(response.repeated),
+            purged_at=response.purged_at,
         )

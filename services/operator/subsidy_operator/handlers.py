@@ -7,7 +7,10 @@
   definitions changed (manifests.build_rollout), report the phase;
 - a timer (`config.interval`): move the phase with the calendar (each change a Kubernetes
   Event) and, when the contract has ended, erase: refused (status says why) unless two
-  different approvers and the ward's handover are recorded; otherwise destroy the Vault
+  different approvers and the ward's handover are recorded and every service agrees that
+  nothing of the program is still in progress in its own data (asked before any key is
+  destroyed: a transfer not confirmed, a notice not mailed, a case not decided); otherwise
+  destroy the Vault
   keys (and withdraw the program from the services' policies), purge every service, write
   the certificate to status and to a ConfigMap.
 
@@ -18,8 +21,12 @@
 
 The erasure keeps its progress in `status.erasure` (kopf applies a timer's patch after every
 attempt, failed ones too): keys destroyed are recorded before any purge, and each service's
-counts as soon as it answers, so a retried erasure (`TemporaryError`: Vault or a service
-down) neither loses the key versions nor purges a service twice. The clock is injectable.
+counts as soon as it answers, so a retried erasure (`TemporaryError` after
+`config.retry_delay` seconds: Vault or a service down, or a reply lost) neither loses the key
+versions nor purges a service twice. Every call of one erasure carries its one id, so a
+service whose reply was lost answers the retry with the counts it recorded (subsidy_platform
+.maintenance). The program is marked Erased only once every service has answered. The clock
+is injectable.
 """
 
 from __future__ import annotations
@@ -65,6 +72,7 @@ Login = Callable[..., kopf.ConnectionInfo | None]
 LIVE = frozenset({Phase.OPEN, Phase.CLOSED, Phase.RETENTION})
 """Phases whose print data and transfer files may fall due for deletion."""
 RETRY_SECONDS = 30.0
+"""The default delay before Vault or service work that failed transiently is tried again."""
 
 
 @dataclass
@@ -84,6 +92,9 @@ class OperatorConfig:
     retention_interval: float = 3600.0
     deployments: tuple[str, ...] = ()
     """The service Deployments that mount the programs ConfigMap (rolled out on a change)."""
+    retry_delay: float = RETRY_SECONDS
+    """Seconds before a transient failure (UNAVAILABLE, DEADLINE_EXCEEDED, Vault down) of the
+    erasure or the retention purges is tried again (kopf's TemporaryError delay)."""
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -119,7 +130,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
             return
         parsed = _validated(name, spec, body, patch)
         phase = phase_on(parsed, config.today())
-        await _retrying(asyncio.to_thread(config.publisher().publish, parsed.program_id))
+        await _retrying(config, asyncio.to_thread(config.publisher().publish, parsed.program_id))
         await _publish(config, _namespace(namespace), parsed, phase)
         _report(body, patch, status, parsed, phase)
 
@@ -159,7 +170,7 @@ def build_registry(config: OperatorConfig) -> kopf.OperatorRegistry:
         if status.get("phase") not in LIVE:
             return
         program_id = str(spec.get("definition", {}).get("id") or name)
-        result = await _retrying(asyncio.to_thread(config.retention().purge, program_id))
+        result = await _retrying(config, asyncio.to_thread(config.retention().purge, program_id))
         patch.status["retention"] = {"lastRun": config.now().isoformat(), **result.as_status()}
         if result.anything:
             kopf.info(body, reason="RetentionPurged", message=json.dumps(result.as_status()))
@@ -248,21 +259,41 @@ async def _erase(
     if recorded.get("state") != "InProgress":
         kopf.info(body, reason="ErasureStarted", message=f"{progress['id']}")
     patch.status["erasure"] = progress
-    if not progress["keys"]:
-        destroyed = await _retrying(asyncio.to_thread(config.shredder().destroy, program_id))
+    purger = config.purger()
+    if not progress["keys"]:  # nothing destroyed yet: every service must agree first
+        for service in purger.services:
+            refused = await _retrying(
+                config,
+                asyncio.to_thread(purger.refusal, service, program_id, progress["id"]),
+            )
+            if refused is not None:
+                if recorded.get("reason") != refused:
+                    kopf.warn(body, reason="ErasureRefused", message=refused)
+                patch.status["erasure"] = {
+                    "state": "Refused",
+                    "reason": refused,
+                    "id": None,
+                    "startedAt": None,
+                }
+                patch.status["message"] = f"消去を保留しています: {refused}"
+                return
+        destroyed = await _retrying(
+            config, asyncio.to_thread(config.shredder().destroy, program_id)
+        )
         progress["keys"] = [dataclasses.asdict(k) for k in destroyed]
         patch.status["erasure"] = progress
-        await _retrying(asyncio.to_thread(config.publisher().withdraw))
-    purger = config.purger()
+        await _retrying(config, asyncio.to_thread(config.publisher().withdraw))
     for service in purger.services:
         if service in progress["services"]:
             continue
         purged = await _retrying(
-            asyncio.to_thread(purger.purge, service, program_id, progress["id"])
+            config, asyncio.to_thread(purger.purge, service, program_id, progress["id"])
         )
         progress["services"][service] = {
             "tables": [list(t) for t in purged.tables],
-            "kept": list(purged.kept),
+            "kept": [list(k) for k in purged.kept],
+            "repeated": purged.repeated,
+            "purgedAt": purged.purged_at,
         }
         patch.status["erasure"] = progress
     certificate = build_certificate(
@@ -293,12 +324,13 @@ async def _erase(
     kopf.info(body, reason="Erased", message=f"{progress['id']} sha256={certificate['sha256']}")
 
 
-async def _retrying(work: Any) -> Any:
-    """Await Vault or service work; a dependency down becomes kopf's TemporaryError."""
+async def _retrying(config: OperatorConfig, work: Any) -> Any:
+    """Await Vault or service work; a dependency down becomes kopf's TemporaryError, tried
+    again after `config.retry_delay` seconds."""
     try:
         return await work
     except DependencyUnavailable as error:
-        raise kopf.TemporaryError(str(error), delay=RETRY_SECONDS) from error
+        raise kopf.TemporaryError(str(error), delay=config.retry_delay) from error
 
 
 def _key(raw: Mapping[str, Any]) -> DestroyedKey:
@@ -314,5 +346,15 @@ def _purge(service: str, raw: Mapping[str, Any]) -> ServicePurge:
     return ServicePurge(
         service,
         tuple((str(t), int(n)) for t, n in raw["tables"]),
-        tuple(str(t) for t in raw["kept"]),
+        tuple(_kept(k) for k in raw["kept"]),
+        repeated=bool(raw.get("repeated")),
+        purged_at=str(raw.get("purgedAt") or ""),
     )
+
+
+def _kept(raw: Any) -> tuple[str, str]:
+    """A kept table as recorded in status: [table, reason] (a bare name before issue 20)."""
+    if isinstance(raw, str):
+        return raw, ""
+    table, reason = raw
+    return str(table), str(reason)

@@ -13,8 +13,21 @@
   the retention purges run every hour.
 - `POD_NAME`: who performed an erasure, on its certificate.
 
+- `SUBSIDY_SERVICE_ACCOUNT_DIR` (the pod's service-account folder: `token`, `ca.crt`,
+  `namespace`) with `KUBERNETES_SERVICE_HOST` / `KUBERNETES_SERVICE_PORT` (set by the kubelet
+  in every pod): the in-cluster login, the API server's certificate checked against that
+  `ca.crt` and the token read again at each login (it rotates). Without a token there, the
+  kubeconfig (a workstation).
+- `SUBSIDY_HEALTH_LISTEN` (default `0.0.0.0:8080`): where the liveness endpoint `/healthz`
+  listens (the Deployment's probes).
+
+The operator reads the addresses of the services it calls, and no other: every declared
+service (the purge at erasure; the retention purges of notices and payments), never the
+sign-in service's. Every variable read here is set by k8s/base/operator/deployment.yaml or
+by the kubelet (`tests/integration/test_operator_pod.py` starts it from that pod's layout).
+
 Two replicas run with kopf peering (`subsidy-operator`, mandatory): one is active, the other
-takes over when it stops. The liveness endpoint is `http://0.0.0.0:8080/healthz`.
+takes over when it stops.
 """
 
 from __future__ import annotations
@@ -22,10 +35,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from datetime import UTC, date, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import hvac
 import kopf
@@ -38,27 +51,57 @@ from subsidy_platform.clients import service_addresses
 from subsidy_platform.declaration import service_names
 from subsidy_platform.k8s.topology import service_ports
 from subsidy_platform.tls import Pki
+from subsidy_platform.ward_clock import ward_today
 
-JAPAN = ZoneInfo("Asia/Tokyo")
 PEERING = "subsidy-operator"
-LIVENESS = "http://0.0.0.0:8080/healthz"
-SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-
-
-def today_in_japan() -> date:
-    return datetime.now(JAPAN).date()
+HEALTH_LISTEN = "0.0.0.0:8080"
+SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
 
 
-def cluster_login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-    """In a pod: its service account; elsewhere: the kubeconfig."""
-    return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+def service_account(environ: Mapping[str, str]) -> Path:
+    return Path(environ.get("SUBSIDY_SERVICE_ACCOUNT_DIR") or SERVICE_ACCOUNT)
 
 
-def vault_client(environ: dict[str, str]) -> hvac.Client:
+def api_server(environ: Mapping[str, str]) -> str | None:
+    """`https://host:port` of the API server as the kubelet gives it to a pod, or None."""
+    host = environ.get("KUBERNETES_SERVICE_HOST")
+    if not host:
+        return None
+    port = environ.get("KUBERNETES_SERVICE_PORT") or "443"
+    return f"https://[{host}]:{port}" if ":" in host else f"https://{host}:{port}"
+
+
+def cluster_login(environ: Mapping[str, str]) -> Callable[..., kopf.ConnectionInfo | None]:
+    """In a pod: its service account's token (read at each login) and CA against the API
+    server the kubelet names; elsewhere: the kubeconfig."""
+    folder = service_account(environ)
+
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        server = api_server(environ)
+        token = folder / "token"
+        if server is None or not token.exists():
+            return kopf.login_with_kubeconfig(**kwargs)
+        namespace = folder / "namespace"
+        return kopf.ConnectionInfo(
+            server=server,
+            ca_path=str(folder / "ca.crt"),
+            token=token.read_text().strip() or None,
+            default_namespace=namespace.read_text().strip() if namespace.exists() else None,
+        )
+
+    return login
+
+
+def peer_addresses(environ: Mapping[str, str]) -> dict[str, str]:
+    """The addresses of the services the operator calls: every declared service."""
+    return service_addresses(environ, service_names())
+
+
+def vault_client(environ: Mapping[str, str]) -> hvac.Client:
     token = environ.get("VAULT_TOKEN")
     if not token and environ.get("VAULT_TOKEN_FILE"):
         token = Path(environ["VAULT_TOKEN_FILE"]).read_text().strip()
@@ -69,27 +112,28 @@ def vault_client(environ: dict[str, str]) -> hvac.Client:
     return hvac.Client(url=environ["VAULT_ADDR"], token=token, session=session)
 
 
-def config_from_env(environ: dict[str, str]) -> OperatorConfig:
+def config_from_env(environ: Mapping[str, str]) -> OperatorConfig:
     pki = Pki(Path(environ.get("SUBSIDY_PKI_DIR", "/var/run/subsidy/pki")))
     return OperatorConfig(
-        login=cluster_login,
-        today=today_in_japan,
+        login=cluster_login(environ),
+        today=ward_today,
         now=now_utc,
         shredder=lambda: KeyShredder(vault_client(environ)),
         publisher=lambda: ProgramPublisher(vault_client(environ)),
-        purger=lambda: ServicePurger(pki, service_addresses(environ), service_names()),
-        retention=lambda: RetentionPurger(pki, service_addresses(environ)),
+        purger=lambda: ServicePurger(pki, peer_addresses(environ), service_names()),
+        retention=lambda: RetentionPurger(pki, peer_addresses(environ)),
         performed_by=f"subsidy-operator ({environ.get('POD_NAME', 'unknown pod')})",
         interval=float(environ.get("SUBSIDY_OPERATOR_INTERVAL", "60")),
         deployments=tuple(service_ports()),
     )
 
 
-def namespace_from_env(environ: dict[str, str]) -> str:
+def namespace_from_env(environ: Mapping[str, str]) -> str:
     if environ.get("SUBSIDY_NAMESPACE"):
         return environ["SUBSIDY_NAMESPACE"]
-    if SERVICE_ACCOUNT_NAMESPACE.exists():
-        return SERVICE_ACCOUNT_NAMESPACE.read_text().strip()
+    namespace = service_account(environ) / "namespace"
+    if namespace.exists():
+        return namespace.read_text().strip()
     return "default"
 
 
@@ -101,14 +145,15 @@ def arguments() -> argparse.ArgumentParser:
             "Run the SubsidyProgram operator (kopf) in the namespace SUBSIDY_NAMESPACE until "
             "stopped: validate programs, render their ConfigMaps, drive the phases and perform "
             "erasures. Configured by the environment: SUBSIDY_NAMESPACE, VAULT_ADDR, "
-            "VAULT_TOKEN_FILE, SUBSIDY_PKI_DIR, <SERVICE>_ADDRESS (docs/OPERATIONS.md)."
+            "VAULT_TOKEN_FILE, SUBSIDY_PKI_DIR, <SERVICE>_ADDRESS, SUBSIDY_SERVICE_ACCOUNT_DIR, "
+            "SUBSIDY_HEALTH_LISTEN (docs/OPERATIONS.md)."
         ),
     )
 
 
 def main(argv: list[str] | None = None) -> None:
     arguments().parse_args(argv)
-    environ = dict(os.environ)
+    environ = os.environ  # read variable by variable: only what is used
     registry = build_registry(config_from_env(environ))
 
     @kopf.on.startup(registry=registry)
@@ -116,12 +161,15 @@ def main(argv: list[str] | None = None) -> None:
         settings.peering.name = PEERING
         settings.peering.mandatory = True
         settings.posting.level = 20  # INFO and above become Events
+        # Its Role watches one namespace and grants no namespace listing: kopf's restricted
+        # mode (the namespace taken as given, the CRDs read once at start) is the intended one.
+        settings.scanning.disabled = True
 
     kopf.run(
         registry=registry,
         namespaces=[namespace_from_env(environ)],
         peering_name=PEERING,
-        liveness_endpoint=LIVENESS,
+        liveness_endpoint=f"http://{environ.get('SUBSIDY_HEALTH_LISTEN') or HEALTH_LISTEN}/healthz",
     )
     sys.exit(0)
 

@@ -8,8 +8,12 @@
   service Deployment's pod template (`build_rollout`), so a changed definition rolls the
   services out while a phase change alone is read in place.
 - `build_certificate`: the erasure certificate (消去証明書): what was erased, how many records
-  per service and table, which Vault keys and versions were destroyed, when, by whom, who
-  approved, the ward's handover, and a SHA-256 over all of that (canonical JSON).
+  per service and table (every table each service purged, the outbox included), the tables
+  each service kept and why, the records every erasure keeps (the audit log, `KEPT_RECORDS`),
+  which Vault keys and versions were destroyed, when, by whom, who approved, the ward's
+  handover, and a SHA-256 over all of that (canonical JSON). A service that answered a
+  retried call with its recorded answer (its first reply was lost) is marked
+  `answeredOnRetry`: its counts are those of the one purge it did.
 - `build_certificate_entry`: the certificate as JSON and as a printable Japanese text, as
   `<program_id>.json` and `<program_id>.txt` in the certificates ConfigMap
   (`subsidy-erasure-certificates`, also made by the base). It has no owner: deleting the
@@ -82,13 +86,26 @@ class DestroyedKey:
     versions: tuple[int, ...]
 
 
+KEPT_RECORDS: tuple[tuple[str, str], ...] = (
+    (
+        "audit.events",
+        "監査ログ (append-only, hash-chained): 誰がいつ何にアクセスしたかの記録で、保存が必要。"
+        "値は記録せず、申請番号・表名・件数のみ",
+    ),
+)
+"""Records outside the services' schemas that every erasure keeps, with why."""
+
+
 @dataclass(frozen=True)
 class ServicePurge:
     """One service's answer to PurgeProgram."""
 
     service: str
     tables: tuple[tuple[str, int], ...]
-    kept: tuple[str, ...]
+    kept: tuple[tuple[str, str], ...]
+    """(schema.table, why it is kept)"""
+    repeated: bool = False
+    purged_at: str = ""
 
     @property
     def total(self) -> int:
@@ -137,10 +154,13 @@ def build_certificate(
                 "service": p.service,
                 "records": p.total,
                 "tables": [{"table": t, "rows": n} for t, n in p.tables],
-                "keptTables": list(p.kept),
+                "keptTables": [{"table": t, "reason": r} for t, r in p.kept],
+                "purgedAt": p.purged_at or None,
+                "answeredOnRetry": p.repeated,
             }
             for p in purges
         ],
+        "keptRecords": [{"table": t, "reason": r} for t, r in KEPT_RECORDS],
         "totalRecords": sum(p.total for p in purges),
     }
     # No nulls: a merge patch (how status is written) drops them, which would break the digest.
@@ -205,7 +225,15 @@ def certificate_text(certificate: Mapping[str, Any]) -> str:
         lines.append(f"  {service['service']}: {service['records']} 件")
         for table in service["tables"]:
             lines.append(f"    {table['table']}: {table['rows']} 件")
+    lines.append("")
+    lines.append("削除しなかった表 (理由):")
+    for service in certificate["services"]:
+        for kept in service.get("keptTables", []):
+            lines.append(f"  {kept['table']}: {kept['reason']}")
+    for kept in certificate.get("keptRecords", []):
+        lines.append(f"  {kept['table']}: {kept['reason']}")
     lines += [
+        "",
         f"合計: {certificate['totalRecords']} 件",
         "",
         f"SHA-256: {certificate['sha256']}",

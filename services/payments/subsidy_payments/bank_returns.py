@@ -79,7 +79,11 @@ def import_returns(
             instruction = stored[row.instruction_id]
             work.repo.fail(instruction.id, row.reason)
             report_status(
-                work, instruction.application_number, "TRANSFER_FAILED", f"口座不備（{row.reason}）"
+                work,
+                program.id,
+                instruction.application_number,
+                "TRANSFER_FAILED",
+                f"口座不備（{row.reason}）",
             )
             if retransfer(work, payments, instruction.application_number) is not None:
                 work.audit(

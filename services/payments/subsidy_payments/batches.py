@@ -46,7 +46,7 @@ from datetime import date, timedelta
 from sqlalchemy import exc as sa_exc
 
 from subsidy_payments import instructions
-from subsidy_payments.calendar_jp import is_bank_business_day, today_in_japan
+from subsidy_payments.calendar_jp import is_bank_business_day
 from subsidy_payments.repository import Batch, Instruction, SharedPair
 from subsidy_payments.service import Payments, report_status
 from subsidy_payments.zengin import Payee, TransferFileError, transfer_file
@@ -59,7 +59,8 @@ from subsidy_platform.errors import (
     PermissionDenied,
 )
 from subsidy_platform.limits import bounded_text, identifier
-from subsidy_platform.ward_clock import JAPAN, ward_today
+from subsidy_platform.maintenance import RETENTION_ACTION
+from subsidy_platform.ward_clock import ward_date, ward_today
 
 MAX_BATCH = 200_000
 ACCOUNT_RACE = "同時に口座が訂正されました。もう一度実行してください"
@@ -124,7 +125,7 @@ def build_batch(
         raise InvalidArgument(
             [FieldViolation("transfer_date", "振込日は銀行営業日を指定してください")]
         )
-    if day < today_in_japan():
+    if day < ward_today():
         raise InvalidArgument([FieldViolation("transfer_date", "振込日が過去の日付です")])
     if not 0 <= max_instructions <= MAX_BATCH:
         raise InvalidArgument([FieldViolation("max_instructions", f"0〜{MAX_BATCH}件です")])
@@ -243,7 +244,9 @@ def release_batch(
         except sa_exc.IntegrityError:  # an account corrected in the same instant (trigger)
             raise Conflict(ACCOUNT_RACE) from None
         for member in members:
-            report_status(work, member.application_number, "PAYMENT_SCHEDULED", "振込予定")
+            report_status(
+                work, batch.program_id, member.application_number, "PAYMENT_SCHEDULED", "振込予定"
+            )
         work.audit(
             who,
             "ReleaseBatch",
@@ -328,10 +331,10 @@ def confirm_batch(payments: Payments, who: Principal, batch_id: int, confirmed_o
             raise Conflict(
                 f"振込日（{batch.transfer_date.isoformat()}）より前には着金確認できません"
             )
-        if batch.released_at is not None and on < batch.released_at.astimezone(JAPAN).date():
+        if batch.released_at is not None and on < ward_date(batch.released_at):
             raise Conflict("承認・送信より前の日付では着金確認できません")
         for number in work.repo.confirm(batch.id, on):
-            report_status(work, number, "PAID", "振込済")
+            report_status(work, batch.program_id, number, "PAID", "振込済")
         work.audit(
             who,
             "ConfirmBatch",
@@ -358,15 +361,15 @@ def purge_files(
     payments: Payments, who: Principal, program_id: str, today: date | None = None
 ) -> int:
     program = payments.program(program_id)
-    cutoff = (today or today_in_japan()) - timedelta(days=payments.settings.retention_days)
+    cutoff = (today or ward_today()) - timedelta(days=payments.settings.retention_days)
     with payments.uow() as work:
         deleted = work.repo.purge_files(program.id, cutoff)
-        work.audit(
+        work.audit(  # counts as fields `table=rows` (the access-audit dashboard sums them)
             who,
             "PurgeFiles",
-            "delete",
+            RETENTION_ACTION,
             application=None,
-            fields=(),
+            fields=(f"payments.transfer_files={deleted}",),
             purpose=f"{deleted}件の振込ファイル削除",
         )
         return deleted

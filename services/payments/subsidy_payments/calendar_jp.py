@@ -2,13 +2,14 @@
 holiday (国民の祝日, substitute and citizens' holidays), and not a bank holiday: the
 year-end and new-year closing, 12/31 to 1/3 (銀行法施行令 第5条). Holidays come from the
 `holidays` package (`Japan`, categories public and bank); the year-end rule is also
-applied here so that it holds whatever that package's version says.
+applied here so that it holds whatever that package's version says. Today's date is the
+ward's (`subsidy_platform.ward_clock.ward_today`), never the process's.
 """
 
 from __future__ import annotations
 
 import functools
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
 
 import holidays
 
@@ -32,10 +33,3 @@ def next_bank_business_day(day: date) -> date:
     while not is_bank_business_day(day):
         day += timedelta(days=1)
     return day
-
-
-JST = timezone(timedelta(hours=9))  # Japan keeps no daylight saving time
-
-
-def today_in_japan() -> date:
-    return datetime.now(JST).date()

@@ -54,6 +54,7 @@ from subsidy_platform.private_files import remove_copies, write_private
 from subsidy_platform.staff_cli import add_sign_in_arguments
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
+from subsidy_platform.ward_clock import ward_stamp
 
 Stub = payments_pb2_grpc.PaymentsServiceStub
 Metadata = tuple[tuple[str, str], ...]
@@ -185,7 +186,7 @@ def _run(stub: Stub, md: Metadata, args: argparse.Namespace) -> int:
         )
         for f in held.files:
             print(
-                f"{f.batch_id}\t{f.state}\t{f.built_at}\t{f.confirmed_on or '-'}\t{f.delete_after or '-'}\t{f.file_sha256}"
+                f"{f.batch_id}\t{f.state}\t{ward_stamp(f.built_at)}\t{f.confirmed_on or '-'}\t{f.delete_after or '-'}\t{f.file_sha256}"
             )
         print(f"{len(held.files)}件保管中")
         return 0

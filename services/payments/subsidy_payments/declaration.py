@@ -13,7 +13,9 @@ PAYMENT_SCHEDULED, PAID and TRANSFER_FAILED to intake's timeline.
 
 from __future__ import annotations
 
+from subsidy_payments.erasure_check import erasure_blockers
 from subsidy_payments.roles import PAYMENTS, TABLE
+from subsidy_payments.settings import DEFAULTS, WARD_ACCOUNT
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
 from subsidy_platform.rotation import CiphertextColumns
@@ -43,4 +45,6 @@ DECLARATION = ServiceDeclaration(
         "intake.bank_account": f"/{PAYMENTS}/BankAccountChanged",
     },
     calls=frozenset({"intake", "review"}),
+    local_defaults={name: DEFAULTS[name] for name in sorted(WARD_ACCOUNT)},
+    erasure_blockers=erasure_blockers,
 )

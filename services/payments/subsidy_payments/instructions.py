@@ -121,7 +121,7 @@ def bank_account_changed(
     payments: Payments, who: Principal, event: events_pb2.BankAccountChangedEvent
 ) -> str:
     """Apply a changed account (module doc); what happened: new, refreshed, rebuild,
-    after-return, kept, unknown or replayed."""
+    after-return, kept, revoked, unknown or replayed."""
     event_id = identifier("event_id", event.event_id, limit=MAX_EVENT_ID)
     number = identifier("application_number", event.application_number, limit=32)
     program = payments.program(event.program_id)
@@ -129,6 +129,9 @@ def bank_account_changed(
         if work.repo.grant_amount(number) is None:
             work.repo.event_applied(event_id, program.id)
             return "unknown"  # not granted (yet): the decision will read the new account
+        if work.repo.revoked(number):  # intake hands no account of a revoked grant
+            work.repo.event_applied(event_id, program.id)
+            return "revoked"
     account = payments.account(number, "口座変更による振込指図の更新")
     with payments.uow() as work:
         if not work.repo.event_applied(event_id, program.id):

@@ -29,7 +29,6 @@ from datetime import date
 from subsidy.events.v1 import events_pb2
 
 from subsidy_payments.batches import parse_day
-from subsidy_payments.calendar_jp import today_in_japan
 from subsidy_payments.repository import RepaymentClaim
 from subsidy_payments.service import Payments
 from subsidy_platform.access import Principal
@@ -40,6 +39,7 @@ from subsidy_platform.errors import (
     InvalidArgument,
 )
 from subsidy_platform.limits import identifier
+from subsidy_platform.ward_clock import ward_today
 
 MAX_EVENT_ID = 200
 MAX_AMOUNT = 100_000_000
@@ -107,7 +107,7 @@ def revocation_received(
                 program_id=program.id,
                 instruction_id=current.id,
                 amount=current.amount,
-                opened_on=today_in_japan(),
+                opened_on=ward_today(),
             )
         purpose = {
             "STOPPED": "交付決定取消による振込の停止",
@@ -152,7 +152,7 @@ def record_repayment(
             raise InvalidArgument(
                 [FieldViolation("amount", "返還額が請求額と一致しません（全額を記録してください）")]
             )
-        if not claim.opened_on <= day <= today_in_japan():
+        if not claim.opened_on <= day <= ward_today():
             raise InvalidArgument(
                 [FieldViolation("repaid_on", "返還日は請求日から今日までの日付です")]
             )

@@ -151,7 +151,9 @@ class Payments:
         )
 
 
-def report_status(work: Work[PaymentsRepository], number: str, status: str, note: str = "") -> None:
+def report_status(
+    work: Work[PaymentsRepository], program_id: str, number: str, status: str, note: str = ""
+) -> None:
     """Publish a timeline status of the application to intake (through the outbox)."""
     key = f"payments-{number}-{status.lower()}-{uuid.uuid4().hex[:12]}"
     work.publish(
@@ -163,4 +165,5 @@ def report_status(work: Work[PaymentsRepository], number: str, status: str, note
             status=common_pb2.ApplicationStatus.Value(status),
             note=note[:200],
         ),
+        program_id=program_id,
     )

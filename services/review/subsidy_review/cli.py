@@ -53,6 +53,7 @@ from subsidy_platform.config import Settings
 from subsidy_platform.private_files import write_private
 from subsidy_platform.staff_client import StaffSession
 from subsidy_platform.tls import Pki
+from subsidy_platform.ward_clock import ward_stamp
 
 FILTERS = {
     "all": review_pb2.WORKLIST_FILTER_UNSPECIFIED,
@@ -258,7 +259,7 @@ def _ledger(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
     )
     for entry in listed.handovers:
         print(
-            f"{entry.at}\t{entry.direction}\t{entry.handler}\t{entry.records}\t"
+            f"{ward_stamp(entry.at)}\t{entry.direction}\t{entry.handler}\t{entry.records}\t"
             f"{entry.file_name}\t{entry.sha256}\t{entry.content}"
         )
     return 0
@@ -312,7 +313,7 @@ def _clearings(stub: Stub, metadata: Metadata, args: argparse.Namespace) -> int:
     for c in listed.clearings:
         print(
             f"{c.clearing_id}\t{','.join(c.application_numbers)}\t{c.requested_by}\t"
-            f"{c.requested_at}\t{c.reason}"
+            f"{ward_stamp(c.requested_at)}\t{c.reason}"
         )
     return 0
 

@@ -6,7 +6,9 @@ notices service (`review.correction` event) and the timeline shows 補正依頼�
 correction itself comes back through intake, whose event reopens the case. Past the
 deadline, `expire` sends the case to the ward proposed as not granted
 (CORRECTION_NOT_SUBMITTED) unless the deadline was extended. 補正依頼日 and 補正の内容 are
-kept (the items encrypted) and shown to the call center with the case.
+kept (the items encrypted) and shown to the call center with the case. The event carries
+the items only as that ciphertext (`items_ciphertext`), never in plaintext: a checker's
+free text may hold personal data, and the outbox row is in WAL and backups.
 
 Dates are the ward's (Asia/Tokyo, `ward_clock.ward_today`): a deadline is after today and
 at most 120 days on; an extension moves the deadline later, never earlier; `expire`'s
@@ -71,7 +73,9 @@ def request_correction(
         work.lock(f"case:{number}")
         case = work.repo.case(number, for_update=True)
         repo = review.repo(work, case.program_id)
-        repo.add_correction(case.program_id, number, today(), deadline, checked, who.subject)
+        sealed = repo.add_correction(
+            case.program_id, number, today(), deadline, checked, who.subject
+        )
         move(
             work,
             case,
@@ -88,7 +92,7 @@ def request_correction(
                 event_id=f"correction-{request_id}",
                 application_number=number,
                 program_id=case.program_id,
-                items=[events_pb2.CorrectionItem(field=f, problem=p) for f, p in checked],
+                items_ciphertext=sealed,
                 requested_on=today().isoformat(),
                 deadline=deadline.isoformat(),
             ),

@@ -14,6 +14,7 @@ from __future__ import annotations
 from subsidy_platform.crypto import DataClass
 from subsidy_platform.declaration import ServiceDeclaration
 from subsidy_platform.rotation import CiphertextColumns
+from subsidy_review.erasure_check import erasure_blockers
 from subsidy_review.roles import REVIEW, TABLE
 
 DECLARATION = ServiceDeclaration(
@@ -46,4 +47,5 @@ DECLARATION = ServiceDeclaration(
     ),
     subscriptions={"intake.application": f"/{REVIEW}/ApplicationChanged"},
     calls=frozenset({"intake"}),
+    erasure_blockers=erasure_blockers,
 )

@@ -288,7 +288,9 @@ def confirm_clearing(
         repo = review.repo(work, program_id)
         work.repo = repo
         pending = repo.clearing(clearing_id)
-        if work.repo.command_seen(request_id, "ConfirmClearing", None, who.subject):
+        if work.repo.command_seen(
+            request_id, "ConfirmClearing", None, who.subject, program_id=program_id
+        ):
             return _result(review, pending.numbers[0])
         for n in sorted(pending.numbers):
             work.lock(f"case:{n}")

@@ -73,14 +73,14 @@ def apply_application_event(review: Review, event: events_pb2.ApplicationEvent) 
         for f in event.duplicates
     ]
     with review.uow() as work:
-        if not work.repo.first_time(f"{EVENT_PREFIX}{key}"):
+        if not work.repo.first_time(f"{EVENT_PREFIX}{key}", program.id):
             return False
         work.lock(f"case:{number}")
         repo = review.repo(work, program.id)
         if event.kind == events_pb2.ApplicationEvent.RECEIVED:
             state = CaseState.DUPLICATE_SUSPECTED if flags else CaseState.RECEIVED
             repo.add_case(number, program.id, received_on, channel, str(state))
-            report_status(work, number, state)
+            report_status(work, program.id, number, state)
         elif event.kind == events_pb2.ApplicationEvent.CORRECTED:
             case = repo.case(number, for_update=True)
             if Command.CORRECTION_RECEIVED in allowed_commands(CaseState(case.state)):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from subsidy_platform.excel_csv import write_excel_csv
 from subsidy_platform.limits import identifier
+from subsidy_platform.ward_clock import ward_stamp
 from subsidy_review.repository import Case, Correction, Decision, Handover
 from subsidy_review.service import Review
 
@@ -28,7 +29,7 @@ def ledger_csv(review: Review, program_id: str) -> tuple[str, bytes]:
     entries = list_handovers(review, program_id)
     rows = [
         (
-            e.at.isoformat(timespec="seconds"),
+            ward_stamp(e.at),
             DIRECTIONS[e.direction],
             e.handler,
             e.role,

@@ -184,26 +184,45 @@ class ReviewRepository:
 
     # events and commands ------------------------------------------------------------
 
-    def first_time(self, key: str) -> bool:
-        """Record an event key; False when it was processed before (apply at most once)."""
+    def first_time(self, key: str, program_id: str) -> bool:
+        """Record an event key (under its program: erased with it); False when it was
+        processed before (apply at most once)."""
         result = self._x(
-            "INSERT INTO review.processed_events (key) VALUES (:k) ON CONFLICT DO NOTHING", k=key
+            "INSERT INTO review.processed_events (key, program_id) VALUES (:k, :p) "
+            "ON CONFLICT DO NOTHING",
+            k=key,
+            p=program_id,
         )
         return bool(result.rowcount)
 
-    def command_seen(self, request_id: str, rpc: str, number: str | None, actor: str) -> bool:
+    def command_seen(
+        self,
+        request_id: str,
+        rpc: str,
+        number: str | None,
+        actor: str,
+        *,
+        program_id: str | None = None,
+    ) -> bool:
         """Record a command's request id; True when that request was already applied.
 
-        A number longer than any application number is NotFound (nothing recorded)."""
+        The command is recorded under `program_id`, else its application's program (erased
+        with it). A number longer than any application number is NotFound (nothing
+        recorded)."""
         if number is not None and len(number) > MAX_NUMBER:
             raise NotFound("申請", shown(number))
+        if program_id is None and number is not None:
+            program_id = self._x(
+                "SELECT program_id FROM review.cases WHERE application_number = :n", n=number
+            ).scalar_one_or_none()
         result = self._x(
-            "INSERT INTO review.commands (request_id, rpc, application_number, actor) "
-            "VALUES (:r, :rpc, :n, :a) ON CONFLICT DO NOTHING",
+            "INSERT INTO review.commands (request_id, rpc, application_number, actor, "
+            "program_id) VALUES (:r, :rpc, :n, :a, :p) ON CONFLICT DO NOTHING",
             r=request_id,
             rpc=rpc,
             n=number,
             a=actor,
+            p=program_id,
         )
         return not result.rowcount
 
@@ -368,9 +387,11 @@ class ReviewRepository:
         deadline: date,
         items: Sequence[tuple[str, str]],
         by: str,
-    ) -> None:
+    ) -> str:
+        """Store the request with its items sealed; the ciphertext (the event carries it)."""
         payload = json.dumps([list(i) for i in items], ensure_ascii=False)
         [sealed] = self.cipher.encrypt(DataClass.CONTACT, [payload])
+        assert sealed is not None
         self._x(
             "INSERT INTO review.corrections (program_id, application_number, requested_on, "
             "deadline, items_ct, requested_by) VALUES (:p, :n, :on, :d, :ct, :by)",
@@ -381,6 +402,7 @@ class ReviewRepository:
             ct=sealed,
             by=by,
         )
+        return sealed
 
     def corrections(self, number: str) -> list[Correction]:
         return self.corrections_of([number]).get(number, [])

@@ -153,7 +153,7 @@ def move(
         refuse_second_grant(work, case)
     work.repo.update_case(case.application_number, state=str(after), **updates)
     if timeline_status(after) != timeline_status(before):
-        report_status(work, case.application_number, after, note)
+        report_status(work, case.program_id, case.application_number, after, note)
     audit_change(work, who, case.application_number, command, before, after)
     return after
 
@@ -184,7 +184,7 @@ def audit_change(
 
 
 def report_status(
-    work: Work[ReviewRepository], number: str, state: CaseState, note: str = ""
+    work: Work[ReviewRepository], program_id: str, number: str, state: CaseState, note: str = ""
 ) -> None:
     """Publish the case's timeline status to intake (through the outbox)."""
     key = f"review-{number}-{state.lower()}-{uuid.uuid4().hex[:12]}"
@@ -197,6 +197,7 @@ def report_status(
             status=common_pb2.ApplicationStatus.Value(timeline_status(state)),
             note=note[:200],
         ),
+        program_id=program_id,
     )
 
 

@@ -143,7 +143,9 @@ def export_for_ward(
     digest = sha256_hex(sealed)
     file_name = f"handover-{program.id}-{today().isoformat()}-{digest[:8]}.zip"
     with review.uow() as work:
-        if work.repo.command_seen(request_id, "ExportForWard", None, who.subject):
+        if work.repo.command_seen(
+            request_id, "ExportForWard", None, who.subject, program_id=program.id
+        ):
             raise Conflict("このリクエストIDの引渡しファイルは既に作成されています")
         work.lock(f"handover:{program.id}")
         current = work.repo.cases(numbers, for_update=True)
@@ -227,7 +229,9 @@ def import_decisions(
         return refused(result.errors, rows, result.encoding)
     counts = {CaseState.GRANTED: 0, CaseState.NOT_GRANTED: 0, CaseState.PENDING_APPROVAL: 0}
     with review.uow() as work:
-        if work.repo.command_seen(request_id, "ImportWardDecisions", None, who.subject):
+        if work.repo.command_seen(
+            request_id, "ImportWardDecisions", None, who.subject, program_id=program.id
+        ):
             raise Conflict("このリクエストIDの取込は既に行われています")
         work.lock(f"handover:{program.id}")
         if work.repo.sealed_file_seen(program.id, digest, "import"):
