@@ -15,9 +15,10 @@ outside the database, that the chain `chain` held `seq` rows ending in `hash`:
   binding included: subsidy_platform.audit), so a broken or forged-by-hand chain is never
   sealed;
 - it is kept in OpenBao's KV version 2 mount `subsidy-audit` (provisioned by
-  subsidy_platform.vault, `cas_required`), one secret per chain and UTC hour
-  (`checkpoints/<chain>/<YYYYMMDDTHH>`), each checkpoint a new version written with
-  check-and-set on the version its writer verified from: history is never overwritten, two
+  subsidy_platform.vault, `cas_required`), in numbered secrets per chain
+  (`checkpoints/<chain>/000000000001`, ...; a new one after `SECRET_VERSIONS` versions, so
+  no secret's history grows without bound and no clock names them), each checkpoint a new
+  version written with check-and-set on the version its writer verified from: history is never overwritten, two
   writers never both extend the same checkpoint, and the writer's policy grants no delete,
   destroy or metadata change. OpenBao's files and tokens belong to the platform's user
   (mode 0700), which the database's operating-system user cannot read or write; the time a
@@ -76,13 +77,15 @@ DEFAULT_MAX_AGE = 60.0
 INTERVAL_VARIABLE = "AUDIT_CHECKPOINT_SECONDS"
 MAX_AGE_VARIABLE = "AUDIT_MAX_AGE_SECONDS"
 WRITE_ATTEMPTS = 3
+SECRET_VERSIONS = 1000
+"""Versions (checkpoints) per secret before the writer opens the next numbered one."""
 
 log = logging.getLogger(__name__)
 
 _SIGNATURE = re.compile(r"^vault:v([0-9]{1,9}):([A-Za-z0-9+/=]{1,200})$")
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _CHAIN = re.compile(r"^[A-Za-z0-9_.-]{1,63}$")
-_BUCKET = re.compile(r"^[0-9]{8}T[0-9]{2}$")
+_BUCKET = re.compile(r"^[0-9]{12}$")
 _VAULT_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d+)?Z$")
 
 
@@ -134,6 +137,8 @@ class Checkpoint:
     signature: str
     recorded: datetime | None = None
     version: int = 0
+    bucket: int = 0
+    """The numbered secret it is a version of (0 before it is stored)."""
 
     @property
     def anchor(self) -> str:
@@ -244,12 +249,12 @@ class VaultCheckpoints:
         self.mount = mount
         self.transit_mount = transit_mount
 
-    def bucket(self, when: datetime) -> str:
-        """The secret a checkpoint written at `when` goes to (one per UTC hour)."""
-        return f"{CHECKPOINT_PATH}/{self.chain}/{when.astimezone(UTC):%Y%m%dT%H}"
+    def path(self, bucket: int) -> str:
+        """The numbered secret `bucket` of this chain, under the mount."""
+        return f"{CHECKPOINT_PATH}/{self.chain}/{bucket:012d}"
 
     def newest(self) -> Checkpoint | None:
-        """The newest checkpoint (the latest version of the newest hour), None when the chain
+        """The newest checkpoint (the latest version of the last secret), None when the chain
         has none; CheckpointError when it cannot be read as one (deleted, altered)."""
         with vault_errors("read audit checkpoints"):
             try:
@@ -265,19 +270,19 @@ class VaultCheckpoints:
             )
             if not buckets:
                 return None
-            path = f"{CHECKPOINT_PATH}/{self.chain}/{buckets[-1]}"
+            bucket = int(buckets[-1])
             try:
-                read = self.client.adapter.get(f"/v1/{self.mount}/data/{path}")
+                read = self.client.adapter.get(f"/v1/{self.mount}/data/{self.path(bucket)}")
             except hvac.exceptions.InvalidPath:
                 raise CheckpointError(
                     "最新のチェックポイントが削除されています (the newest checkpoint was deleted)"
                 ) from None
-        return self._parse(read)
+        return self._parse(read, bucket)
 
-    def add(self, checkpoint: Checkpoint, *, cas: int) -> Checkpoint:
-        """Store a checkpoint as the next version of its hour's secret, only if that secret's
+    def add(self, checkpoint: Checkpoint, *, bucket: int, cas: int) -> Checkpoint:
+        """Store a checkpoint as the next version of secret `bucket`, only if that secret's
         current version is `cas` (0: it does not exist yet); _Conflict otherwise."""
-        path = self.bucket(_parse_time(checkpoint.at))
+        path = self.path(bucket)
         with vault_errors("write audit checkpoint"):
             try:
                 written = self.client.adapter.post(
@@ -288,8 +293,7 @@ class VaultCheckpoints:
                 if "check-and-set" in str(error):
                     raise _Conflict from None
                 raise
-        data = written["data"]
-        return _with_record(checkpoint, data)
+        return _with_record(checkpoint, written["data"], bucket)
 
     def public_keys(self) -> dict[str, str]:
         """The signing key's public keys by version, read from OpenBao's transit engine."""
@@ -314,7 +318,7 @@ class VaultCheckpoints:
             return False
         return True
 
-    def _parse(self, read: Mapping[str, Any]) -> Checkpoint:
+    def _parse(self, read: Mapping[str, Any], bucket: int) -> Checkpoint:
         try:
             document = read["data"]["data"]
             checkpoint = Checkpoint(
@@ -326,7 +330,7 @@ class VaultCheckpoints:
                 signature=str(document["signature"]),
             )
             _parse_time(checkpoint.at)
-            checkpoint = _with_record(checkpoint, read["data"]["metadata"])
+            checkpoint = _with_record(checkpoint, read["data"]["metadata"], bucket)
         except (ValueError, KeyError, TypeError) as error:
             raise CheckpointError("チェックポイントを読めません (unreadable checkpoint)") from error
         if (
@@ -374,10 +378,14 @@ def write_checkpoint(
         )
         if not store.is_signed(checkpoint):
             raise CheckpointError("Vault の署名を公開鍵で確認できません")
-        same_hour = newest is not None and store.bucket(now) == store.bucket(_parse_time(newest.at))
-        cas = newest.version if newest is not None and same_hour else 0
+        if newest is None:
+            bucket, cas = 1, 0
+        elif newest.version >= SECRET_VERSIONS:
+            bucket, cas = newest.bucket + 1, 0
+        else:
+            bucket, cas = newest.bucket, newest.version
         try:
-            stored = store.add(checkpoint, cas=cas)
+            stored = store.add(checkpoint, bucket=bucket, cas=cas)
         except _Conflict:
             continue
         moved = newest is None or newest.seq != head_seq
@@ -500,7 +508,7 @@ def start_checkpointing(
     return Checkpointing(engine, signer, store, seconds).start()
 
 
-def _with_record(checkpoint: Checkpoint, metadata: Mapping[str, Any]) -> Checkpoint:
+def _with_record(checkpoint: Checkpoint, metadata: Mapping[str, Any], bucket: int) -> Checkpoint:
     return Checkpoint(
         checkpoint.chain,
         checkpoint.seq,
@@ -510,6 +518,7 @@ def _with_record(checkpoint: Checkpoint, metadata: Mapping[str, Any]) -> Checkpo
         checkpoint.signature,
         _vault_time(str(metadata["created_time"])),
         int(metadata["version"]),
+        bucket,
     )
 
 

@@ -72,10 +72,10 @@ CHECKPOINT_KEY = "subsidy-audit-checkpoint"
 CHECKPOINT_MOUNT = "subsidy-audit"
 """The KV version 2 mount holding the signed audit checkpoints (check-and-set required)."""
 CHECKPOINT_PATH = "checkpoints"
-"""Under the mount: `checkpoints/<chain>/<YYYYMMDDTHH>`, each checkpoint a new version."""
+"""Under the mount: `checkpoints/<chain>/<12-digit number>`, each checkpoint a new version."""
 MOUNT_READY_SECONDS = 30.0
 CHECKPOINT_MAX_VERSIONS = 100_000
-"""Versions kept per secret: more than a writer writes in its hour (so none is ever pruned)."""
+"""Versions kept per secret: more than a writer puts in one (so none is ever pruned)."""
 PUBLISHER = "program-publisher"
 """The operator's second policy: a new program's keys and the services' policies."""
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, make_url, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from subsidy_platform import audit, audit_cli
+from subsidy_platform import audit, audit_cli, checkpoints
 from subsidy_platform.admin import main as admin_main
 from subsidy_platform.audit import Action, AuditEvent
 from subsidy_platform.checkpoints import (
@@ -643,7 +643,7 @@ def test_a_checkpoint_not_signed_by_the_writer_fails_verification(
     # "the checkpoint said seq 3": a new version written with a token that may write the KV
     # store but not sign (here OpenBao's administrator, keeping the old signature)
     forged = {**checkpoint.document(), "seq": 3, "hash": head}
-    path = store.bucket(datetime.fromisoformat(checkpoint.at))
+    path = store.path(checkpoint.bucket)
     vault_admin_client.adapter.post(
         f"/v1/{store.mount}/data/{path}",
         json={"options": {"cas": checkpoint.version}, "data": forged},
@@ -668,7 +668,7 @@ def test_only_the_checkpoint_writer_may_sign_or_store_checkpoints(
             VaultCheckpoints(client, chain_name(engine)).newest()
         with pytest.raises(hvac.exceptions.Forbidden):
             client.adapter.post(
-                f"/v1/subsidy-audit/data/checkpoints/{chain_name(engine)}/20260101T00",
+                f"/v1/subsidy-audit/data/checkpoints/{chain_name(engine)}/000000000001",
                 json={"options": {"cas": 0}, "data": {"seq": 1}},
             )
 
@@ -682,17 +682,17 @@ def test_the_writer_adds_versions_but_can_neither_overwrite_nor_delete_them(
     assert (first.seq, second.seq) == (1, 1)
     assert second.recorded is not None and first.recorded is not None
     assert second.recorded >= first.recorded
-    path = store.bucket(datetime.fromisoformat(second.at))
+    assert (first.bucket, second.bucket, second.version) == (1, 1, first.version + 1)
+    path = store.path(second.bucket)
     client = store.client
     data = {"data": first.document()}
     with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set"):
         client.adapter.post(f"/v1/{store.mount}/data/{path}", json=data)  # no CAS
-    if path == store.bucket(datetime.fromisoformat(first.at)):
-        with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set"):
-            client.adapter.post(
-                f"/v1/{store.mount}/data/{path}",
-                json={**data, "options": {"cas": first.version}},  # over history
-            )
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="check-and-set"):
+        client.adapter.post(
+            f"/v1/{store.mount}/data/{path}",
+            json={**data, "options": {"cas": first.version}},  # over history
+        )
     for method, url, body in (
         ("delete", f"/v1/{store.mount}/data/{path}", None),
         ("post", f"/v1/{store.mount}/delete/{path}", {"versions": [1]}),
@@ -707,6 +707,24 @@ def test_the_writer_adds_versions_but_can_neither_overwrite_nor_delete_them(
             else:
                 getattr(client.adapter, method)(url, json=body)
     assert store.newest() == second
+
+
+def test_a_full_secret_is_followed_by_the_next_numbered_one_whatever_the_clocks(
+    engine: Engine,
+    writer: Engine,
+    signer: CheckpointSigner,
+    store: VaultCheckpoints,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(checkpoints, "SECRET_VERSIONS", 2)
+    _record(writer, [_event(1)])
+    written = [write_checkpoint(engine, signer, store) for _ in range(3)]
+    _record(writer, [_event(2)])
+    last = write_checkpoint(engine, signer, store)
+
+    assert [(c.bucket, c.version) for c in [*written, last]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert store.newest() == last and last.seq == 2
+    assert _check(engine, store).ok
 
 
 def test_a_long_running_process_checkpoints_by_itself_every_interval(
@@ -724,7 +742,7 @@ def test_a_long_running_process_checkpoints_by_itself_every_interval(
     finally:
         checkpointing.stop()
     assert checkpointing.failures == 0
-    # a new checkpoint of the same head (the log's freshness), a later version or hour
+    # a new checkpoint of the same head (the log's freshness), a later version
     assert newest is not None and newest.seq == 5 and newest != sealed
 
 
