@@ -239,6 +239,11 @@ def _verify(stub: Stub, session: StaffSession, args: argparse.Namespace) -> int:
         "head": answer.head or None,
         "checkpoint": answer.checkpoint or None,
         "checkpoints": answer.checkpoints,
+        "checkpoint_age_seconds": (
+            answer.checkpoint_age_seconds if answer.checkpoint_age_seconds >= 0 else None
+        ),
+        "max_age_seconds": answer.max_age_seconds,
+        "unsealed_rows": answer.unsealed_rows,
     }
     print(json.dumps(document, ensure_ascii=False))
     return 0 if answer.ok else 1

@@ -18,6 +18,13 @@ means a removed row. `verify` streams the table in `seq` order and reports the f
 row (hash mismatch), removed row (gap or broken `prev_hash` link), re-ordered or substituted row
 (broken link) and truncated tail (rows missing behind `chain_head`).
 
+Each writer only its own (migration audit_0004). Every row records the database login that
+appended it (`written_by`, hashed): the database refuses a row whose writer is not the
+session's login, a login that is not a service's (`svc_<service>`) and an event whose
+`service` is not the login's own, so no login can write another service's events (the human
+actor is the serving service's to name). `verify` reports a row whose writer is not its
+service's login and a row without a writer after rows with one.
+
 Append-only. The service roles may only INSERT and SELECT events; a trigger refuses UPDATE,
 DELETE and TRUNCATE even for the table owner, and `chain_head` may only move forward to a row
 that exists. Someone with database-administrator rights can still disable the triggers and
@@ -85,6 +92,7 @@ events = Table(
     Column("purpose", Text),
     Column("trace_id", Text),
     Column("target", Text),
+    Column("written_by", Text),
     Column("prev_hash", Text, nullable=False),
     Column("hash", Text, nullable=False),
 )
@@ -111,9 +119,12 @@ HASHED_COLUMNS = (
     "trace_id",
     "prev_hash",
 )
-OPTIONAL_HASHED_COLUMNS = ("target",)
-"""Columns added later (migration audit_0003): hashed only when set, so that every row written
-before they existed keeps its hash."""
+OPTIONAL_HASHED_COLUMNS = ("target", "written_by")
+"""Columns added later (migrations audit_0003, audit_0004): hashed only when set, so that every
+row written before they existed keeps its hash."""
+
+LOGIN_PREFIX = "svc_"
+"""A service's database login is `svc_<service>` (subsidy_platform.db.service_roles)."""
 
 _ACTION_PATTERN = re.compile(r"^[a-z][a-z_]*$")
 
@@ -190,6 +201,8 @@ class AuditRecord:
     prev_hash: str
     hash: str
     target: str | None = None
+    written_by: str | None = None
+    """The database login that appended the row (None: appended before audit_0004)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,7 +262,7 @@ def record_many(session: Session | Connection, batch: Sequence[AuditEvent]) -> l
         .where(chain_head.c.id.is_(True))
         .with_for_update()
     ).one()
-    now = session.execute(select(func.clock_timestamp())).scalar_one()
+    now, writer = session.execute(select(func.clock_timestamp(), func.session_user())).one()
     seq, prev_hash = int(head.last_seq), str(head.last_hash)
     current_trace = _current_trace_id()
     rows: list[dict[str, Any]] = []
@@ -268,6 +281,7 @@ def record_many(session: Session | Connection, batch: Sequence[AuditEvent]) -> l
             "purpose": event.purpose,
             "trace_id": event.trace_id if event.trace_id is not None else current_trace,
             "target": event.target,
+            "written_by": writer,
             "prev_hash": prev_hash,
         }
         row["hash"] = prev_hash = row_hash(row)
@@ -344,11 +358,13 @@ def _verify(
     result = connection.execute(
         query, execution_options={"stream_results": True, "yield_per": batch_size}
     )
+    bound = False
     try:
         for row in result.mappings():
-            broken = _check_row(row, expected_seq, prev_hash, anchors)
+            broken = _check_row(row, expected_seq, prev_hash, anchors) or _check_writer(row, bound)
             if broken is not None:
                 return VerifyResult(False, rows, broken[0], broken[1], prev_hash)
+            bound = bound or row["written_by"] is not None
             rows += 1
             expected_seq, prev_hash = int(row["seq"]) + 1, str(row["hash"])
     finally:
@@ -396,6 +412,30 @@ def _check_row(
         return seq, (
             f"seq {seq} のハッシュが記録済みのアンカー（署名済みチェックポイント）と一致しません"
             "（履歴の書き換え）"
+        )
+    return None
+
+
+def login_of(service: str) -> str:
+    """The database login that may append `service`'s events (`svc_<service>`)."""
+    return f"{LOGIN_PREFIX}{service}"
+
+
+def _check_writer(row: Mapping[Any, Any], bound: bool) -> tuple[int, str] | None:
+    """A row whose writer is not its service's login, or that names no writer after rows that
+    do (the database binds every row since migration audit_0004)."""
+    seq, writer, service = int(row["seq"]), row["written_by"], row["service"]
+    if writer is None:
+        if bound:
+            return seq, (
+                f"seq {seq} に書き込んだログインの記録がありません（記録手順を経ずに追加された行）"
+                " / the row names no writer"
+            )
+        return None
+    if writer != login_of(str(service)):
+        return seq, (
+            f"seq {seq} はサービス {service} の記録ですが、ログイン {writer} が書き込んでいます"
+            f"（別のサービスの名義） / written by {writer}, not by the login of {service}"
         )
     return None
 

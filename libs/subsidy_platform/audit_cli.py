@@ -1,15 +1,20 @@
 """`subsidy-admin audit verify` and `audit checkpoint`: the audit log from the command line.
 
-`verify` checks the hash chain and every signed checkpoint (subsidy_platform.checkpoints,
-`<state>/audit-checkpoints`, or `--checkpoints DIR`): it prints the result as JSON and exits 0
-when the chain is intact, 1 when a link is broken, a checkpoint does not verify or the chain
-holds fewer rows than, or other rows than, a checkpoint, and 2 when the database cannot be
-reached. `head` in the output is the last intact row as `SEQ:HASH`, exactly the form
-`--anchor` takes: keep it outside the database (the handover ledger) and pass it back with
-`--anchor SEQ:HASH` to check against it too (docs/OPERATIONS.md).
+`verify` checks the hash chain against the newest signed checkpoint, read from OpenBao with
+its signing key's public key (subsidy_platform.checkpoints; never a local file), and passes
+only when that checkpoint is at most `--max-age` seconds old (default
+`AUDIT_MAX_AGE_SECONDS`, else 60): it prints the result as JSON and exits 0 when the chain is
+intact and sealed by a fresh checkpoint, 1 when a link is broken, a row's writer is not its
+service's login, the checkpoint does not verify, the chain holds fewer rows than, or other
+rows than, the checkpoint, or no checkpoint is fresh enough, and 2 when the database or
+OpenBao cannot be reached. OpenBao is `VAULT_ADDR` with `VAULT_TOKEN`, else the embedded one
+of the state folder (its root token: this is the machine administrator's check). `head` in the
+output is the last intact row as `SEQ:HASH`, exactly the form `--anchor` takes: keep it
+outside the database (the handover ledger) and pass it back with `--anchor SEQ:HASH` to check
+against it too (docs/OPERATIONS.md).
 
 `checkpoint` brings the platform up (`runtime.prepare`) and signs the chain's head in Vault
-as the checkpoint writer when it has grown; it prints the newest checkpoint as JSON.
+as the checkpoint writer; it prints the checkpoint as JSON.
 """
 
 from __future__ import annotations
@@ -19,24 +24,31 @@ import json
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
+import hvac
 from sqlalchemy.exc import OperationalError
 
-from subsidy_platform.checkpoints import CheckpointError, CheckpointStore, verify_with_checkpoints
+from subsidy_platform.checkpoints import (
+    CheckpointError,
+    VaultCheckpoints,
+    chain_name,
+    max_age_from,
+    verify_with_checkpoints,
+)
 from subsidy_platform.config import Settings
 from subsidy_platform.db import make_engine
-from subsidy_platform.embedded import ensure_postgres
+from subsidy_platform.embedded import ensure_openbao, ensure_postgres
 from subsidy_platform.errors import DependencyUnavailable, PlatformError
 
-MESSAGE_UNREACHABLE = "データベースに接続できません"
+MESSAGE_UNREACHABLE = "データベースまたは Vault に接続できません"
 
 
 def verify_main(argv: Sequence[str] | None = None) -> int:
     """`subsidy-admin audit verify`: print the result as JSON; exit 0 intact, 1 broken, 2 error."""
     parser = argparse.ArgumentParser(
         prog="subsidy-admin audit verify",
-        description="監査ログのハッシュチェーンを検証します (データベースに直接接続)",
+        description="監査ログのハッシュチェーンを、Vault に保管された署名済みチェックポイントで検証"
+        "します (データベースと Vault に直接接続)",
         epilog="監査担当 (役割 auditor) は --login ID を付けると、サインインして"
         "サインインサービス経由で検証します (subsidy-admin audit --help)",
     )
@@ -51,31 +63,31 @@ def verify_main(argv: Sequence[str] | None = None) -> int:
         help="以前の検証で記録した seq とハッシュ (複数指定可)",
     )
     parser.add_argument(
-        "--checkpoints",
-        type=Path,
+        "--max-age",
+        type=float,
         default=None,
-        metavar="DIR",
-        help="署名済みチェックポイントのフォルダ (既定: 状態フォルダの audit-checkpoints)",
+        metavar="SECONDS",
+        help="最新のチェックポイントがこの秒数より古ければ不合格 "
+        "(既定: AUDIT_MAX_AGE_SECONDS、未設定なら 60)",
     )
     args = parser.parse_args(argv)
     try:
         anchors = _parse_anchors(args.anchor)
+        max_age = max_age_from() if args.max_age is None else args.max_age
     except ValueError as error:
         parser.error(str(error))
+    if not 0 < max_age <= 86_400:
+        parser.error("--max-age は 0 より大きく 86400 以下の秒数です")
     settings = Settings.from_env()
-    store = (
-        CheckpointStore(args.checkpoints)
-        if args.checkpoints
-        else CheckpointStore.of(settings.state_dir)
-    )
     url = args.database_url or _admin_database_url(settings)
     engine = make_engine(url)
     try:
-        check = verify_with_checkpoints(engine, store, anchors)
+        store = VaultCheckpoints(_vault_client(settings), chain_name(engine))
+        check = verify_with_checkpoints(engine, store, anchors, max_age=max_age)
     except (DependencyUnavailable, OperationalError):
         print(json.dumps({"ok": False, "error": MESSAGE_UNREACHABLE}, ensure_ascii=False))
         return 2
-    except CheckpointError as error:
+    except (CheckpointError, PlatformError) as error:
         print(json.dumps({"ok": False, "problem": str(error)}, ensure_ascii=False))
         return 1
     finally:
@@ -103,18 +115,24 @@ def checkpoint_main(argv: Sequence[str] | None = None) -> int:
     except (PlatformError, OperationalError):
         print(json.dumps({"ok": False, "error": "データベースまたは Vault に接続できません"}))
         return 2
-    document = {
-        "ok": True,
-        "checkpoint": checkpoint.anchor if checkpoint else None,
-        "at": checkpoint.at if checkpoint else None,
-    }
+    document = {"ok": True, "checkpoint": checkpoint.anchor, "at": checkpoint.at}
     print(json.dumps(document, ensure_ascii=False))
     return 0
 
 
 def _admin_database_url(settings: Settings) -> str:
-    """DATABASE_URL, else the embedded PostgreSQL (Vault is not needed to verify)."""
+    """DATABASE_URL, else the embedded PostgreSQL."""
     return settings.database_url or ensure_postgres(settings.state_dir)
+
+
+def _vault_client(settings: Settings) -> hvac.Client:
+    """VAULT_ADDR with VAULT_TOKEN, else the embedded OpenBao of the state folder."""
+    if settings.vault_addr:
+        if not settings.vault_token:
+            raise PlatformError("VAULT_ADDR を指定する場合は VAULT_TOKEN も必要です")
+        return hvac.Client(url=settings.vault_addr, token=settings.vault_token)
+    server = ensure_openbao(settings.state_dir)
+    return hvac.Client(url=server.addr, token=server.root_token)
 
 
 def _parse_anchors(values: Iterable[str]) -> dict[int, str]:

@@ -1,16 +1,17 @@
 """AuditService: the auditor reads and verifies the audit log over gRPC (issue 10, part 3).
 
 Served by the platform's sign-in service (auth_main), whose database role `svc_auth` may
-SELECT `audit.events` and `audit.chain_head` and which holds the signed checkpoints of the
-state folder. Only role `auditor` may call it (auth_main.TABLE): the auditor signs in like
+SELECT `audit.events` and `audit.chain_head` and whose checkpoint writer's token reads the
+signed checkpoints and the signing key's public keys from OpenBao. Only role `auditor` may call it (auth_main.TABLE): the auditor signs in like
 any staff member and needs no database URL. The RPCs:
 
 - `ListEvents`: search by actor, role, application, action, RPC, service, target account
   and period, newest first, keyset-paged (audit_query.search);
 - `SummariseActivity`: the regular-review summary of a period (audit_query.summarise);
-- `VerifyChain`: the hash chain checked against every signed checkpoint and the anchors the
-  auditor kept (checkpoints.verify_with_checkpoints), answering the verified head as
-  `SEQ:HASH`, the form `--anchor` takes. A full verification reads the whole table, so one
+- `VerifyChain`: the hash chain checked against the newest signed checkpoint in OpenBao and
+  the anchors the auditor kept (checkpoints.verify_with_checkpoints), refused when that
+  checkpoint is older than `AUDIT_MAX_AGE_SECONDS`; it answers the verified head as
+  `SEQ:HASH`, the form `--anchor` takes, the checkpoint's age and the rows after it. A full verification reads the whole table, so one
   runs at a time per process; at most `MAX_ANCHORS` anchors are accepted.
 
 Every read runs in one read-only REPEATABLE READ transaction (a consistent page or summary
@@ -22,7 +23,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -32,7 +32,7 @@ from subsidy.audit.v1 import audit_pb2, audit_pb2_grpc
 
 from subsidy_platform import audit_query
 from subsidy_platform.audit import AuditRecord
-from subsidy_platform.checkpoints import CheckpointError, CheckpointStore, verify_with_checkpoints
+from subsidy_platform.checkpoints import CheckpointError, VaultCheckpoints, verify_with_checkpoints
 from subsidy_platform.errors import DependencyUnavailable, FieldViolation, InvalidArgument
 from subsidy_platform.servicing import rpc
 
@@ -65,9 +65,10 @@ def parse_anchors(values: list[str]) -> dict[int, str]:
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     """Requests -> audit_query / checkpoints; errors -> statuses (servicing.rpc)."""
 
-    def __init__(self, engine: Engine, state_dir: Path) -> None:
+    def __init__(self, engine: Engine, store: VaultCheckpoints, max_age: float) -> None:
         self.engine = engine
-        self.store = CheckpointStore.of(state_dir)
+        self.store = store
+        self.max_age = max_age
         self._verifying = threading.Lock()
 
     @rpc
@@ -133,7 +134,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         anchors = parse_anchors(list(request.anchors))
         try:
             with self._verifying:
-                check = verify_with_checkpoints(self.engine, self.store, anchors)
+                check = verify_with_checkpoints(
+                    self.engine, self.store, anchors, max_age=self.max_age
+                )
         except (sa_exc.OperationalError, sa_exc.InterfaceError) as error:
             raise DependencyUnavailable(MESSAGE_DATABASE_DOWN) from error
         except CheckpointError as error:
@@ -147,6 +150,9 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
             head=result.anchor,
             checkpoint=check.newest.anchor if check.newest else "",
             checkpoints=check.checkpoints,
+            checkpoint_age_seconds=-1 if check.age_seconds is None else int(check.age_seconds),
+            max_age_seconds=int(check.max_age_seconds),
+            unsealed_rows=check.unsealed,
         )
 
     def _read(self, work: Callable[[Connection], T]) -> T:

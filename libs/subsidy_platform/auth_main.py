@@ -5,8 +5,9 @@ AuthService (ID and password in, a short-lived signed token out) and holds the t
 key; every other service only verifies tokens with the public key. It logs in to
 PostgreSQL as `svc_auth`, which may read staff accounts and update only their lock-out
 counters and password hash (migration auth_0003). It also writes the signed audit
-checkpoints while it runs (every 1,000 appended events, subsidy_platform.checkpoints), so
-that truncating or rewriting the audit log is found by `subsidy-admin audit verify`. It
+checkpoints into OpenBao while it runs (every `AUDIT_CHECKPOINT_SECONDS`, default 5 s,
+subsidy_platform.checkpoints), so that truncating, rewriting or forging the audit log beyond
+the last `AUDIT_MAX_AGE_SECONDS` is found by `subsidy-admin audit verify`. It
 listens on `AUTH_LISTEN` (default
 127.0.0.1:50050); staff clients find it at `AUTH_ADDRESS`.
 
@@ -27,7 +28,13 @@ from subsidy_platform.access import PUBLIC, rpc_roles
 from subsidy_platform.audit_reader import SERVICE as AUDIT
 from subsidy_platform.audit_reader import AuditServicer
 from subsidy_platform.auth_service import AuthServicer
-from subsidy_platform.checkpoints import CheckpointSigner, CheckpointStore, start_checkpointing
+from subsidy_platform.checkpoints import (
+    CheckpointSigner,
+    VaultCheckpoints,
+    chain_name,
+    max_age_from,
+    start_checkpointing,
+)
 from subsidy_platform.message_bounds import MessageBounds
 from subsidy_platform.process import ServiceContext, ServiceProcess, run_service, start_process
 from subsidy_platform.runtime import Environment
@@ -65,12 +72,10 @@ the role table, when one needs more."""
 
 def servicers(context: ServiceContext) -> list[Registration]:
     issuer = TokenIssuer(load_private_key(context.settings.state_dir))
+    writer = context.environment.vault_client(CHECKPOINT_WRITER)
+    checkpoints = VaultCheckpoints(writer, chain_name(context.engine))
     context.background.append(
-        start_checkpointing(
-            context.engine,
-            CheckpointSigner(context.environment.vault_client(CHECKPOINT_WRITER)),
-            CheckpointStore.of(context.settings.state_dir),
-        )
+        start_checkpointing(context.engine, CheckpointSigner(writer), checkpoints)
     )
     return [
         (
@@ -85,7 +90,7 @@ def servicers(context: ServiceContext) -> list[Registration]:
         ),
         (
             audit_pb2_grpc.add_AuditServiceServicer_to_server,
-            AuditServicer(context.engine, context.settings.state_dir),
+            AuditServicer(context.engine, checkpoints, max_age_from()),
             AUDIT,
         ),
     ]

@@ -7,8 +7,8 @@ component's migrations, provisions Vault (transit keys per program and data clas
 policies and a token per service), the private CA with per-service certificates (and the
 operator's, `operator`), and the
 token-signing key. Everything is idempotent, so every process may call it. Last, it writes a
-signed audit checkpoint when the chain has grown since the newest one
-(subsidy_platform.checkpoints; best effort: a failure is logged, never fatal to the process).
+signed audit checkpoint of the chain's head into OpenBao (subsidy_platform.checkpoints; best
+effort: a failure is logged, never fatal to the process).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ import requests
 from subsidy_platform.checkpoints import (
     Checkpoint,
     CheckpointSigner,
-    CheckpointStore,
+    VaultCheckpoints,
+    chain_name,
     write_checkpoint,
 )
 from subsidy_platform.config import Settings
@@ -87,16 +88,14 @@ def prepare(
     return environment
 
 
-def checkpoint_audit(environment: Environment, *, every: int = 1) -> Checkpoint | None:
-    """Sign the audit chain's head when it is `every` rows past the newest checkpoint (as the
-    checkpoint writer, on the administrator's database connection); the newest checkpoint."""
+def checkpoint_audit(environment: Environment) -> Checkpoint:
+    """Sign the audit chain's head and store it in OpenBao (as the checkpoint writer, on the
+    administrator's database connection); the checkpoint written."""
     engine = make_engine(environment.infrastructure.database_url)
     try:
+        client = environment.vault_client(CHECKPOINT_WRITER)
         return write_checkpoint(
-            engine,
-            CheckpointSigner(environment.vault_client(CHECKPOINT_WRITER)),
-            CheckpointStore.of(environment.settings.state_dir),
-            every=every,
+            engine, CheckpointSigner(client), VaultCheckpoints(client, chain_name(engine))
         )
     finally:
         engine.dispose()

@@ -27,7 +27,9 @@ at provisioning must be periodic and still have `REUSE_MIN_TTL` (12 hours) to li
 policy therefore also grants `auth/token/renew-self` and `auth/token/lookup-self`, which the
 `default` policy gave before. The same holds for the audit checkpoint writer's token
 (`CHECKPOINT_WRITER`, policy `subsidy-audit-checkpoint`: sign with the ed25519 transit key
-`subsidy-audit-checkpoint` and read its public keys; subsidy_platform.checkpoints).
+`subsidy-audit-checkpoint`, read its public keys, and add checkpoints as new versions of the
+KV version 2 mount `subsidy-audit`, provisioned here with check-and-set required; it may
+never delete, destroy or rewrite a version; subsidy_platform.checkpoints).
 
 `provision_vault(client, programs)` makes all of that so with an admin token and is
 idempotent: keys are created when missing, policies cover the given programs and every
@@ -46,6 +48,7 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -67,6 +70,13 @@ CHECKPOINT_WRITER = "audit-checkpoint"
 """The platform's audit checkpoint writer: its Vault policy and token (not a service)."""
 CHECKPOINT_KEY = "subsidy-audit-checkpoint"
 """The ed25519 transit key that signs audit checkpoints (never exported)."""
+CHECKPOINT_MOUNT = "subsidy-audit"
+"""The KV version 2 mount holding the signed audit checkpoints (check-and-set required)."""
+CHECKPOINT_PATH = "checkpoints"
+"""Under the mount: `checkpoints/<chain>/<12-digit number>`, each checkpoint a new version."""
+MOUNT_READY_SECONDS = 30.0
+CHECKPOINT_MAX_VERSIONS = 100_000
+"""Versions kept per secret: more than a writer puts in one (so none is ever pruned)."""
 PUBLISHER = "program-publisher"
 """The operator's second policy: a new program's keys and the services' policies."""
 
@@ -120,19 +130,52 @@ def policy_documents(
             )
             + _SELF_SERVICE
         )
-    checkpoint_rules = (
-        f'\npath "{mount}/sign/{CHECKPOINT_KEY}" {{\n  capabilities = ["update"]\n}}\n'
-        f'path "{mount}/keys/{CHECKPOINT_KEY}" {{\n  capabilities = ["read"]\n}}\n'
-    )
-    documents[policy_name(CHECKPOINT_WRITER)] = (
-        f"{header}# the audit checkpoint writer: signs checkpoints, reads the public keys\n"
-        f"{checkpoint_rules}{_SELF_SERVICE}"
-    )
+    documents[policy_name(CHECKPOINT_WRITER)] = header + checkpoint_writer_rules(mount)
     documents["subsidy-key-admin"] = header + key_admin_rules(mount)
     documents[policy_name(PUBLISHER)] = header + publisher_rules(
         mount, declarations() if services is None else services
     )
     return documents
+
+
+def checkpoint_writer_rules(mount: str = TRANSIT_MOUNT, kv: str = CHECKPOINT_MOUNT) -> str:
+    """Sign checkpoints, read the signing key's public keys, add checkpoints as new versions of
+    the KV secrets (check-and-set: the mount requires it) and read them; never delete, destroy
+    or undelete a version nor change the secrets' or the mount's settings."""
+    checkpoints = f"{kv}/data/{CHECKPOINT_PATH}/*"
+    listed = f"{kv}/metadata/{CHECKPOINT_PATH}/*"
+    return (
+        "# the audit checkpoint writer: signs checkpoints, reads the public keys\n"
+        f'\npath "{mount}/sign/{CHECKPOINT_KEY}" {{\n  capabilities = ["update"]\n}}\n'
+        f'path "{mount}/keys/{CHECKPOINT_KEY}" {{\n  capabilities = ["read"]\n}}\n'
+        "\n# adds each checkpoint as a new version (never deletes or rewrites one)\n"
+        f'path "{checkpoints}" {{\n  capabilities = ["create", "update", "read"]\n}}\n'
+        f'path "{listed}" {{\n  capabilities = ["read", "list"]\n}}\n' + _SELF_SERVICE
+    )
+
+
+def provision_checkpoint_mount(client: hvac.Client, kv: str = CHECKPOINT_MOUNT) -> None:
+    """The KV version 2 mount of the audit checkpoints: check-and-set required on every write,
+    no version pruned (`CHECKPOINT_MAX_VERSIONS`), none deleted by age; idempotent."""
+    mounts = client.adapter.get("/v1/sys/mounts")
+    listed = mounts.get("data", mounts)
+    if f"{kv}/" not in listed:
+        client.sys.enable_secrets_engine("kv", path=kv, options={"version": "2"})
+    settings = {
+        "cas_required": True,
+        "max_versions": CHECKPOINT_MAX_VERSIONS,
+        "delete_version_after": "0s",
+    }
+    deadline = time.monotonic() + MOUNT_READY_SECONDS
+    while True:
+        try:
+            client.adapter.post(f"/v1/{kv}/config", json=settings)
+            return
+        except hvac.exceptions.InvalidRequest as error:
+            # a new KV version 2 mount upgrades itself for a moment after it is enabled
+            if "Upgrading" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def key_admin_rules(mount: str = TRANSIT_MOUNT) -> str:
@@ -196,6 +239,7 @@ def provision_vault(
                 json={"type": "hmac", "key_size": 32},
             )
         client.adapter.post(f"/v1/{mount}/keys/{CHECKPOINT_KEY}", json={"type": "ed25519"})
+        provision_checkpoint_mount(client)
         every = set(wanted) | _programs_with_keys(client, mount)
         for name, document in policy_documents(every, mount).items():
             client.sys.create_or_update_policy(name=name, policy=document)

@@ -17,6 +17,7 @@ from subsidy_platform import audit
 from subsidy_platform.admin import main as admin_main
 from subsidy_platform.admin_audit import EVENT_HEADER, SUMMARY_HEADER
 from subsidy_platform.audit_query import UNUSUAL_MINIMUM
+from subsidy_platform.db import database_url_for, make_engine
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
 
@@ -33,9 +34,15 @@ def cli(
     return capsys, monkeypatch, auth, environment
 
 
-def _record(engine: Engine, *batch: audit.AuditEvent) -> None:
-    with engine.begin() as connection:
-        audit.record_many(connection, list(batch))
+def _record(admin_engine: Engine, *batch: audit.AuditEvent) -> None:
+    """Append intake's events with intake's own login (the only one that may)."""
+    url = admin_engine.url.render_as_string(hide_password=False)
+    engine = make_engine(database_url_for(url, "svc_intake"))
+    try:
+        with engine.begin() as connection:
+            audit.record_many(connection, list(batch))
+    finally:
+        engine.dispose()
 
 
 def _csv(path: Path) -> list[list[str]]:
@@ -187,6 +194,9 @@ def test_verify_through_the_service_prints_the_head_that_anchor_takes(
     assert result["ok"] is True
     seq, _, digest = result["head"].partition(":")
     assert int(seq) == result["rows"] > 0 and len(digest) == 64
+    # sealed by a checkpoint in OpenBao that the sign-in service wrote seconds ago
+    assert result["checkpoint"] is not None and result["checkpoints"] == 1
+    assert 0 <= result["checkpoint_age_seconds"] <= result["max_age_seconds"] == 60
 
     anchored = run(
         *cli, "audit", "verify", "--anchor", result["head"], login=auditor, stdin=PASSWORD

@@ -234,9 +234,31 @@ def login(engine: Engine) -> str:
     return name
 
 
+_SIGN_IN_LOGINS: dict[str, Engine] = {}
+_SIGN_IN_LOCK = threading.Lock()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _sign_in_logins() -> Iterator[None]:
+    yield
+    for login_engine in _SIGN_IN_LOGINS.values():
+        login_engine.dispose()
+    _SIGN_IN_LOGINS.clear()
+
+
+def as_sign_in_service(engine: Engine) -> Engine:
+    """The sign-in service's own login (`svc_auth`) on the administrator's database: the only
+    login that may audit sign-ins (audit_0004)."""
+    url = engine.url.render_as_string(hide_password=False)
+    with _SIGN_IN_LOCK:
+        if url not in _SIGN_IN_LOGINS:
+            _SIGN_IN_LOGINS[url] = make_engine(database_url_for(url, "svc_auth"))
+        return _SIGN_IN_LOGINS[url]
+
+
 def attempt(engine: Engine, login: str, password: str, now: datetime = NOON) -> str:
-    """The principal's role, or the refusal message."""
-    with Session(engine) as session:
+    """The principal's role, or the refusal message (signed in as the sign-in service)."""
+    with Session(as_sign_in_service(engine)) as session:
         try:
             return sign_in(session, login, password, now).role
         except Unauthenticated as refusal:
@@ -244,7 +266,7 @@ def attempt(engine: Engine, login: str, password: str, now: datetime = NOON) -> 
 
 
 def test_a_staff_member_signs_in_with_the_right_password(engine: Engine, login: str) -> None:
-    with Session(engine) as session:
+    with Session(as_sign_in_service(engine)) as session:
         principal = sign_in(session, login.upper(), PASSWORD, NOON)
     assert (principal.subject, principal.role, principal.kind) == (login, "checker", "staff")
 

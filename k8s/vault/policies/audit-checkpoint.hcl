@@ -9,6 +9,14 @@ path "transit/keys/subsidy-audit-checkpoint" {
   capabilities = ["read"]
 }
 
+# adds each checkpoint as a new version (never deletes or rewrites one)
+path "subsidy-audit/data/checkpoints/*" {
+  capabilities = ["create", "update", "read"]
+}
+path "subsidy-audit/metadata/checkpoints/*" {
+  capabilities = ["read", "list"]
+}
+
 # renew and look up its own token (it has no default policy)
 path "auth/token/renew-self" {
   capabilities = ["update"]

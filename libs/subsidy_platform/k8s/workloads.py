@@ -32,6 +32,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from subsidy_platform.checkpoints import (
+    DEFAULT_INTERVAL,
+    DEFAULT_MAX_AGE,
+    INTERVAL_VARIABLE,
+    MAX_AGE_VARIABLE,
+)
 from subsidy_platform.declaration import PLATFORM_SERVICES, declarations, peers_of
 from subsidy_platform.k8s.topology import (
     COMPONENT_LABEL,
@@ -160,6 +166,10 @@ PAYMENTS_WARD_VARIABLES = (
 )
 
 SERVICE_ENV: dict[str, list[Manifest]] = {
+    "auth": [
+        {"name": INTERVAL_VARIABLE, "value": f"{DEFAULT_INTERVAL:g}"},
+        {"name": MAX_AGE_VARIABLE, "value": f"{DEFAULT_MAX_AGE:g}"},
+    ],
     "notices": [{"name": "NOTICES_FONT", "value": FONT_IN_IMAGE}],
     "payments": [
         {
