@@ -12,6 +12,7 @@ lock the account itself, everywhere. Each lock-out is audited with its scope.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -54,6 +55,17 @@ def signs_in(
         session.close()
 
 
+@pytest.fixture(scope="module")
+def signing_in(admin_engine: Engine) -> Iterator[Engine]:
+    """The sign-in service's own login, the only one that may audit sign-ins (audit_0004)."""
+    url = admin_engine.url.render_as_string(hide_password=False)
+    engine = make_engine(database_url_for(url, "svc_auth"))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 def test_failures_from_a_strangers_terminal_do_not_lock_the_owner_out(
     auth: ServiceProcess, environment: Environment, admin_engine: Engine
 ) -> None:
@@ -72,7 +84,7 @@ def test_failures_from_a_strangers_terminal_do_not_lock_the_owner_out(
 
 
 def test_a_terminal_that_tries_many_logins_is_blocked_for_every_login_when_the_policy_says(
-    admin_engine: Engine,
+    admin_engine: Engine, signing_in: Engine
 ) -> None:
     owner = account(admin_engine, "checker", "spr")
     policy = SignInPolicy(per_client_total=20)
@@ -80,7 +92,7 @@ def test_a_terminal_that_tries_many_logins_is_blocked_for_every_login_when_the_p
     sprayer, colleague = (client_key(f"{n:064x}", f"ipv4:198.51.100.{n}:5000") for n in (1, 2))
 
     def attempt(client: str, login: str, password: str) -> bool:
-        with Session(admin_engine) as session:
+        with Session(signing_in) as session:
             try:
                 sign_in(session, login, password, now, client=client, policy=policy)
                 return True
@@ -95,16 +107,12 @@ def test_a_terminal_that_tries_many_logins_is_blocked_for_every_login_when_the_p
 
 
 def test_the_policy_locks_the_account_after_failures_from_many_terminals(
-    admin_engine: Engine,
+    admin_engine: Engine, signing_in: Engine
 ) -> None:
     owner = account(admin_engine, "checker", "acc")
     policy = SignInPolicy(per_client=5, per_client_total=20, per_account=3)
     now = datetime.now(UTC)
     clients = [client_key(f"{index:064x}", f"ipv4:192.0.2.{index}:5000") for index in range(4)]
-
-    # as the sign-in service's own login, the only one that may audit sign-ins (audit_0004)
-    url = admin_engine.url.render_as_string(hide_password=False)
-    signing_in = make_engine(database_url_for(url, "svc_auth"))
 
     def attempt(client: str, password: str) -> bool:
         with Session(signing_in) as session:
@@ -114,12 +122,9 @@ def test_the_policy_locks_the_account_after_failures_from_many_terminals(
             except Unauthenticated:
                 return False
 
-    try:
-        for client in clients[:3]:
-            assert not attempt(client, WRONG)
-        assert not attempt(clients[3], PASSWORD)  # locked everywhere
-    finally:
-        signing_in.dispose()
+    for client in clients[:3]:
+        assert not attempt(client, WRONG)
+    assert not attempt(clients[3], PASSWORD)  # locked everywhere
     with Session(admin_engine) as session:
         user = session.query(User).filter_by(login=owner).one()
         assert user.locked_until == now + policy.period
