@@ -39,6 +39,7 @@ from typing import Any, Literal, NoReturn, Protocol
 import grpc
 
 from subsidy_platform.errors import PermissionDenied, PlatformError, Unauthenticated, to_grpc_status
+from subsidy_platform.method_handlers import rebuilt
 from subsidy_platform.tls import CLIENT_PREFIX, peer_certificate_thumbprint, peer_identity
 
 ROLES: tuple[str, ...] = (
@@ -292,7 +293,7 @@ def _refusing(
 
     if handler is None:
         return grpc.unary_unary_rpc_method_handler(refuse)
-    return _rebuild(handler, refuse)
+    return rebuilt(handler, refuse)
 
 
 def _guarded(
@@ -322,13 +323,13 @@ def _guarded(
                 except StopIteration:
                     return
 
-        return _rebuild(handler, streaming)
+        return rebuilt(handler, streaming)
 
     def single(request: Any, context: grpc.ServicerContext) -> Any:
         scope = enter(context)
         return scope.run(behavior, request, context)
 
-    return _rebuild(handler, single)
+    return rebuilt(handler, single)
 
 
 def _behavior(handler: grpc.RpcMethodHandler[Any, Any]) -> Callable[..., Any]:
@@ -338,19 +339,3 @@ def _behavior(handler: grpc.RpcMethodHandler[Any, Any]) -> Callable[..., Any]:
     if behavior is None:
         raise ValueError("gRPC method handler without behaviour")
     return behavior
-
-
-def _rebuild(
-    handler: grpc.RpcMethodHandler[Any, Any], behavior: Callable[..., Any]
-) -> grpc.RpcMethodHandler[Any, Any]:
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        behavior,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )

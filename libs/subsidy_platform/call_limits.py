@@ -45,6 +45,7 @@ from subsidy_platform.errors import (
     Unauthenticated,
     to_grpc_status,
 )
+from subsidy_platform.method_handlers import rebuilt
 from subsidy_platform.tls import peer_identity
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
@@ -267,7 +268,7 @@ def limited(
                     stream.close()
                 gate.leave(caller)
 
-        return _rebuild(handler, streaming)
+        return rebuilt(handler, streaming)
 
     def single(request: Any, context: grpc.ServicerContext) -> Any:
         caller = admitted(context)
@@ -280,20 +281,4 @@ def limited(
                 stream.close()
             gate.leave(caller)
 
-    return _rebuild(handler, single)
-
-
-def _rebuild(
-    handler: grpc.RpcMethodHandler[Any, Any], behavior: Callable[..., Any]
-) -> grpc.RpcMethodHandler[Any, Any]:
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        behavior,
-        request_deserializer=handler.request_deserializer,
-        response_serializer=handler.response_serializer,
-    )
+    return rebuilt(handler, single)

@@ -46,6 +46,7 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 from subsidy_platform.errors import FieldViolation, InvalidArgument, to_grpc_status
+from subsidy_platform.method_handlers import rebuilt
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -419,7 +420,7 @@ def bounded(
                     raise
                 context.abort_with_status(to_grpc_status(error))
 
-        return _rebuild(handler, streamed, deserialize)
+        return rebuilt(handler, streamed, deserialize)
 
     def single(request: Any, context: grpc.ServicerContext) -> Any:
         error = refusal(request)
@@ -427,7 +428,7 @@ def bounded(
             context.abort_with_status(to_grpc_status(error))
         return behavior(request, context)
 
-    return _rebuild(handler, single, deserialize)
+    return rebuilt(handler, single, deserialize)
 
 
 def _refusing_after(
@@ -440,21 +441,3 @@ def _refusing_after(
             raise
     if refused:
         context.abort_with_status(to_grpc_status(refused[0]))
-
-
-def _rebuild(
-    handler: grpc.RpcMethodHandler[Any, Any],
-    behavior: Callable[..., Any],
-    deserialize: Callable[[bytes], Any],
-) -> grpc.RpcMethodHandler[Any, Any]:
-    factory = {
-        (False, False): grpc.unary_unary_rpc_method_handler,
-        (False, True): grpc.unary_stream_rpc_method_handler,
-        (True, False): grpc.stream_unary_rpc_method_handler,
-        (True, True): grpc.stream_stream_rpc_method_handler,
-    }[(handler.request_streaming, handler.response_streaming)]
-    return factory(
-        behavior,
-        request_deserializer=deserialize,
-        response_serializer=handler.response_serializer,
-    )

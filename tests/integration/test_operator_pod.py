@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import ipaddress
 import json
 import os
 import shutil
@@ -42,10 +41,6 @@ import kmock as km
 import pytest
 import pytest_asyncio
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from k8s_support import OVERLAYS, REPOSITORY, Manifest, label_name, render, workloads
 from operator_support import (
     NAMESPACE,
@@ -64,6 +59,7 @@ from subsidy_operator.resource import API_VERSION, KIND, PLURAL
 
 from subsidy_platform.process import ServiceProcess
 from subsidy_platform.runtime import Environment
+from subsidy_platform.tls import ensure_pki
 from subsidy_platform.ward_clock import ward_today
 from subsidy_rules.program import PROGRAMS_DIR
 
@@ -89,66 +85,19 @@ def production() -> list[Manifest]:
     return render(REPOSITORY / "k8s" / "overlays" / OVERLAYS[-1])
 
 
+API_SERVER = "kube-apiserver"
+
+
 def api_certificates(folder: Path) -> tuple[Path, ssl.SSLContext]:
-    """A CA (its certificate is the pod's `ca.crt`) and the API server's certificate for
-    127.0.0.1; the server's TLS context."""
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kubernetes-ca (test)")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    server = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    folder.mkdir(parents=True)
-    ca_file, cert_file, key_file = folder / "ca.crt", folder / "server.crt", folder / "server.key"
-    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    cert_file.write_bytes(server.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    """A CA of its own (its certificate is the pod's `ca.crt`, trusted by nothing else) and
+    the API server's certificate for 127.0.0.1, made as the platform makes its own
+    (subsidy_platform.tls); the server's TLS context."""
+    pki = ensure_pki(folder, [API_SERVER])
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert_file, key_file)
-    return ca_file, context
+    context.load_cert_chain(
+        pki.directory / f"{API_SERVER}.crt", pki.directory / f"{API_SERVER}.key"
+    )
+    return pki.directory / "ca.crt", context
 
 
 def tls_server(context: ssl.SSLContext) -> type[aiohttp.test_utils.RawTestServer]:
